@@ -1,0 +1,59 @@
+"""Text cleaning shared by every loader."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+__all__ = ["clean_text", "strip_repeated_lines"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+_HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*(\w)")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BLANKS = re.compile(r"\n{3,}")
+_DIGITS = re.compile(r"\d+")
+
+
+def clean_text(text: str) -> str:
+    """Normalise unicode, drop control characters, re-join hyphenated words, tidy spaces.
+
+    Line breaks are kept (single breaks inside paragraphs are joined by the chunker);
+    blank-line paragraph breaks are preserved.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    text = _HYPHEN_BREAK.sub(r"\1\2", text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANKS.sub("\n\n", text).strip()
+
+
+def _line_key(line: str) -> str:
+    return _DIGITS.sub("#", line.strip().lower())
+
+
+def strip_repeated_lines(pages: list[str], edge: int = 3, min_share: float = 0.5) -> list[str]:
+    """Remove running headers and footers: lines at a page's top or bottom repeated on many pages.
+
+    Page numbers differ from page to page, so digits are masked before comparing.
+    """
+    if len(pages) < 3:
+        return pages
+    counts: Counter[str] = Counter()
+    for page in pages:
+        lines = [ln for ln in page.split("\n") if ln.strip()]
+        counts.update({_line_key(ln) for ln in lines[:edge] + lines[-edge:]})
+    threshold = max(2, int(len(pages) * min_share))
+    repeated = {key for key, n in counts.items() if n >= threshold and key.strip("# ")}
+    if not repeated:
+        return pages
+    cleaned = []
+    for page in pages:
+        lines = page.split("\n")
+        non_empty = [i for i, ln in enumerate(lines) if ln.strip()]
+        edges = set(non_empty[:edge] + non_empty[-edge:])
+        kept = [ln for i, ln in enumerate(lines) if not (i in edges and _line_key(ln) in repeated)]
+        cleaned.append("\n".join(kept))
+    return cleaned

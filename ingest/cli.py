@@ -1,0 +1,122 @@
+"""The ``ingest`` command: add, update and prune documents in the knowledge base."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from kb.cli.common import configure_logging, friendly_errors, load_settings
+from kb.version import __version__
+
+EPILOG = """\b
+Examples:
+  ingest ./library                        add or update every document in a folder
+  ingest report.pdf https://example.org/guide.html
+  ingest ./policies --include '*.pdf' --area cybersecurity --authority "district policy"
+  ingest ./library --prune                also remove documents whose files are gone
+  ingest ./library --dry-run --json       show what would change, machine-readable
+
+Exit status: 0 all inputs succeeded, 1 some failed (the rest were ingested), 2 usage error.
+"""
+
+
+class _Bar:
+    """A progress bar on a terminal, nothing otherwise (log lines tell the story)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.files: Any = None
+        self.chunks = 0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if stage == "files":
+            if self.files is None:
+                self.files = tqdm(total=total, unit="file", desc="ingest", file=sys.stderr, leave=False)
+            self.files.update(done - self.files.n)
+        elif stage == "chunks" and self.files is not None:
+            self.chunks = done
+            self.files.set_postfix(chunks=done)
+
+    def close(self) -> None:
+        if self.files is not None:
+            self.files.close()
+
+
+def _metadata(area: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {k: v for k, v in fields.items() if v}
+    if area:
+        meta["areas"] = list(area)
+    return meta
+
+
+def _print_summary(report: Any) -> None:
+    counts = report.counts()
+    order = ["added", "updated", "unchanged", "removed", "failed", "would-add", "would-update", "would-remove"]
+    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    click.echo(f"{', '.join(parts) or 'nothing to do'} in {report.seconds:.1f} s ({report.chunks_embedded} chunks embedded)")
+    for result in report.results:
+        if result.status == "failed":
+            click.echo(f"  failed  {result.source}: {result.reason}")
+        elif result.status.startswith("would") or result.status == "removed":
+            click.echo(f"  {result.status:<8} {result.source}")
+        for warning in result.warnings:
+            click.echo(f"  warning {result.source}: {warning}")
+    if report.repaired:
+        click.echo(f"  repaired {len(report.repaired)} document(s) left half-indexed by an interrupted run")
+    if report.failed:
+        click.echo("Fix or remove the failed files and run the same command again; finished documents are skipped.")
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, required=True, metavar="PATH_OR_URL...")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching this glob (repeatable).")
+@click.option("--prune", is_flag=True, help="Remove documents whose source file no longer exists.")
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--area", multiple=True, help="Challenge area(s) for these documents (overrides front matter).")
+@click.option("--authority", help="federal, state, district policy, peer district, research, vendor or internal.")
+@click.option("--jurisdiction", help='A US state, or "national".')
+@click.option("--published", help="Publication date, YYYY-MM-DD.")
+@click.option("--reviewed", help="Date last reviewed, YYYY-MM-DD.")
+@click.option("--expires", help="Date after which the guidance should not be relied on, YYYY-MM-DD.")
+@click.option("--superseded-by", help="Title or id of the document that replaces these.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every file.")
+@click.version_option(__version__, prog_name="ingest")
+@friendly_errors
+def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...], prune: bool, dry_run: bool,
+         as_json: bool, area: tuple[str, ...], authority: str | None, jurisdiction: str | None, published: str | None,
+         reviewed: str | None, expires: str | None, superseded_by: str | None, verbose: bool) -> None:
+    """Add documents (PDF, HTML, Markdown, text, DOCX; files, folders or URLs) to the knowledge base.
+
+    Unchanged documents are skipped, changed ones replaced, and a broken file is
+    reported without stopping the run or leaving anything half-indexed.
+    """
+    from ingest.pipeline import IngestOptions, run_ingest
+    from kb.knowledge import KnowledgeBase
+
+    settings = load_settings()
+    interactive = sys.stderr.isatty() and not as_json
+    configure_logging("INFO" if (verbose or not interactive) and not as_json else "WARNING")
+    meta = _metadata(area, authority=authority, jurisdiction=jurisdiction, published=published, reviewed=reviewed,
+                     expires=expires, superseded_by=superseded_by)
+    if published:
+        meta["date"] = published
+    options = IngestOptions(include=list(include), exclude=list(exclude), prune=prune, dry_run=dry_run, metadata=meta)
+    bar = _Bar(interactive)
+    try:
+        report = run_ingest(KnowledgeBase(settings), list(inputs), options, progress=bar)
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_summary(report)
+    sys.exit(report.exit_code)

@@ -1,0 +1,71 @@
+"""DOCX loader: paragraphs and tables under their Word headings; zip bombs refused."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from ingest.clean import clean_text
+from kb.documents import LoadedDocument, Section, slugify
+from kb.errors import IngestError
+
+MAX_RATIO = 100  # uncompressed/compressed; real documents stay far below
+
+
+def _check_zip(path: Path, max_bytes: int) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise IngestError("not a valid DOCX (the file is not a zip archive); re-save it from Word") from exc
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if total > max_bytes or total / packed > MAX_RATIO:
+        raise IngestError(
+            f"DOCX expands to {total // 1_000_000} MB from {packed // 1000} KB (a zip bomb?); refused"
+        )
+    if "word/document.xml" not in {i.filename for i in infos}:
+        raise IngestError("not a Word document (word/document.xml is missing)")
+
+
+def load_docx(path: Path, max_bytes: int) -> LoadedDocument:
+    """Read a Word document; headings start sections."""
+    _check_zip(path, max_bytes)
+    import docx
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises many types for damaged parts
+        raise IngestError(f"DOCX could not be read ({type(exc).__name__}); re-save it from Word") from exc
+    sections: list[Section] = []
+    heading: str | None = None
+    buffer: list[str] = []
+
+    def flush() -> None:
+        text = clean_text("\n\n".join(buffer))
+        if text:
+            sections.append(Section(text=text, heading=heading, anchor=slugify(heading, 80) if heading else None))
+        buffer.clear()
+
+    for para in document.paragraphs:
+        text = para.text.strip()
+        style = (para.style.name if para.style is not None else "") or ""
+        if not text:
+            continue
+        if style.lower().startswith(("heading", "title")):
+            flush()
+            heading = text
+        else:
+            buffer.append(("- " if "list" in style.lower() else "") + text)
+    flush()
+    for table in document.tables:
+        rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
+        text = clean_text("\n".join(r for r in rows if r.strip(" |")))
+        if text:
+            sections.append(Section(text=text, heading="Table"))
+    if not sections:
+        raise IngestError("DOCX has no text")
+    props = document.core_properties
+    title = (props.title or "").strip() or path.stem.replace("_", " ").replace("-", " ")
+    date = props.created.date().isoformat() if props.created else None
+    return LoadedDocument(source=str(path), source_type="docx", title=title, sections=sections, date=date)

@@ -1,0 +1,118 @@
+"""HTML loader: main text under its headings, title and publication date; boilerplate removed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ingest.clean import clean_text
+from kb.documents import LoadedDocument, Section, slugify
+from kb.errors import IngestError
+
+_DROP = ["script", "style", "noscript", "iframe", "object", "embed", "svg", "canvas", "template",
+         "nav", "header", "footer", "aside", "form", "button", "select", "input", "textarea", "menu"]
+_BOILERPLATE = re.compile(r"(^|[\s_-])(nav|navbar|menu|footer|header|sidebar|breadcrumb|cookie|banner|skip|share|social)([\s_-]|$)", re.I)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_DATE_META = ["article:published_time", "datePublished", "date", "dc.date", "dc.date.issued",
+              "pubdate", "publish-date", "citation_publication_date", "og:published_time"]
+_BLOCKS = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "pre", "blockquote", "dd", "dt", "caption", "figcaption"}
+MAX_DEPTH = 400
+
+
+def _soup(html: str):  # type: ignore[no-untyped-def]
+    from bs4 import BeautifulSoup
+
+    try:
+        return BeautifulSoup(html, "lxml")
+    except RecursionError as exc:
+        raise IngestError("HTML is nested too deeply to parse; simplify or save the page as PDF") from exc
+
+
+def _strip(soup: Any) -> None:
+    for tag in soup.find_all(_DROP):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if getattr(tag, "decomposed", False):
+            continue
+        attrs = tag.attrs or {}
+        if attrs.get("hidden") is not None or attrs.get("aria-hidden") == "true" or _HIDDEN_STYLE.search(attrs.get("style", "")):
+            tag.decompose()
+            continue
+        marker = " ".join(attrs.get("class", []) if isinstance(attrs.get("class"), list) else [str(attrs.get("class", ""))])
+        marker += " " + str(attrs.get("id", "")) + " " + str(attrs.get("role", ""))
+        if tag.name not in {"html", "body", "main", "article"} and _BOILERPLATE.search(marker):
+            tag.decompose()
+
+
+def _date(soup: Any) -> str | None:
+    for name in _DATE_META:
+        tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"itemprop": name})
+        if tag and tag.get("content"):
+            match = re.search(r"\d{4}-\d{2}-\d{2}", tag["content"])
+            if match:
+                return match.group(0)
+    time_tag = soup.find("time", attrs={"datetime": True})
+    if time_tag:
+        match = re.search(r"\d{4}-\d{2}-\d{2}", time_tag["datetime"])
+        if match:
+            return match.group(0)
+    return None
+
+
+def _title(soup: Any) -> str | None:
+    og = soup.find("meta", attrs={"property": "og:title"})
+    if og and og.get("content"):
+        return str(og["content"]).strip()
+    if soup.title and soup.title.string:
+        return soup.title.string.strip()
+    h1 = soup.find("h1")
+    return h1.get_text(" ", strip=True) if h1 else None
+
+
+def _depth_ok(html: str) -> bool:
+    depth = peak = 0
+    for match in re.finditer(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>", html[:2_000_000]):
+        if match.group(1):
+            depth -= 1
+        elif not match.group(3) and match.group(2).lower() not in {"br", "img", "hr", "meta", "link", "input", "wbr", "source"}:
+            depth += 1
+            peak = max(peak, depth)
+            if peak > MAX_DEPTH:
+                return False
+    return True
+
+
+def load_html_text(html: str, source: str) -> LoadedDocument:
+    """Parse an HTML page into sections under its headings."""
+    if not _depth_ok(html):
+        raise IngestError(f"HTML nests elements more than {MAX_DEPTH} deep; it is not a normal page")
+    soup = _soup(html)
+    title = _title(soup)
+    date = _date(soup)
+    _strip(soup)
+    root = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"}) or soup.body or soup
+    sections: list[Section] = []
+    heading: str | None = None
+    buffer: list[str] = []
+
+    def flush() -> None:
+        text = clean_text("\n\n".join(buffer))
+        if text:
+            sections.append(Section(text=text, heading=heading, anchor=slugify(heading, 80) if heading else None))
+        buffer.clear()
+
+    for el in root.find_all(_BLOCKS):
+        if el.find_parent(_BLOCKS - {"tr"}) is not None and el.name not in {"tr"}:
+            continue
+        text = el.get_text(" ", strip=True)
+        if not text:
+            continue
+        if el.name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
+            flush()
+            heading = text
+            continue
+        buffer.append(("- " if el.name == "li" else "") + text)
+    flush()
+    if not sections:
+        raise IngestError("HTML page has no readable text (only scripts, frames or navigation)")
+    return LoadedDocument(source=source, source_type="html", title=title or source.rsplit("/", 1)[-1], sections=sections, date=date)

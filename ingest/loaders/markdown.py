@@ -1,0 +1,119 @@
+"""Markdown loader: YAML front matter for metadata, one section per heading."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+import yaml
+
+from ingest.clean import clean_text
+from kb.documents import LoadedDocument, Section, slugify
+from kb.errors import IngestError
+
+_FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", re.S)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$", re.M)
+_ADMONITION = re.compile(r"^:::.*$", re.M)
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Return (front matter, body); a file without front matter gives an empty dict."""
+    match = _FRONT.match(text)
+    if not match:
+        return {}, text
+    try:
+        data = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise IngestError(f"front matter is not valid YAML ({exc.__class__.__name__}); fix the block between the --- lines") from exc
+    if not isinstance(data, dict):
+        raise IngestError("front matter must be a YAML mapping of field: value")
+    return data, text[match.end():]
+
+
+def _inline(text: str) -> str:
+    text = _LIQUID.sub("", text)
+    text = _HTML_COMMENT.sub("", text)
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _HTML_TAG.sub("", text)
+    text = _TABLE_RULE.sub("", text)
+    text = _ADMONITION.sub("", text)
+    for _ in range(2):
+        text = _EMPHASIS.sub(r"\2", text)
+    return text
+
+
+def _as_date(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        match = re.search(r"\d{4}-\d{2}-\d{2}", value)
+        if match:
+            return match.group(0)
+        match = re.search(r"\b(19|20)\d{2}\b", value)
+        return f"{match.group(0)}-01-01" if match else None
+    return None
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def sections_from_markdown(body: str) -> tuple[str | None, list[Section]]:
+    """Split a Markdown body at headings; return (first H1 text, sections)."""
+    sections: list[Section] = []
+    first_h1: str | None = None
+    matches = list(_HEADING.finditer(body))
+    starts = [0] + [m.start() for m in matches]
+    headings: list[tuple[str | None, int]] = [(None, 0)] + [(m.group(2).strip(), len(m.group(1))) for m in matches]
+    trail: list[tuple[int, str]] = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(body)
+        heading, level = headings[i]
+        chunk = body[start:end]
+        if heading is not None:
+            chunk = chunk.split("\n", 1)[1] if "\n" in chunk else ""
+            heading = clean_text(_inline(heading))
+            if level == 1 and first_h1 is None:
+                first_h1 = heading
+            trail = [(lv, h) for lv, h in trail if lv < level] + [(level, heading)]
+        text = clean_text(_inline(chunk))
+        if text:
+            label = " > ".join(h for lv, h in trail if lv > 1 or len(trail) == 1) or heading
+            sections.append(Section(text=text, heading=label, anchor=slugify(heading or "", 80) if heading else None))
+    return first_h1, sections
+
+
+def load_markdown_text(text: str, source: str) -> LoadedDocument:
+    """Parse Markdown text (with optional front matter) into a LoadedDocument."""
+    front, body = split_front_matter(text)
+    h1, sections = sections_from_markdown(body)
+    if not sections:
+        raise IngestError("the document has no text after its front matter")
+    title = str(front.get("title") or h1 or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip()
+    meta = {k: v for k, v in front.items() if k not in {"title", "date", "areas", "summary"}}
+    return LoadedDocument(
+        source=source,
+        source_type="markdown",
+        title=title,
+        sections=sections,
+        date=_as_date(front.get("date") or front.get("published")),
+        areas=_as_list(front.get("areas")),
+        summary=str(front["summary"]).strip() if front.get("summary") else None,
+        url=str(front.get("source_url") or front.get("url") or "") or None,
+        meta=meta,
+    )

@@ -1,0 +1,94 @@
+"""PDF loader: one section per page, via pypdf, with running headers and footers removed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ingest.clean import clean_text, strip_repeated_lines
+from kb.documents import LoadedDocument, Section
+from kb.errors import IngestError
+
+logger = logging.getLogger(__name__)
+
+MIN_PAGE_CHARS = 40  # below this a page counts as empty or image-only
+
+
+def _reader(path: Path):  # type: ignore[no-untyped-def]
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path), strict=False)
+    except (PdfReadError, ValueError, OSError, KeyError, TypeError) as exc:
+        raise IngestError(f"not a readable PDF ({type(exc).__name__}: {exc}); re-export or re-download it") from exc
+    if reader.is_encrypted:
+        try:
+            ok = reader.decrypt("")
+        except Exception as exc:  # pypdf raises several types for unsupported ciphers
+            raise IngestError("PDF is encrypted; save an unprotected copy and ingest that") from exc
+        if not ok:
+            raise IngestError("PDF is password-protected; save an unprotected copy and ingest that")
+    return reader
+
+
+def _title(reader, path: Path) -> str:  # type: ignore[no-untyped-def]
+    try:
+        meta = reader.metadata
+        title = (meta.title or "").strip() if meta else ""
+    except Exception:  # broken info dictionaries are common; the file name is a fine title
+        title = ""
+    if len(title) < 4 or title.lower().startswith(("microsoft word", "untitled")):
+        title = path.stem.replace("_", " ").replace("-", " ").strip()
+    return title
+
+
+def load_pdf(path: Path, max_pages: int) -> LoadedDocument:
+    """Read a PDF's pages; raise IngestError for corrupt, encrypted or text-less files."""
+    reader = _reader(path)
+    try:
+        total = len(reader.pages)
+    except Exception as exc:
+        raise IngestError(f"PDF page tree is broken ({exc}); re-export the file") from exc
+    if total == 0:
+        raise IngestError("PDF has no pages")
+    warnings = []
+    if total > max_pages:
+        warnings.append(f"only the first {max_pages} of {total} pages were read (CTO_MAX_PAGES)")
+    raw: list[str] = []
+    failed = 0
+    for page in reader.pages[: min(total, max_pages)]:
+        try:
+            raw.append(page.extract_text() or "")
+        except Exception as exc:  # one broken page must not lose the document
+            logger.warning("pdf page unreadable file=%s error=%s", path.name, exc)
+            raw.append("")
+            failed += 1
+    texts = [clean_text(t) for t in strip_repeated_lines([clean_text(t) for t in raw])]
+    empty = [i + 1 for i, t in enumerate(texts) if len(t) < MIN_PAGE_CHARS]
+    if len(empty) == len(texts):
+        raise IngestError(
+            "PDF has no text layer (scanned or image-only); run OCR on it first, then ingest the result"
+        )
+    sections = [Section(text=t, page=i + 1) for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
+    if empty:
+        warnings.append(f"{len(empty)} empty or image-only page(s): {_page_list(empty)}")
+    if failed:
+        warnings.append(f"{failed} page(s) could not be decoded")
+    chars = sum(len(t) for t in texts)
+    health = {
+        "pages": total,
+        "pages_read": len(texts),
+        "empty_pages": empty,
+        "pages_failed": failed,
+        "chars_per_page": round(chars / max(1, len(texts))),
+    }
+    return LoadedDocument(
+        source=str(path), source_type="pdf", title=_title(reader, path),
+        sections=sections, warnings=warnings, health=health,
+    )
+
+
+def _page_list(pages: list[int], limit: int = 12) -> str:
+    shown = ", ".join(str(p) for p in pages[:limit])
+    return shown + (f" and {len(pages) - limit} more" if len(pages) > limit else "")

@@ -1,0 +1,316 @@
+"""The ingest pipeline: sources -> parse (worker) -> check -> chunk -> embed -> store.
+
+Ordering makes every document all-or-nothing: a manifest row marked ``indexing`` is
+written first, then the chunks, then the row is marked ``done``. A run that dies in
+between leaves an ``indexing`` row that the next run's reconciliation removes with
+its chunks, and the document is ingested again. Readers only see ``done`` documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb import privacy
+from ingest.chunking import chunk_document
+from ingest.fetch import fetch_url
+from ingest.parse import ParseJob, ParserPool
+from ingest.sources import Source, expand_inputs
+from kb.areas import area_ids, classify
+from kb.documents import Chunk, DocRecord, LoadedDocument
+from kb.errors import IngestError
+from kb.knowledge import DONE, INDEXING, KnowledgeBase
+
+__all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
+
+logger = logging.getLogger(__name__)
+CHUNK_EXTRA_FIELDS = ("authority", "jurisdiction", "expires", "superseded_by", "reviewed", "published")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestOptions:
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    prune: bool = False
+    dry_run: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)  # overrides: areas, authority, title, ...
+
+
+@dataclass
+class FileResult:
+    source: str
+    status: str  # added | updated | unchanged | removed | failed (dry runs: would-add, ...)
+    doc_id: str = ""
+    title: str = ""
+    chunks: int = 0
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class IngestReport:
+    results: list[FileResult]
+    seconds: float = 0.0
+    chunks_embedded: int = 0
+    repaired: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for result in self.results:
+            out[result.status] = out.get(result.status, 0) + 1
+        return out
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts(), "seconds": round(self.seconds, 3), "chunks_embedded": self.chunks_embedded,
+                "repaired": self.repaired, "results": [r.to_dict() for r in self.results]}
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Pending:
+    source: Source
+    content_hash: str
+    previous: DocRecord | None
+    job: ParseJob
+
+
+class _Writer(threading.Thread):
+    """Writes finished documents to the store in order, beside the encoder."""
+
+    def __init__(self, kb: KnowledgeBase, on_done: Callable[[FileResult], None]):
+        super().__init__(daemon=True, name="ingest-writer")
+        self.kb = kb
+        self.on_done = on_done
+        self.queue: queue.Queue[tuple[DocRecord, list[Chunk], np.ndarray, FileResult] | None] = queue.Queue(maxsize=8)
+
+    def run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            record, chunks, vectors, result = item
+            store = self.kb.store
+            try:
+                store.put_doc(DocRecord(**{**record.__dict__, "status": INDEXING}))
+                store.delete_chunks(record.doc_id)
+                store.add_chunks(chunks, vectors)
+                store.put_doc(record)
+            except Exception as exc:  # the store refused this document: undo it, report, go on
+                logger.exception("store write failed doc_id=%s", record.doc_id)
+                try:
+                    store.delete_doc(record.doc_id)
+                except Exception:
+                    logger.exception("cleanup failed doc_id=%s; the next run repairs it", record.doc_id)
+                result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc})"
+            self.on_done(result)
+
+
+class _Run:
+    """State of one ingest run."""
+
+    def __init__(self, kb: KnowledgeBase, options: IngestOptions, progress: Progress | None):
+        self.kb = kb
+        self.settings = kb.settings
+        self.options = options
+        self.progress = progress or (lambda stage, done, total: None)
+        self.report = IngestReport(results=[])
+        self._lock = threading.Lock()
+        self._files_done = 0
+        self._files_total = 0
+        self._meta_hash = hashlib.sha256(json.dumps(options.metadata, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    def _finish(self, result: FileResult) -> None:
+        with self._lock:
+            self.report.results.append(result)
+            self._files_done += 1
+            self.progress("files", self._files_done, self._files_total)
+        log = logger.warning if result.status == "failed" else logger.info
+        log("ingest source=%s status=%s chunks=%d %s", result.source, result.status, result.chunks, result.reason)
+
+    # ----- planning --------------------------------------------------------------------
+    def plan(self, sources: list[Source], known: dict[str, DocRecord]) -> list[_Pending]:
+        todo: list[_Pending] = []
+        max_bytes = int(self.settings.max_file_mb * 1_000_000)
+        for source in sources:
+            if source.error:
+                self._finish(FileResult(source.location, "failed", reason=source.error))
+                continue
+            try:
+                data, kind, digest = self._read(source, max_bytes)
+            except IngestError as exc:
+                self._finish(FileResult(source.location, "failed", doc_id=source.doc_id, reason=str(exc)))
+                continue
+            content_hash = f"{digest}:{self._meta_hash}"
+            previous = known.get(source.doc_id)
+            if previous and previous.status == DONE and previous.content_hash == content_hash:
+                self._finish(FileResult(source.location, "unchanged", source.doc_id, previous.title, previous.chunk_count))
+                continue
+            job = ParseJob(source.location, kind=kind, data=data, max_pages=self.settings.max_pages,
+                           max_bytes=max_bytes, key=source.doc_id)
+            todo.append(_Pending(source, content_hash, previous, job))
+        return todo
+
+    def _read(self, source: Source, max_bytes: int) -> tuple[bytes | None, str | None, str]:
+        if source.is_url:
+            download = fetch_url(source.location, self.settings.url_timeout_s, max_bytes)
+            return download.data, download.kind, hashlib.sha256(download.data).hexdigest()
+        path = Path(source.location)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise IngestError(f"file is {size / 1e6:.0f} MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
+            return None, None, _hash_file(path)
+        except PermissionError as exc:
+            raise IngestError("file is not readable (permission denied); check its permissions") from exc
+        except OSError as exc:
+            raise IngestError(f"file cannot be read ({exc.strerror or exc})") from exc
+
+    # ----- turning a parsed document into chunks -----------------------------------------------
+    def prepare(self, pending: _Pending, doc: LoadedDocument) -> tuple[DocRecord, list[Chunk], FileResult]:
+        meta = {**doc.meta, **{k: v for k, v in self.options.metadata.items() if k not in {"areas", "title"}}}
+        doc.title = str(self.options.metadata.get("title") or doc.title)
+        if self.options.metadata.get("date"):
+            doc.date = str(self.options.metadata["date"])
+        warnings = list(doc.warnings)
+        known_areas = set(area_ids())
+        areas = list(self.options.metadata.get("areas") or doc.areas)
+        unknown = [a for a in areas if a not in known_areas]
+        if unknown:
+            warnings.append(f"unknown area(s) ignored: {', '.join(unknown)} (valid: {', '.join(sorted(known_areas))})")
+        doc.areas = [a for a in areas if a in known_areas] or classify(doc.title + "\n" + " ".join(s.text for s in doc.sections)[:30000])
+        self._privacy(doc, warnings)
+        extra = {k: str(meta[k]) for k in CHUNK_EXTRA_FIELDS if meta.get(k)}
+        if doc.url:
+            extra["url"] = doc.url
+        chunks = chunk_document(doc, pending.source.doc_id, self.settings.chunk_size, self.settings.chunk_overlap, extra)
+        if not chunks:
+            raise IngestError("no text left after cleaning")
+        record = DocRecord(
+            doc_id=pending.source.doc_id, source=pending.source.location, source_type=doc.source_type,
+            title=doc.title, content_hash=pending.content_hash, status=DONE, chunk_count=len(chunks),
+            date=doc.date, areas=doc.areas, ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            meta={**meta, "summary": doc.summary, "url": doc.url, "health": doc.health, "warnings": warnings},
+        )
+        status = "updated" if pending.previous else "added"
+        result = FileResult(pending.source.location, status, record.doc_id, record.title, len(chunks), warnings=warnings)
+        return record, chunks, result
+
+    def _privacy(self, doc: LoadedDocument, warnings: list[str]) -> None:
+        mode = self.settings.privacy_mode
+        if mode == "allow":
+            return
+        findings = privacy.scan("\n".join(s.text for s in doc.sections))
+        if not findings:
+            return
+        found = ", ".join(f.describe() for f in findings)
+        if mode == "refuse":
+            raise IngestError(f"refused: holds student personal data ({found}); remove it, or set CTO_PRIVACY_MODE=redact")
+        for section in doc.sections:
+            section.text = privacy.redact(section.text)
+        warnings.append(f"redacted student personal data ({found})")
+
+
+def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | None = None,
+               progress: Progress | None = None) -> IngestReport:
+    """Ingest files, folders and URLs into the knowledge base; never stops on one bad input."""
+    options = options or IngestOptions()
+    started = time.perf_counter()
+    run = _Run(kb, options, progress)
+    sources = expand_inputs(inputs, options.include, options.exclude)
+    if not options.dry_run:
+        run.report.repaired = kb.reconcile().partial_docs
+    known = {d.doc_id: d for d in kb.store.docs()}
+    run._files_total = len(sources)
+    todo = run.plan(sources, known)
+    if options.prune:
+        _prune(run, known, {s.doc_id for s in sources})
+    if options.dry_run:
+        for pending in todo:
+            run.report.results.append(FileResult(pending.source.location, "would-update" if pending.previous else "would-add", pending.source.doc_id))
+        for result in run.report.results:
+            if result.status in {"removed"}:
+                result.status = "would-remove"
+    elif todo:
+        _embed_and_write(run, todo)
+        kb.refresh(force=True)
+    run.report.seconds = time.perf_counter() - started
+    return run.report
+
+
+def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
+    for doc in known.values():
+        if doc.source.startswith(("http://", "https://")) or doc.doc_id in current or Path(doc.source).exists():
+            continue
+        if not run.options.dry_run:
+            run.kb.store.delete_doc(doc.doc_id)
+        run.report.results.append(FileResult(doc.source, "removed", doc.doc_id, doc.title, doc.chunk_count, reason="source no longer exists"))
+
+
+def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
+    by_id = {p.source.doc_id: p for p in todo}
+    writer = _Writer(run.kb, run._finish)
+    writer.start()
+    batch: list[tuple[DocRecord, list[Chunk], FileResult]] = []
+    batch_chunks = 0
+    target = max(run.settings.embedding_batch_size * 4, 128)
+
+    def flush() -> None:
+        nonlocal batch, batch_chunks
+        if not batch:
+            return
+        texts = [c.embed_text for _, chunks, _ in batch for c in chunks]
+        vectors = run.kb.embedder.embed_batch(texts)
+        run.report.chunks_embedded += len(texts)
+        run.progress("chunks", run.report.chunks_embedded, 0)
+        offset = 0
+        for record, chunks, result in batch:
+            writer.queue.put((record, chunks, vectors[offset:offset + len(chunks)], result))
+            offset += len(chunks)
+        batch, batch_chunks = [], 0
+
+    try:
+        for parsed in ParserPool(run.settings.parse_timeout_s).map(p.job for p in todo):
+            pending = by_id[str(parsed.job.key)]
+            if parsed.document is None:
+                run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
+                continue
+            try:
+                record, chunks, result = run.prepare(pending, parsed.document)
+            except IngestError as exc:
+                run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, parsed.document.title, reason=str(exc)))
+                continue
+            batch.append((record, chunks, result))
+            batch_chunks += len(chunks)
+            if batch_chunks >= target:
+                flush()
+        flush()
+    finally:
+        writer.queue.put(None)
+        writer.join()

@@ -1,0 +1,100 @@
+"""Answers are data: the result object every consumer (chat, CLI, JSON, eval) draws from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Claim", "Draft", "Citation", "Answer"]
+
+
+@dataclass
+class Claim:
+    """One sentence of an answer and the passages (0-based, in retrieval order) that support it."""
+
+    text: str
+    sources: list[int]
+    supported: bool = True
+
+
+@dataclass
+class Draft:
+    """What a composer returns: a lead and key points, each a list of claims."""
+
+    lead: list[Claim]
+    points: list[Claim] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    composer: str = ""
+
+
+@dataclass
+class Citation:
+    """A numbered source of an answer, with everything needed to show and check it."""
+
+    n: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str
+    page: int | None
+    section: str | None
+    date: str | None
+    snippet: str
+    score: float
+    content_hash: str = ""
+    link: str | None = None
+    supporting: list[str] = field(default_factory=list)
+    areas: list[str] = field(default_factory=list)
+    authority: str | None = None
+
+    @property
+    def location(self) -> str:
+        parts = []
+        if self.page:
+            parts.append(f"p. {self.page}")
+        if self.section:
+            parts.append(f"§ {self.section}")
+        return ", ".join(parts)
+
+
+@dataclass
+class Answer:
+    """The result of one question: the same object for the UI, the CLI and the eval scripts."""
+
+    question: str
+    standalone_question: str
+    text: str
+    citations: list[Citation]
+    areas: list[str]
+    abstained: bool
+    claims: list[Claim] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    nearest_topics: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    composer: str = "extractive"
+    evidence: float = 0.0
+    id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
+        return data
+
+    def cited(self, n: int) -> Citation | None:
+        return next((c for c in self.citations if c.n == n), None)
+
+    @staticmethod
+    def markers(text: str) -> list[int]:
+        return [int(m) for m in re.findall(r"\[(\d+)\]", text)]
+
+    def to_markdown(self) -> str:
+        """The answer and its numbered source list, for export and the terminal."""
+        lines = [self.text]
+        if self.citations:
+            lines.append("\nSources:")
+            for c in self.citations:
+                where = f" ({c.location})" if c.location else ""
+                date = f", {c.date}" if c.date else ""
+                lines.append(f"[{c.n}] {c.title}{where}{date} - {c.link or c.source}")
+        return "\n".join(lines)

@@ -1,0 +1,37 @@
+"""The ``kb`` command: ask questions and manage the knowledge base."""
+
+from __future__ import annotations
+
+import click
+
+from kb.version import __version__
+
+__all__ = ["main"]
+
+EPILOG = """\b
+Examples:
+  kb ask "How should we prepare for ransomware?"
+  kb ask "What does E-Rate Category Two cover?" --json
+  kb ask --batch questions.txt > answers.jsonl
+  kb docs --health
+  kb stats --json
+  kb remove cyber-insurance-1a2b3c4d
+  kb reset --yes
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kb")
+def main() -> None:
+    """CTO Assistant knowledge base: ask questions with cited answers, list and manage documents."""
+
+
+def _register() -> None:
+    from kb.cli import ask, library
+
+    for module in (ask, library):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

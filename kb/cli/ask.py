@@ -1,0 +1,83 @@
+"""``kb ask``: the command-line face of ``Assistant.ask``."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from typing import Any, TextIO
+
+import click
+
+from kb.cli.common import configure_logging, friendly_errors, load_settings
+
+
+def _filters(area: tuple[str, ...], authority: tuple[str, ...], jurisdiction: tuple[str, ...],
+             date_from: str | None, date_to: str | None):  # type: ignore[no-untyped-def]
+    from kb.areas import area_ids
+    from kb.retrieval import Filters
+
+    unknown = [a for a in area if a not in area_ids()]
+    if unknown:
+        raise click.BadParameter(f"unknown area {', '.join(unknown)}; choose from {', '.join(area_ids())}", param_hint="--area")
+    return Filters(areas=area, authorities=authority, jurisdictions=jurisdiction, date_from=date_from, date_to=date_to)
+
+
+def _print_answer(answer: Any) -> None:
+    click.echo(answer.to_markdown())
+    for notice in answer.notices:
+        click.echo(f"\nNote: {notice}")
+
+
+def _batch(assistant: Any, stream: TextIO, filters: Any, k: int | None) -> None:
+    totals = []
+    for line in stream:
+        question = line.strip()
+        if not question:
+            continue
+        answer = assistant.ask(question, filters=filters, k=k)
+        totals.append(answer.timings.get("total", 0.0))
+        click.echo(json.dumps(answer.to_dict()))
+    if totals:
+        cuts = statistics.quantiles(totals, n=20) if len(totals) > 1 else [totals[0]] * 19
+        click.echo(f"answered {len(totals)} questions: p50 {statistics.median(totals) * 1000:.0f} ms, "
+                   f"p95 {cuts[18] * 1000:.0f} ms", err=True)
+
+
+@click.command("ask")
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer object as JSON.")
+@click.option("--batch", type=click.File("r"), help="Answer one question per line of FILE ('-' for stdin); JSON lines out.")
+@click.option("--history", multiple=True, help="An earlier question of the conversation (repeatable, oldest first).")
+@click.option("--area", multiple=True, help="Only passages in this challenge area (repeatable).")
+@click.option("--authority", multiple=True, help="Only sources of this authority (repeatable).")
+@click.option("--jurisdiction", multiple=True, help="Only sources of this jurisdiction (repeatable).")
+@click.option("--from", "date_from", help="Only sources dated on or after YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Only sources dated on or before YYYY-MM-DD.")
+@click.option("--k", type=click.IntRange(1, 50), help="Passages to answer from (default: CTO_TOP_K).")
+@click.option("--llm", type=click.Choice(["none", "ollama", "openai"]), help="Answer composer for this question.")
+@friendly_errors
+def ask(question: str | None, as_json: bool, batch: TextIO | None, history: tuple[str, ...], area: tuple[str, ...],
+        authority: tuple[str, ...], jurisdiction: tuple[str, ...], date_from: str | None, date_to: str | None,
+        k: int | None, llm: str | None) -> None:
+    """Answer QUESTION from the knowledge base, citing every sentence, or say it is not covered."""
+    from kb.assistant import Assistant
+
+    if not question and batch is None:
+        raise click.UsageError('give a QUESTION, e.g. kb ask "How do we budget for device refresh?", or --batch FILE')
+    settings = load_settings(**({"llm_backend": llm} if llm else {}))
+    configure_logging("WARNING")
+    filters = _filters(area, authority, jurisdiction, date_from, date_to)
+    assistant = Assistant(settings)
+    if batch is not None:
+        _batch(assistant, batch, filters, k)
+        return
+    answer = assistant.ask(question or "", history=list(history), filters=filters, k=k)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2))
+    else:
+        _print_answer(answer)
+    sys.stdout.flush()
+
+
+COMMANDS = [ask]

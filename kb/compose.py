@@ -1,0 +1,144 @@
+"""Answer composers behind one interface.
+
+The offline default is extractive: it builds the answer only from sentences of the
+retrieved passages, chosen for the question, with redundancy removed, as a short
+lead plus key points. It never writes a sentence that is not in a passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from kb.answer import Claim, Draft
+from kb.embeddings import Embedder
+from kb.keyword import tokenize
+from kb.retrieval import Passage
+from kb.safety import looks_like_injection
+from kb.text import split_sentences
+
+__all__ = ["Composer", "ExtractiveComposer", "Candidate", "candidates", "score_candidates"]
+
+MIN_SENTENCE = 25
+MAX_SENTENCE = 420
+_LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
+_TABLE_ROW = re.compile(r"\|.*\|")
+
+
+class Composer(Protocol):
+    """Turns a question and its passages into a draft answer."""
+
+    name: str
+
+    def compose(self, question: str, passages: Sequence[Passage]) -> Draft:
+        ...
+
+
+@dataclass
+class Candidate:
+    text: str
+    passage: int  # index into passages
+    position: int  # sentence index inside the passage
+    score: float = 0.0
+    similarity: float = 0.0
+    overlap: float = 0.0
+    vector: np.ndarray | None = None
+
+
+def _usable(sentence: str) -> bool:
+    if not (MIN_SENTENCE <= len(sentence) <= MAX_SENTENCE):
+        return False
+    if looks_like_injection(sentence):
+        return False
+    words = sentence.split()
+    if len(words) < 5:
+        return False
+    letters = sum(ch.isalpha() for ch in sentence)
+    return letters / len(sentence) > 0.55
+
+
+def candidates(passages: Sequence[Passage]) -> list[Candidate]:
+    """Every usable sentence of the passages, de-duplicated."""
+    seen: set[str] = set()
+    out: list[Candidate] = []
+    for p_index, passage in enumerate(passages):
+        for s_index, sentence in enumerate(split_sentences(passage.chunk.text)):
+            sentence = _LIST_MARK.sub("", sentence).strip()
+            key = re.sub(r"\W+", " ", sentence.lower()).strip()
+            if key in seen or not _usable(sentence):
+                continue
+            seen.add(key)
+            out.append(Candidate(sentence, p_index, s_index))
+    return out
+
+
+def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], embedder: Embedder,
+                     question_vector: np.ndarray | None = None) -> None:
+    """Score sentences by meaning (cosine), by shared question terms, and by their passage's rank."""
+    if not items:
+        return
+    q_terms = set(tokenize(question))
+    texts = [c.text for c in items]
+    vectors = embedder.embed_batch(texts if question_vector is not None else [question] + texts)
+    if question_vector is None:
+        question_vector, vectors = vectors[0], vectors[1:]
+    sims = vectors @ question_vector
+    n = max(1, len(passages))
+    for item, vector, sim in zip(items, vectors, sims):
+        terms = set(tokenize(item.text))
+        item.overlap = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
+        item.similarity = float(sim)
+        item.vector = vector
+        prior = 1.0 - item.passage / n
+        item.score = 0.55 * item.similarity + 0.35 * item.overlap + 0.10 * prior
+
+
+class ExtractiveComposer:
+    """Offline grounded composer: quotes the best sentences of the passages, each cited."""
+
+    name = "extractive"
+
+    def __init__(self, embedder: Embedder, max_chars: int = 1500, max_sentences: int = 8,
+                 redundancy: float = 0.86, floor: float = 0.55):
+        self.embedder = embedder
+        self.max_chars = max_chars
+        self.max_sentences = max_sentences
+        self.redundancy = redundancy
+        self.floor = floor
+
+    def compose(self, question: str, passages: Sequence[Passage], question_vector: np.ndarray | None = None) -> Draft:
+        items = candidates(passages)
+        score_candidates(question, items, passages, self.embedder, question_vector)
+        chosen = self._select(sorted(items, key=lambda c: -c.score))
+        if not chosen:
+            return Draft(lead=[], composer=self.name)
+        lead = [chosen[0]]
+        rest = sorted(chosen[1:], key=lambda c: (c.passage, c.position))
+        return Draft(
+            lead=[Claim(c.text, [c.passage]) for c in lead],
+            points=[Claim(c.text, [c.passage]) for c in rest],
+            composer=self.name,
+        )
+
+    def _select(self, ranked: list[Candidate]) -> list[Candidate]:
+        if not ranked:
+            return []
+        best = ranked[0].score
+        chosen: list[Candidate] = []
+        budget = self.max_chars - 40  # room for citation markers and list formatting
+        used = 0
+        for item in ranked:
+            if len(chosen) >= self.max_sentences or item.score < best * self.floor:
+                break
+            cost = len(item.text) + 8
+            if used + cost > budget:
+                continue
+            if any(float(item.vector @ c.vector) > self.redundancy for c in chosen if item.vector is not None and c.vector is not None):
+                continue
+            chosen.append(item)
+            used += cost
+        return chosen

@@ -1,0 +1,143 @@
+"""The keyword (BM25) index over the same chunks as the vector store.
+
+Built with bm25s, persisted under ``data_dir/keyword/<fingerprint>``, and rebuilt only
+when the knowledge base's fingerprint changes (never per question). Each entry keeps
+the light metadata that filters need, so filtered keyword search needs no store call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.documents import Chunk
+from kb.text import STOPWORDS
+
+__all__ = ["KeywordIndex", "tokenize", "FILTER_FIELDS"]
+
+logger = logging.getLogger(__name__)
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
+FILTER_FIELDS = ("doc_id", "areas", "date_ord", "source_type", "authority", "jurisdiction")
+_stemmer: Any = None
+
+
+def _stem(words: list[str]) -> list[str]:
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    return list(_stemmer.stemWords(words))
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case, split, keep compounds (``e-rate`` gives ``erate``, ``e`` and ``rate``), drop stop words, stem."""
+    words: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        token = token.strip(".'")
+        if any(sep in token for sep in "-'."):
+            parts = [p for p in re.split(r"[-'.]", token) if p]
+            words.append("".join(parts))
+            words.extend(p for p in parts if len(p) > 1 and p not in STOPWORDS)
+        elif len(token) > 1 and token not in STOPWORDS:
+            words.append(token)
+    return _stem(words)
+
+
+@dataclass
+class KeywordIndex:
+    """BM25 over chunk texts, with per-chunk filter metadata."""
+
+    ids: list[str]
+    meta: list[dict[str, Any]]
+    retriever: Any
+
+    @classmethod
+    def build(cls, chunks: Iterable[Chunk], k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
+        import bm25s
+
+        ids: list[str] = []
+        meta: list[dict[str, Any]] = []
+        corpus: list[list[str]] = []
+        for chunk in chunks:
+            ids.append(chunk.id)
+            meta.append(_filter_meta(chunk))
+            corpus.append(tokenize(chunk.embed_text) or ["_empty_"])
+        retriever = bm25s.BM25(k1=k1, b=b)
+        if corpus:
+            retriever.index(corpus, show_progress=False)
+        return cls(ids=ids, meta=meta, retriever=retriever)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a (tokenized) term; unseen terms get the maximum."""
+        n = max(1, len(self.ids))
+        position = self.retriever.vocab_dict.get(token) if self.ids else None
+        df = 0
+        if position is not None:
+            indptr = self.retriever.scores["indptr"]
+            df = int(indptr[position + 1] - indptr[position])
+        return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+
+    def meta_of(self, chunk_id: str) -> dict[str, Any]:
+        """Filter metadata of one chunk (empty when unknown)."""
+        if not hasattr(self, "_positions"):
+            self._positions = {cid: n for n, cid in enumerate(self.ids)}
+        position = self._positions.get(chunk_id)
+        return self.meta[position] if position is not None else {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None) -> list[tuple[str, float]]:
+        """Top-k (chunk id, BM25 score) pairs; ``allow`` filters by chunk metadata."""
+        if not self.ids:
+            return []
+        vocab = self.retriever.vocab_dict
+        tokens = [t for t in tokenize(query) if t in vocab]
+        if not tokens:
+            return []
+        mask = None
+        if allow is not None:
+            mask = np.fromiter((1.0 if allow(m) else 0.0 for m in self.meta), dtype=np.float32, count=len(self.meta))
+            if not mask.any():
+                return []
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve([tokens], k=k, show_progress=False, weight_mask=mask, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+    # ----- persistence ------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.ids:
+            self.retriever.save(str(tmp / "bm25"), show_progress=False)
+        (tmp / "entries.json").write_text(json.dumps({"ids": self.ids, "meta": self.meta}))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)  # readers never see a half-written index
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex:
+        import bm25s
+
+        entries = json.loads((folder / "entries.json").read_text())
+        retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if entries["ids"] else bm25s.BM25()
+        return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever)
+
+
+def _filter_meta(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {"doc_id": chunk.doc_id, "areas": chunk.areas, "source_type": chunk.source_type}
+    if chunk.date:
+        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    for key in ("authority", "jurisdiction"):
+        if chunk.extra.get(key):
+            meta[key] = chunk.extra[key]
+    return meta

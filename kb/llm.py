@@ -1,0 +1,19 @@
+"""Choosing the answer composer named by the settings."""
+
+from __future__ import annotations
+
+from kb.compose import Composer, ExtractiveComposer
+from kb.embeddings import Embedder
+from kb.settings import Settings
+
+__all__ = ["make_composer"]
+
+
+def make_composer(settings: Settings, embedder: Embedder) -> Composer:
+    """The offline extractive composer, or an LLM composer when one is configured."""
+    extractive = ExtractiveComposer(embedder, max_chars=settings.max_answer_chars)
+    if settings.llm_backend == "none":
+        return extractive
+    from kb.llm_composer import LLMComposer
+
+    return LLMComposer(settings, fallback=extractive)

@@ -1,0 +1,259 @@
+"""The vector store: the only code that talks to Chroma.
+
+Two collections live side by side: ``<name>`` holds the chunks (vector, text,
+citation metadata) and ``<name>_docs`` is the manifest, one record per document with
+its content hash and ingest status. Keeping the manifest in Chroma means that in
+server mode every app instance sees the same truth.
+
+The chunk collection records the embedding model and chunking parameters it was
+built with, and refuses to open with different ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kb.documents import Chunk, DocRecord
+from kb.errors import StoreError, StoreMismatchError
+from kb.settings import Settings
+
+__all__ = ["Store", "Hit", "open_store"]
+
+logger = logging.getLogger(__name__)
+SCHEMA = 1
+_CHUNK_FIELDS = ("doc_id", "index", "title", "source", "source_type", "page", "section", "anchor", "date")
+
+
+@dataclass
+class Hit:
+    """A chunk found by a search, with its similarity (cosine, higher is closer)."""
+
+    chunk: Chunk
+    score: float
+
+
+def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if v is not None and v != ""}
+
+
+def chunk_to_meta(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {f: getattr(chunk, f) for f in _CHUNK_FIELDS}
+    meta["areas"] = ",".join(chunk.areas)
+    for area in chunk.areas:
+        meta[f"area_{area}"] = True
+    if chunk.date:
+        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    for key, value in chunk.extra.items():
+        meta[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+    return _clean_meta(meta)
+
+
+def meta_to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    known = set(_CHUNK_FIELDS) | {"areas", "date_ord"}
+    extra = {k: v for k, v in meta.items() if k not in known and not k.startswith("area_")}
+    return Chunk(
+        id=chunk_id,
+        doc_id=str(meta.get("doc_id", "")),
+        index=int(meta.get("index", 0)),
+        text=text,
+        title=str(meta.get("title", "")),
+        source=str(meta.get("source", "")),
+        source_type=str(meta.get("source_type", "")),
+        page=meta.get("page"),
+        section=meta.get("section"),
+        anchor=meta.get("anchor"),
+        date=meta.get("date"),
+        areas=[a for a in str(meta.get("areas", "")).split(",") if a],
+        extra=extra,
+    )
+
+
+def _doc_to_meta(doc: DocRecord) -> dict[str, Any]:
+    return _clean_meta({
+        "source": doc.source, "source_type": doc.source_type, "title": doc.title,
+        "content_hash": doc.content_hash, "status": doc.status, "chunk_count": doc.chunk_count,
+        "date": doc.date, "areas": ",".join(doc.areas), "ingested_at": doc.ingested_at,
+        "meta": json.dumps(doc.meta, default=str),
+    })
+
+
+def _meta_to_doc(doc_id: str, meta: dict[str, Any]) -> DocRecord:
+    return DocRecord(
+        doc_id=doc_id, source=str(meta.get("source", "")), source_type=str(meta.get("source_type", "")),
+        title=str(meta.get("title", "")), content_hash=str(meta.get("content_hash", "")),
+        status=str(meta.get("status", "")), chunk_count=int(meta.get("chunk_count", 0)),
+        date=meta.get("date"), areas=[a for a in str(meta.get("areas", "")).split(",") if a],
+        ingested_at=str(meta.get("ingested_at", "")), meta=json.loads(meta.get("meta") or "{}"),
+    )
+
+
+class Store:
+    """Chunks and manifest in Chroma, behind a small typed interface."""
+
+    def __init__(self, client: Any, settings: Settings, embedding_model: str):
+        self._client = client
+        self._settings = settings
+        self.embedding_model = embedding_model
+        self._chunks: Any = None
+        self._docs: Any = None
+        self._max_batch = 5000
+
+    # ----- opening -------------------------------------------------------------------
+    def _expected_meta(self) -> dict[str, Any]:
+        s = self._settings
+        return {"schema": SCHEMA, "embedding_model": self.embedding_model,
+                "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap}
+
+    def open(self) -> Store:
+        """Open or create the collections and check they match the settings."""
+        expected = self._expected_meta()
+        try:
+            self._chunks = self._client.get_or_create_collection(
+                self._settings.collection, embedding_function=None, metadata=expected,
+                configuration={"hnsw": {"space": "cosine", "ef_search": 100}},
+            )
+            self._docs = self._client.get_or_create_collection(
+                self._settings.collection + "_docs", embedding_function=None
+            )
+            self._max_batch = int(self._client.get_max_batch_size())
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises many error types for connection problems
+            where = (f"the Chroma server at {self._settings.chroma_host}:{self._settings.chroma_port}"
+                     if self._settings.server_mode else f"the store in {self._settings.data_dir}")
+            raise StoreError(f"cannot open {where}: {exc}") from exc
+        self._check(expected)
+        return self
+
+    def _check(self, expected: dict[str, Any]) -> None:
+        found = self._chunks.metadata or {}
+        diffs = [f"{k}: store has {found.get(k)!r}, settings say {v!r}" for k, v in expected.items() if found.get(k) != v]
+        if diffs:
+            raise StoreMismatchError(
+                "the knowledge base was built with other settings (" + "; ".join(diffs) + "). "
+                "Either restore those settings, or rebuild: `kb reset --yes` and then `ingest` your documents again."
+            )
+
+    # ----- manifest ---------------------------------------------------------------------
+    def put_doc(self, doc: DocRecord) -> None:
+        self._docs.upsert(ids=[doc.doc_id], embeddings=[[1.0]], documents=[doc.title], metadatas=[_doc_to_meta(doc)])
+
+    def docs(self) -> list[DocRecord]:
+        got = self._docs.get(include=["metadatas"])
+        return [_meta_to_doc(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])]
+
+    def doc(self, doc_id: str) -> DocRecord | None:
+        got = self._docs.get(ids=[doc_id], include=["metadatas"])
+        return _meta_to_doc(got["ids"][0], got["metadatas"][0] or {}) if got["ids"] else None
+
+    def delete_doc(self, doc_id: str) -> None:
+        """Remove a document: its chunks first, then its manifest row."""
+        self.delete_chunks(doc_id)
+        self._docs.delete(ids=[doc_id])
+
+    # ----- chunks -------------------------------------------------------------------------
+    def add_chunks(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        for start in range(0, len(chunks), self._max_batch):
+            part = chunks[start:start + self._max_batch]
+            self._chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=embeddings[start:start + len(part)],
+                documents=[c.text for c in part],
+                metadatas=[chunk_to_meta(c) for c in part],
+            )
+
+    def delete_chunks(self, doc_id: str) -> None:
+        self._chunks.delete(where={"doc_id": doc_id})
+
+    def chunk_ids(self, doc_id: str | None = None) -> list[str]:
+        got = self._chunks.get(where={"doc_id": doc_id} if doc_id else None, include=[])
+        return list(got["ids"])
+
+    def count(self) -> int:
+        return int(self._chunks.count())
+
+    def get_chunks(self, ids: Sequence[str], with_embeddings: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
+        if not ids:
+            return [], None
+        include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
+        got = self._chunks.get(ids=list(ids), include=include)
+        by_id = {i: meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        order = [i for i in ids if i in by_id]
+        vectors = None
+        if with_embeddings:
+            pos = {i: n for n, i in enumerate(got["ids"])}
+            vectors = np.asarray([got["embeddings"][pos[i]] for i in order], dtype=np.float32)
+        return [by_id[i] for i in order], vectors
+
+    def iter_chunks(self, batch: int = 5000) -> Iterator[Chunk]:
+        """Every chunk, in pages (used to build the keyword index and exports)."""
+        offset = 0
+        while True:
+            got = self._chunks.get(include=["documents", "metadatas"], limit=batch, offset=offset)
+            if not got["ids"]:
+                return
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                yield meta_to_chunk(i, d or "", m or {})
+            offset += len(got["ids"])
+
+    def export_rows(self, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every chunk with its vector, as plain rows (for `kb export`)."""
+        offset = 0
+        while True:
+            got = self._chunks.get(include=["documents", "metadatas", "embeddings"], limit=batch, offset=offset)
+            if not got["ids"]:
+                return
+            for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+                yield {"id": i, "text": d, "meta": m, "embedding": [float(x) for x in e]}
+            offset += len(got["ids"])
+
+    def import_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._chunks.upsert(ids=[r["id"] for r in rows], embeddings=[r["embedding"] for r in rows],
+                            documents=[r["text"] for r in rows], metadatas=[r["meta"] for r in rows])
+
+    def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        """Nearest chunks to a query vector, optionally filtered by metadata."""
+        n = min(k, max(1, self.count()))
+        got = self._chunks.query(query_embeddings=[vector], n_results=n, where=where or None,
+                                 include=["documents", "metadatas", "distances"])
+        return [Hit(meta_to_chunk(i, d or "", m or {}), 1.0 - float(dist))
+                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+
+    def reset(self) -> None:
+        """Delete both collections (everything in the knowledge base)."""
+        for name in (self._settings.collection, self._settings.collection + "_docs"):
+            try:
+                self._client.delete_collection(name)
+            except Exception as exc:  # absent collections are fine; anything else is logged
+                logger.info("reset: collection=%s not deleted: %s", name, exc)
+
+
+def make_client(settings: Settings) -> Any:
+    """Create the Chroma client the settings ask for (telemetry off)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.server_mode:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        path = settings.data_dir / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        target = f"{settings.chroma_host}:{settings.chroma_port}" if settings.server_mode else str(settings.data_dir)
+        raise StoreError(
+            f"cannot reach the knowledge base at {target}: {exc}. "
+            + ("Start the server with `chroma run --host 127.0.0.1 --port PORT --path DIR`." if settings.server_mode else "Check that the folder is writable.")
+        ) from exc
+
+
+def open_store(settings: Settings, embedding_model: str | None = None) -> Store:
+    """Open the store configured by the settings."""
+    return Store(make_client(settings), settings, embedding_model or settings.embedding_model).open()
