@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import numpy as np
@@ -22,6 +22,7 @@ from kb.compose import Composer, ExtractiveComposer
 from kb.conversation import standalone_question
 from kb.documents import content_hash
 from kb.gate import evidence_score
+from kb.journal import Journal
 from kb.knowledge import KnowledgeBase
 from kb.links import deep_link
 from kb.prompts import render
@@ -37,11 +38,13 @@ MAX_QUESTION_CHARS = 2000
 class Assistant:
     """Answers questions from the knowledge base, with citations, or abstains."""
 
-    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, composer: Composer | None = None):
+    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, composer: Composer | None = None,
+                 journal: Journal | None = None):
         self.settings = settings
         self.kb = kb or KnowledgeBase(settings)
         self.retriever = Retriever(self.kb, settings)
         self._composer = composer
+        self.journal = journal if journal is not None else Journal(settings.data_dir)
 
     @property
     def composer(self) -> Composer:
@@ -52,8 +55,19 @@ class Assistant:
         return self._composer
 
     def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
-            k: int | None = None) -> Answer:
-        """Answer one question (with the earlier user turns of the conversation, oldest first)."""
+            k: int | None = None, on_token: Callable[[str], None] | None = None) -> Answer:
+        """Answer one question (with the earlier user turns of the conversation, oldest first).
+
+        Args:
+            question: what the user typed.
+            history: earlier user questions of the same conversation, oldest first.
+            filters: areas, authorities, jurisdictions, date range.
+            k: passages to answer from (default: the ``top_k`` setting).
+            on_token: called with each piece of text as an LLM composer streams it.
+
+        Returns:
+            The Answer; ``abstained`` is true when the library does not cover the question.
+        """
         timings: dict[str, float] = {}
         started = time.perf_counter()
         question = (question or "").strip()
@@ -76,19 +90,22 @@ class Assistant:
             answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
         else:
             mark = time.perf_counter()
-            draft = self._compose(standalone, passages, vector)
+            draft = self._compose(standalone, passages, vector, on_token)
             timings["compose"] = time.perf_counter() - mark
             answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
+        if answer.abstained and self.journal is not None:
+            self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
         return answer
 
     # ----- steps ------------------------------------------------------------------------------
-    def _compose(self, question: str, passages: list[Passage], vector: np.ndarray) -> Draft:
+    def _compose(self, question: str, passages: list[Passage], vector: np.ndarray,
+                 on_token: Callable[[str], None] | None) -> Draft:
         composer = self.composer
         if isinstance(composer, ExtractiveComposer):
             return composer.compose(question, passages, question_vector=vector)
-        return composer.compose(question, passages)
+        return composer.compose(question, passages, on_token=on_token)
 
     def _empty(self, question: str, message: str) -> Answer:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],

@@ -27,10 +27,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from kb.cli import ask, library
+    """Add the commands of every module in this package that lists them in ``COMMANDS``."""
+    import importlib
+    import pkgutil
 
-    for module in (ask, library):
-        for command in module.COMMANDS:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
             main.add_command(command)
 
 

