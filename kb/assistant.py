@@ -77,7 +77,7 @@ class Assistant:
         if len(question) > MAX_QUESTION_CHARS:
             question = question[:MAX_QUESTION_CHARS]
             notices.append(render("question_truncated", limit=MAX_QUESTION_CHARS))
-        standalone = standalone_question(question, list(history or []))
+        standalone = self._standalone(question, list(history or []))
         areas = classify(standalone)
         mark = time.perf_counter()
         vector = self.kb.embedder.embed_batch([standalone])[0]
@@ -100,6 +100,13 @@ class Assistant:
         return answer
 
     # ----- steps ------------------------------------------------------------------------------
+    def _standalone(self, question: str, history: list[str]) -> str:
+        """The follow-up made standalone: by the LLM composer when it offers ``rewrite``, else by rule."""
+        rewrite = getattr(self.composer, "rewrite", None) if history else None
+        if callable(rewrite):
+            return str(rewrite(question, history))  # falls back to the rule itself when the LLM fails
+        return standalone_question(question, history)
+
     def _compose(self, question: str, passages: list[Passage], vector: np.ndarray,
                  on_token: Callable[[str], None] | None) -> Draft:
         composer = self.composer
