@@ -67,3 +67,7 @@ def library_assistant(library_kb):  # type: ignore[no-untyped-def]
     from kb.assistant import Assistant
 
     return Assistant(library_kb.settings, kb=library_kb)
+
+
+# Server mode: a real `chroma run` on 127.0.0.1, started once per session by the first test that asks for it.
+from tests.server_fixtures import chroma_server, server_env  # noqa: E402,F401
