@@ -16,6 +16,7 @@ __all__ = [
     "UnsupportedFormatError",
     "DocumentRejected",
     "LLMError",
+    "BackupError",
 ]
 
 
@@ -53,3 +54,7 @@ class DocumentRejected(IngestError):
 
 class LLMError(KBError):
     """The configured LLM backend failed or returned something unusable."""
+
+
+class BackupError(KBError):
+    """A backup file cannot be written, read or imported into this knowledge base."""

@@ -142,7 +142,14 @@ class Store:
 
     # ----- manifest ---------------------------------------------------------------------
     def put_doc(self, doc: DocRecord) -> None:
-        self._docs.upsert(ids=[doc.doc_id], embeddings=[[1.0]], documents=[doc.title], metadatas=[_doc_to_meta(doc)])
+        self.put_docs([doc])
+
+    def put_docs(self, docs: Sequence[DocRecord]) -> None:
+        """Write manifest rows, as few calls as the server's batch limit allows (used by `kb import`)."""
+        for start in range(0, len(docs), self._max_batch):
+            part = docs[start:start + self._max_batch]
+            self._docs.upsert(ids=[d.doc_id for d in part], embeddings=[[1.0]] * len(part),
+                              documents=[d.title for d in part], metadatas=[_doc_to_meta(d) for d in part])
 
     def docs(self) -> list[DocRecord]:
         got = self._docs.get(include=["metadatas"])
@@ -202,20 +209,28 @@ class Store:
                 yield meta_to_chunk(i, d or "", m or {})
             offset += len(got["ids"])
 
-    def export_rows(self, batch: int = 2000) -> Iterator[dict[str, Any]]:
-        """Every chunk with its vector, as plain rows (for `kb export`)."""
+    def export_rows(self, doc_id: str | None = None, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Chunks with their stored vectors as plain rows (for `kb export`): every chunk, or one document's.
+
+        Each row is ``{"id", "text", "meta", "embedding"}``; the embedding is the float32
+        array exactly as Chroma holds it.
+        """
         offset = 0
         while True:
-            got = self._chunks.get(include=["documents", "metadatas", "embeddings"], limit=batch, offset=offset)
-            if not got["ids"]:
+            got = self._chunks.get(where={"doc_id": doc_id} if doc_id else None,
+                                   include=["documents", "metadatas", "embeddings"], limit=batch, offset=offset)
+            if not len(got["ids"]):
                 return
-            for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
-                yield {"id": i, "text": d, "meta": m, "embedding": [float(x) for x in e]}
+            for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
+                yield {"id": i, "text": d or "", "meta": dict(m or {}), "embedding": np.asarray(e, dtype=np.float32)}
             offset += len(got["ids"])
 
     def import_rows(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._chunks.upsert(ids=[r["id"] for r in rows], embeddings=[r["embedding"] for r in rows],
-                            documents=[r["text"] for r in rows], metadatas=[r["meta"] for r in rows])
+        """Write rows shaped like :meth:`export_rows` gives them (ids, texts, metadata and vectors as they are)."""
+        for start in range(0, len(rows), self._max_batch):
+            part = rows[start:start + self._max_batch]
+            self._chunks.upsert(ids=[r["id"] for r in part], embeddings=[r["embedding"] for r in part],
+                                documents=[r["text"] for r in part], metadatas=[r["meta"] for r in part])
 
     def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         """Nearest chunks to a query vector, optionally filtered by metadata."""
@@ -224,6 +239,12 @@ class Store:
                                  include=["documents", "metadatas", "distances"])
         return [Hit(meta_to_chunk(i, d or "", m or {}), 1.0 - float(dist))
                 for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+
+    def clear(self) -> None:
+        """Delete every chunk and manifest row but keep the collections (other app instances keep working)."""
+        for collection in (self._chunks, self._docs):
+            while ids := list(collection.get(include=[], limit=self._max_batch)["ids"]):
+                collection.delete(ids=ids)
 
     def reset(self) -> None:
         """Delete both collections (everything in the knowledge base)."""
