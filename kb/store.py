@@ -11,11 +11,12 @@ built with, and refuses to open with different ones.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -93,6 +94,37 @@ def _meta_to_doc(doc_id: str, meta: dict[str, Any]) -> DocRecord:
     )
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _is_not_found(exc: Exception) -> bool:
+    from chromadb.errors import NotFoundError  # chromadb is loaded by now: a store is open
+
+    return isinstance(exc, NotFoundError)
+
+
+def _reattaching(method: F) -> F:
+    """Retry once on fresh collection handles when another process dropped and recreated them (`kb reset`).
+
+    Without this, every app instance still running after a reset fails on each question
+    until it is restarted; with it, it sees the new (empty, then re-ingested) knowledge base.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not _is_not_found(exc):
+                raise
+            logger.warning("collections were recreated by another process (kb reset?); reopening collection=%s",
+                           self._settings.collection)
+            self.open()
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Store:
     """Chunks and manifest in Chroma, behind a small typed interface."""
 
@@ -144,6 +176,7 @@ class Store:
     def put_doc(self, doc: DocRecord) -> None:
         self.put_docs([doc])
 
+    @_reattaching
     def put_docs(self, docs: Sequence[DocRecord]) -> None:
         """Write manifest rows, as few calls as the server's batch limit allows (used by `kb import`)."""
         for start in range(0, len(docs), self._max_batch):
@@ -151,20 +184,24 @@ class Store:
             self._docs.upsert(ids=[d.doc_id for d in part], embeddings=[[1.0]] * len(part),
                               documents=[d.title for d in part], metadatas=[_doc_to_meta(d) for d in part])
 
+    @_reattaching
     def docs(self) -> list[DocRecord]:
         got = self._docs.get(include=["metadatas"])
         return [_meta_to_doc(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])]
 
+    @_reattaching
     def doc(self, doc_id: str) -> DocRecord | None:
         got = self._docs.get(ids=[doc_id], include=["metadatas"])
         return _meta_to_doc(got["ids"][0], got["metadatas"][0] or {}) if got["ids"] else None
 
+    @_reattaching
     def delete_doc(self, doc_id: str) -> None:
         """Remove a document: its chunks first, then its manifest row."""
         self.delete_chunks(doc_id)
         self._docs.delete(ids=[doc_id])
 
     # ----- chunks -------------------------------------------------------------------------
+    @_reattaching
     def add_chunks(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         for start in range(0, len(chunks), self._max_batch):
             part = chunks[start:start + self._max_batch]
@@ -175,16 +212,20 @@ class Store:
                 metadatas=[chunk_to_meta(c) for c in part],
             )
 
+    @_reattaching
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
 
+    @_reattaching
     def chunk_ids(self, doc_id: str | None = None) -> list[str]:
         got = self._chunks.get(where={"doc_id": doc_id} if doc_id else None, include=[])
         return list(got["ids"])
 
+    @_reattaching
     def count(self) -> int:
         return int(self._chunks.count())
 
+    @_reattaching
     def get_chunks(self, ids: Sequence[str], with_embeddings: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
         if not ids:
             return [], None
@@ -225,6 +266,7 @@ class Store:
                 yield {"id": i, "text": d or "", "meta": dict(m or {}), "embedding": np.asarray(e, dtype=np.float32)}
             offset += len(got["ids"])
 
+    @_reattaching
     def import_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write rows shaped like :meth:`export_rows` gives them (ids, texts, metadata and vectors as they are)."""
         for start in range(0, len(rows), self._max_batch):
@@ -232,6 +274,7 @@ class Store:
             self._chunks.upsert(ids=[r["id"] for r in part], embeddings=[r["embedding"] for r in part],
                                 documents=[r["text"] for r in part], metadatas=[r["meta"] for r in part])
 
+    @_reattaching
     def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         """Nearest chunks to a query vector, optionally filtered by metadata."""
         n = min(k, max(1, self.count()))
@@ -240,6 +283,7 @@ class Store:
         return [Hit(meta_to_chunk(i, d or "", m or {}), 1.0 - float(dist))
                 for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
 
+    @_reattaching
     def clear(self) -> None:
         """Delete every chunk and manifest row but keep the collections (other app instances keep working)."""
         for collection in (self._chunks, self._docs):

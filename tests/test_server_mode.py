@@ -182,3 +182,22 @@ def test_a_backup_moves_a_knowledge_base_from_the_server_to_the_embedded_store(t
     assert (tmp_path / "embedded" / "chroma").is_dir()
     assert _cited_titles(Assistant(embedded.settings, kb=embedded), "Can we build dark fiber between schools?")[0] \
         == "Dark fiber between schools"
+
+
+def test_running_instances_survive_a_reset_and_rebuild_from_another_process(tmp_path: Path, hash_server: Settings) -> None:
+    """`kb reset` drops and recreates the collections; an app instance already running keeps answering."""
+    runner = CliRunner()
+    docs = _corpus(tmp_path / "docs")
+    assert runner.invoke(ingest_main, [str(docs), "--json"]).exit_code == 0
+    app = KnowledgeBase(hash_server.with_overrides(data_dir=tmp_path / "app"))
+    ask = Assistant(app.settings, kb=app)
+    assert _cited_titles(ask, "Can we build dark fiber between schools?")[0] == "Dark fiber between schools"
+
+    assert runner.invoke(kb_main, ["reset", "--yes"]).exit_code == 0
+    time.sleep(1.1)
+    emptied = ask.ask("Can we build dark fiber between schools?")
+    assert emptied.abstained and "empty" in emptied.text
+
+    assert runner.invoke(ingest_main, [str(docs), "--json"]).exit_code == 0
+    time.sleep(1.1)
+    assert _cited_titles(ask, "Can we build dark fiber between schools?")[0] == "Dark fiber between schools"
