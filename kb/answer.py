@@ -75,6 +75,7 @@ class Answer:
     composer: str = "extractive"
     evidence: float = 0.0
     id: str = ""
+    retrieved: list[dict[str, Any]] = field(default_factory=list)  # every passage considered, best first
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -35,6 +35,14 @@ logger = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 
 
+def _passage_ref(passage: Passage) -> dict[str, object]:
+    chunk = passage.chunk
+    return {"doc_id": chunk.doc_id, "chunk_id": chunk.id, "title": chunk.title, "source": chunk.source,
+            "page": chunk.page, "section": chunk.section, "score": round(passage.score, 5),
+            "dense": None if passage.dense is None else round(passage.dense, 4),
+            "content_hash": content_hash(chunk.text)}
+
+
 class Assistant:
     """Answers questions from the knowledge base, with citations, or abstains."""
 
@@ -95,6 +103,7 @@ class Assistant:
             answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
+        answer.retrieved = [_passage_ref(p) for p in passages]
         if answer.abstained and self.journal is not None:
             self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
         return answer

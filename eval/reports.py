@@ -1,0 +1,61 @@
+"""Evaluation reports: JSON, Markdown and PNG charts in a git-ignored folder."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report"]
+
+
+def write_report(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
+    """Write latest.json, latest.md, rows.jsonl and charts into ``folder``; return the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {**summary, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    charts = _charts(folder, summary, rows)
+    summary["charts"] = charts
+    (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+    (folder / "latest.md").write_text(_markdown(summary))
+    return folder
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    from eval.run import TABLE_METRICS, _table
+
+    return (f"# Evaluation report\n\nGold set `{summary.get('gold')}` over `{summary.get('corpus')}`, "
+            f"generated {summary['generated_at']}.\n\n{_table(summary, TABLE_METRICS)}\n\n"
+            f"Configuration: `{json.dumps(summary.get('config', {}))}`\n")
+
+
+def _charts(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["hit@5", "cited_right", "fact_recall", "citation_precision", "answer_rate"]
+    areas = list(summary["per_area"])
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        ax.bar([x + i * width for x in range(len(areas))], [summary["per_area"][a].get(name, 0) for a in areas],
+               width=width, label=name)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(areas))], areas, rotation=15, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncol=5, loc="lower center")
+    ax.set_title("Metrics per challenge area")
+    fig.tight_layout()
+    fig.savefig(folder / "per_area.png", dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist([r["latency"] * 1000 for r in rows], bins=30)
+    ax.set_xlabel("answer latency (ms)")
+    ax.set_ylabel("questions")
+    ax.set_title("Latency distribution")
+    fig.tight_layout()
+    fig.savefig(folder / "latency.png", dpi=110)
+    plt.close(fig)
+    return ["per_area.png", "latency.png"]

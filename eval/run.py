@@ -1,0 +1,167 @@
+"""``python -m eval run``: score the assistant on a gold set, per area and overall."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eval import metrics as m
+from eval.gold import GoldItem, load_gold
+from kb.assistant import Assistant
+from kb.knowledge import KnowledgeBase
+from kb.settings import REPO_ROOT, Settings
+
+__all__ = ["CORPORA", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
+
+CORPORA = {"library": REPO_ROOT / "library", "k12docs": REPO_ROOT.parent / "shared" / "data" / "k12docs"}
+RETRIEVAL_K = 10
+
+
+def eval_kb(settings: Settings, corpus: str, embedder: Any = None, quiet: bool = True) -> KnowledgeBase:
+    """A knowledge base of one evaluation corpus, kept (and reused) under ``data_dir/eval-kb``."""
+    from ingest.pipeline import run_ingest
+
+    tag = f"{corpus}-{settings.embedding_model.replace('/', '_')}-{settings.chunk_size}-{settings.chunk_overlap}"
+    eval_settings = settings.with_overrides(data_dir=settings.data_dir / "eval-kb" / tag, chroma_host=None, audit=False)
+    kb = KnowledgeBase(eval_settings, embedder=embedder)
+    report = run_ingest(kb, [str(CORPORA[corpus])])
+    if report.failed and not quiet:
+        click.echo(f"warning: {len(report.failed)} evaluation documents failed to ingest", err=True)
+    return kb
+
+
+@dataclass
+class ItemScore:
+    item: GoldItem
+    row: dict[str, Any]
+
+
+def score_item(assistant: Assistant, item: GoldItem) -> dict[str, Any]:
+    """Ask one gold question through the one answering path and score retrieval and answer."""
+    answer = assistant.ask(item.question, history=item.history)
+    started = time.perf_counter()
+    passages = assistant.retriever.retrieve(answer.standalone_question, k=RETRIEVAL_K, areas=answer.areas)
+    retrieval_s = time.perf_counter() - started
+    row: dict[str, Any] = {"id": item.id, "area": item.area, "kind": item.kind, "question": item.question,
+                           "abstain_expected": item.abstain, "abstained": answer.abstained,
+                           "evidence": round(answer.evidence, 4), "chars": len(answer.text),
+                           "latency": answer.timings.get("total", 0.0), "retrieval_latency": retrieval_s,
+                           "timings": answer.timings}
+    if item.abstain:
+        return row
+    relevant = [item.is_relevant(p.chunk.source, p.chunk.page) for p in passages]
+    found = [{i for i, ref in enumerate(item.refs) if ref.matches(p.chunk.source, p.chunk.page)} for p in passages]
+    pairs = [(c.text, [cit.snippet for n in c.sources if (cit := answer.cited(n))]) for c in answer.claims]
+    row.update({
+        "hit@1": m.hit_at_k(relevant, 1), "hit@5": m.hit_at_k(relevant, 5), "hit@10": m.hit_at_k(relevant, 10),
+        "recall@5": m.recall_at_k(found, len(item.refs), 5), "mrr": m.reciprocal_rank(relevant),
+        "ndcg@10": m.ndcg_at_k(relevant, 10),
+        "cited_right": float(any(item.is_relevant(c.source, c.page) for c in answer.citations)),
+        "fact_recall": m.fact_recall(answer.text, item.key_facts) if not answer.abstained else 0.0,
+        "citation_precision": m.citation_precision(pairs) if pairs else 0.0,
+        "citation_recall": m.citation_recall(pairs) if pairs else 0.0,
+    })
+    return row
+
+
+ANSWER_METRICS = ["hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cited_right", "fact_recall",
+                  "citation_precision", "citation_recall"]
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Means of the per-question metrics plus abstention and latency figures."""
+    answerable = [r for r in rows if not r["abstain_expected"]]
+    out = {name: m.mean([r[name] for r in answerable if name in r]) for name in ANSWER_METRICS}
+    out.update(m.abstention_scores([r["abstain_expected"] for r in rows], [r["abstained"] for r in rows]))
+    answered = [r for r in answerable if not r["abstained"]]
+    out["mean_chars"] = m.mean([r["chars"] for r in answered])
+    out["max_chars"] = float(max((r["chars"] for r in answered), default=0))
+    latencies = [r["latency"] for r in rows]
+    out["latency_p50_ms"] = m.percentile(latencies, 50) * 1000
+    out["latency_p95_ms"] = m.percentile(latencies, 95) * 1000
+    out["questions"] = float(len(rows))
+    return out
+
+
+def run_gold(assistant: Assistant, items: list[GoldItem], progress: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Score every item; return the rows and the summary (overall and per area)."""
+    iterator: Any = items
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(items, desc="questions", file=sys.stderr, leave=False)
+    rows = [score_item(assistant, item) for item in iterator]
+    areas = sorted({r["area"] for r in rows if r["area"]})
+    per_area = {a: summarise([r for r in rows if r["area"] == a]) for a in areas}
+    return rows, {"overall": summarise(rows), "per_area": per_area}
+
+
+def _table(summary: dict[str, Any], names: list[str]) -> str:
+    header = "| scope | " + " | ".join(names) + " |"
+    lines = [header, "|" + "---|" * (len(names) + 1)]
+    scopes = [("overall", summary["overall"])] + list(summary["per_area"].items())
+    for scope, values in scopes:
+        lines.append(f"| {scope} | " + " | ".join(f"{values.get(n, 0):.3f}" if n not in {"latency_p50_ms", "latency_p95_ms", "mean_chars", "max_chars", "questions"} else f"{values.get(n, 0):.0f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citation_precision", "abstain_recall",
+                 "answer_rate", "mean_chars", "latency_p50_ms", "latency_p95_ms", "questions"]
+
+
+@click.command("run")
+@click.option("--gold", default="library", show_default=True, help="Gold set: library, k12docs, or a YAML path.")
+@click.option("--corpus", help="Corpus to answer from (default: the gold set's own: library or k12docs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question rows (JSON lines).")
+@click.option("--gate", is_flag=True, help="Exit 1 when a metric falls below eval/thresholds.yaml.")
+def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gate: bool) -> None:
+    """Answer every gold question and report retrieval, answer, citation and abstention metrics.
+
+    \b
+    Examples:
+      python -m eval run
+      python -m eval run --gold k12docs --rows /tmp/rows.jsonl
+      python -m eval run --gate
+    """
+    from eval.reports import write_report
+    from kb.cli.common import configure_logging, load_settings
+
+    configure_logging("WARNING")
+    settings = load_settings()
+    items = load_gold(gold)
+    corpus = corpus or ("k12docs" if gold == "k12docs" else "library")
+    kb = eval_kb(settings, corpus, quiet=False)
+    assistant = Assistant(kb.settings, kb=kb, journal=None)
+    rows, summary = run_gold(assistant, items, progress=sys.stderr.isatty())
+    summary.update({"gold": gold, "corpus": corpus, "config": _config(kb.settings)})
+    folder = write_report(settings.reports_dir / "eval", summary, rows)
+    if rows_out:
+        rows_out.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        click.echo(f"gold set {gold} ({len(items)} questions) over {corpus}; report in {folder}")
+        click.echo(_table(summary, TABLE_METRICS))
+    if gate:
+        from eval.gate import check
+
+        failures = check(summary["overall"], gold)
+        for failure in failures:
+            click.echo(f"GATE FAILED: {failure}", err=True)
+        sys.exit(1 if failures else 0)
+
+
+def _config(settings: Settings) -> dict[str, Any]:
+    keys = ["embedding_model", "chunk_size", "chunk_overlap", "top_k", "fetch_k", "fusion", "rrf_k", "dense_weight",
+            "mmr", "mmr_lambda", "area_boost", "min_relevance", "max_answer_chars", "llm_backend"]
+    return {k: getattr(settings, k) for k in keys}
+
+
+COMMANDS = [run]
