@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "REPO_ROOT", "DEFAULT_MODEL_SHA256"]
+__all__ = ["Settings", "REPO_ROOT", "DEFAULT_MODEL_SHA256", "settings_table"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -140,3 +140,22 @@ class Settings(BaseSettings):
         data = {name: getattr(self, name) for name in type(self).model_fields}
         data.update(changes)
         return type(self)(**data)
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting (README's configuration section is generated from it)."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = "(empty)" if not default.get_secret_value() else "(set)"
+        elif isinstance(default, Path):
+            default = default.relative_to(REPO_ROOT).as_posix() + "/" if default.is_relative_to(REPO_ROOT) else str(default)
+        elif default is None or default == "":
+            default = "(unset)"
+        rows.append(f"| `CTO_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
