@@ -1,0 +1,21 @@
+"""CTO Assistant: the Streamlit app (``streamlit run app.py``).
+
+Navigation and wiring only; each page lives in ``ui/`` and every answer comes from
+``kb.assistant.Assistant``.
+"""
+
+import streamlit as st
+
+from ui import nav, resources
+
+
+def main() -> None:
+    st.set_page_config(page_title="CTO Assistant", page_icon=":material/school:", layout="centered")
+    resources.setup_logging()
+    st.navigation(nav.pages(), position="sidebar").run()
+
+
+# Streamlit runs this file as __main__; the ingest parser's worker processes re-import it as
+# __mp_main__ (multiprocessing's spawn), where it must do nothing.
+if __name__ == "__main__":
+    main()

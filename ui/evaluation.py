@@ -1,0 +1,121 @@
+"""The Evaluation page: the latest evaluation report and what users said about answers.
+
+The report is ``reports_dir/eval/latest.json``, written by ``python -m eval run``:
+``{"generated_at", "gold", "overall": {metric: value}, "per_area": {area: {metric: value}},
+"config": {...}, "charts": [PNG paths relative to that folder]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from kb.areas import area_label
+from kb.errors import ConfigError
+from ui import resources
+from ui.guard import guarded
+from ui.safe_text import escape_md
+
+__all__ = ["render", "load_report", "chart_paths", "feedback_table"]
+
+NO_REPORT = "No evaluation report yet: run `python -m eval run` (or `make eval`), then reload this page."
+
+
+def load_report(folder: Path) -> dict[str, Any] | None:
+    """The latest report in ``folder`` (None when there is none yet).
+
+    Raises:
+        ConfigError: the report exists but cannot be read.
+    """
+    path = folder / "latest.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"the evaluation report {path} cannot be read ({exc}); run `python -m eval run` again") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"the evaluation report {path} is not a report; run `python -m eval run` again")
+    return data
+
+
+def chart_paths(folder: Path, report: dict[str, Any]) -> list[Path]:
+    """The report's PNG charts that exist inside ``folder`` (paths leaving it are ignored)."""
+    root = folder.resolve()
+    found = []
+    for name in report.get("charts") or []:
+        path = (root / str(name)).resolve()
+        if path.suffix.lower() == ".png" and path.is_relative_to(root) and path.is_file():
+            found.append(path)
+    return found
+
+
+def _number(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def feedback_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The latest rating (and comment) per answer, newest first (rows come newest first)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = latest.setdefault(row["answer_id"], dict(row))
+        if not entry.get("comment") and row.get("comment") and row["rating"] == entry["rating"]:
+            entry["comment"] = row["comment"]
+    data = [{"When": str(r["at"])[:16].replace("T", " "), "Rating": "Thumbs up" if r["rating"] > 0 else "Thumbs down",
+             "Question": r["question"], "Comment": r.get("comment") or ""} for r in latest.values()]
+    return pd.DataFrame(data, columns=["When", "Rating", "Question", "Comment"])
+
+
+def _report(folder: Path) -> None:
+    st.subheader("Latest evaluation")
+    report = load_report(folder)
+    if report is None:
+        st.info(NO_REPORT, icon=":material/lab_research:")
+        return
+    st.caption(f"Generated {escape_md(str(report.get('generated_at', '?')))} on the gold set "
+               f"{escape_md(str(report.get('gold', '?')))}.")
+    overall = report.get("overall") or {}
+    if overall:
+        with st.container(horizontal=True, wrap=True):
+            for metric, value in overall.items():
+                st.metric(str(metric), _number(value), border=True, width="content")
+    per_area = report.get("per_area") or {}
+    if per_area:
+        table = pd.DataFrame.from_dict(per_area, orient="index")
+        table.index = [area_label(str(a)) for a in table.index]
+        st.markdown("**Per challenge area**")
+        st.dataframe(table.round(3), width="stretch")
+    for path in chart_paths(folder, report):
+        st.image(str(path), caption=path.stem.replace("_", " "), width="stretch")
+    if report.get("config"):
+        with st.expander("Configuration of this run", icon=":material/tune:"):
+            st.json(report["config"])
+
+
+def _feedback() -> None:
+    st.subheader("Feedback on answers")
+    table = feedback_table(resources.journal().feedback())
+    if table.empty:
+        st.info("No feedback yet. Users rate answers with the thumbs under each answer in the chat.",
+                icon=":material/reviews:")
+        return
+    up = int((table["Rating"] == "Thumbs up").sum())
+    with st.container(horizontal=True, wrap=True):
+        st.metric("Rated answers", len(table), border=True, width="content")
+        st.metric("Thumbs up", up, border=True, width="content")
+        st.metric("Thumbs down", len(table) - up, border=True, width="content")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"Question": st.column_config.TextColumn(width="large")})
+
+
+@guarded("show the evaluation")
+def render() -> None:
+    """The Evaluation page."""
+    st.set_page_config(layout="wide")
+    st.title("Evaluation")
+    _report(resources.settings().reports_dir / "eval")
+    _feedback()
