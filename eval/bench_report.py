@@ -1,0 +1,88 @@
+"""Reports of ``python -m eval bench``: a text table, JSON, Markdown and a scaling chart (PNG)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["text_table", "write_bench_report"]
+
+
+def _ingest_lines(summary: dict[str, Any]) -> list[str]:
+    i = summary["ingest"]
+    lines = [
+        "| measure | value | target |",
+        "|---|---:|---|",
+        f"| corpus | {i['files']} files, {i['chunks']} chunks | |",
+        f"| run_ingest | {i['ingest_s']:.1f} s ({i['ingest_chunks_per_s']:.1f} chunks/s) | |",
+        f"| raw SentenceTransformer.encode, same chunks | {i['raw_encode_s']:.1f} s ({i['raw_encode_chunks_per_s']:.1f} chunks/s) | |",
+        f"| ingest / raw throughput | {i['ingest_to_raw_ratio']:.2f} | >= 0.9 |",
+        f"| re-ingest unchanged | {i['reingest_s'] * 1000:.0f} ms ({i['reingest_unchanged']} unchanged) | |",
+        f"| first ingest / re-ingest | {i['reingest_speedup']:.0f}x | >= 50x |",
+    ]
+    lc = summary.get("langchain")
+    if lc:
+        lines += [
+            f"| LangChain Chroma.add_texts (embed + write, pre-chunked) | {lc['langchain_ingest_s']:.1f} s | |",
+            f"| LangChain similarity_search p50 / p95 | {lc['langchain_search']['p50_ms']:.1f} / {lc['langchain_search']['p95_ms']:.1f} ms | |",
+            f"| our Retriever.retrieve (hybrid + MMR) p50 / p95 | {lc['ours_retrieve']['p50_ms']:.1f} / {lc['ours_retrieve']['p95_ms']:.1f} ms | |",
+            f"| retrieve p50 ours / LangChain | {lc['retrieve_p50_ratio_ours_to_langchain']:.2f} | |",
+        ]
+    return lines
+
+
+def _scale_lines(summary: dict[str, Any]) -> list[str]:
+    lines = ["| chunks (real + synthetic) | store write s | open + keyword s | ingest s (projected) | cold query ms | "
+             "retrieve p50 / p95 ms | ask p50 / p95 ms | peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["scales"]:
+        lines.append(f"| {r['chunks']:,} ({r['real_chunks']:,} + {r['synthetic_chunks']:,}) | {r['store_write_s']:.1f} | "
+                     f"{r['open_and_keyword_s']:.1f} | {r['ingest_projected_s']:.0f} | {r['cold_query_ms']:.0f} | "
+                     f"{r['retrieve']['p50_ms']:.1f} / {r['retrieve']['p95_ms']:.1f} | {r['ask']['p50_ms']:.1f} / {r['ask']['p95_ms']:.1f} | "
+                     f"{r['peak_rss_mb']:.0f} |")
+    return lines
+
+
+def text_table(summary: dict[str, Any]) -> str:
+    """The ingest/baseline table and the scaling table, as Markdown."""
+    return "\n".join(_ingest_lines(summary) + [""] + _scale_lines(summary))
+
+
+def _chart(folder: Path, summary: dict[str, Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["scales"]
+    n = [r["chunks"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(n, [r["ingest_projected_s"] for r in rows], marker="o", label="ingest (projected)")
+    left.plot(n, [r["store_write_s"] + r["open_and_keyword_s"] for r in rows], marker="s", label="store write + keyword build (measured)")
+    left.set(xscale="log", yscale="log", xlabel="chunks", ylabel="seconds", title="Ingest time")
+    right.plot(n, [r["retrieve"]["p50_ms"] for r in rows], marker="o", label="retrieve p50")
+    right.plot(n, [r["retrieve"]["p95_ms"] for r in rows], marker="o", linestyle="--", label="retrieve p95")
+    right.plot(n, [r["ask"]["p50_ms"] for r in rows], marker="s", label="ask p50")
+    right.plot(n, [r["ask"]["p95_ms"] for r in rows], marker="s", linestyle="--", label="ask p95")
+    right.set(xscale="log", xlabel="chunks", ylabel="milliseconds", title="Query latency")
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "scaling.png", dpi=110)
+    plt.close(fig)
+    return "scaling.png"
+
+
+def write_bench_report(folder: Path, summary: dict[str, Any]) -> Path:
+    """Write latest.json, latest.md and scaling.png into ``folder``; return the Markdown path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    summary["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    summary["chart"] = _chart(folder, summary) if summary["scales"] else None
+    (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
+    method = "\n".join(f"- {k}: {v}" for k, v in summary["method"].items())
+    (folder / "latest.md").write_text(f"# Benchmark\n\nGenerated {summary['generated_at']}; model {summary['embedding_model']}.\n\n"
+                                      f"{text_table(summary)}\n\nMethod:\n{method}\n")
+    return folder / "latest.md"

