@@ -14,6 +14,12 @@ SMALL_SECTION = 160  # characters: shorter sections are folded into the next one
 def _hard_split(sentence: str, size: int) -> list[str]:
     words, parts, current = sentence.split(" "), [], ""
     for word in words:
+        while len(word) > size:  # one "word" longer than a chunk (a URL, base64, a run of symbols): cut it
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(word[:size])
+            word = word[size:]
         if current and len(current) + 1 + len(word) > size:
             parts.append(current)
             current = word

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -37,7 +38,9 @@ def _line_key(line: str) -> str:
 def strip_repeated_lines(pages: list[str], edge: int = 3, min_share: float = 0.5) -> list[str]:
     """Remove running headers and footers: lines at a page's top or bottom repeated on many pages.
 
-    Page numbers differ from page to page, so digits are masked before comparing.
+    Page numbers differ from page to page, so digits are masked before comparing. A line
+    must repeat on at least three pages: in a short document, one sentence that happens
+    to end two pages is body text, not a running footer.
     """
     if len(pages) < 3:
         return pages
@@ -45,7 +48,7 @@ def strip_repeated_lines(pages: list[str], edge: int = 3, min_share: float = 0.5
     for page in pages:
         lines = [ln for ln in page.split("\n") if ln.strip()]
         counts.update({_line_key(ln) for ln in lines[:edge] + lines[-edge:]})
-    threshold = max(2, int(len(pages) * min_share))
+    threshold = max(3, math.ceil(len(pages) * min_share))
     repeated = {key for key, n in counts.items() if n >= threshold and key.strip("# ")}
     if not repeated:
         return pages

@@ -59,6 +59,10 @@ def parse_job(job: ParseJob) -> tuple[LoadedDocument | None, str | None]:
         return load_bytes(job.data, job.kind or "html", job.location), None
     except IngestError as exc:
         return None, str(exc)
+    except FileNotFoundError:
+        return None, "file disappeared before it could be read; it was skipped"
+    except OSError as exc:
+        return None, f"file cannot be read ({exc.strerror or exc})"
     except RecursionError:
         return None, "document is nested too deeply to parse"
     except MemoryError:
@@ -66,6 +70,12 @@ def parse_job(job: ParseJob) -> tuple[LoadedDocument | None, str | None]:
     except Exception as exc:  # a parser bug on one file must not stop the run
         logger.exception("parser failed location=%s", job.location)
         return None, f"could not be parsed ({type(exc).__name__}: {str(exc)[:160]})"
+
+
+def _warm_up() -> bool:
+    import ingest.loaders  # noqa: F401 (imported for its side effect: loaded once, before any timed job)
+
+    return True
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -89,6 +99,13 @@ class ParserPool:
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
             initializer=_limit_memory, initargs=(self._memory,),
         )
+        # Wait for the worker to start and import the loaders, so that the time limit measures
+        # parsing only: a short CTO_PARSE_TIMEOUT_S must not fail the first file on a busy machine.
+        try:
+            self._pool.submit(_warm_up).result(timeout=max(60.0, self._timeout))
+        except (cf.TimeoutError, cf.process.BrokenProcessPool) as exc:
+            self._kill()
+            raise IngestError("the parser process did not start; check free memory and run the command again") from exc
         return self._pool
 
     def _kill(self) -> None:
@@ -118,7 +135,7 @@ class ParserPool:
                     yield ParseResult(job, document, error)
                     continue
                 except cf.TimeoutError:
-                    reason = f"parsing took longer than {self._timeout:.0f} s (CTO_PARSE_TIMEOUT_S); the file was skipped"
+                    reason = f"parsing took longer than {self._timeout:g} s (CTO_PARSE_TIMEOUT_S); the file was skipped"
                 except cf.process.BrokenProcessPool:
                     reason = "the parser ran out of memory or crashed on this file; it was skipped"
                 yield ParseResult(job, None, reason)

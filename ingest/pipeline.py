@@ -12,24 +12,26 @@ import hashlib
 import json
 import logging
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kb import privacy
 from ingest.chunking import chunk_document
 from ingest.fetch import fetch_url
+from ingest.loaders import detect_type
 from ingest.parse import ParseJob, ParserPool
 from ingest.sources import Source, expand_inputs
+from kb import privacy
 from kb.areas import area_ids, classify
 from kb.documents import Chunk, DocRecord, LoadedDocument
-from kb.errors import IngestError
+from kb.errors import DocumentRejected, IngestError
 from kb.knowledge import DONE, INDEXING, KnowledgeBase
 
 __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
@@ -183,9 +185,12 @@ class _Run:
             return download.data, download.kind, hashlib.sha256(download.data).hexdigest()
         path = Path(source.location)
         try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise IngestError(f"file is {size / 1e6:.0f} MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end when read
+                raise IngestError("not a regular file (a pipe, socket or device); only files, folders and URLs can be ingested")
+            if info.st_size > max_bytes:
+                raise IngestError(f"file is {info.st_size / 1e6:.0f} MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
+            detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
             return None, None, _hash_file(path)
         except PermissionError as exc:
             raise IngestError("file is not readable (permission denied); check its permissions") from exc
@@ -205,6 +210,7 @@ class _Run:
         if unknown:
             warnings.append(f"unknown area(s) ignored: {', '.join(unknown)} (valid: {', '.join(sorted(known_areas))})")
         doc.areas = [a for a in areas if a in known_areas] or classify(doc.title + "\n" + " ".join(s.text for s in doc.sections)[:30000])
+        _limit_chars(doc, self.settings.max_chars, warnings)
         self._privacy(doc, warnings)
         extra = {k: str(meta[k]) for k in CHUNK_EXTRA_FIELDS if meta.get(k)}
         if doc.url:
@@ -215,7 +221,7 @@ class _Run:
         record = DocRecord(
             doc_id=pending.source.doc_id, source=pending.source.location, source_type=doc.source_type,
             title=doc.title, content_hash=pending.content_hash, status=DONE, chunk_count=len(chunks),
-            date=doc.date, areas=doc.areas, ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            date=doc.date, areas=doc.areas, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             meta={**meta, "summary": doc.summary, "url": doc.url, "health": doc.health, "warnings": warnings},
         )
         status = "updated" if pending.previous else "added"
@@ -226,15 +232,29 @@ class _Run:
         mode = self.settings.privacy_mode
         if mode == "allow":
             return
-        findings = privacy.scan("\n".join(s.text for s in doc.sections))
+        findings = privacy.scan("\n".join([doc.title, doc.summary or ""] + [s.text for s in doc.sections]))
         if not findings:
             return
         found = ", ".join(f.describe() for f in findings)
         if mode == "refuse":
-            raise IngestError(f"refused: holds student personal data ({found}); remove it, or set CTO_PRIVACY_MODE=redact")
-        for section in doc.sections:
-            section.text = privacy.redact(section.text)
+            raise DocumentRejected(f"refused: holds student personal data ({found}); remove it, or set CTO_PRIVACY_MODE=redact")
+        for section in doc.sections:  # the whole document's findings decide, so a list split over pages is still caught
+            section.text = privacy.redact(section.text, findings)
+        doc.title = privacy.redact(doc.title, findings)
+        doc.summary = privacy.redact(doc.summary, findings) if doc.summary else doc.summary
         warnings.append(f"redacted student personal data ({found})")
+
+
+def _limit_chars(doc: LoadedDocument, limit: int, warnings: list[str]) -> None:
+    """Keep at most ``limit`` characters of text (CTO_MAX_CHARS), so one huge file cannot stall a run."""
+    total = 0
+    for index, section in enumerate(doc.sections):
+        if total + len(section.text) > limit:
+            section.text = section.text[: limit - total]
+            doc.sections = [s for s in doc.sections[: index + 1] if s.text.strip()]
+            warnings.append(f"only the first {limit:,} characters were kept (CTO_MAX_CHARS)")
+            return
+        total += len(section.text)
 
 
 def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | None = None,
@@ -257,9 +277,10 @@ def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | No
         for result in run.report.results:
             if result.status in {"removed"}:
                 result.status = "would-remove"
-    elif todo:
-        _embed_and_write(run, todo)
-        kb.refresh(force=True)
+    else:
+        if todo:
+            _embed_and_write(run, todo)
+        kb.refresh(force=True)  # removals and repairs change what readers may see, too
     run.report.seconds = time.perf_counter() - started
     return run.report
 
@@ -269,6 +290,9 @@ def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
         if doc.source.startswith(("http://", "https://")) or doc.doc_id in current or Path(doc.source).exists():
             continue
         if not run.options.dry_run:
+            # Un-mark the row first: a run killed between deleting the chunks and the row must not
+            # leave a "done" document without its chunks; the next run's reconciliation finishes the job.
+            run.kb.store.put_doc(DocRecord(**{**doc.__dict__, "status": INDEXING}))
             run.kb.store.delete_doc(doc.doc_id)
         run.report.results.append(FileResult(doc.source, "removed", doc.doc_id, doc.title, doc.chunk_count, reason="source no longer exists"))
 

@@ -65,13 +65,20 @@ def _walk(root: Path, include: list[str], exclude: list[str]) -> list[Source]:
                 continue
             if exclude and _matches(rel, exclude):
                 continue
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_file():
-                    found.append(Source(str(path.absolute()), error="broken or looping symbolic link"))
-                    continue
-            found.append(Source(str(path.resolve())))
+            target = _resolve(path)
+            if target is None or (path.is_symlink() and not target.is_file()):
+                found.append(Source(str(path.absolute()), error="broken or looping symbolic link"))
+                continue
+            found.append(Source(str(target)))
     return found
+
+
+def _resolve(path: Path) -> Path | None:
+    """The canonical path, or None for a symbolic-link loop (which ``resolve`` reports by raising)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
 
 
 def expand_inputs(inputs: list[str], include: list[str] | None = None, exclude: list[str] | None = None) -> list[Source]:
@@ -89,6 +96,10 @@ def expand_inputs(inputs: list[str], include: list[str] | None = None, exclude: 
             sources.append(Source(str(path.resolve())))
         elif raw.startswith(("ftp://", "file://", "s3://")):
             sources.append(Source(raw, error="only http(s) URLs, files and folders can be ingested"))
+        elif path.is_symlink():
+            sources.append(Source(str(path.absolute()), error="broken or looping symbolic link"))
+        elif path.exists():
+            sources.append(Source(str(path.absolute()), error="not a regular file (a pipe, socket or device); only files, folders and URLs can be ingested"))
         else:
             sources.append(Source(str(path), error="no such file or folder"))
     unique: dict[str, Source] = {}

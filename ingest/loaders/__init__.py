@@ -6,6 +6,7 @@ bytes; anything else is reported as unsupported, never guessed.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from ingest.clean import clean_text
@@ -40,13 +41,19 @@ def detect_type(path: Path) -> str:
         raise IngestError("file is named .pdf but is not a PDF (no %PDF header)")
     if kind == "docx" and not head.startswith(b"PK"):
         raise IngestError("file is named .docx but is not a Word document (not a zip archive)")
-    if kind in {"text", "markdown", "html"} and (b"\x00" in head or head.startswith((b"%PDF", b"PK\x03\x04"))):
+    utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # Windows "Unicode" text has NUL bytes
+    if kind in {"text", "markdown", "html"} and ((b"\x00" in head and not utf16) or head.startswith((b"%PDF", b"PK\x03\x04"))):
         raise IngestError(f"file is named {path.suffix} but holds binary data")
     return kind
 
 
 def decode_text(data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM); explain exactly where it is not."""
+    """Decode UTF-8 (with or without BOM) or UTF-16 with a BOM; explain exactly where it is not."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise IngestError("text starts like UTF-16 but does not decode; save the file as UTF-8 and ingest it again") from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

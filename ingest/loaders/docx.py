@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.clean import clean_text
 from kb.documents import LoadedDocument, Section, slugify
 from kb.errors import IngestError
+
+if TYPE_CHECKING:
+    from docx.table import Table
 
 MAX_RATIO = 100  # uncompressed/compressed; real documents stay far below
 
@@ -28,10 +32,17 @@ def _check_zip(path: Path, max_bytes: int) -> None:
         raise IngestError("not a Word document (word/document.xml is missing)")
 
 
+def _table_text(table: Table) -> str:
+    """A table as one line per row, cells joined by `` | ``."""
+    rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
+    return "\n".join(r for r in rows if r.strip(" |"))
+
+
 def load_docx(path: Path, max_bytes: int) -> LoadedDocument:
     """Read a Word document; headings start sections."""
     _check_zip(path, max_bytes)
     import docx
+    from docx.table import Table
 
     try:
         document = docx.Document(str(path))
@@ -47,9 +58,13 @@ def load_docx(path: Path, max_bytes: int) -> LoadedDocument:
             sections.append(Section(text=text, heading=heading, anchor=slugify(heading, 80) if heading else None))
         buffer.clear()
 
-    for para in document.paragraphs:
-        text = para.text.strip()
-        style = (para.style.name if para.style is not None else "") or ""
+    # Paragraphs and tables in document order, so that a table is cited under its own heading.
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            buffer.append(_table_text(block))
+            continue
+        text = block.text.strip()
+        style = (block.style.name if block.style is not None else "") or ""
         if not text:
             continue
         if style.lower().startswith(("heading", "title")):
@@ -58,11 +73,6 @@ def load_docx(path: Path, max_bytes: int) -> LoadedDocument:
         else:
             buffer.append(("- " if "list" in style.lower() else "") + text)
     flush()
-    for table in document.tables:
-        rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
-        text = clean_text("\n".join(r for r in rows if r.strip(" |")))
-        if text:
-            sections.append(Section(text=text, heading="Table"))
     if not sections:
         raise IngestError("DOCX has no text")
     props = document.core_properties

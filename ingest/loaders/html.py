@@ -16,6 +16,7 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _DATE_META = ["article:published_time", "datePublished", "date", "dc.date", "dc.date.issued",
               "pubdate", "publish-date", "citation_publication_date", "og:published_time"]
 _BLOCKS = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "pre", "blockquote", "dd", "dt", "caption", "figcaption"}
+_INSIDE_BLOCK = _BLOCKS - {"tr"}
 MAX_DEPTH = 400
 
 
@@ -45,12 +46,16 @@ def _strip(soup: Any) -> None:
 
 
 def _date(soup: Any) -> str | None:
+    metas: dict[str, str] = {}  # one pass over the meta tags, not one search of the whole page per name
+    for tag in soup.find_all("meta"):
+        for attr in ("property", "name", "itemprop"):
+            key = tag.get(attr)
+            if isinstance(key, str) and tag.get("content"):
+                metas.setdefault(key, str(tag["content"]))
     for name in _DATE_META:
-        tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"itemprop": name})
-        if tag and tag.get("content"):
-            match = re.search(r"\d{4}-\d{2}-\d{2}", tag["content"])
-            if match:
-                return match.group(0)
+        match = re.search(r"\d{4}-\d{2}-\d{2}", metas.get(name, ""))
+        if match:
+            return match.group(0)
     time_tag = soup.find("time", attrs={"datetime": True})
     if time_tag:
         match = re.search(r"\d{4}-\d{2}-\d{2}", time_tag["datetime"])
@@ -82,6 +87,14 @@ def _depth_ok(html: str) -> bool:
     return True
 
 
+def _row_text(row: Any) -> str:
+    """A table row as ``cell | cell``, so that columns stay apart (as DOCX and Markdown tables read)."""
+    cells = [c.get_text(" ", strip=True) for c in row.find_all(["td", "th"], recursive=False)]
+    if not cells:
+        return str(row.get_text(" ", strip=True))
+    return " | ".join(cells) if any(cells) else ""
+
+
 def load_html_text(html: str, source: str) -> LoadedDocument:
     """Parse an HTML page into sections under its headings."""
     if not _depth_ok(html):
@@ -102,9 +115,9 @@ def load_html_text(html: str, source: str) -> LoadedDocument:
         buffer.clear()
 
     for el in root.find_all(_BLOCKS):
-        if el.find_parent(_BLOCKS - {"tr"}) is not None and el.name not in {"tr"}:
-            continue
-        text = el.get_text(" ", strip=True)
+        if el.name != "tr" and any(parent.name in _INSIDE_BLOCK for parent in el.parents):
+            continue  # its text is taken with the enclosing block
+        text = _row_text(el) if el.name == "tr" else el.get_text(" ", strip=True)
         if not text:
             continue
         if el.name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
