@@ -167,3 +167,37 @@ def test_sigkill_at_random_moments_never_corrupts_the_knowledge_base(tmp_path: P
     clean_counts = assert_consistent(clean_kb.store)
     assert {d: c for d, (_, c) in repaired["after"]["rows"].items()} == clean_counts
     assert repaired["after"]["ids"] == sorted(clean_kb.store.chunk_ids())
+
+
+class _PowerCut(BaseException):
+    """Stands for the process dying at this exact point (not an error anything may catch)."""
+
+
+def test_prune_cut_off_between_chunks_and_row_never_shows_a_done_document_without_chunks(
+        hash_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.store import Store
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("keep.md", "drop.md"):
+        (folder / name).write_text(f"# {name}\n\nOffline backups are tested every term by the network team.", encoding="utf-8")
+    kb, _ = hash_kb(hash_settings)
+    run_ingest(kb, [str(folder)])
+    dropped = next(d for d in kb.store.docs() if d.source.endswith("drop.md"))
+    (folder / "drop.md").unlink()
+
+    def delete_chunks_then_die(self: Store, doc_id: str) -> None:
+        self.delete_chunks(doc_id)
+        raise _PowerCut
+
+    with monkeypatch.context() as patch, pytest.raises(_PowerCut):
+        patch.setattr(Store, "delete_doc", delete_chunks_then_die)
+        run_ingest(kb, [str(folder)], IngestOptions(prune=True))
+    row = kb.store.doc(dropped.doc_id)
+    assert row is not None and row.status != "done", "a done row without its chunks would be served to readers"
+    assert kb.store.chunk_ids(dropped.doc_id) == []
+    fresh, _ = hash_kb(hash_settings)
+    report = run_ingest(fresh, [str(folder)], IngestOptions(prune=True))
+    assert report.repaired == [dropped.doc_id] and report.counts() == {"unchanged": 1}
+    assert [d.source for d in fresh.store.docs()] == [str((folder / "keep.md").resolve())]
+    assert_consistent(fresh.store)
