@@ -138,6 +138,37 @@ def test_thumbs_down_records_feedback_and_a_gap_and_a_comment(data_dir: Path) ->
     assert later.feedback[0].value == 0 and len(journal.feedback()) == 2  # shown, not recorded again
 
 
+class StreamingComposer:
+    """Stands in for an LLM (none runs here): streams two pieces, then answers with a passage's first sentence."""
+
+    name = "streaming-stub"
+
+    def __init__(self) -> None:
+        self.streamed: list[str] = []
+
+    def compose(self, question, passages, on_token=None):  # type: ignore[no-untyped-def]
+        from kb.answer import Claim, Draft
+        from kb.text import split_sentences
+
+        assert on_token is not None, "the chat must stream when an LLM composes"
+        for piece in ("Keep one backup ", "offline [1]."):
+            on_token(piece)
+            self.streamed.append(piece)
+        first = split_sentences(passages[0].chunk.text)[0]
+        return Draft(lead=[Claim(first, [0])], composer=self.name)
+
+
+def test_an_llm_answer_is_streamed_into_the_page(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    composer = StreamingComposer()
+    monkeypatch.setenv("CTO_LLM_BACKEND", "ollama")
+    monkeypatch.setattr("kb.llm.make_composer", lambda settings, embedder: composer)
+    at = _ask(page_test("chat").run(), RANSOMWARE)
+    assert composer.streamed == ["Keep one backup ", "offline [1]."]
+    answer = at.session_state["chat_turns"][0].answer
+    assert answer.composer == "streaming-stub" and answer.citations
+    assert "Keep one backup" not in _markdown(at)  # the streamed draft is replaced by the checked answer
+
+
 def test_area_filter_restricts_the_sources(data_dir: Path) -> None:
     at = page_test("chat").run()
     at.multiselect(key="filter_areas").set_value(["budgets-funding"]).run()

@@ -214,6 +214,7 @@ def test_ask_cite_feedback_upload_and_cite_the_upload(app_url, tmp_path: Path) -
 
         # the new document answers a question, cited
         _open_page(page, "Chat")
+        expect(page.get_by_test_id("stChatMessage")).to_have_count(4, timeout=WAIT_MS)  # the conversation is kept
         _ask(page, "What does the Lakeside drone policy require before a drone flight over school grounds?")
         cited = page.get_by_test_id("stChatMessage").last.get_by_test_id("stExpander")
         expect(cited.first).to_contain_text("Lakeside Unified School District drone policy")

@@ -116,6 +116,8 @@ def _detail_picker(kb: KnowledgeBase, docs: list[DocRecord], shown: list[str]) -
                           format_func=lambda i: by_id[i].title if i in by_id else i,
                           placeholder="Choose a document to see its details and passages")
     if choice is None:
+        for name in ("doc", "chunk"):  # closed: the address no longer points at a document
+            st.query_params.pop(name, None)
         return
     if st.query_params.get("doc") != choice:  # keep the address bar a deep link to what is shown
         st.query_params["doc"] = choice
