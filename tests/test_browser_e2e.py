@@ -227,3 +227,5 @@ def test_ask_cite_feedback_upload_and_cite_the_upload(app_url, tmp_path: Path) -
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390 + 1, f"the chat scrolls sideways at phone width ({width}px)"
         browser.close()
+    log = (tmp_path / "streamlit.log").read_text()
+    assert log.count("loading embedding model") == 1, "the model must load once per process, not per question"
