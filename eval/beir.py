@@ -149,9 +149,9 @@ def _fill_store(kb: KnowledgeBase, data: BeirData, chunks: list[Chunk], vectors:
     counts: dict[str, int] = {}
     for chunk in chunks:
         counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
-    for doc_id, (title, _) in data.corpus.items():
-        store.put_doc(DocRecord(doc_id=doc_id, source=f"beir:{data.name}/{doc_id}", source_type="beir", title=title,
-                                content_hash=data.corpus_sha256[:16], status=DONE, chunk_count=counts.get(doc_id, 0)))
+    store.put_docs([DocRecord(doc_id=doc_id, source=f"beir:{data.name}/{doc_id}", source_type="beir", title=title,
+                              content_hash=data.corpus_sha256[:16], status=DONE, chunk_count=counts.get(doc_id, 0))
+                    for doc_id, (title, _) in data.corpus.items()])
     kb.refresh(force=True)
 
 

@@ -12,7 +12,7 @@ of retrieval do not depend on what the vectors mean, only on how they are spread
   vectors form the same kind of clusters as real ones.
 
 Synthetic rows go through the public store interface (``Store.add_chunks`` and
-``Store.put_doc`` with status ``done``), exactly as the ingest writer stores them.
+``Store.put_docs`` with status ``done``), exactly as the ingest writer stores them.
 """
 
 from __future__ import annotations
@@ -111,6 +111,5 @@ def build_scale(real: RealCorpus, n: int, base: Settings, folder: Path, seed: in
     store = open_store(settings)
     started = time.perf_counter()
     store.add_chunks(chunks, vectors)
-    for doc in docs:
-        store.put_doc(doc)
+    store.put_docs(docs)
     return ScaleBuild(settings, len(chunks), len(rows), time.perf_counter() - started)

@@ -8,6 +8,7 @@ its chunks, and the document is ingested again. Readers only see ``done`` docume
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import json
 import logging
@@ -39,6 +40,7 @@ __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 logger = logging.getLogger(__name__)
 CHUNK_EXTRA_FIELDS = ("authority", "jurisdiction", "expires", "superseded_by", "reviewed", "published")
 Progress = Callable[[str, int, int], None]
+PARSE_AHEAD = 16  # files parsed ahead of the encoder; an encode batch spans about 8 files of 30 chunks
 
 
 @dataclass
@@ -304,23 +306,34 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
     batch: list[tuple[DocRecord, list[Chunk], FileResult]] = []
     batch_chunks = 0
     target = max(run.settings.embedding_batch_size * 4, 128)
+    # Encoding runs in its own thread (torch releases the GIL) while this thread prepares the
+    # next batch; at most one batch is encoding and one is being filled.
+    encoder = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-encoder")
+    encoding: cf.Future[None] | None = None
+    first = True
 
-    def flush() -> None:
-        nonlocal batch, batch_chunks
-        if not batch:
-            return
-        texts = [c.embed_text for _, chunks, _ in batch for c in chunks]
+    def encode(items: list[tuple[DocRecord, list[Chunk], FileResult]]) -> None:
+        texts = [c.embed_text for _, chunks, _ in items for c in chunks]
         vectors = run.kb.embedder.embed_batch(texts)
         run.report.chunks_embedded += len(texts)
         run.progress("chunks", run.report.chunks_embedded, 0)
         offset = 0
-        for record, chunks, result in batch:
+        for record, chunks, result in items:
             writer.queue.put((record, chunks, vectors[offset:offset + len(chunks)], result))
             offset += len(chunks)
-        batch, batch_chunks = [], 0
+
+    def flush() -> None:
+        nonlocal batch, batch_chunks, encoding, first
+        if not batch:
+            return
+        if encoding is not None:
+            encoding.result()  # also re-raises an encoder error here
+        encoding = encoder.submit(encode, batch)
+        batch, batch_chunks, first = [], 0, False
 
     try:
-        for parsed in ParserPool(run.settings.parse_timeout_s).map(p.job for p in todo):
+        # parse far enough ahead that the worker is never the reason the encoder waits (see `eval bench`)
+        for parsed in ParserPool(run.settings.parse_timeout_s, window=PARSE_AHEAD).map(p.job for p in todo):
             pending = by_id[str(parsed.job.key)]
             if parsed.document is None:
                 run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
@@ -332,9 +345,13 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
                 continue
             batch.append((record, chunks, result))
             batch_chunks += len(chunks)
-            if batch_chunks >= target:
+            # the first batch is small so that the encoder starts as soon as a few files are parsed
+            if batch_chunks >= (run.settings.embedding_batch_size if first else target):
                 flush()
         flush()
+        if encoding is not None:
+            encoding.result()
     finally:
+        encoder.shutdown(wait=True)  # a batch still encoding reaches the writer before it stops
         writer.queue.put(None)
         writer.join()
