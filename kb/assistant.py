@@ -18,6 +18,7 @@ import numpy as np
 from kb import privacy
 from kb.answer import Answer, Citation, Claim, Draft
 from kb.areas import area_label, classify
+from kb.audit import build_record
 from kb.compose import Composer, ExtractiveComposer
 from kb.conversation import standalone_question
 from kb.documents import content_hash
@@ -63,7 +64,7 @@ class Assistant:
         return self._composer
 
     def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
-            k: int | None = None, on_token: Callable[[str], None] | None = None) -> Answer:
+            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -72,6 +73,7 @@ class Assistant:
             filters: areas, authorities, jurisdictions, date range.
             k: passages to answer from (default: the ``top_k`` setting).
             on_token: called with each piece of text as an LLM composer streams it.
+            audit: record the answer in the audit trail (default: the ``audit`` setting).
 
         Returns:
             The Answer; ``abstained`` is true when the library does not cover the question.
@@ -104,8 +106,12 @@ class Assistant:
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
-        if answer.abstained and self.journal is not None:
-            self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
+        if self.journal is not None:
+            if answer.abstained and question:
+                self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
+            if self.settings.audit if audit is None else audit:
+                record = build_record(self, answer, list(history or []), filters)
+                self.journal.record_audit(answer.id, question, record)
         return answer
 
     # ----- steps ------------------------------------------------------------------------------

@@ -15,14 +15,16 @@ from typing import Protocol
 import numpy as np
 
 from kb.answer import Claim, Draft
+from kb.documents import is_outdated
 from kb.embeddings import Embedder
 from kb.keyword import tokenize
 from kb.retrieval import Passage
 from kb.safety import looks_like_injection
 from kb.text import split_sentences
 
-__all__ = ["Composer", "ExtractiveComposer", "Candidate", "candidates", "score_candidates"]
+__all__ = ["Composer", "ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates"]
 
+OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 MIN_SENTENCE = 25
 MAX_SENTENCE = 420
 _LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
@@ -76,9 +78,18 @@ def candidates(passages: Sequence[Passage]) -> list[Candidate]:
     return out
 
 
+@dataclass(frozen=True)
+class Weights:
+    """How a sentence's score mixes its own similarity, shared terms and its passage's relevance."""
+
+    similarity: float = 0.55
+    overlap: float = 0.35
+    passage: float = 0.10
+
+
 def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], embedder: Embedder,
-                     question_vector: np.ndarray | None = None) -> None:
-    """Score sentences by meaning (cosine), by shared question terms, and by their passage's rank."""
+                     question_vector: np.ndarray | None = None, weights: Weights = Weights()) -> None:
+    """Score sentences by meaning (cosine), by shared question terms, and by their passage's relevance."""
     if not items:
         return
     q_terms = set(tokenize(question))
@@ -87,14 +98,26 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     if question_vector is None:
         question_vector, vectors = vectors[0], vectors[1:]
     sims = vectors @ question_vector
-    n = max(1, len(passages))
+    relevance = _passage_relevance(passages, question_vector)
+    outdated = [OUTDATED_PENALTY if is_outdated(p.chunk.extra) else 0.0 for p in passages]
     for item, vector, sim in zip(items, vectors, sims):
         terms = set(tokenize(item.text))
         item.overlap = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
         item.similarity = float(sim)
         item.vector = vector
-        prior = 1.0 - item.passage / n
-        item.score = 0.55 * item.similarity + 0.35 * item.overlap + 0.10 * prior
+        item.score = (weights.similarity * item.similarity + weights.overlap * item.overlap
+                      + weights.passage * relevance[item.passage]) - outdated[item.passage]
+
+
+def _passage_relevance(passages: Sequence[Passage], question_vector: np.ndarray) -> list[float]:
+    """Each passage's cosine similarity to the question (from its stored vector when known)."""
+    out = []
+    for passage in passages:
+        if passage.vector is not None and passage.vector.shape == question_vector.shape:
+            out.append(float(passage.vector @ question_vector))
+        else:
+            out.append(float(passage.dense or 0.0))
+    return out
 
 
 class ExtractiveComposer:
@@ -103,8 +126,9 @@ class ExtractiveComposer:
     name = "extractive"
 
     def __init__(self, embedder: Embedder, max_chars: int = 1500, max_sentences: int = 8,
-                 redundancy: float = 0.86, floor: float = 0.55):
+                 redundancy: float = 0.86, floor: float = 0.55, weights: Weights = Weights()):
         self.embedder = embedder
+        self.weights = weights
         self.max_chars = max_chars
         self.max_sentences = max_sentences
         self.redundancy = redundancy
@@ -112,7 +136,7 @@ class ExtractiveComposer:
 
     def compose(self, question: str, passages: Sequence[Passage], question_vector: np.ndarray | None = None) -> Draft:
         items = candidates(passages)
-        score_candidates(question, items, passages, self.embedder, question_vector)
+        score_candidates(question, items, passages, self.embedder, question_vector, self.weights)
         chosen = self._select(sorted(items, key=lambda c: -c.score))
         if not chosen:
             return Draft(lead=[], composer=self.name)

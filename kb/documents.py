@@ -5,15 +5,22 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-__all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "slugify"]
+__all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "slugify", "is_outdated"]
 
 
 def content_hash(text: str | bytes) -> str:
     """Hex sha256 of text (UTF-8) or bytes."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
+
+
+def is_outdated(meta: dict[str, Any]) -> bool:
+    """True for a source marked superseded, or whose ``expires`` date has passed."""
+    expires = str(meta.get("expires") or "")[:10]
+    return bool(meta.get("superseded_by")) or (bool(expires) and expires < date.today().isoformat())
 
 
 def slugify(text: str, limit: int = 48) -> str:

@@ -29,6 +29,14 @@ FILTER_FIELDS = ("doc_id", "areas", "date_ord", "source_type", "authority", "jur
 _stemmer: Any = None
 
 
+def _bm25s():  # type: ignore[no-untyped-def]
+    """Import bm25s, undoing its import-time ``setLevel(DEBUG)`` on its own logger."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 def _stem(words: list[str]) -> list[str]:
     global _stemmer
     if _stemmer is None:
@@ -62,8 +70,7 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, chunks: Iterable[Chunk], k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         ids: list[str] = []
         meta: list[dict[str, Any]] = []
         corpus: list[list[str]] = []
@@ -126,8 +133,7 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         entries = json.loads((folder / "entries.json").read_text())
         retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if entries["ids"] else bm25s.BM25()
         return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever)
@@ -137,7 +143,7 @@ def _filter_meta(chunk: Chunk) -> dict[str, Any]:
     meta: dict[str, Any] = {"doc_id": chunk.doc_id, "areas": chunk.areas, "source_type": chunk.source_type}
     if chunk.date:
         meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
-    for key in ("authority", "jurisdiction"):
+    for key in ("authority", "jurisdiction", "expires", "superseded_by"):
         if chunk.extra.get(key):
             meta[key] = chunk.extra[key]
     return meta

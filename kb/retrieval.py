@@ -12,11 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from kb.documents import Chunk
+from kb.documents import Chunk, is_outdated
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 
-__all__ = ["Filters", "Passage", "Retriever"]
+__all__ = ["Filters", "Passage", "Retriever", "AUTHORITY_RANK"]
+
+# Higher is more authoritative; used only to break near-ties in relevance.
+AUTHORITY_RANK = {"federal": 6, "state": 5, "district policy": 4, "research": 3, "peer district": 2,
+                  "internal": 1, "vendor": 0}
+CURRENCY_PENALTY = 0.06  # share of the top score taken from expired or superseded sources
+AUTHORITY_BONUS = 0.005  # share of the top score per authority level
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class Retriever:
         fused = self._fuse(dense, keyword)
         if areas and s.area_boost:
             fused = self._boost(fused, dense, areas)
+        fused = self._prefer_current(fused)
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20)]
         chunks, vectors = self.kb.store.get_chunks([cid for cid, _ in ranked], with_embeddings=True)
         by_id = {c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)}
@@ -143,6 +150,21 @@ class Retriever:
         for cid, score in fused.items():
             chunk_areas = set(dense[cid][0].areas) if cid in dense else set(self.kb.keyword.meta_of(cid).get("areas", []))
             out[cid] = score + (self.settings.area_boost * top if chunk_areas & wanted else 0.0)
+        return out
+
+
+    def _prefer_current(self, fused: dict[str, float]) -> dict[str, float]:
+        """Break near-ties toward current, more authoritative sources; push expired or superseded ones down."""
+        if not fused:
+            return fused
+        top = max(fused.values())
+        out = {}
+        for cid, score in fused.items():
+            meta = self.kb.keyword.meta_of(cid)
+            adjust = AUTHORITY_BONUS * AUTHORITY_RANK.get(str(meta.get("authority", "")).lower(), 1)
+            if is_outdated(meta):
+                adjust -= CURRENCY_PENALTY
+            out[cid] = score + adjust * top
         return out
 
 

@@ -27,6 +27,7 @@ def _print_answer(answer: Any) -> None:
     click.echo(answer.to_markdown())
     for notice in answer.notices:
         click.echo(f"\nNote: {notice}")
+    click.echo(f"\n(answer {answer.id}: `kb audit show {answer.id}`)", err=True)
 
 
 def _batch(assistant: Any, stream: TextIO, filters: Any, k: int | None) -> None:
