@@ -88,11 +88,11 @@ def citation_recall(pairs: Sequence[tuple[str, Sequence[str]]]) -> float:
 
 def abstention_scores(should: Sequence[bool], did: Sequence[bool]) -> dict[str, float]:
     """Precision and recall of abstaining, plus the answer rate on questions that should be answered."""
-    tp = sum(s and d for s, d in zip(should, did))
+    tp = sum(s and d for s, d in zip(should, did, strict=False))
     abstained = sum(did)
     must = sum(should)
     answerable = len(should) - must
-    answered_ok = sum((not s) and (not d) for s, d in zip(should, did))
+    answered_ok = sum((not s) and (not d) for s, d in zip(should, did, strict=False))
     return {
         "abstain_precision": tp / abstained if abstained else 1.0,
         "abstain_recall": tp / must if must else 1.0,

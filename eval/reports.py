@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ __all__ = ["write_report"]
 def write_report(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
     """Write latest.json, latest.md, rows.jsonl and charts into ``folder``; return the folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    summary = {**summary, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    summary = {**summary, "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     charts = _charts(folder, summary, rows)
     summary["charts"] = charts
     (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))

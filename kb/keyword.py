@@ -118,7 +118,7 @@ class KeywordIndex:
                 return []
         k = min(k, len(self.ids))
         docs, scores = self.retriever.retrieve([tokens], k=k, show_progress=False, weight_mask=mask, n_threads=1)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
 
     # ----- persistence ------------------------------------------------------------------
     def save(self, folder: Path) -> None:

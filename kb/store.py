@@ -187,7 +187,7 @@ class Store:
     @_reattaching
     def docs(self) -> list[DocRecord]:
         got = self._docs.get(include=["metadatas"])
-        return [_meta_to_doc(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])]
+        return [_meta_to_doc(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=False)]
 
     @_reattaching
     def doc(self, doc_id: str) -> DocRecord | None:
@@ -196,7 +196,16 @@ class Store:
 
     @_reattaching
     def delete_doc(self, doc_id: str) -> None:
-        """Remove a document: its chunks first, then its manifest row."""
+        """Remove a document without ever showing it half-deleted.
+
+        The manifest row is first marked ``indexing`` (readers ignore it from then on),
+        then the chunks go, then the row. A crash in between leaves an ``indexing`` row,
+        which the next reconciliation finishes removing.
+        """
+        record = self.doc(doc_id)
+        if record is not None and record.status != "indexing":
+            record.status = "indexing"
+            self.put_doc(record)
         self.delete_chunks(doc_id)
         self._docs.delete(ids=[doc_id])
 
@@ -231,7 +240,7 @@ class Store:
             return [], None
         include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
         got = self._chunks.get(ids=list(ids), include=include)
-        by_id = {i: meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        by_id = {i: meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
         order = [i for i in ids if i in by_id]
         vectors = None
         if with_embeddings:
@@ -246,7 +255,7 @@ class Store:
             got = self._chunks.get(include=["documents", "metadatas"], limit=batch, offset=offset)
             if not got["ids"]:
                 return
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]):
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
                 yield meta_to_chunk(i, d or "", m or {})
             offset += len(got["ids"])
 
@@ -281,7 +290,7 @@ class Store:
         got = self._chunks.query(query_embeddings=[vector], n_results=n, where=where or None,
                                  include=["documents", "metadatas", "distances"])
         return [Hit(meta_to_chunk(i, d or "", m or {}), 1.0 - float(dist))
-                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False)]
 
     @_reattaching
     def clear(self) -> None:

@@ -93,7 +93,7 @@ def remove(doc: str) -> None:
 @friendly_errors
 def reset(yes: bool) -> None:
     """Delete every document and chunk (asks first)."""
-    from kb.store import make_client, Store
+    from kb.store import Store, make_client
 
     settings = load_settings()
     configure_logging("WARNING")
