@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from kb.keyword import KeywordIndex
 from kb.knowledge import DONE, KnowledgeBase
 from kb.retrieval import Retriever
 from kb.settings import REPO_ROOT, Settings
+from kb.store import Hit, Store
 
 __all__ = ["BeirConfig", "BeirIndex", "DEFAULT_CONFIGS", "build_index", "evaluate", "run_beir", "COMMANDS"]
 
@@ -63,19 +64,32 @@ class BeirConfig:
 
 def _configs() -> list[BeirConfig]:
     off = {"mmr": False}
+    deployed = {"fetch_k": Settings.model_fields["fetch_k"].default}
     out = [
+        BeirConfig("defaults as deployed", deployed),  # rrf + MMR with the default fetch_k
         BeirConfig("dense-exact", {"fusion": "dense", **off}, exact=True),
         BeirConfig("dense", {"fusion": "dense", **off}),
         BeirConfig("bm25", {"fusion": "bm25", **off}),
         BeirConfig("bm25 k1=0.9 b=0.4", {"fusion": "bm25", **off}, k1=0.9, b=0.4),
         BeirConfig("bm25 k1=1.5 b=0.75", {"fusion": "bm25", **off}, k1=1.5, b=0.75),
+        BeirConfig("bm25 b=0.9", {"fusion": "bm25", **off}, b=0.9),
         BeirConfig("bm25 title x2", {"fusion": "bm25", **off}, title_weight=2),
         BeirConfig("rrf", {"fusion": "rrf", **off}),
-        BeirConfig("rrf k=20", {"fusion": "rrf", "rrf_k": 20, **off}),
-        BeirConfig("rrf+mmr (defaults)", {}),
+        BeirConfig("rrf fetch_k=40", {"fusion": "rrf", **off, **deployed}),
+        BeirConfig("rrf fetch_k=100", {"fusion": "rrf", "fetch_k": 100, **off}),
+    ]
+    out += [BeirConfig(f"rrf k={k}", {"fusion": "rrf", "rrf_k": k, **off}) for k in (10, 30, 100)]
+    out += [
+        BeirConfig("rrf bm25 k1=0.9 b=0.4", {"fusion": "rrf", **off}, k1=0.9, b=0.4),
+        BeirConfig("rrf bm25 title x2", {"fusion": "rrf", **off}, title_weight=2),
+        BeirConfig("rrf+mmr", {"fusion": "rrf", "mmr": True}),
+        BeirConfig("rrf+mmr lambda=0.85", {"fusion": "rrf", "mmr": True, "mmr_lambda": 0.85}),
     ]
     out += [BeirConfig(f"weighted w={w}", {"fusion": "weighted", "dense_weight": w, **off}) for w in (0.3, 0.4, 0.5, 0.6, 0.7)]
-    out += [BeirConfig("weighted w=0.5+mmr", {"fusion": "weighted", "dense_weight": 0.5})]
+    out += [
+        BeirConfig("weighted w=0.5 fetch_k=40", {"fusion": "weighted", "dense_weight": 0.5, **off, **deployed}),
+        BeirConfig("weighted w=0.5+mmr", {"fusion": "weighted", "dense_weight": 0.5, "mmr": True}),
+    ]
     return out
 
 
@@ -93,14 +107,62 @@ class BeirIndex:
         self._keyword: dict[tuple[float, float, int], KeywordIndex] = {}
 
     def keyword(self, config: BeirConfig) -> KeywordIndex:
-        """The store's own index for the default parameters; a fresh in-memory one otherwise."""
-        if config.keyword_key == (1.2, 0.75, 1):
-            return self.kb.keyword
+        """The store's own index for the default parameters, a fresh in-memory one otherwise; searches remembered."""
         if config.keyword_key not in self._keyword:
-            chunks = self.chunks if config.title_weight == 1 else [
-                dataclasses.replace(c, title=" ".join([c.title] * config.title_weight)) for c in self.chunks]
-            self._keyword[config.keyword_key] = KeywordIndex.build(chunks, k1=config.k1, b=config.b)
+            if config.keyword_key == (1.2, 0.75, 1):
+                index = self.kb.keyword
+            else:
+                chunks = self.chunks if config.title_weight == 1 else [
+                    dataclasses.replace(c, title=" ".join([c.title] * config.title_weight)) for c in self.chunks]
+                index = KeywordIndex.build(chunks, k1=config.k1, b=config.b)
+            self._keyword[config.keyword_key] = _MemoKeyword(index)  # type: ignore[assignment]
         return self._keyword[config.keyword_key]
+
+
+class _MemoKeyword:
+    """A keyword index whose unfiltered searches are remembered (configurations repeat them)."""
+
+    def __init__(self, index: KeywordIndex):
+        self._index = index
+        self._searches: dict[tuple[str, int], list[tuple[str, float]]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None) -> list[tuple[str, float]]:
+        if allow is not None:
+            return self._index.search(query, k, allow)
+        if (query, k) not in self._searches:
+            self._searches[(query, k)] = self._index.search(query, k)
+        return self._searches[(query, k)]
+
+
+class _MemoryStore:
+    """The BEIR store, with chunk reads served from memory and dense searches remembered per query.
+
+    Every configuration asks the same dense question for the same query; answering it once
+    (and reading chunk texts and vectors from the arrays already in memory) keeps a sweep over
+    many configurations fast without changing what :class:`Retriever` does with the answers.
+    """
+
+    def __init__(self, store: Store, chunks: list[Chunk], vectors: np.ndarray):
+        self._store = store
+        self._rows = {c.id: (c, vectors[n]) for n, c in enumerate(chunks)}
+        self._searches: dict[tuple[bytes, int, str], list[Hit]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        key = (np.asarray(vector, dtype=np.float32).tobytes(), k, json.dumps(where, sort_keys=True))
+        if key not in self._searches:
+            self._searches[key] = self._store.search(vector, k, where)
+        return self._searches[key]
+
+    def get_chunks(self, ids: Sequence[str], with_embeddings: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
+        found = [self._rows[i] for i in ids if i in self._rows]
+        vectors = np.stack([v for _, v in found]) if with_embeddings and found else None
+        return [c for c, _ in found], vectors
 
 
 class _EvalKB(KnowledgeBase):
@@ -169,6 +231,7 @@ def build_index(data: BeirData, settings: Settings, embedder: Embedder | None = 
         started = time.perf_counter()
         _fill_store(kb, data, chunks, vectors)
         echo(f"stored {len(chunks)} chunks of {len(data.corpus)} documents in {time.perf_counter() - started:.1f} s")
+    kb._store = _MemoryStore(kb.store, chunks, vectors)  # type: ignore[assignment]
     return BeirIndex(kb, chunks, vectors, embedder)
 
 

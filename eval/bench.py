@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -185,6 +186,7 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
 
     folder = settings.data_dir / "bench"
     shutil.rmtree(folder, ignore_errors=True)
+    load_before = os.getloadavg()  # other work on the machine skews every timing; the report says how busy it was
     started = time.perf_counter()
     corpus = generate_corpus(folder / "docs", plan.target_chunks)
     echo(f"generated {len(corpus.files)} files ({corpus.chars} characters) in {time.perf_counter() - started:.1f} s")
@@ -198,6 +200,8 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
     scales = _scale_stage(settings, kb, ingest, plan, qs, folder, echo)
     summary: dict[str, Any] = {"plan": asdict(plan), "embedding_model": embedder.name, "batch_size": settings.embedding_batch_size,
                "ingest": ingest, "langchain": baseline, "scales": scales, "seconds": round(time.perf_counter() - started, 1),
+               "machine": {"cpus": os.cpu_count(), "load_avg_1m_start": round(load_before[0], 2),
+                           "load_avg_1m_end": round(os.getloadavg()[0], 2)},
                "method": {"synthetic_vectors": "real chunk vector + N(0, 0.03) per dimension, re-normalised",
                           "synthetic_texts": "eval.corpus_gen.paragraph, 700 characters, 50 chunks per document",
                           "ingest_projected_s": "chunks / measured pipeline rate + measured store write + measured open/keyword build"}}

@@ -83,6 +83,9 @@ def write_bench_report(folder: Path, summary: dict[str, Any]) -> Path:
     summary["chart"] = _chart(folder, summary) if summary["scales"] else None
     (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
     method = "\n".join(f"- {k}: {v}" for k, v in summary["method"].items())
-    (folder / "latest.md").write_text(f"# Benchmark\n\nGenerated {summary['generated_at']}; model {summary['embedding_model']}.\n\n"
+    machine = summary.get("machine", {})
+    (folder / "latest.md").write_text(f"# Benchmark\n\nGenerated {summary['generated_at']}; model {summary['embedding_model']}; "
+                                      f"{machine.get('cpus')} CPUs, load average {machine.get('load_avg_1m_start')} at the start "
+                                      f"and {machine.get('load_avg_1m_end')} at the end.\n\n"
                                       f"{text_table(summary)}\n\nMethod:\n{method}\n")
     return folder / "latest.md"

@@ -123,7 +123,7 @@ class CountingEmbedder(HashEmbedder):
 def test_runner_end_to_end_with_cache(tmp_path: Path, hash_settings: Settings) -> None:
     folder = make_beir(tmp_path / "tiny")
     first = CountingEmbedder()
-    names = ["dense-exact", "dense", "bm25", "bm25 k1=0.9 b=0.4", "bm25 title x2", "rrf", "weighted w=0.5", "rrf+mmr (defaults)"]
+    names = ["dense-exact", "dense", "bm25", "bm25 k1=0.9 b=0.4", "bm25 title x2", "rrf", "weighted w=0.5", "rrf+mmr", "defaults as deployed"]
     summary = run_beir(hash_settings, folder, names, embedder=first)
     assert first.texts == len(DOCS) + 3  # every chunk once, then the three judged queries
     rows = {r["config"]: r for r in summary["results"]}
@@ -131,7 +131,7 @@ def test_runner_end_to_end_with_cache(tmp_path: Path, hash_settings: Settings) -
     # the tiny queries share distinctive words with their one relevant document
     assert rows["bm25"]["ndcg@10"] == pytest.approx(1.0)
     assert rows["rrf"]["recall@100"] == pytest.approx(1.0)
-    assert rows["rrf+mmr (defaults)"]["recall@100"] is None  # MMR only reorders the head
+    assert rows["rrf+mmr"]["recall@100"] is None  # MMR only reorders the head
     assert all(0.0 <= r["ndcg@10"] <= 1.0 for r in rows.values())
     assert summary["baselines"]["BM25 (BEIR paper, Table 2)"] == 0.665
     report = hash_settings.reports_dir / "beir"

@@ -72,6 +72,7 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
         assert row["chunks"] >= row["target"] and row["retrieve"]["n"] == TINY.questions and row["ask"]["n"] == TINY.asks
         assert row["retrieve"]["p95_ms"] >= row["retrieve"]["p50_ms"] > 0 and row["peak_rss_mb"] > 50
     assert summary["scales"][1]["synthetic_chunks"] > 0
+    assert summary["machine"]["cpus"] >= 1 and summary["machine"]["load_avg_1m_start"] >= 0
     folder = hash_settings.reports_dir / "bench"
     assert json.loads((folder / "latest.json").read_text())["ingest"]["chunks"] == ingest["chunks"]
     assert (folder / "scaling.png").read_bytes()[:4] == b"\x89PNG"
