@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest import health
 from ingest.chunking import chunk_document
 from ingest.fetch import fetch_url
 from ingest.loaders import detect_type
@@ -145,6 +146,8 @@ class _Run:
         self.options = options
         self.progress = progress or (lambda stage, done, total: None)
         self.report = IngestReport(results=[])
+        self.known: dict[str, DocRecord] = {}
+        self.prepared: list[DocRecord] = []
         self._lock = threading.Lock()
         self._files_done = 0
         self._files_total = 0
@@ -220,15 +223,32 @@ class _Run:
         chunks = chunk_document(doc, pending.source.doc_id, self.settings.chunk_size, self.settings.chunk_overlap, extra)
         if not chunks:
             raise IngestError("no text left after cleaning")
+        minhash = self._health(doc, pending.source.doc_id, warnings)
         record = DocRecord(
             doc_id=pending.source.doc_id, source=pending.source.location, source_type=doc.source_type,
             title=doc.title, content_hash=pending.content_hash, status=DONE, chunk_count=len(chunks),
             date=doc.date, areas=doc.areas, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            meta={**meta, "summary": doc.summary, "url": doc.url, "health": doc.health, "warnings": warnings},
+            meta={**meta, "summary": doc.summary, "url": doc.url, "health": doc.health, "warnings": warnings,
+                  "minhash": minhash},
         )
+        self.prepared.append(record)
         status = "updated" if pending.previous else "added"
         result = FileResult(pending.source.location, status, record.doc_id, record.title, len(chunks), warnings=warnings)
         return record, chunks, result
+
+    def _health(self, doc: LoadedDocument, doc_id: str, warnings: list[str]) -> list[int]:
+        """Add near-duplicate and flattened-table findings to the document's health; return its signature."""
+        minhash = health.signature("\n".join(s.text for s in doc.sections)[:300_000])
+        duplicates = health.near_duplicates(minhash, [*self.known.values(), *self.prepared], exclude=doc_id)
+        if duplicates:
+            doc.health["near_duplicates"] = [d.doc_id for d, _ in duplicates]
+            other, similarity = duplicates[0]
+            warnings.append(f"near-duplicate of {other.title!r} ({other.doc_id}, ~{similarity:.0%} the same text)")
+        tables = health.flattened_table_sections(doc)
+        if tables:
+            doc.health["flattened_tables"] = tables
+            warnings.append(f"{len(tables)} section(s) look like flattened tables, answers from them may be garbled: {', '.join(tables[:6])}")
+        return minhash
 
     def _privacy(self, doc: LoadedDocument, warnings: list[str]) -> None:
         mode = self.settings.privacy_mode
@@ -269,6 +289,7 @@ def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | No
     if not options.dry_run:
         run.report.repaired = kb.reconcile().partial_docs
     known = {d.doc_id: d for d in kb.store.docs()}
+    run.known = known
     run._files_total = len(sources)
     todo = run.plan(sources, known)
     if options.prune:

@@ -130,3 +130,16 @@ def test_citations_deep_link_to_pdf_page_and_markdown_heading(tmp_path: Path, re
     assert pdf_answer.citations[0].link.endswith("guide.pdf#page=2")
     md_answer = assistant.ask("How often do rosters sync from the SIS to learning apps?")
     assert md_answer.citations[0].link.endswith("notes.md#rostering-cadence")
+
+
+def test_near_duplicate_document_is_flagged(tmp_path: Path, hash_settings: Settings) -> None:
+    body = ("Districts should keep three copies of critical data on two kinds of media with one copy offline. "
+            "Restore tests run every quarter and the results go to the superintendent in writing. ") * 6
+    write(tmp_path / "a" / "backups.md", f"# Backups\n\n{body}\n")
+    write(tmp_path / "b" / "backups-copy.md", f"# Backups (copy)\n\n{body}\nOne extra closing line.\n")
+    kb = KnowledgeBase(hash_settings)
+    run_ingest(kb, [str(tmp_path / "a")])
+    report = run_ingest(kb, [str(tmp_path / "b")])
+    assert any("near-duplicate of 'Backups'" in w for w in report.results[0].warnings), report.results[0].warnings
+    different = write(tmp_path / "c" / "mfa.md", "# MFA\n\n" + "Phishing-resistant MFA uses hardware keys for admins. " * 12)
+    assert not any("near-duplicate" in w for w in run_ingest(kb, [str(different)]).results[0].warnings)
