@@ -59,3 +59,22 @@ def _charts(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -
     fig.savefig(folder / "latency.png", dpi=110)
     plt.close(fig)
     return ["per_area.png", "latency.png"]
+
+
+import click  # noqa: E402  (the command below is the module's CLI face)
+
+
+@click.command("report")
+@click.option("--json", "as_json", is_flag=True, help="Print the latest report's JSON instead of Markdown.")
+def report(as_json: bool) -> None:
+    """Print the latest evaluation report (written by `python -m eval run`)."""
+    from kb.cli.common import load_settings
+
+    folder = load_settings().reports_dir / "eval"
+    path = folder / ("latest.json" if as_json else "latest.md")
+    if not path.exists():
+        raise click.ClickException(f"no report in {folder} yet: run `python -m eval run` first")
+    click.echo(path.read_text(encoding="utf-8"))
+
+
+COMMANDS = [report]

@@ -1,0 +1,82 @@
+"""``python -m eval ablate``: retrieval and answer configurations side by side on a gold set."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from eval.gold import load_gold
+from eval.run import eval_kb, run_gold
+from kb.assistant import Assistant
+from kb.knowledge import KnowledgeBase
+
+__all__ = ["CONFIGS", "COMMANDS"]
+
+# name -> settings overrides; chunk-size variants get their own evaluation knowledge base.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default (rrf+mmr)": {},
+    "dense only": {"fusion": "dense"},
+    "bm25 only": {"fusion": "bm25"},
+    "rrf, no mmr": {"mmr": False},
+    "weighted 0.3": {"fusion": "weighted", "dense_weight": 0.3},
+    "weighted 0.5": {"fusion": "weighted", "dense_weight": 0.5},
+    "weighted 0.7": {"fusion": "weighted", "dense_weight": 0.7},
+    "no area boost": {"area_boost": 0.0},
+    "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},
+    "chunks 1200/150": {"chunk_size": 1200, "chunk_overlap": 150},
+}
+COLUMNS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "answer_rate", "abstain_recall", "mean_chars",
+           "latency_p50_ms"]
+
+
+def _table(results: dict[str, dict[str, float]]) -> str:
+    lines = ["| configuration | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    for name, row in results.items():
+        cells = [f"{row[c]:.0f}" if c in {"mean_chars", "latency_p50_ms"} else f"{row[c]:.3f}" for c in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@click.command("ablate")
+@click.option("--gold", default="library", show_default=True, help="Gold set: library or k12docs.")
+@click.option("--only", multiple=True, help="Run only these configurations (repeatable; names as listed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def ablate(gold: str, only: tuple[str, ...], as_json: bool) -> None:
+    """Run several retrieval configurations over the gold set and print them side by side.
+
+    \b
+    Examples:
+      python -m eval ablate
+      python -m eval ablate --gold k12docs --only "dense only" --only "bm25 only"
+    """
+    from kb.cli.common import configure_logging, load_settings
+
+    configure_logging("WARNING")
+    base = load_settings()
+    items = load_gold(gold)
+    corpus = "k12docs" if gold == "k12docs" else "library"
+    chosen = {n: c for n, c in CONFIGS.items() if not only or n in only}
+    kbs: dict[tuple[int, int], KnowledgeBase] = {}
+    results: dict[str, dict[str, float]] = {}
+    for name, overrides in chosen.items():
+        settings = base.with_overrides(**overrides)
+        key = (settings.chunk_size, settings.chunk_overlap)
+        if key not in kbs:
+            kbs[key] = eval_kb(settings, corpus, embedder=next(iter(kbs.values())).embedder if kbs else None)
+        kb = kbs[key]
+        config_kb = KnowledgeBase(kb.settings.with_overrides(**overrides), embedder=kb.embedder, store=kb.store)
+        _, summary = run_gold(Assistant(config_kb.settings, kb=config_kb, journal=None), items)
+        results[name] = summary["overall"]
+        click.echo(f"{name}: hit@5 {results[name]['hit@5']:.3f}, fact recall {results[name]['fact_recall']:.3f}", err=True)
+    folder = base.reports_dir / "ablate"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{gold}.json").write_text(json.dumps(results, indent=2))
+    (folder / f"{gold}.md").write_text(f"# Ablation on the {gold} gold set\n\n{_table(results)}\n")
+    click.echo(json.dumps(results, indent=2) if as_json else _table(results))
+    sys.stdout.flush()
+
+
+COMMANDS = [ablate]
