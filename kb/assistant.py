@@ -22,7 +22,7 @@ from kb.audit import build_record
 from kb.compose import Composer, ExtractiveComposer
 from kb.conversation import standalone_question
 from kb.documents import content_hash
-from kb.gate import evidence_score
+from kb.gate import evidence_features
 from kb.journal import Journal
 from kb.knowledge import KnowledgeBase
 from kb.links import deep_link
@@ -95,8 +95,10 @@ class Assistant:
         mark = time.perf_counter()
         passages = self.retriever.retrieve(standalone, filters, k, areas=areas, query_vector=vector)
         timings["retrieve"] = time.perf_counter() - mark
-        evidence = evidence_score(standalone, passages, self.kb.keyword)
-        if not passages or evidence < self.settings.min_relevance:
+        gate = evidence_features(standalone, passages, self.kb.keyword)
+        evidence = gate.score
+        required = self.settings.min_relevance_unknown_names if gate.missing else self.settings.min_relevance
+        if not passages or evidence < required:
             answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
         else:
             mark = time.perf_counter()

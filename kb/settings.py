@@ -78,7 +78,10 @@ class Settings(BaseSettings):
         0.1, ge=0.0, description="Score bonus for passages in the question's challenge areas."
     )
     min_relevance: float = Field(
-        0.5, description="Relevance gate: below this evidence score the answer abstains."
+        0.36, description="Relevance gate: below this evidence score the answer abstains (calibrated on the gold sets)."
+    )
+    min_relevance_unknown_names: float = Field(
+        0.51, description="Stricter gate for questions naming things the library never mentions (a product, a state)."
     )
 
     # --- answers -------------------------------------------------------------------------
