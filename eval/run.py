@@ -70,6 +70,7 @@ def score_item(assistant: Assistant, item: GoldItem) -> dict[str, Any]:
     return row
 
 
+PER_ANSWER = {"citation_precision", "citation_recall"}  # judged on the answers given, not on abstentions
 ANSWER_METRICS = ["hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cited_right", "fact_recall",
                   "citation_precision", "citation_recall"]
 
@@ -77,7 +78,9 @@ ANSWER_METRICS = ["hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cit
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Means of the per-question metrics plus abstention and latency figures."""
     answerable = [r for r in rows if not r["abstain_expected"]]
-    out = {name: m.mean([r[name] for r in answerable if name in r]) for name in ANSWER_METRICS}
+    answered_rows = [r for r in answerable if not r["abstained"]]
+    out = {name: m.mean([r[name] for r in (answered_rows if name in PER_ANSWER else answerable) if name in r])
+           for name in ANSWER_METRICS}
     out.update(m.abstention_scores([r["abstain_expected"] for r in rows], [r["abstained"] for r in rows]))
     answered = [r for r in answerable if not r["abstained"]]
     out["mean_chars"] = m.mean([r["chars"] for r in answered])
