@@ -90,6 +90,13 @@ def _configs() -> list[BeirConfig]:
         BeirConfig("weighted w=0.5 fetch_k=40", {"fusion": "weighted", "dense_weight": 0.5, **off, **deployed}),
         BeirConfig("weighted w=0.5+mmr", {"fusion": "weighted", "dense_weight": 0.5, "mmr": True}),
     ]
+    # the deployed defaults with one thing changed: what switching a default would give
+    out += [BeirConfig(f"deployed, weighted w={w}", {**deployed, "fusion": "weighted", "dense_weight": w}) for w in (0.4, 0.5)]
+    out += [
+        BeirConfig("deployed, mmr lambda=0.85", {**deployed, "mmr_lambda": 0.85}),
+        BeirConfig("deployed, weighted w=0.5, mmr lambda=0.85", {**deployed, "fusion": "weighted", "dense_weight": 0.5, "mmr_lambda": 0.85}),
+        BeirConfig("deployed, weighted w=0.5, no mmr", {**deployed, "fusion": "weighted", "dense_weight": 0.5, "mmr": False}),
+    ]
     return out
 
 
