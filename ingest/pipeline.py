@@ -194,7 +194,7 @@ class _Run:
             if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end when read
                 raise IngestError("not a regular file (a pipe, socket or device); only files, folders and URLs can be ingested")
             if info.st_size > max_bytes:
-                raise IngestError(f"file is {info.st_size / 1e6:.0f} MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
+                raise IngestError(f"file is {info.st_size / 1e6:.1f} MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
             detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
             return None, None, _hash_file(path)
         except PermissionError as exc:

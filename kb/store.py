@@ -76,12 +76,14 @@ def meta_to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
 
 
 def _doc_to_meta(doc: DocRecord) -> dict[str, Any]:
-    return _clean_meta({
+    # Every key is always written ("" for none): Chroma's upsert merges metadata, so a key
+    # left out would keep the previous version's value (a date removed on re-ingest, say).
+    return {
         "source": doc.source, "source_type": doc.source_type, "title": doc.title,
         "content_hash": doc.content_hash, "status": doc.status, "chunk_count": doc.chunk_count,
-        "date": doc.date, "areas": ",".join(doc.areas), "ingested_at": doc.ingested_at,
+        "date": doc.date or "", "areas": ",".join(doc.areas), "ingested_at": doc.ingested_at,
         "meta": json.dumps(doc.meta, default=str),
-    })
+    }
 
 
 def _meta_to_doc(doc_id: str, meta: dict[str, Any]) -> DocRecord:
@@ -89,7 +91,7 @@ def _meta_to_doc(doc_id: str, meta: dict[str, Any]) -> DocRecord:
         doc_id=doc_id, source=str(meta.get("source", "")), source_type=str(meta.get("source_type", "")),
         title=str(meta.get("title", "")), content_hash=str(meta.get("content_hash", "")),
         status=str(meta.get("status", "")), chunk_count=int(meta.get("chunk_count", 0)),
-        date=meta.get("date"), areas=[a for a in str(meta.get("areas", "")).split(",") if a],
+        date=meta.get("date") or None, areas=[a for a in str(meta.get("areas", "")).split(",") if a],
         ingested_at=str(meta.get("ingested_at", "")), meta=json.loads(meta.get("meta") or "{}"),
     )
 

@@ -143,3 +143,13 @@ def test_near_duplicate_document_is_flagged(tmp_path: Path, hash_settings: Setti
     assert any("near-duplicate of 'Backups'" in w for w in report.results[0].warnings), report.results[0].warnings
     different = write(tmp_path / "c" / "mfa.md", "# MFA\n\n" + "Phishing-resistant MFA uses hardware keys for admins. " * 12)
     assert not any("near-duplicate" in w for w in run_ingest(kb, [str(different)]).results[0].warnings)
+
+
+def test_reingest_without_a_date_clears_the_old_date(tmp_path: Path, hash_settings: Settings) -> None:
+    doc = write(tmp_path / "d" / "note.md", "---\ntitle: Note\ndate: 2020-01-01\n---\n# Note\n\n" + "Rostering runs nightly from the SIS. " * 8)
+    kb = KnowledgeBase(hash_settings)
+    run_ingest(kb, [str(doc.parent)])
+    assert kb.store.docs()[0].date == "2020-01-01"
+    doc.write_text("---\ntitle: Note\n---\n# Note\n\n" + "Rostering runs nightly from the SIS. " * 8)
+    run_ingest(kb, [str(doc.parent)])
+    assert kb.store.docs()[0].date is None
