@@ -186,12 +186,14 @@ def test_prune_cut_off_between_chunks_and_row_never_shows_a_done_document_withou
     dropped = next(d for d in kb.store.docs() if d.source.endswith("drop.md"))
     (folder / "drop.md").unlink()
 
+    real_delete_chunks = Store.delete_chunks
+
     def delete_chunks_then_die(self: Store, doc_id: str) -> None:
-        self.delete_chunks(doc_id)
-        raise _PowerCut
+        real_delete_chunks(self, doc_id)
+        raise _PowerCut  # the power goes after the chunks, before the manifest row
 
     with monkeypatch.context() as patch, pytest.raises(_PowerCut):
-        patch.setattr(Store, "delete_doc", delete_chunks_then_die)
+        patch.setattr(Store, "delete_chunks", delete_chunks_then_die)
         run_ingest(kb, [str(folder)], IngestOptions(prune=True))
     row = kb.store.doc(dropped.doc_id)
     assert row is not None and row.status != "done", "a done row without its chunks would be served to readers"
