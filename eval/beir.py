@@ -177,6 +177,10 @@ class _EvalKB(KnowledgeBase):
 
     keyword_override: KeywordIndex | None = None
 
+    def refresh(self, max_age_s: float = 1.0, force: bool = False) -> bool:
+        """The corpus does not change during a run: re-read the manifest only when forced."""
+        return super().refresh(max_age_s=float("inf"), force=force)
+
     @property
     def keyword(self) -> KeywordIndex:
         return self.keyword_override if self.keyword_override is not None else KnowledgeBase.keyword.fget(self)  # type: ignore[attr-defined]
@@ -309,6 +313,12 @@ def run_beir(settings: Settings, data_dir: Path, config_names: list[str] | None 
         "chunks": len(index.chunks), "embedding_model": index.embedder.name, "fetch_k": fetch_k,
         "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
         "index_seconds": round(index_seconds, 1), "baselines": BASELINES, "results": rows,
+        "method": {
+            "documents": "each BEIR document is one document (title + abstract) cut by our chunker; chunks carry the BEIR id",
+            "ranking": "Retriever.retrieve over the chunks; a document ranks at its best chunk (first appearance)",
+            "fetch_k": "candidates per retriever, unless a configuration sets its own (the deployed default is 40)",
+            "mmr": "MMR configurations return 30 chunks (MMR reorders a short head), so recall@100 is not reported for them",
+        },
     }
     summary["report"] = str(write_beir_report(settings.reports_dir / "beir", summary))
     return summary

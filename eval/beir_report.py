@@ -56,6 +56,7 @@ def write_beir_report(folder: Path, summary: dict[str, Any]) -> Path:
     summary["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     summary["chart"] = _chart(folder, summary) if summary["results"] else None
     (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
-    text = f"# BEIR report\n\nGenerated {summary['generated_at']}.\n\n{markdown_table(summary)}\n"
+    method = "\n".join(f"- {k}: {v}" for k, v in summary.get("method", {}).items())
+    text = f"# BEIR report\n\nGenerated {summary['generated_at']}.\n\n{markdown_table(summary)}\n\nMethod:\n{method}\n"
     (folder / "latest.md").write_text(text)
     return folder / "latest.md"
