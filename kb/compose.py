@@ -140,8 +140,10 @@ class ExtractiveComposer:
         chosen = self._select(sorted(items, key=lambda c: -c.score))
         if not chosen:
             return Draft(lead=[], composer=self.name)
-        lead = [chosen[0]]
-        rest = sorted(chosen[1:], key=lambda c: (c.passage, c.position))
+        # Lead with the sentence that answers the question most directly; the rest read in source order.
+        first = max(chosen, key=lambda c: 0.6 * c.similarity + 0.4 * c.overlap)
+        lead = [first]
+        rest = sorted((c for c in chosen if c is not first), key=lambda c: (c.passage, c.position))
         return Draft(
             lead=[Claim(c.text, [c.passage]) for c in lead],
             points=[Claim(c.text, [c.passage]) for c in rest],
