@@ -153,3 +153,10 @@ def test_reingest_without_a_date_clears_the_old_date(tmp_path: Path, hash_settin
     doc.write_text("---\ntitle: Note\n---\n# Note\n\n" + "Rostering runs nightly from the SIS. " * 8)
     run_ingest(kb, [str(doc.parent)])
     assert kb.store.docs()[0].date is None
+
+
+def test_placeholder_pdf_title_falls_back_to_the_file_name(tmp_path: Path, hash_settings: Settings) -> None:
+    pdf = make_pdf(tmp_path / "ceds-guidelines.pdf", ["Guidelines for using CEDS with Ed-Fi in state data systems. " * 3],
+                   title="DOCUMENT TITLE")
+    report = run_ingest(KnowledgeBase(hash_settings), [str(pdf)])
+    assert report.results[0].title == "ceds guidelines"

@@ -38,7 +38,8 @@ def _title(reader, path: Path) -> str:  # type: ignore[no-untyped-def]
         title = (meta.title or "").strip() if meta else ""
     except Exception:  # broken info dictionaries are common; the file name is a fine title
         title = ""
-    if len(title) < 4 or title.lower().startswith(("microsoft word", "untitled")):
+    placeholder = title.lower() in {"document title", "title", "document", "presentation title"}
+    if len(title) < 4 or placeholder or title.lower().startswith(("microsoft word", "untitled")):
         title = path.stem.replace("_", " ").replace("-", " ").strip()
     return title
 
