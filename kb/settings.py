@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
-        0, ge=0, description="Torch CPU threads for the encoder; 0 keeps torch's default."
+        0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use one."
     )
 
     # --- chunking --------------------------------------------------------------------
