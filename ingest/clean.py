@@ -7,7 +7,9 @@ import re
 import unicodedata
 from collections import Counter
 
-__all__ = ["clean_text", "strip_repeated_lines"]
+from kb.documents import Section, slugify
+
+__all__ = ["clean_text", "strip_repeated_lines", "SectionBuilder"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*(\w)")
@@ -60,3 +62,26 @@ def strip_repeated_lines(pages: list[str], edge: int = 3, min_share: float = 0.5
         kept = [ln for i, ln in enumerate(lines) if not (i in edges and _line_key(ln) in repeated)]
         cleaned.append("\n".join(kept))
     return cleaned
+
+
+class SectionBuilder:
+    """Collects paragraphs under the current heading and closes a Section at each new heading."""
+
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self.heading: str | None = None
+        self._buffer: list[str] = []
+
+    def add(self, text: str) -> None:
+        self._buffer.append(text)
+
+    def start(self, heading: str) -> None:
+        self.flush()
+        self.heading = heading
+
+    def flush(self) -> None:
+        text = clean_text("\n\n".join(self._buffer))
+        if text:
+            anchor = slugify(self.heading, 80) if self.heading else None
+            self.sections.append(Section(text=text, heading=self.heading, anchor=anchor))
+        self._buffer.clear()

@@ -32,7 +32,7 @@ from ingest.parse import ParseJob, ParserPool
 from ingest.sources import Source, expand_inputs
 from kb import privacy
 from kb.areas import area_ids, classify
-from kb.documents import Chunk, DocRecord, LoadedDocument
+from kb.documents import Chunk, DocRecord, LoadedDocument, file_sha256
 from kb.errors import DocumentRejected, IngestError
 from kb.knowledge import DONE, INDEXING, KnowledgeBase
 
@@ -92,13 +92,6 @@ class IngestReport:
         return {"counts": self.counts(), "seconds": round(self.seconds, 3), "chunks_embedded": self.chunks_embedded,
                 "repaired": self.repaired, "results": [r.to_dict() for r in self.results]}
 
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -194,9 +187,9 @@ class _Run:
             if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end when read
                 raise IngestError("not a regular file (a pipe, socket or device); only files, folders and URLs can be ingested")
             if info.st_size > max_bytes:
-                raise IngestError(f"file is {info.st_size / 1e6:.1f} MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
+                raise IngestError(f"file is {info.st_size / 1e6:.1f}".rstrip("0").rstrip(".") + f" MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
             detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
-            return None, None, _hash_file(path)
+            return None, None, file_sha256(path)
         except PermissionError as exc:
             raise IngestError("file is not readable (permission denied); check its permissions") from exc
         except OSError as exc:

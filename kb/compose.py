@@ -48,6 +48,7 @@ class Candidate:
     score: float = 0.0
     similarity: float = 0.0
     overlap: float = 0.0
+    penalty: float = 0.0  # taken off for expired or superseded sources
     vector: np.ndarray | None = None
 
 
@@ -107,6 +108,7 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
         item.vector = vector
         item.score = (weights.similarity * item.similarity + weights.overlap * item.overlap
                       + weights.passage * relevance[item.passage]) - outdated[item.passage]
+        item.penalty = outdated[item.passage]
 
 
 def _passage_relevance(passages: Sequence[Passage], question_vector: np.ndarray) -> list[float]:
@@ -141,7 +143,7 @@ class ExtractiveComposer:
         if not chosen:
             return Draft(lead=[], composer=self.name)
         # Lead with the sentence that answers the question most directly; the rest read in source order.
-        first = max(chosen, key=lambda c: 0.6 * c.similarity + 0.4 * c.overlap)
+        first = max(chosen, key=lambda c: 0.6 * c.similarity + 0.4 * c.overlap - c.penalty)
         lead = [first]
         rest = sorted((c for c in chosen if c is not first), key=lambda c: (c.passage, c.position))
         return Draft(

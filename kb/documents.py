@@ -6,15 +6,25 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "slugify", "is_outdated"]
+__all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "file_sha256", "slugify", "is_outdated"]
 
 
 def content_hash(text: str | bytes) -> str:
     """Hex sha256 of text (UTF-8) or bytes."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def is_outdated(meta: dict[str, Any]) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from kb.documents import file_sha256
 from kb.errors import ModelError
 
 if TYPE_CHECKING:
@@ -65,13 +66,6 @@ def resolve_model_dir(model: str) -> Path:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def verify_weights(model_dir: Path, expected: str) -> None:
     """Check the model's weights file against the expected sha256 (skipped when empty)."""
@@ -80,7 +74,7 @@ def verify_weights(model_dir: Path, expected: str) -> None:
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"{weights} is missing: reinstall the model package")
-    actual = _sha256(weights)
+    actual = file_sha256(weights)
     if actual != expected.lower():
         raise ModelError(
             f"{weights} has sha256 {actual}, expected {expected}: the weights are not the "

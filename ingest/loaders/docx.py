@@ -6,8 +6,8 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.clean import clean_text
-from kb.documents import LoadedDocument, Section, slugify
+from ingest.clean import SectionBuilder
+from kb.documents import LoadedDocument
 from kb.errors import IngestError
 
 if TYPE_CHECKING:
@@ -48,34 +48,25 @@ def load_docx(path: Path, max_bytes: int) -> LoadedDocument:
         document = docx.Document(str(path))
     except Exception as exc:  # python-docx raises many types for damaged parts
         raise IngestError(f"DOCX could not be read ({type(exc).__name__}); re-save it from Word") from exc
-    sections: list[Section] = []
-    heading: str | None = None
-    buffer: list[str] = []
-
-    def flush() -> None:
-        text = clean_text("\n\n".join(buffer))
-        if text:
-            sections.append(Section(text=text, heading=heading, anchor=slugify(heading, 80) if heading else None))
-        buffer.clear()
+    builder = SectionBuilder()
 
     # Paragraphs and tables in document order, so that a table is cited under its own heading.
     for block in document.iter_inner_content():
         if isinstance(block, Table):
-            buffer.append(_table_text(block))
+            builder.add(_table_text(block))
             continue
         text = block.text.strip()
         style = (block.style.name if block.style is not None else "") or ""
         if not text:
             continue
         if style.lower().startswith(("heading", "title")):
-            flush()
-            heading = text
+            builder.start(text)
         else:
-            buffer.append(("- " if "list" in style.lower() else "") + text)
-    flush()
-    if not sections:
+            builder.add(("- " if "list" in style.lower() else "") + text)
+    builder.flush()
+    if not builder.sections:
         raise IngestError("DOCX has no text")
     props = document.core_properties
     title = (props.title or "").strip() or path.stem.replace("_", " ").replace("-", " ")
     date = props.created.date().isoformat() if props.created else None
-    return LoadedDocument(source=str(path), source_type="docx", title=title, sections=sections, date=date)
+    return LoadedDocument(source=str(path), source_type="docx", title=title, sections=builder.sections, date=date)

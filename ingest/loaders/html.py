@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.clean import clean_text
-from kb.documents import LoadedDocument, Section, slugify
+from ingest.clean import SectionBuilder
+from kb.documents import LoadedDocument
 from kb.errors import IngestError
 
 _DROP = ["script", "style", "noscript", "iframe", "object", "embed", "svg", "canvas", "template",
@@ -104,15 +104,7 @@ def load_html_text(html: str, source: str) -> LoadedDocument:
     date = _date(soup)
     _strip(soup)
     root = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"}) or soup.body or soup
-    sections: list[Section] = []
-    heading: str | None = None
-    buffer: list[str] = []
-
-    def flush() -> None:
-        text = clean_text("\n\n".join(buffer))
-        if text:
-            sections.append(Section(text=text, heading=heading, anchor=slugify(heading, 80) if heading else None))
-        buffer.clear()
+    builder = SectionBuilder()
 
     for el in root.find_all(_BLOCKS):
         if el.name != "tr" and any(parent.name in _INSIDE_BLOCK for parent in el.parents):
@@ -121,11 +113,10 @@ def load_html_text(html: str, source: str) -> LoadedDocument:
         if not text:
             continue
         if el.name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-            flush()
-            heading = text
+            builder.start(text)
             continue
-        buffer.append(("- " if el.name == "li" else "") + text)
-    flush()
-    if not sections:
+        builder.add(("- " if el.name == "li" else "") + text)
+    builder.flush()
+    if not builder.sections:
         raise IngestError("HTML page has no readable text (only scripts, frames or navigation)")
-    return LoadedDocument(source=source, source_type="html", title=title or source.rsplit("/", 1)[-1], sections=sections, date=date)
+    return LoadedDocument(source=source, source_type="html", title=title or source.rsplit("/", 1)[-1], sections=builder.sections, date=date)
