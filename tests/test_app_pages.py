@@ -356,3 +356,12 @@ def test_an_unexpected_error_shows_a_reference_and_logs_details(data_dir: Path, 
     assert message.startswith("Something went wrong while trying to show the evaluation") and "reference" in message
     assert "Traceback" not in message
     assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
+
+
+def test_sidebar_filters_include_authority_and_jurisdiction() -> None:
+    from ui.chat import JURISDICTIONS, build_filters
+
+    assert "New Hampshire" in JURISDICTIONS and JURISDICTIONS[0] == "national" and len(JURISDICTIONS) == 51
+    filters = build_filters([], None, ["federal"], ["Texas"])
+    assert filters.authorities == ("federal",) and filters.jurisdictions == ("Texas",)
+    assert filters.chroma_where() == {"$and": [{"authority": {"$in": ["federal"]}}, {"jurisdiction": {"$in": ["Texas"]}}]}

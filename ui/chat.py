@@ -19,7 +19,7 @@ import yaml
 from kb.answer import Answer
 from kb.areas import area_ids, area_label
 from kb.assistant import Assistant
-from kb.retrieval import Filters
+from kb.retrieval import AUTHORITY_RANK, Filters
 from ui import resources
 from ui.citations import area_badges, citation_card
 from ui.guard import guarded
@@ -41,6 +41,13 @@ class Turn:
     answer: Answer
 
 
+JURISDICTIONS = ["national"] + [state.replace("_", " ") for state in """Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia
+Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts Michigan Minnesota Mississippi
+Missouri Montana Nebraska Nevada New_Hampshire New_Jersey New_Mexico New_York North_Carolina North_Dakota Ohio Oklahoma
+Oregon Pennsylvania Rhode_Island South_Carolina South_Dakota Tennessee Texas Utah Vermont Virginia Washington
+West_Virginia Wisconsin Wyoming""".split()]
+
+
 @lru_cache(maxsize=1)
 def starter_questions() -> dict[str, list[str]]:
     """Starter questions per area, from ``ui/starter_questions.yaml``."""
@@ -48,13 +55,15 @@ def starter_questions() -> dict[str, list[str]]:
     return {area: [str(q) for q in data.get(area, [])] for area in area_ids()}
 
 
-def build_filters(areas: list[str], dates: tuple[date, ...] | list[date] | date | None) -> Filters:
+def build_filters(areas: list[str], dates: tuple[date, ...] | list[date] | date | None,
+                  authorities: list[str] | None = None, jurisdictions: list[str] | None = None) -> Filters:
     """Retrieval filters from the sidebar's widgets (a partial date range filters from its start)."""
     if isinstance(dates, date):
         dates = (dates,)
     picked = list(dates or ())
     return Filters(areas=tuple(areas), date_from=picked[0].isoformat() if picked else None,
-                   date_to=picked[1].isoformat() if len(picked) > 1 else None)
+                   date_to=picked[1].isoformat() if len(picked) > 1 else None,
+                   authorities=tuple(authorities or ()), jurisdictions=tuple(jurisdictions or ()))
 
 
 def conversation_markdown(turns: list[Turn], now: datetime | None = None) -> str:
@@ -91,6 +100,8 @@ def _queue(question: str) -> None:
 def _clear_filters() -> None:
     st.session_state["filter_areas"] = []
     st.session_state["filter_dates"] = ()
+    st.session_state["filter_authorities"] = []
+    st.session_state["filter_jurisdictions"] = []
 
 
 # ----- sidebar -------------------------------------------------------------------------------
@@ -105,7 +116,12 @@ def _sidebar() -> tuple[Filters, object]:
         dates = st.date_input("Sources dated between", value=[], min_value=date(1990, 1, 1),
                               max_value=date(today.year + 2, 12, 31), key="filter_dates", format="YYYY-MM-DD",
                               help="Pick a start and an end date; leave empty for sources of any date.")
-        filters = build_filters(areas, dates)  # type: ignore[arg-type]
+        authorities = st.multiselect("Source authority", list(AUTHORITY_RANK), key="filter_authorities",
+                                     placeholder="Any authority",
+                                     help="Only documents whose front matter or ingest options give this authority.")
+        jurisdictions = st.multiselect("Jurisdiction", JURISDICTIONS, key="filter_jurisdictions",
+                                       placeholder="Any jurisdiction")
+        filters = build_filters(areas, dates, authorities, jurisdictions)  # type: ignore[arg-type]
         if filters.active:
             st.button("Clear filters", icon=":material/filter_alt_off:", on_click=_clear_filters, width="stretch")
     return filters, actions
