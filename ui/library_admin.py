@@ -25,7 +25,9 @@ from kb.areas import area_ids, area_label
 from kb.documents import DocRecord
 from kb.errors import IngestError
 from kb.knowledge import KnowledgeBase
+from kb.retrieval import AUTHORITY_RANK
 from ui import resources
+from ui.chat import JURISDICTIONS
 from ui.staff import staff_panel
 
 __all__ = ["render", "safe_file_name", "save_upload", "remove_document", "UPLOAD_TYPES"]
@@ -117,6 +119,8 @@ def _upload(kb: KnowledgeBase) -> None:
     url = st.text_input("Or the address of a web page or PDF", key=f"lib_url_{gen}", placeholder="https://")
     areas = st.multiselect("Challenge areas (optional)", area_ids(), format_func=area_label, key=f"lib_up_areas_{gen}",
                            placeholder="Detected from the text", help="Leave empty to detect the areas from the text.")
+    metadata: dict[str, Any] = {"areas": areas} if areas else {}
+    metadata.update(_currency_fields(gen))
     if not st.button("Add to the library", type="primary", icon=":material/upload:"):
         return
     url = url.strip()
@@ -126,10 +130,25 @@ def _upload(kb: KnowledgeBase) -> None:
     if url and not url.lower().startswith(("http://", "https://")):
         st.warning("The web address must start with http:// or https://.")
         return
-    _add(kb, list(files or []), url, areas)
+    _add(kb, list(files or []), url, metadata)
 
 
-def _add(kb: KnowledgeBase, files: list[Any], url: str, areas: list[str]) -> None:
+def _currency_fields(gen: int) -> dict[str, str]:
+    """Optional currency and authority of the documents being added (as `ingest --authority ...`)."""
+    with st.expander("Currency and authority (optional)"):
+        authority = st.selectbox("Authority", ["", *AUTHORITY_RANK], key=f"lib_up_auth_{gen}",
+                                 format_func=lambda v: v or "Not stated")
+        jurisdiction = st.selectbox("Jurisdiction", ["", *JURISDICTIONS], key=f"lib_up_jur_{gen}",
+                                    format_func=lambda v: v or "Not stated")
+        published = st.text_input("Published (YYYY-MM-DD)", key=f"lib_up_pub_{gen}")
+        expires = st.text_input("Expires (YYYY-MM-DD)", key=f"lib_up_exp_{gen}")
+        superseded_by = st.text_input("Superseded by (title of the newer document)", key=f"lib_up_sup_{gen}")
+    fields = {"authority": authority, "jurisdiction": jurisdiction, "published": published.strip(),
+              "date": published.strip(), "expires": expires.strip(), "superseded_by": superseded_by.strip()}
+    return {k: v for k, v in fields.items() if v}
+
+
+def _add(kb: KnowledgeBase, files: list[Any], url: str, metadata: dict[str, Any]) -> None:
     lock = resources.ingest_lock()
     if not lock.acquire(blocking=False):
         st.warning("Another change to the library is in progress. Try again in a moment.")
@@ -144,7 +163,7 @@ def _add(kb: KnowledgeBase, files: list[Any], url: str, areas: list[str]) -> Non
             except IngestError as exc:
                 failed.append({"File": upload.name, "Result": "Failed", "Title": "", "Passages": 0, "Details": str(exc)})
         inputs = list(names) + ([url] if url else [])
-        report = _run_with_progress(kb, inputs, IngestOptions(metadata={"areas": areas} if areas else {})) if inputs else None
+        report = _run_with_progress(kb, inputs, IngestOptions(metadata=metadata)) if inputs else None
         rows = failed + (_result_rows(report, names) if report else [])
     finally:
         lock.release()
