@@ -60,7 +60,7 @@ class BenchPlan:
 
 
 FULL = BenchPlan()
-QUICK = BenchPlan(target_chunks=150, scales=(300, 3_000), questions=10, asks=5)
+QUICK = BenchPlan(target_chunks=100, scales=(300, 2_000), questions=8, asks=4)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -229,7 +229,7 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
 
 
 @click.command("bench")
-@click.option("--quick", is_flag=True, help="A small version (about 150 chunks, scales 300 and 3,000) that finishes in about a minute.")
+@click.option("--quick", is_flag=True, help="A small version (about 100 chunks, scales 300 and 2,000) that finishes in about a minute on an idle machine.")
 @click.option("--scales", default="", help="Comma-separated chunk counts to measure (default 1000,10000,100000).")
 @click.option("--no-langchain", is_flag=True, help="Skip the LangChain baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
