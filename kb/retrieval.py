@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from kb.documents import Chunk, is_outdated
+from kb.keyword import KeywordIndex
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 
@@ -105,6 +106,7 @@ class Retriever:
         done = self.kb.done_docs()
         if not done:
             return []
+        index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
         dense: dict[str, tuple[Chunk, float]] = {}
         if s.fusion != "bm25":
             vector = query_vector if query_vector is not None else self.kb.embedder.embed_batch([question])[0]
@@ -114,11 +116,11 @@ class Retriever:
         keyword: dict[str, float] = {}
         if s.fusion != "dense":
             allow: Callable[[dict[str, Any]], bool] | None = filters.allows if filters.active else None
-            keyword = dict(self.kb.keyword.search(question, s.fetch_k, allow))
+            keyword = dict(index.search(question, s.fetch_k, allow))
         fused = self._fuse(dense, keyword)
         if areas and s.area_boost:
-            fused = self._boost(fused, dense, areas)
-        fused = self._prefer_current(fused)
+            fused = self._boost(fused, dense, areas, index)
+        fused = self._prefer_current(fused, index)
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20)]
         chunks, vectors = self.kb.store.get_chunks([cid for cid, _ in ranked], with_embeddings=True)
         by_id = {c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)}
@@ -141,26 +143,27 @@ class Retriever:
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (s.rrf_k + rank + 1)
         return fused
 
-    def _boost(self, fused: dict[str, float], dense: dict[str, tuple[Chunk, float]], areas: list[str]) -> dict[str, float]:
+    def _boost(self, fused: dict[str, float], dense: dict[str, tuple[Chunk, float]], areas: list[str],
+               index: KeywordIndex) -> dict[str, float]:
         if not fused:
             return fused
         top = max(fused.values())
         wanted = set(areas)
         out = {}
         for cid, score in fused.items():
-            chunk_areas = set(dense[cid][0].areas) if cid in dense else set(self.kb.keyword.meta_of(cid).get("areas", []))
+            chunk_areas = set(dense[cid][0].areas) if cid in dense else set(index.meta_of(cid).get("areas", []))
             out[cid] = score + (self.settings.area_boost * top if chunk_areas & wanted else 0.0)
         return out
 
 
-    def _prefer_current(self, fused: dict[str, float]) -> dict[str, float]:
+    def _prefer_current(self, fused: dict[str, float], index: KeywordIndex) -> dict[str, float]:
         """Break near-ties toward current, more authoritative sources; push expired or superseded ones down."""
         if not fused:
             return fused
         top = max(fused.values())
         out = {}
         for cid, score in fused.items():
-            meta = self.kb.keyword.meta_of(cid)
+            meta = index.meta_of(cid)
             adjust = AUTHORITY_BONUS * AUTHORITY_RANK.get(str(meta.get("authority", "")).lower(), 1)
             if is_outdated(meta):
                 adjust -= CURRENCY_PENALTY
