@@ -89,26 +89,38 @@ class Weights:
 
 
 def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], embedder: Embedder,
-                     question_vector: np.ndarray | None = None, weights: Weights = Weights()) -> None:
-    """Score sentences by meaning (cosine), by shared question terms, and by their passage's relevance."""
+                     question_vector: np.ndarray | None = None, weights: Weights = Weights(),
+                     shortlist: int | None = None) -> list[Candidate]:
+    """Score sentences by meaning (cosine), by shared question terms, and by their passage's relevance.
+
+    Encoding the sentences is the costly part of composing, so with ``shortlist`` only that
+    many sentences, those with the best score before meaning is known (shared terms and
+    passage relevance), are encoded and returned; the others cannot be chosen.
+
+    Returns:
+        the scored candidates (all of them, or the shortlist), in their original order.
+    """
     if not items:
-        return
-    q_terms = set(tokenize(question))
-    texts = [c.text for c in items]
-    vectors = embedder.embed_batch(texts if question_vector is not None else [question] + texts)
+        return []
     if question_vector is None:
-        question_vector, vectors = vectors[0], vectors[1:]
-    sims = vectors @ question_vector
+        question_vector = embedder.embed_batch([question])[0]
+    q_terms = set(tokenize(question))
     relevance = _passage_relevance(passages, question_vector)
     outdated = [OUTDATED_PENALTY if is_outdated(p.chunk.extra) else 0.0 for p in passages]
-    for item, vector, sim in zip(items, vectors, sims, strict=False):
+    for item in items:
         terms = set(tokenize(item.text))
         item.overlap = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
-        item.similarity = float(sim)
-        item.vector = vector
-        item.score = (weights.similarity * item.similarity + weights.overlap * item.overlap
-                      + weights.passage * relevance[item.passage]) - outdated[item.passage]
         item.penalty = outdated[item.passage]
+        item.score = weights.overlap * item.overlap + weights.passage * relevance[item.passage] - item.penalty
+    if shortlist is not None and len(items) > shortlist:
+        keep = set(sorted(range(len(items)), key=lambda i: -items[i].score)[:shortlist])
+        items = [item for i, item in enumerate(items) if i in keep]
+    vectors = embedder.embed_batch([c.text for c in items])
+    for item, vector in zip(items, vectors, strict=True):
+        item.similarity = float(vector @ question_vector)
+        item.vector = vector
+        item.score += weights.similarity * item.similarity
+    return items
 
 
 def _passage_relevance(passages: Sequence[Passage], question_vector: np.ndarray) -> list[float]:
@@ -128,8 +140,10 @@ class ExtractiveComposer:
     name = "extractive"
 
     def __init__(self, embedder: Embedder, max_chars: int = 1500, max_sentences: int = 14,
-                 redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights()):
+                 redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
+                 shortlist: int | None = None):
         self.embedder = embedder
+        self.shortlist = shortlist
         self.weights = weights
         self.max_chars = max_chars
         self.max_sentences = max_sentences
@@ -137,8 +151,8 @@ class ExtractiveComposer:
         self.floor = floor
 
     def compose(self, question: str, passages: Sequence[Passage], question_vector: np.ndarray | None = None) -> Draft:
-        items = candidates(passages)
-        score_candidates(question, items, passages, self.embedder, question_vector, self.weights)
+        items = score_candidates(question, candidates(passages), passages, self.embedder, question_vector,
+                                 self.weights, self.shortlist)
         chosen = self._select(sorted(items, key=lambda c: -c.score))
         if not chosen:
             return Draft(lead=[], composer=self.name)

@@ -11,7 +11,8 @@ __all__ = ["make_composer"]
 
 def make_composer(settings: Settings, embedder: Embedder) -> Composer:
     """The offline extractive composer, or an LLM composer when one is configured."""
-    extractive = ExtractiveComposer(embedder, max_chars=settings.max_answer_chars)
+    extractive = ExtractiveComposer(embedder, max_chars=settings.max_answer_chars,
+                                    shortlist=settings.compose_shortlist)
     if settings.llm_backend == "none":
         return extractive
     from kb.llm_composer import LLMComposer

@@ -1,0 +1,107 @@
+"""The offline composer's sentence shortlist and the encoder's thread choice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kb import embeddings
+from kb.compose import ExtractiveComposer, candidates, score_candidates
+from kb.documents import Chunk
+from kb.embeddings import HashEmbedder, SentenceTransformerEmbedder, others_running
+from kb.retrieval import Passage
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hashing embedder, remembering every batch it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        return super().embed_batch(texts)
+
+
+def passage(n: int, text: str, dense: float) -> Passage:
+    chunk = Chunk(id=f"c{n}", doc_id=f"d{n}", index=0, text=text, title=f"Doc {n}", source=f"/lib/{n}.md",
+                  source_type="md", date="2024-05-01")
+    return Passage(chunk, dense, dense=dense)
+
+
+QUESTION = "How often should backups be restored in a test?"
+PASSAGES = [
+    passage(1, "Backups should be restored in a test at least once a quarter. "
+               "Keep one copy offline where ransomware cannot reach it. "
+               "Label every tape with the date it was written.", 0.8),
+    passage(2, "The board approves the technology budget every spring. "
+               "Device refresh cycles run four to five years for most laptops. "
+               "Chromebooks reach their update expiration date sooner.", 0.2),
+]
+
+
+def test_shortlist_encodes_only_the_most_promising_sentences() -> None:
+    embedder = CountingEmbedder()
+    items = candidates(PASSAGES)
+    assert len(items) == 6
+    vector = embedder.embed_batch([QUESTION])[0]
+    embedder.batches.clear()
+
+    kept = score_candidates(QUESTION, items, PASSAGES, embedder, vector, shortlist=2)
+
+    assert [len(batch) for batch in embedder.batches] == [2]  # one encode, of the shortlist only
+    assert [c.text for c in kept] == embedder.batches[0]
+    # both come from the relevant passage, and the sentence sharing the question's terms is among them
+    assert {c.passage for c in kept} == {0}
+    assert "Backups should be restored in a test at least once a quarter." in embedder.batches[0]
+    assert all(c.vector is not None for c in kept)
+
+
+def test_no_shortlist_scores_every_sentence() -> None:
+    embedder = CountingEmbedder()
+    items = score_candidates(QUESTION, candidates(PASSAGES), PASSAGES, embedder)
+    assert len(items) == 6
+    assert embedder.batches == [[QUESTION], [c.text for c in items]]
+    best = max(items, key=lambda c: c.score)
+    assert best.text.startswith("Backups should be restored")
+
+
+def test_composer_answers_from_the_shortlist_only() -> None:
+    embedder = CountingEmbedder()
+    draft = ExtractiveComposer(embedder, shortlist=3).compose(QUESTION, PASSAGES)
+    claims = draft.lead + draft.points
+    assert claims and len(claims) <= 3
+    assert draft.lead[0].text.startswith("Backups should be restored")
+    assert all(len(batch) <= 3 for batch in embedder.batches)
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("0.52 0.40 0.33 1/301 4242\n", 0),
+    ("1.90 1.20 0.90 3/301 4242\n", 2),
+    ("garbage\n", 1 << 16),
+])
+def test_others_running_reads_the_runnable_count(tmp_path: Path, content: str, expected: int) -> None:
+    path = tmp_path / "loadavg"
+    path.write_text(content)
+    assert others_running(path) == expected
+
+
+def test_others_running_counts_a_missing_file_as_busy(tmp_path: Path) -> None:
+    assert others_running(tmp_path / "nope") == 1 << 16
+
+
+@pytest.mark.parametrize(("count", "others", "expected"), [
+    (1, 0, 1),      # a single query never takes a second thread
+    (12, 0, 2),     # answer sentences on free cores take both
+    (12, 1, 1),     # ... and one thread when something else runs
+    (500, 5, 2),    # ingest batches always take all threads
+])
+def test_thread_choice(monkeypatch: pytest.MonkeyPatch, count: int, others: int, expected: int) -> None:
+    monkeypatch.setattr(embeddings, "others_running", lambda: others)
+    monkeypatch.setattr(embeddings.os, "cpu_count", lambda: 2)
+    embedder = SentenceTransformerEmbedder("unused-model-name", threads=2)
+    assert embedder._threads_for(count) == expected
