@@ -22,9 +22,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "bm25 only": {"fusion": "bm25"},
     "rrf, no mmr": {"mmr": False},
     "weighted 0.3": {"fusion": "weighted", "dense_weight": 0.3},
+    "weighted 0.4": {"fusion": "weighted", "dense_weight": 0.4},
+    "weighted 0.4, no mmr": {"fusion": "weighted", "dense_weight": 0.4, "mmr": False},
     "weighted 0.5": {"fusion": "weighted", "dense_weight": 0.5},
     "weighted 0.7": {"fusion": "weighted", "dense_weight": 0.7},
     "no area boost": {"area_boost": 0.0},
+    "composer encodes every sentence": {"compose_shortlist": 200},
     "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},
     "chunks 1200/150": {"chunk_size": 1200, "chunk_overlap": 150},
 }

@@ -49,6 +49,7 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._keyword: KeywordIndex | None = None
         self._fingerprint: str | None = None
+        self._generation: str | None = None
         self._done: dict[str, DocRecord] = {}
         self._checked_at = 0.0
 
@@ -77,12 +78,20 @@ class KnowledgeBase:
         return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
 
     def refresh(self, max_age_s: float = 1.0, force: bool = False) -> bool:
-        """Pick up changes made by other processes; return True when the index changed."""
+        """Pick up changes made by other processes; return True when the index changed.
+
+        At most once per ``max_age_s`` the manifest's generation stamp is read (one row);
+        the whole manifest is read only when the stamp moved (or the store has none).
+        """
         with self._lock:
             now = time.monotonic()
             if not force and self._fingerprint is not None and now - self._checked_at < max_age_s:
                 return False
             self._checked_at = now
+            generation = self.store.generation()
+            if not force and generation is not None and generation == self._generation:
+                return False
+            self._generation = generation
             docs = [d for d in self.store.docs() if d.status == DONE]
             fingerprint = self.fingerprint_of(docs)
             if fingerprint == self._fingerprint:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ __all__ = ["Store", "Hit", "open_store"]
 
 logger = logging.getLogger(__name__)
 SCHEMA = 1
+GENERATION_ID = "__generation__"  # manifest row whose stamp changes with every manifest write
 _CHUNK_FIELDS = ("doc_id", "index", "title", "source", "source_type", "page", "section", "anchor", "date")
 
 
@@ -185,11 +187,27 @@ class Store:
             part = docs[start:start + self._max_batch]
             self._docs.upsert(ids=[d.doc_id for d in part], embeddings=[[1.0]] * len(part),
                               documents=[d.title for d in part], metadatas=[_doc_to_meta(d) for d in part])
+        self._bump_generation()
 
     @_reattaching
     def docs(self) -> list[DocRecord]:
         got = self._docs.get(include=["metadatas"])
-        return [_meta_to_doc(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=False)]
+        return [_meta_to_doc(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=False)
+                if i != GENERATION_ID]
+
+    @_reattaching
+    def generation(self) -> str | None:
+        """A stamp that changes whenever the manifest does (None for a store that never had one).
+
+        Readers compare it before reading the whole manifest: one row instead of thousands.
+        """
+        got = self._docs.get(ids=[GENERATION_ID], include=["metadatas"])
+        return str((got["metadatas"][0] or {}).get("stamp")) if got["ids"] else None
+
+    def _bump_generation(self) -> None:
+        """Written after every manifest change, so a reader that saw the old stamp reads again."""
+        self._docs.upsert(ids=[GENERATION_ID], embeddings=[[1.0]], documents=[""],
+                          metadatas=[{"stamp": uuid.uuid4().hex}])
 
     @_reattaching
     def doc(self, doc_id: str) -> DocRecord | None:
@@ -210,6 +228,7 @@ class Store:
             self.put_doc(record)
         self.delete_chunks(doc_id)
         self._docs.delete(ids=[doc_id])
+        self._bump_generation()
 
     # ----- chunks -------------------------------------------------------------------------
     @_reattaching
@@ -300,6 +319,7 @@ class Store:
         for collection in (self._chunks, self._docs):
             while ids := list(collection.get(include=[], limit=self._max_batch)["ids"]):
                 collection.delete(ids=ids)
+        self._bump_generation()
 
     def reset(self) -> None:
         """Delete both collections (everything in the knowledge base)."""
