@@ -109,8 +109,9 @@ class Retriever:
         index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
         dense: dict[str, tuple[Chunk, float]] = {}
         if s.fusion != "bm25":
-            vector = query_vector if query_vector is not None else self.kb.embedder.embed_batch([question])[0]
-            for hit in self.kb.store.search(vector, s.fetch_k, filters.chroma_where()):
+            if query_vector is None:
+                query_vector = self.kb.embedder.embed_batch([question])[0]
+            for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
                 if hit.chunk.doc_id in done:
                     dense[hit.chunk.id] = (hit.chunk, hit.score)
         keyword: dict[str, float] = {}
@@ -124,11 +125,22 @@ class Retriever:
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20)]
         chunks, vectors = self.kb.store.get_chunks([cid for cid, _ in ranked], with_embeddings=True)
         by_id = {c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)}
-        passages = [Passage(by_id[cid][0], score, dense.get(cid, (None, None))[1], keyword.get(cid), by_id[cid][1])
+        passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
+                            by_id[cid][1])
                     for cid, score in ranked if cid in by_id and by_id[cid][0].doc_id in done]
         if s.mmr and len(passages) > k:
             return _mmr(passages, k, s.mmr_lambda)
         return passages[:k]
+
+    @staticmethod
+    def _cosine(cid: str, dense: dict[str, tuple[Chunk, float]], vector: np.ndarray | None,
+                query_vector: np.ndarray | None) -> float | None:
+        """The passage's similarity to the question: from the vector search, else from its stored vector."""
+        if cid in dense:
+            return dense[cid][1]
+        if vector is not None and query_vector is not None and vector.shape == query_vector.shape:
+            return float(vector @ query_vector)
+        return None
 
     def _fuse(self, dense: dict[str, tuple[Chunk, float]], keyword: dict[str, float]) -> dict[str, float]:
         s = self.settings
