@@ -9,13 +9,19 @@ from collections import Counter
 
 from kb.documents import Section, slugify
 
-__all__ = ["clean_text", "strip_repeated_lines", "SectionBuilder"]
+__all__ = ["clean_text", "strip_repeated_lines", "SectionBuilder", "PARSER_VERSION"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*(\w)")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANKS = re.compile(r"\n{3,}")
 _DIGITS = re.compile(r"\d+")
+# Bullet glyphs as PDFs extract them: Unicode bullets, and symbol-font glyphs (Wingdings,
+# Symbol) that land in the private use area U+F000-U+F0FF. Followed by a space they start
+# a list item, even mid-line, where a PDF put a whole list on one line.
+_BULLET = re.compile(r"[ \t]*\n?[ \t]*[\u2022\u2023\u2043\u25aa\u25cf\u25e6\uf000-\uf0ff][ \t]+(?=\S)")
+_NUMBER_LINE = re.compile(r"^(\d{1,2}[.)])\n(?=\S)", re.M)  # "1." alone on its line, its item on the next
+PARSER_VERSION = 2  # part of every document's content hash: a better parser re-reads documents once
 
 
 def clean_text(text: str) -> str:
@@ -29,7 +35,9 @@ def clean_text(text: str) -> str:
     text = _CONTROL.sub("", text)
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
     text = _SPACES.sub(" ", text)
+    text = _BULLET.sub("\n- ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _NUMBER_LINE.sub(r"\1 ", text)
     return _BLANKS.sub("\n\n", text).strip()
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ingest import health
 from ingest.chunking import chunk_document
+from ingest.clean import PARSER_VERSION
 from ingest.fetch import fetch_url
 from ingest.loaders import detect_type
 from ingest.parse import ParseJob, ParserPool
@@ -167,7 +168,7 @@ class _Run:
             except IngestError as exc:
                 self._finish(FileResult(source.location, "failed", doc_id=source.doc_id, reason=str(exc)))
                 continue
-            content_hash = f"{digest}:{self._meta_hash}"
+            content_hash = f"{digest}:{self._meta_hash}:p{PARSER_VERSION}"
             previous = known.get(source.doc_id)
             if previous and previous.status == DONE and previous.content_hash == content_hash:
                 self._finish(FileResult(source.location, "unchanged", source.doc_id, previous.title, previous.chunk_count))

@@ -20,13 +20,14 @@ from kb.embeddings import Embedder
 from kb.keyword import tokenize
 from kb.retrieval import Passage
 from kb.safety import looks_like_injection
-from kb.text import split_sentences
+from kb.text import paragraphs, split_sentences
 
-__all__ = ["Composer", "ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates"]
+__all__ = ["Composer", "ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN"]
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 MIN_SENTENCE = 25
-MAX_SENTENCE = 420
+MAX_SENTENCE = 600
+ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
 _LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 _TABLE_ROW = re.compile(r"\|.*\|")
 
@@ -64,12 +65,63 @@ def _usable(sentence: str) -> bool:
     return letters / len(sentence) > 0.55
 
 
+LIST_JOIN = "; "  # how a list of short items is quoted on one line
+
+
+def _explained_items(sentences: list[str]) -> list[str]:
+    """A list item too short to quote alone takes the sentence that explains it ("1. Document everything. This ...")."""
+    out: list[str] = []
+    for sentence in sentences:
+        previous = out[-1] if out else ""
+        if (previous and _LIST_MARK.match(previous) and not _LIST_MARK.match(sentence)
+                and not _usable(_LIST_MARK.sub("", previous).strip())
+                and len(previous) + len(sentence) < MAX_SENTENCE):
+            out[-1] = previous + " " + sentence
+        else:
+            out.append(sentence)
+    return out
+
+
+def _units(text: str) -> list[str]:
+    """Sentences of a passage, with a list of short items joined to the line that introduces it.
+
+    Items such as "CIO", "Legal department" are too short to quote alone; the line ending
+    in ":" before them and the items together ("... include: CIO; Legal department") are
+    one quotable unit, at most ``MAX_SENTENCE`` characters. Lists whose items are whole
+    sentences stay separate sentences.
+    """
+    sentences = [s for para in paragraphs(text) for s in _explained_items(split_sentences(para))]
+    out: list[str] = []
+    i = 0
+    while i < len(sentences):
+        sentence = sentences[i]
+        items: list[str] = []
+        j = i + 1
+        while sentence.rstrip().endswith(":") and j < len(sentences) and _LIST_MARK.match(sentences[j]):
+            items.append(_LIST_MARK.sub("", sentences[j]).strip())
+            j += 1
+        if items and not all(_usable(item) for item in items):
+            joined = sentence
+            for item in items:
+                longer = (joined + " " + item) if joined.endswith(":") else (joined + LIST_JOIN + item)
+                if len(longer) > MAX_SENTENCE:
+                    break
+                joined = longer
+            out.append(joined)
+            out.extend(item for item in items if item not in joined)
+            i = j
+            continue
+        out.append(sentence)
+        i += 1
+    return out
+
+
 def candidates(passages: Sequence[Passage]) -> list[Candidate]:
-    """Every usable sentence of the passages, de-duplicated."""
+    """Every usable sentence (or introduced list) of the passages, de-duplicated."""
     seen: set[str] = set()
     out: list[Candidate] = []
     for p_index, passage in enumerate(passages):
-        for s_index, sentence in enumerate(split_sentences(passage.chunk.text)):
+        for s_index, sentence in enumerate(_units(passage.chunk.text)):
             sentence = _LIST_MARK.sub("", sentence).strip()
             key = re.sub(r"\W+", " ", sentence.lower()).strip()
             if key in seen or not _usable(sentence):
@@ -115,7 +167,7 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     if shortlist is not None and len(items) > shortlist:
         keep = set(sorted(range(len(items)), key=lambda i: -items[i].score)[:shortlist])
         items = [item for i, item in enumerate(items) if i in keep]
-    vectors = embedder.embed_batch([c.text for c in items])
+    vectors = embedder.embed_batch([c.text[:ENCODE_CHARS] for c in items])
     for item, vector in zip(items, vectors, strict=True):
         item.similarity = float(vector @ question_vector)
         item.vector = vector

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     # --- answers -------------------------------------------------------------------------
     max_answer_chars: int = Field(1500, ge=200, description="Longest offline answer, in characters.")
     compose_shortlist: int = Field(
-        12, ge=1, le=200, description="Sentences the offline composer encodes per answer (the most promising by "
+        16, ge=1, le=200, description="Sentences the offline composer encodes per answer (the most promising by "
         "shared terms and passage relevance); encoding them is most of an answer's time."
     )
     stale_after_years: float = Field(

@@ -10,6 +10,7 @@ _ABBREV = {"e.g", "i.e", "u.s", "u.k", "dr", "mr", "mrs", "ms", "no", "vs", "etc
            "al", "approx", "dept", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
            "rev", "vol", "p", "pp", "ed", "eds", "gov", "ch", "cf"}
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_NUMBER_ONLY = re.compile(r"^\s*\d{1,2}[.)]\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022\u25cf\u25aa]|\d{1,2}[.)])\s+")
 STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before being
 below between both but by can could did do does doing down during each few for from further had has have having he her
@@ -35,8 +36,8 @@ def split_sentences(text: str) -> list[str]:
                 continue
             start = 0
             for match in _BOUNDARY.finditer(line):
-                if _is_abbreviation(line, match.start()):
-                    continue
+                if _is_abbreviation(line, match.start()) or _NUMBER_ONLY.match(line[start:match.start()]):
+                    continue  # "e.g. This", or the "1." of a numbered item
                 piece = line[start:match.start()].strip()
                 if piece:
                     out.append(piece)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from kb import embeddings
-from kb.compose import ExtractiveComposer, candidates, score_candidates
+from ingest.clean import clean_text
+from kb.compose import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer, candidates, score_candidates
 from kb.documents import Chunk
 from kb.embeddings import HashEmbedder, SentenceTransformerEmbedder, others_running
 from kb.retrieval import Passage
@@ -105,3 +106,34 @@ def test_thread_choice(monkeypatch: pytest.MonkeyPatch, count: int, others: int,
     monkeypatch.setattr(embeddings.os, "cpu_count", lambda: 2)
     embedder = SentenceTransformerEmbedder("unused-model-name", threads=2)
     assert embedder._threads_for(count) == expected
+
+
+def test_a_list_of_short_items_is_quoted_with_its_lead_in() -> None:
+    text = clean_text("Parties that are typically notified include:\n\uf03c CIO \uf03c Head of information security "
+                      "\uf03c Legal department\n\nStatus updates go to the whole organization when needed.")
+    texts = [c.text for c in candidates([passage(1, text, 0.5)])]
+    assert texts[0] == "Parties that are typically notified include: CIO; Head of information security; Legal department"
+    assert "Status updates go to the whole organization when needed." in texts
+
+
+def test_a_list_of_whole_sentences_stays_separate() -> None:
+    text = "Before an attack:\n- Keep offline backups of every critical system.\n- Test a full restore every quarter."
+    texts = [c.text for c in candidates([passage(1, text, 0.5)])]
+    assert texts == ["Keep offline backups of every critical system.", "Test a full restore every quarter."]
+
+
+def test_a_long_list_is_cut_at_the_sentence_limit() -> None:
+    items = [f"Item number {n}" for n in range(60)]
+    text = "The inventory must include:\n" + "\n".join(f"- {item}" for item in items)
+    first = candidates([passage(1, text, 0.5)])[0].text
+    assert first.startswith("The inventory must include: Item number 0" + LIST_JOIN + "Item number 1")
+    assert len(first) <= MAX_SENTENCE
+    assert not first.endswith(LIST_JOIN)
+
+
+def test_a_short_numbered_step_keeps_its_explanation() -> None:
+    text = clean_text("Crisis steps:\n1.\nDocument everything.\nThis effort includes every action that is performed.\n"
+                      "2.\nFind a coworker who can provide assistance.")
+    texts = [c.text for c in candidates([passage(1, text, 0.5)])]
+    assert texts == ["Document everything. This effort includes every action that is performed.",
+                     "Find a coworker who can provide assistance."]

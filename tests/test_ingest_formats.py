@@ -318,3 +318,12 @@ def test_real_model_finds_the_right_pdf_page(settings: Settings, real_embedder, 
     hits = kb.store.search(vector, 3)
     assert hits[0].chunk.page == 3, [(h.chunk.page, round(h.score, 3)) for h in hits]
     assert hits[0].score > 0.3
+
+
+def test_pdf_bullet_glyphs_become_list_items() -> None:
+    """Symbol-font bullets (private use area) and Unicode bullets start list items, even mid-line."""
+    from ingest.clean import clean_text
+
+    text = "Notify:\n\uf0b7 CIO \uf03c Legal department\n\n\u2022 Law enforcement (if appropriate)"
+    assert clean_text(text) == "Notify:\n- CIO\n- Legal department\n\n- Law enforcement (if appropriate)"
+    assert clean_text("A plain line stays as it is.") == "A plain line stays as it is."
