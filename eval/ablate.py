@@ -21,24 +21,22 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "dense only": {"fusion": "dense"},
     "bm25 only": {"fusion": "bm25"},
     "rrf, no mmr": {"mmr": False},
-    "weighted 0.3": {"fusion": "weighted", "dense_weight": 0.3},
     "weighted 0.4": {"fusion": "weighted", "dense_weight": 0.4},
     "weighted 0.4, no mmr": {"fusion": "weighted", "dense_weight": 0.4, "mmr": False},
-    "weighted 0.5": {"fusion": "weighted", "dense_weight": 0.5},
-    "weighted 0.7": {"fusion": "weighted", "dense_weight": 0.7},
+    "weighted 0.6, no mmr": {"fusion": "weighted", "dense_weight": 0.6, "mmr": False},
     "no area boost": {"area_boost": 0.0},
     "composer encodes every sentence": {"compose_shortlist": 200},
     "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},
     "chunks 1200/150": {"chunk_size": 1200, "chunk_overlap": 150},
 }
 COLUMNS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "answer_rate", "abstain_recall", "mean_chars",
-           "latency_p50_ms"]
+           "latency_p50_ms", "latency_p95_ms"]
 
 
 def _table(results: dict[str, dict[str, float]]) -> str:
     lines = ["| configuration | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for name, row in results.items():
-        cells = [f"{row[c]:.0f}" if c in {"mean_chars", "latency_p50_ms"} else f"{row[c]:.3f}" for c in COLUMNS]
+        cells = [f"{row[c]:.0f}" if c in {"mean_chars", "latency_p50_ms", "latency_p95_ms"} else f"{row[c]:.3f}" for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

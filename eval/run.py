@@ -27,7 +27,7 @@ def eval_kb(settings: Settings, corpus: str, embedder: Any = None, quiet: bool =
     """A knowledge base of one evaluation corpus, kept (and reused) under ``data_dir/eval-kb``."""
     from ingest.pipeline import run_ingest
 
-    tag = f"{corpus}-{settings.embedding_model.replace('/', '_')}-{settings.chunk_size}-{settings.chunk_overlap}"
+    tag = f"{corpus}-{settings.embedding_identity.replace('/', '_')}-{settings.chunk_size}-{settings.chunk_overlap}"
     eval_settings = settings.with_overrides(data_dir=settings.data_dir / "eval-kb" / tag, chroma_host=None, audit=False)
     kb = KnowledgeBase(eval_settings, embedder=embedder)
     report = run_ingest(kb, [str(CORPORA[corpus])])

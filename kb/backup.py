@@ -77,7 +77,7 @@ def _decode_vector(text: str, where: str) -> np.ndarray:
 
 def _settings_header(kb: KnowledgeBase) -> dict[str, Any]:
     s = kb.settings
-    return {"schema": SCHEMA, "embedding_model": s.embedding_model, "embedding_sha256": s.embedding_sha256,
+    return {"schema": SCHEMA, "embedding_model": s.embedding_identity, "embedding_sha256": s.embedding_sha256,
             "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap}
 
 

@@ -25,7 +25,8 @@ from kb.errors import ModelError
 if TYPE_CHECKING:
     from kb.settings import Settings
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "HashEmbedder", "make_embedder", "resolve_model_dir"]
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "HashEmbedder", "make_embedder", "resolve_model_dir", "choose_threads",
+           "others_running", "verify_weights"]
 
 logger = logging.getLogger(__name__)
 SMALL_BATCH = 64  # texts; at or below this an encode runs on one CPU thread unless the CPUs are free
@@ -41,6 +42,22 @@ def others_running(loadavg: Path = Path("/proc/loadavg")) -> int:
     except (OSError, IndexError, ValueError):
         return 1 << 16
     return max(running - 1, 0)
+
+
+def choose_threads(count: int, threads: int) -> int:
+    """Threads for one encode of ``count`` texts, given the threads an ingest batch uses.
+
+    Small query-time batches take one thread when other work is running: OpenMP threads
+    fighting for busy cores made a 3-word query take ~530 ms instead of ~50 ms, and 12
+    answer sentences 281 ms instead of 169 ms (measured on a loaded 2-core machine). On
+    free cores the same 12 sentences take 104 ms with two threads instead of 174 ms.
+    A single short text gains nothing from a second thread.
+    """
+    if count > SMALL_BATCH:
+        return threads
+    if count > 1 and others_running() + threads <= (os.cpu_count() or 1):
+        return threads
+    return 1
 
 
 class Embedder(Protocol):
@@ -151,19 +168,7 @@ class SentenceTransformerEmbedder:
 
 
     def _threads_for(self, count: int) -> int:
-        """Threads for one encode of ``count`` texts.
-
-        Small query-time batches take one thread when other work is running: OpenMP threads
-        fighting for busy cores made a 3-word query take ~530 ms instead of ~50 ms, and 12
-        answer sentences 281 ms instead of 169 ms (measured on a loaded 2-core machine). On
-        free cores the same 12 sentences take 104 ms with two threads instead of 174 ms.
-        A single short text gains nothing from a second thread.
-        """
-        if count > SMALL_BATCH:
-            return self._batch_threads
-        if count > 1 and others_running() + self._batch_threads <= (os.cpu_count() or 1):
-            return self._batch_threads
-        return 1
+        return choose_threads(count, self._batch_threads)
 
 
 class HashEmbedder:
@@ -196,6 +201,12 @@ def make_embedder(settings: Settings) -> Embedder:
     factory = _BACKENDS.get(settings.embedding_model)
     if factory is not None:
         return factory(settings)
+    if settings.embedding_backend != "torch":
+        from kb.embeddings_onnx import OnnxEmbedder
+
+        return OnnxEmbedder(settings.embedding_model, settings.data_dir / "cache" / "onnx",
+                            quantize=settings.embedding_backend == "onnx-int8",
+                            expected_sha256=settings.embedding_sha256, threads=settings.embedding_threads)
     return SentenceTransformerEmbedder(
         settings.embedding_model,
         expected_sha256=settings.embedding_sha256,

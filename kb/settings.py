@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_SHA256,
         description="Expected sha256 of the model's model.safetensors; empty skips the check.",
     )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Encoder runtime: torch (default, fastest measured here), onnx, or onnx-int8 "
+        "(int8 weights: a different index, rebuild after switching). See `python -m eval encoders`."
+    )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
         0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use one."
@@ -141,6 +145,11 @@ class Settings(BaseSettings):
     def server_mode(self) -> bool:
         """True when a Chroma server is configured instead of the embedded store."""
         return bool(self.chroma_host)
+
+    @property
+    def embedding_identity(self) -> str:
+        """What the index records as its model: int8 vectors differ enough to need their own index."""
+        return self.embedding_model + ("+int8" if self.embedding_backend == "onnx-int8" else "")
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some fields changed (validated like the original)."""

@@ -352,4 +352,4 @@ def make_client(settings: Settings) -> Any:
 
 def open_store(settings: Settings, embedding_model: str | None = None) -> Store:
     """Open the store configured by the settings."""
-    return Store(make_client(settings), settings, embedding_model or settings.embedding_model).open()
+    return Store(make_client(settings), settings, embedding_model or settings.embedding_identity).open()

@@ -59,7 +59,7 @@ def stats(as_json: bool) -> None:
     s = kb.settings
     data = {
         "documents": len(records), "chunks": kb.store.count(), "per_area": per_area,
-        "embedding_model": s.embedding_model, "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap,
+        "embedding_model": s.embedding_identity, "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap,
         "store": f"chroma server {s.chroma_host}:{s.chroma_port}" if s.server_mode else f"embedded {s.data_dir / 'chroma'}",
         "data_dir": str(s.data_dir),
     }
@@ -99,7 +99,7 @@ def reset(yes: bool) -> None:
     configure_logging("WARNING")
     if not yes:
         click.confirm(f"Delete the whole knowledge base ({settings.collection})?", abort=True)
-    Store(make_client(settings), settings, settings.embedding_model).reset()
+    Store(make_client(settings), settings, settings.embedding_identity).reset()
     import shutil
 
     shutil.rmtree(settings.data_dir / "keyword", ignore_errors=True)
