@@ -30,7 +30,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 GOLD_COLUMNS = ("hit@5", "cited_right", "fact_recall", "abstain_recall", "answer_rate")
 
 
-def _texts() -> tuple[list[str], list[str], list[str]]:
+def _texts() -> tuple[list[str], list[str], list[list[str]]]:
     """Chunk-sized texts, questions and sentence batches from the starter library (no index needed)."""
     from ingest.chunking import chunk_document
     from ingest.loaders.markdown import load_markdown_text

@@ -162,7 +162,7 @@ class Assistant:
             for source in claim.sources:
                 numbers.setdefault(source, len(numbers) + 1)
         citations = [self._citation(numbers[i], passages[i], [c.text for c in claims if i in c.sources])
-                     for i in sorted(numbers, key=numbers.get)]
+                     for i in sorted(numbers, key=lambda n: numbers[n])]
         lead = " ".join(self._mark(c, numbers) for c in draft.lead if c.sources)
         points = [f"- {self._mark(c, numbers)}" for c in draft.points if c.sources]
         text = lead + ("\n\n" + "\n".join(points) if points else "")

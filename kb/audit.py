@@ -76,7 +76,8 @@ class Replay:
 
 def replay(assistant: Assistant, record: dict[str, Any]) -> Replay:
     """Ask the recorded question again (same history and filters) and compare the sources."""
-    filters = Filters(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["filters"].items()}) if record.get("filters") else None
+    saved: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in (record.get("filters") or {}).items()}
+    filters = Filters(**saved) if saved else None
     answer = assistant.ask(record["question"], history=record.get("history") or [], filters=filters, audit=False)
     then = {c["chunk_id"]: c["content_hash"] for c in record.get("cited", [])}
     chunks, _ = assistant.kb.store.get_chunks(list(then))

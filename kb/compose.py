@@ -8,7 +8,7 @@ lead plus key points. It never writes a sentence that is not in a passage.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,7 +37,8 @@ class Composer(Protocol):
 
     name: str
 
-    def compose(self, question: str, passages: Sequence[Passage]) -> Draft:
+    def compose(self, question: str, passages: Sequence[Passage], on_token: Callable[[str], None] | None = None) -> Draft:
+        """Draft the answer; a streaming composer passes each piece of text to ``on_token``."""
         ...
 
 
@@ -202,7 +203,9 @@ class ExtractiveComposer:
         self.redundancy = redundancy
         self.floor = floor
 
-    def compose(self, question: str, passages: Sequence[Passage], question_vector: np.ndarray | None = None) -> Draft:
+    def compose(self, question: str, passages: Sequence[Passage], on_token: Callable[[str], None] | None = None,
+                question_vector: np.ndarray | None = None) -> Draft:
+        """Quote the passages' best sentences (nothing streams: the draft is ready at once)."""
         items = score_candidates(question, candidates(passages), passages, self.embedder, question_vector,
                                  self.weights, self.shortlist)
         chosen = self._select(sorted(items, key=lambda c: -c.score))

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb import embeddings
 from ingest.clean import clean_text
+from kb import embeddings
 from kb.compose import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer, candidates, score_candidates
 from kb.documents import Chunk
 from kb.embeddings import HashEmbedder, SentenceTransformerEmbedder, others_running
