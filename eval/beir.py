@@ -234,9 +234,12 @@ def build_index(data: BeirData, settings: Settings, embedder: Embedder | None = 
     embedder = embedder or make_embedder(settings)
     key = _cache_key(data, embedder, settings)
     folder = settings.data_dir / "cache" / "beir" / key
-    kb_settings = settings.with_overrides(data_dir=folder / "kb", collection=f"beir_{key}", chroma_host=None)
     chunks = beir_chunks(data, settings.chunk_size, settings.chunk_overlap)
-    vectors = _cached_vectors(folder / "corpus_vectors.npy", [c.embed_text for c in chunks], embedder, "chunks", echo)
+    texts = [c.embed_text for c in chunks]
+    # the chunker may change between versions: cached vectors and store are those of these very texts
+    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:12]
+    kb_settings = settings.with_overrides(data_dir=folder / "kb", collection=f"beir_{key}_{digest}", chroma_host=None)
+    vectors = _cached_vectors(folder / f"corpus_vectors-{digest}.npy", texts, embedder, "chunks", echo)
     kb = _EvalKB(kb_settings, embedder=embedder)
     if kb.store.count() != len(chunks) or len(kb.done_docs()) != len(data.corpus):
         started = time.perf_counter()
