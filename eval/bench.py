@@ -184,12 +184,14 @@ def _scale_stage(settings: Settings, kb: KnowledgeBase, ingest: dict[str, Any], 
         encode_projected = built.chunks / ingest["ingest_chunks_per_s"]
         row = {"target": n, "chunks": built.chunks, "real_chunks": built.real_chunks, "synthetic_chunks": built.chunks - built.real_chunks,
                "store_write_s": round(built.write_s, 2), "open_and_keyword_s": round(measured["open_s"], 2),
+               "update_one_doc_s": round(measured.get("update_s", 0.0), 2),
                "ingest_projected_s": round(encode_projected + built.write_s + measured["open_s"], 1),
                "cold_query_ms": round(measured["cold_query_s"] * 1000, 1), "retrieve": _stats(measured["retrieve_s"]),
                "ask": _stats(measured["ask_s"]), "peak_rss_mb": round(measured["peak_rss_mb"], 1),
                "rss_mb": round(measured.get("rss_mb", 0.0), 1),
                "ask_stages_mean_ms": {k: round(v * 1000, 1) for k, v in measured.get("ask_stages_mean_s", {}).items()}}
         echo(f"scale {built.chunks}: write {row['store_write_s']} s, open+keyword {row['open_and_keyword_s']} s, "
+             f"one document added {row['update_one_doc_s']} s, "
              f"retrieve p50/p95 {row['retrieve']['p50_ms']}/{row['retrieve']['p95_ms']} ms, "
              f"ask p50/p95 {row['ask']['p50_ms']}/{row['ask']['p95_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
         rows.append(row)

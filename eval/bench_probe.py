@@ -76,9 +76,29 @@ def probe(overrides: dict[str, Any], questions: list[str], asks: int) -> dict[st
 
     ask = _timed(ask_one, questions[:asks]) if asks else []
     peak, current = _memory_mb()
-    return {"chunks": kb.store.count(), "docs": len(kb.done_docs()), "open_s": open_s, "cold_query_s": cold,
+    update = _one_document_added(kb)
+    return {"update_s": update, "chunks": kb.store.count(), "docs": len(kb.done_docs()), "open_s": open_s, "cold_query_s": cold,
             "retrieve_s": retrieve, "ask_s": ask, "ask_stages_mean_s": {k: sum(v) / len(v) for k, v in stages.items()},
             "peak_rss_mb": peak, "rss_mb": current}
+
+
+def _one_document_added(kb: Any) -> float:
+    """Seconds until the knowledge base serves a newly added 3-chunk document (manifest + keyword index update)."""
+    from dataclasses import replace
+
+    from kb.documents import DocRecord
+    from kb.knowledge import DONE
+
+    chunks, vectors = kb.store.get_chunks(kb.keyword.ids[:3], with_embeddings=True)
+    added = [replace(c, id=f"bench-update-{n}", doc_id="bench-update") for n, c in enumerate(chunks)]
+    kb.store.add_chunks(added, vectors)
+    kb.store.put_doc(DocRecord(doc_id="bench-update", source="/bench/update.md", source_type="markdown",
+                               title="Update", content_hash="bench-update", status=DONE, chunk_count=len(added)))
+    started = time.perf_counter()
+    kb.refresh(force=True)
+    seconds = time.perf_counter() - started
+    assert "bench-update-0" in kb.keyword.ids  # the new document is searchable
+    return seconds
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,26 +62,55 @@ def tokenize(text: str) -> list[str]:
 
 @dataclass
 class KeywordIndex:
-    """BM25 over chunk texts, with per-chunk filter metadata."""
+    """BM25 over chunk texts, with per-chunk filter metadata.
+
+    It also keeps every chunk's tokens (as ids into ``vocab``) and the content hash of each
+    document it holds, so that after a change only new or changed documents are read and
+    tokenized again (:meth:`build` with ``reuse``); the BM25 statistics are recomputed
+    from the token ids, which is fast.
+    """
 
     ids: list[str]
     meta: list[dict[str, Any]]
     retriever: Any
+    tokens: list[np.ndarray] | None = None  # per chunk: ids into vocab (None for an index saved before they were kept)
+    vocab: list[str] = field(default_factory=list)
+    doc_hashes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, chunks: Iterable[Chunk], k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
-        bm25s = _bm25s()
+    def build(cls, chunks: Iterable[Chunk], k1: float = 1.2, b: float = 0.75, doc_hashes: dict[str, str] | None = None,
+              reuse: KeywordIndex | None = None, keep: Collection[str] = ()) -> KeywordIndex:
+        """Index the chunks, plus the entries of ``reuse`` whose document is in ``keep``.
+
+        Args:
+            chunks: the chunks to tokenize (the new and changed documents' when reusing).
+            doc_hashes: content hash of every document the index will hold (for later reuse).
+            reuse: an earlier index whose tokens are kept for the documents in ``keep``.
+        """
         ids: list[str] = []
         meta: list[dict[str, Any]] = []
-        corpus: list[list[str]] = []
+        rows: list[np.ndarray] = []
+        vocab: list[str] = []
+        if reuse is not None and reuse.tokens is not None and keep:
+            wanted = set(keep)
+            vocab = list(reuse.vocab)
+            for cid, entry, row in zip(reuse.ids, reuse.meta, reuse.tokens, strict=True):
+                if entry.get("doc_id") in wanted:
+                    ids.append(cid)
+                    meta.append(entry)
+                    rows.append(row)
+        positions = {word: n for n, word in enumerate(vocab)}
         for chunk in chunks:
             ids.append(chunk.id)
             meta.append(_filter_meta(chunk))
-            corpus.append(tokenize(chunk.embed_text) or ["_empty_"])
-        retriever = bm25s.BM25(k1=k1, b=b)
-        if corpus:
-            retriever.index(corpus, show_progress=False)
-        return cls(ids=ids, meta=meta, retriever=retriever)
+            words = tokenize(chunk.embed_text) or ["_empty_"]
+            rows.append(np.fromiter((positions.setdefault(w, len(positions)) for w in words), dtype=np.int32, count=len(words)))
+        vocab = list(positions)  # insertion order: old words first, then new ones
+        rows, vocab = _compact(rows, vocab)
+        retriever = _bm25s().BM25(k1=k1, b=b)
+        if rows:
+            retriever.index((rows, {word: n for n, word in enumerate(vocab)}), show_progress=False)
+        return cls(ids=ids, meta=meta, retriever=retriever, tokens=rows, vocab=vocab, doc_hashes=dict(doc_hashes or {}))
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a (tokenized) term; unseen terms get the maximum."""
@@ -127,7 +156,12 @@ class KeywordIndex:
         tmp.mkdir(parents=True)
         if self.ids:
             self.retriever.save(str(tmp / "bm25"), show_progress=False)
-        (tmp / "entries.json").write_text(json.dumps({"ids": self.ids, "meta": self.meta}))
+        entries: dict[str, Any] = {"ids": self.ids, "meta": self.meta, "vocab": self.vocab, "doc_hashes": self.doc_hashes}
+        if self.tokens is not None:
+            lengths = np.fromiter((len(row) for row in self.tokens), dtype=np.int64, count=len(self.tokens))
+            flat = np.concatenate(self.tokens) if self.tokens else np.zeros(0, dtype=np.int32)
+            np.savez(tmp / "tokens.npz", flat=flat.astype(np.int32), lengths=lengths)
+        (tmp / "entries.json").write_text(json.dumps(entries))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)  # readers never see a half-written index
 
@@ -136,7 +170,25 @@ class KeywordIndex:
         bm25s = _bm25s()
         entries = json.loads((folder / "entries.json").read_text())
         retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if entries["ids"] else bm25s.BM25()
-        return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever)
+        tokens: list[np.ndarray] | None = None
+        if (folder / "tokens.npz").is_file():
+            with np.load(folder / "tokens.npz") as saved:
+                bounds = np.cumsum(saved["lengths"])[:-1]
+                tokens = list(np.split(saved["flat"], bounds)) if len(saved["lengths"]) else []
+            if len(tokens) != len(entries["ids"]):
+                tokens = None  # not this index's tokens: the next change rebuilds from the texts
+        return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever, tokens=tokens,
+                   vocab=entries.get("vocab", []), doc_hashes=entries.get("doc_hashes", {}))
+
+
+def _compact(rows: list[np.ndarray], vocab: list[str]) -> tuple[list[np.ndarray], list[str]]:
+    """Renumber token ids to 0..n-1 over the words the rows use (dropping removed documents' words)."""
+    if not rows:
+        return [], []
+    lengths = [len(row) for row in rows]
+    used, inverse = np.unique(np.concatenate(rows), return_inverse=True)
+    renumbered = np.split(inverse.astype(np.int32), np.cumsum(lengths)[:-1])
+    return list(renumbered), [vocab[int(i)] for i in used]
 
 
 def _filter_meta(chunk: Chunk) -> dict[str, Any]:

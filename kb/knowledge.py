@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from kb.documents import DocRecord
 from kb.embeddings import Embedder, make_embedder
@@ -119,8 +120,16 @@ class KnowledgeBase:
             except (OSError, ValueError, KeyError) as exc:
                 logger.warning("keyword index unreadable, rebuilding folder=%s error=%s", folder, exc)
         started = time.perf_counter()
-        done = set(self._done)
-        index = KeywordIndex.build(c for c in self.store.iter_chunks() if c.doc_id in done)
+        hashes = {doc_id: d.content_hash for doc_id, d in self._done.items()}
+        previous = self._keyword or self._saved_keyword(folder.parent)
+        keep: set[str] = set()
+        if previous is not None and previous.tokens is not None:
+            keep = {doc_id for doc_id, h in previous.doc_hashes.items() if hashes.get(doc_id) == h}
+        if keep:  # only new and changed documents are read and tokenized again
+            fresh = sorted(set(hashes) - keep)
+            index = KeywordIndex.build(self.store.chunks_of(fresh), doc_hashes=hashes, reuse=previous, keep=keep)
+        else:
+            index = KeywordIndex.build((c for c in self.store.iter_chunks() if c.doc_id in hashes), doc_hashes=hashes)
         try:
             index.save(folder)
             for old in folder.parent.iterdir():
@@ -128,8 +137,20 @@ class KnowledgeBase:
                     _remove_tree(old)
         except OSError as exc:  # a read-only data dir still answers, from memory
             logger.warning("keyword index not saved folder=%s error=%s", folder, exc)
-        logger.info("keyword index built chunks=%d seconds=%.2f", len(index), time.perf_counter() - started)
+        logger.info("keyword index built chunks=%d reused_docs=%d seconds=%.2f", len(index), len(keep),
+                    time.perf_counter() - started)
         return index
+
+    @staticmethod
+    def _saved_keyword(parent: Path) -> KeywordIndex | None:
+        """The newest complete keyword index saved in ``parent`` (another fingerprint's), if any."""
+        saved = [f for f in parent.iterdir() if (f / "entries.json").is_file()] if parent.is_dir() else []
+        for folder in sorted(saved, key=lambda f: f.stat().st_mtime, reverse=True):
+            try:
+                return KeywordIndex.load(folder)
+            except (OSError, ValueError, KeyError):
+                continue
+        return None
 
     # ----- repair -------------------------------------------------------------------------
     def reconcile(self) -> Repair:

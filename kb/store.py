@@ -280,6 +280,16 @@ class Store:
                 yield meta_to_chunk(i, d or "", m or {})
             offset += len(got["ids"])
 
+    @_reattaching
+    def chunks_of(self, doc_ids: Sequence[str], batch: int = 200) -> list[Chunk]:
+        """Every chunk of the given documents (used to update the keyword index)."""
+        out: list[Chunk] = []
+        for start in range(0, len(doc_ids), batch):
+            part = list(doc_ids[start:start + batch])
+            got = self._chunks.get(where={"doc_id": {"$in": part}}, include=["documents", "metadatas"])
+            out.extend(meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False))
+        return out
+
     def export_rows(self, doc_id: str | None = None, batch: int = 2000) -> Iterator[dict[str, Any]]:
         """Chunks with their stored vectors as plain rows (for `kb export`): every chunk, or one document's.
 

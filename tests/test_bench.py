@@ -72,6 +72,7 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
     for row in summary["scales"]:
         assert row["chunks"] >= row["target"] and row["retrieve"]["n"] == TINY.questions and row["ask"]["n"] == TINY.asks
         assert row["retrieve"]["p95_ms"] >= row["retrieve"]["p50_ms"] > 0
+        assert row["update_one_doc_s"] > 0  # a document added to the scale was picked up
         assert row["peak_rss_mb"] >= row["rss_mb"] > 50  # the probe's own memory, not its parent's
         assert {"embed", "retrieve", "total"} <= set(row["ask_stages_mean_ms"])
     assert summary["scales"][1]["synthetic_chunks"] > 0
