@@ -17,12 +17,12 @@ __all__ = ["CONFIGS", "COMMANDS"]
 
 # name -> settings overrides; chunk-size variants get their own evaluation knowledge base.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "default (rrf+mmr)": {},
+    "default (weighted 0.4, no mmr)": {},
     "dense only": {"fusion": "dense"},
     "bm25 only": {"fusion": "bm25"},
-    "rrf, no mmr": {"mmr": False},
-    "weighted 0.4": {"fusion": "weighted", "dense_weight": 0.4},
-    "weighted 0.4, no mmr": {"fusion": "weighted", "dense_weight": 0.4, "mmr": False},
+    "rrf + mmr": {"fusion": "rrf", "mmr": True},
+    "rrf, no mmr": {"fusion": "rrf", "mmr": False},
+    "weighted 0.4 + mmr": {"fusion": "weighted", "dense_weight": 0.4, "mmr": True},
     "weighted 0.6, no mmr": {"fusion": "weighted", "dense_weight": 0.6, "mmr": False},
     "no area boost": {"area_boost": 0.0},
     "composer encodes every sentence": {"compose_shortlist": 200},

@@ -147,7 +147,8 @@ class Retriever:
         if s.fusion == "weighted":
             d = _normalise({cid: sc for cid, (_, sc) in dense.items()})
             b = _normalise(keyword)
-            return {cid: s.dense_weight * d.get(cid, 0.0) + (1 - s.dense_weight) * b.get(cid, 0.0) for cid in set(d) | set(b)}
+            ids = sorted(set(d) | set(b))  # sorted: tied scores keep one order from run to run
+            return {cid: s.dense_weight * d.get(cid, 0.0) + (1 - s.dense_weight) * b.get(cid, 0.0) for cid in ids}
         fused: dict[str, float] = {}
         for rank, cid in enumerate(sorted(dense, key=lambda c: -dense[c][1])):
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (s.rrf_k + rank + 1)
