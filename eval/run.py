@@ -42,8 +42,12 @@ class ItemScore:
     row: dict[str, Any]
 
 
-def score_item(assistant: Assistant, item: GoldItem) -> dict[str, Any]:
-    """Ask one gold question through the one answering path and score retrieval and answer."""
+def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[str, Any]:
+    """Ask one gold question through the one answering path and score retrieval and answer.
+
+    With a ``judge`` (:class:`eval.judge.Judge`), answered questions also get an LLM-judged
+    ``faithfulness`` and the count of sentences the judge could not decide.
+    """
     answer = assistant.ask(item.question, history=item.history)
     started = time.perf_counter()
     passages = assistant.retriever.retrieve(answer.standalone_question, k=RETRIEVAL_K, areas=answer.areas)
@@ -67,6 +71,11 @@ def score_item(assistant: Assistant, item: GoldItem) -> dict[str, Any]:
         "citation_precision": m.citation_precision(pairs) if pairs else 0.0,
         "citation_recall": m.citation_recall(pairs) if pairs else 0.0,
     })
+    if judge is not None and not answer.abstained:
+        verdicts = judge.judge(answer)
+        if verdicts.faithfulness is not None:
+            row["faithfulness"] = verdicts.faithfulness
+        row["unjudged"] = verdicts.unjudged
     return row
 
 
@@ -81,6 +90,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     answered_rows = [r for r in answerable if not r["abstained"]]
     out = {name: m.mean([r[name] for r in (answered_rows if name in PER_ANSWER else answerable) if name in r])
            for name in ANSWER_METRICS}
+    judged = [r["faithfulness"] for r in rows if "faithfulness" in r]
+    if judged:  # only when an LLM judge ran (python -m eval run --judge)
+        out["faithfulness"] = m.mean(judged)
+        out["unjudged_sentences"] = float(sum(r.get("unjudged", 0) for r in rows))
     out.update(m.abstention_scores([r["abstain_expected"] for r in rows], [r["abstained"] for r in rows]))
     answered = [r for r in answerable if not r["abstained"]]
     out["mean_chars"] = m.mean([r["chars"] for r in answered])
@@ -92,14 +105,15 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def run_gold(assistant: Assistant, items: list[GoldItem], progress: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_gold(assistant: Assistant, items: list[GoldItem], progress: bool = False,
+             judge: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Score every item; return the rows and the summary (overall and per area)."""
     iterator: Any = items
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(items, desc="questions", file=sys.stderr, leave=False)
-    rows = [score_item(assistant, item) for item in iterator]
+    rows = [score_item(assistant, item, judge) for item in iterator]
     areas = sorted({r["area"] for r in rows if r["area"]})
     per_area = {a: summarise([r for r in rows if r["area"] == a]) for a in areas}
     return rows, {"overall": summarise(rows), "per_area": per_area}
@@ -124,7 +138,8 @@ TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citat
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question rows (JSON lines).")
 @click.option("--gate", is_flag=True, help="Exit 1 when a metric falls below eval/thresholds.yaml.")
-def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gate: bool) -> None:
+@click.option("--judge", is_flag=True, help="Also score faithfulness with the configured LLM (CTO_LLM_BACKEND) as judge.")
+def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gate: bool, judge: bool) -> None:
     """Answer every gold question and report retrieval, answer, citation and abstention metrics.
 
     \b
@@ -132,17 +147,26 @@ def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gat
       python -m eval run
       python -m eval run --gold k12docs --rows /tmp/rows.jsonl
       python -m eval run --gate
+      CTO_LLM_BACKEND=ollama python -m eval run --judge
     """
     from eval.reports import write_report
     from kb.cli.common import configure_logging, load_settings
 
     configure_logging("WARNING")
     settings = load_settings()
+    judge_model = None
+    if judge:
+        from eval.judge import Judge
+
+        try:
+            judge_model = Judge(settings)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
     items = load_gold(gold)
     corpus = corpus or ("k12docs" if gold == "k12docs" else "library")
     kb = eval_kb(settings, corpus, quiet=False)
     assistant = Assistant(kb.settings, kb=kb, journal=None)
-    rows, summary = run_gold(assistant, items, progress=sys.stderr.isatty())
+    rows, summary = run_gold(assistant, items, progress=sys.stderr.isatty(), judge=judge_model)
     summary.update({"gold": gold, "corpus": corpus, "config": _config(kb.settings)})
     folder = write_report(settings.reports_dir / "eval", summary, rows)
     if rows_out:
@@ -151,7 +175,7 @@ def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gat
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         click.echo(f"gold set {gold} ({len(items)} questions) over {corpus}; report in {folder}")
-        click.echo(_table(summary, TABLE_METRICS))
+        click.echo(_table(summary, TABLE_METRICS + (["faithfulness"] if "faithfulness" in summary["overall"] else [])))
     if gate:
         from eval.gate import check
 

@@ -31,7 +31,7 @@ from kb.retrieval import Passage
 from kb.safety import looks_like_injection
 from kb.settings import Settings
 
-__all__ = ["LLMComposer"]
+__all__ = ["LLMComposer", "build_chat_model"]
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 1
@@ -87,6 +87,22 @@ def _openai_base_url(url: str) -> str:
     """A bare server address gets the usual ``/v1`` prefix of the OpenAI API."""
     url = url.rstrip("/")
     return url + "/v1" if urlsplit(url).path in ("", "/") else url
+
+
+def build_chat_model(settings: Settings) -> Any:
+    """The LangChain chat model the settings name (Ollama, or any OpenAI-compatible server)."""
+    s = settings
+    if s.llm_backend == "ollama":
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(base_url=s.llm_base_url.rstrip("/"), model=s.llm_model, temperature=0.0,
+                          num_predict=max(256, s.max_answer_chars // 2), client_kwargs={"timeout": s.llm_timeout_s})
+    from langchain_openai import ChatOpenAI
+
+    # No token cap here: servers disagree on max_tokens vs max_completion_tokens; the prompt bounds length.
+    return ChatOpenAI(base_url=_openai_base_url(s.llm_base_url), model=s.llm_model,
+                      api_key=s.llm_api_key if s.llm_api_key.get_secret_value() else SecretStr(_PLACEHOLDER_KEY),
+                      timeout=s.llm_timeout_s, max_retries=MAX_RETRIES, temperature=0.0, use_responses_api=False)
 
 
 class LLMComposer:
@@ -162,18 +178,7 @@ class LLMComposer:
             return self._model
 
     def _build(self) -> Any:
-        s = self.settings
-        if s.llm_backend == "ollama":
-            from langchain_ollama import ChatOllama
-
-            return ChatOllama(base_url=s.llm_base_url.rstrip("/"), model=s.llm_model, temperature=0.0,
-                              num_predict=max(256, s.max_answer_chars // 2), client_kwargs={"timeout": s.llm_timeout_s})
-        from langchain_openai import ChatOpenAI
-
-        # No token cap here: servers disagree on max_tokens vs max_completion_tokens; the prompt bounds length.
-        return ChatOpenAI(base_url=_openai_base_url(s.llm_base_url), model=s.llm_model,
-                          api_key=s.llm_api_key if s.llm_api_key.get_secret_value() else SecretStr(_PLACEHOLDER_KEY),
-                          timeout=s.llm_timeout_s, max_retries=MAX_RETRIES, temperature=0.0, use_responses_api=False)
+        return build_chat_model(self.settings)
 
     def _messages(self, question: str, passages_block: str) -> list[Any]:
         from langchain_core.messages import HumanMessage, SystemMessage
