@@ -22,21 +22,41 @@ PERMUTATIONS = 64
 NEAR_DUPLICATE = 0.8
 _MERSENNE = (1 << 61) - 1
 _rng = np.random.default_rng(20261128)
-_A = _rng.integers(1, _MERSENNE, PERMUTATIONS, dtype=np.uint64)
+_A = _rng.integers(1, _MERSENNE, PERMUTATIONS, dtype=np.uint64) | np.uint64(1)  # odd: a bijection modulo 2**64
 _B = _rng.integers(0, _MERSENNE, PERMUTATIONS, dtype=np.uint64)
 _WORD = re.compile(r"[a-z0-9]+")
+_BASE = np.uint64(1_000_003)
+_BLOCK = 20_000  # shingles per step of the signature
+
+
+def _word_hashes(words: list[str]) -> np.ndarray:
+    """A 64-bit hash per word (each distinct word hashed once)."""
+    distinct: dict[str, int] = {}
+    codes = np.fromiter((distinct.setdefault(w, len(distinct)) for w in words), dtype=np.int64, count=len(words))
+    table = np.fromiter((int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "big") for w in distinct),
+                        dtype=np.uint64, count=len(distinct))
+    return table[codes]
 
 
 def signature(text: str, shingle: int = 5) -> list[int]:
-    """MinHash signature (64 values) of a text's word shingles; empty for very short texts."""
+    """MinHash signature (64 values) of a text's word shingles; empty for very short texts.
+
+    Vectorised: a shingle's hash is a polynomial of its words' hashes (arithmetic modulo
+    2**64), and each of the 64 hash functions is a multiply-add of it, also modulo 2**64.
+    """
     words = _WORD.findall(text.lower())
     if len(words) < shingle:
         return []
-    hashes = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(" ".join(words[i:i + shingle]).encode(), digest_size=7).digest(), "big")
-         for i in range(len(words) - shingle + 1)), dtype=np.uint64)
-    mixed = (hashes[:, None] * _A[None, :] + _B[None, :]) % np.uint64(_MERSENNE)
-    return [int(v) for v in mixed.min(axis=0)]
+    word_hashes = _word_hashes(words)
+    count = len(words) - shingle + 1
+    hashes = np.zeros(count, dtype=np.uint64)
+    for offset in range(shingle):
+        hashes = hashes * _BASE + word_hashes[offset:offset + count]
+    mins = np.full(PERMUTATIONS, np.iinfo(np.uint64).max, dtype=np.uint64)
+    for start in range(0, count, _BLOCK):  # bounded memory for very long documents
+        block = hashes[start:start + _BLOCK, None] * _A[None, :] + _B[None, :]
+        np.minimum(mins, block.min(axis=0), out=mins)
+    return [int(v) for v in mins]
 
 
 def near_duplicates(sig: list[int], docs: Iterable[DocRecord], exclude: str = "") -> list[tuple[DocRecord, float]]:
