@@ -108,12 +108,14 @@ class Retriever:
             return []
         index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
         dense: dict[str, tuple[Chunk, float]] = {}
+        known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
         if s.fusion != "bm25":
             if query_vector is None:
                 query_vector = self.kb.embedder.embed_batch([question])[0]
             for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
                 if hit.chunk.doc_id in done:
                     dense[hit.chunk.id] = (hit.chunk, hit.score)
+                    known[hit.chunk.id] = (hit.chunk, hit.vector)
         keyword: dict[str, float] = {}
         if s.fusion != "dense":
             allow: Callable[[dict[str, Any]], bool] | None = filters.allows if filters.active else None
@@ -122,9 +124,14 @@ class Retriever:
         if areas and s.area_boost:
             fused = self._boost(fused, dense, areas, index)
         fused = self._prefer_current(fused, index)
-        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20)]
-        chunks, vectors = self.kb.store.get_chunks([cid for cid, _ in ranked], with_embeddings=True)
-        by_id = {c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)}
+        # MMR chooses among a wider head; otherwise the top k (and a few spare, should a
+        # document vanish meanwhile) are all that is read from the store.
+        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20) if s.mmr else k + 3]
+        by_id = {cid: known[cid] for cid, _ in ranked if cid in known and known[cid][1] is not None}
+        missing = [cid for cid, _ in ranked if cid not in by_id]
+        if missing:  # keyword-only candidates: text, metadata and vector from the store
+            chunks, vectors = self.kb.store.get_chunks(missing, with_embeddings=True)
+            by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
         passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
                             by_id[cid][1])
                     for cid, score in ranked if cid in by_id and by_id[cid][0].doc_id in done]
