@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["probe", "main"]
+__all__ = ["probe", "main", "timed"]
 
 
-def _timed(fn: Any, items: list[str]) -> list[float]:
+def timed(fn: Any, items: list[Any]) -> list[float]:
+    """Seconds each call of ``fn`` took, one call per item."""
     out: list[float] = []
     for item in items:
         started = time.perf_counter()
@@ -63,18 +64,18 @@ def probe(overrides: dict[str, Any], questions: list[str], asks: int) -> dict[st
     open_s = time.perf_counter() - started
     kb.embedder.embed_batch(["warm up the encoder"])
     retriever = Retriever(kb, settings)
-    cold = _timed(retriever.retrieve, questions[:1])[0]
-    _timed(retriever.retrieve, questions)  # warm pass: the encoder's first run of each input shape is slow
-    retrieve = _timed(retriever.retrieve, questions)
+    cold = timed(retriever.retrieve, questions[:1])[0]
+    timed(retriever.retrieve, questions)  # warm pass: the encoder's first run of each input shape is slow
+    retrieve = timed(retriever.retrieve, questions)
     assistant = Assistant(settings, kb=kb)
-    _timed(assistant.ask, questions[:asks])  # warm pass for the composer
+    timed(assistant.ask, questions[:asks])  # warm pass for the composer
     stages: dict[str, list[float]] = {}
 
     def ask_one(question: str) -> None:
         for stage, seconds in (assistant.ask(question).timings or {}).items():
             stages.setdefault(stage, []).append(seconds)
 
-    ask = _timed(ask_one, questions[:asks]) if asks else []
+    ask = timed(ask_one, questions[:asks]) if asks else []
     peak, current = _memory_mb()
     update = _one_document_added(kb)
     return {"update_s": update, "chunks": kb.store.count(), "docs": len(kb.done_docs()), "open_s": open_s, "cold_query_s": cold,

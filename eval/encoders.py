@@ -15,18 +15,19 @@ import json
 import statistics
 import sys
 import time
-from typing import Any
+from typing import Any, get_args
 
 import click
 import numpy as np
 
 from eval.bench import percentile
-from kb.embeddings import Embedder, make_embedder
+from eval.bench_probe import timed
+from kb.embeddings import make_embedder
 from kb.settings import REPO_ROOT, Settings
 
 __all__ = ["compare_encoders", "COMMANDS"]
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = get_args(Settings.model_fields["embedding_backend"].annotation)  # torch, onnx, onnx-int8
 GOLD_COLUMNS = ("hit@5", "cited_right", "fact_recall", "abstain_recall", "answer_rate")
 
 
@@ -46,15 +47,6 @@ def _texts() -> tuple[list[str], list[str], list[list[str]]]:
     return chunks, questions, batches
 
 
-def _timed(embedder: Embedder, batches: list[list[str]]) -> list[float]:
-    out = []
-    for batch in batches:
-        started = time.perf_counter()
-        embedder.embed_batch(batch)
-        out.append(time.perf_counter() - started)
-    return out
-
-
 def compare_encoders(settings: Settings, gold: str | None, echo: Any = print) -> dict[str, Any]:
     """Measure every backend; return rows keyed by backend name."""
     chunks, questions, batches = _texts()
@@ -63,15 +55,15 @@ def compare_encoders(settings: Settings, gold: str | None, echo: Any = print) ->
     for backend in BACKENDS:
         embedder = make_embedder(settings.with_overrides(embedding_backend=backend))
         embedder.embed_batch(chunks[:70])  # load, export on first use, warm up
-        _timed(embedder, batches[:3] + [[q] for q in questions[:3]])
+        timed(embedder.embed_batch, batches[:3] + [[q] for q in questions[:3]])
         started = time.perf_counter()
         vectors = embedder.embed_batch(chunks)
         seconds = time.perf_counter() - started
         if reference is None:
             reference = vectors
         cosine = (vectors * reference).sum(axis=1)
-        query = [s * 1000 for s in _timed(embedder, [[q] for q in questions])]
-        sentences = [s * 1000 for s in _timed(embedder, batches)]
+        query = [s * 1000 for s in timed(embedder.embed_batch, [[q] for q in questions])]
+        sentences = [s * 1000 for s in timed(embedder.embed_batch, batches)]
         rows[backend] = {"chunks_per_s": len(chunks) / seconds, "query_p50_ms": statistics.median(query),
                          "sentences16_p50_ms": statistics.median(sentences),
                          "sentences16_p95_ms": percentile(sentences, 95),

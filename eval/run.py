@@ -95,9 +95,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
         out["faithfulness"] = m.mean(judged)
         out["unjudged_sentences"] = float(sum(r.get("unjudged", 0) for r in rows))
     out.update(m.abstention_scores([r["abstain_expected"] for r in rows], [r["abstained"] for r in rows]))
-    answered = [r for r in answerable if not r["abstained"]]
-    out["mean_chars"] = m.mean([r["chars"] for r in answered])
-    out["max_chars"] = float(max((r["chars"] for r in answered), default=0))
+    out["mean_chars"] = m.mean([r["chars"] for r in answered_rows])
+    out["max_chars"] = float(max((r["chars"] for r in answered_rows), default=0))
     latencies = [r["latency"] for r in rows]
     out["latency_p50_ms"] = m.percentile(latencies, 50) * 1000
     out["latency_p95_ms"] = m.percentile(latencies, 95) * 1000

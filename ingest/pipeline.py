@@ -95,7 +95,6 @@ class IngestReport:
                 "repaired": self.repaired, "results": [r.to_dict() for r in self.results]}
 
 
-
 @dataclass
 class _Pending:
     source: Source

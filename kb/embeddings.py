@@ -95,7 +95,6 @@ def resolve_model_dir(model: str) -> Path:
     )
 
 
-
 def verify_weights(model_dir: Path, expected: str) -> None:
     """Check the model's weights file against the expected sha256 (skipped when empty)."""
     if not expected:
@@ -156,7 +155,7 @@ class SentenceTransformerEmbedder:
         model = self._load()
         import torch
 
-        torch.set_num_threads(self._threads_for(len(texts)))
+        torch.set_num_threads(choose_threads(len(texts), self._batch_threads))
         vectors = model.encode(  # type: ignore[attr-defined]
             list(texts),
             batch_size=self._batch_size,
@@ -165,10 +164,6 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
-
-
-    def _threads_for(self, count: int) -> int:
-        return choose_threads(count, self._batch_threads)
 
 
 class HashEmbedder:

@@ -29,10 +29,9 @@ from kb.documents import file_sha256
 from kb.embeddings import SMALL_BATCH, choose_threads, resolve_model_dir, verify_weights
 from kb.errors import ModelError
 
-__all__ = ["OnnxEmbedder", "BACKENDS"]
+__all__ = ["OnnxEmbedder"]
 
 logger = logging.getLogger(__name__)
-BACKENDS = ("onnx", "onnx-int8")
 _BATCH = SMALL_BATCH  # texts per ONNX Runtime call
 
 
@@ -51,9 +50,8 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
 
     # ----- loading -------------------------------------------------------------------------
-    def onnx_path(self) -> Path:
+    def _onnx_path(self, model_dir: Path) -> Path:
         """The cached ONNX file for these weights and precision (made on first use)."""
-        model_dir = resolve_model_dir(self.name)
         verify_weights(model_dir, self._expected)
         digest = (self._expected or file_sha256(model_dir / "model.safetensors"))[:16]
         path = self._cache_dir / f"{digest}-{'int8' if self.quantize else 'fp32'}.onnx"
@@ -68,7 +66,7 @@ class OnnxEmbedder:
             from tokenizers import Tokenizer
 
             model_dir = resolve_model_dir(self.name)
-            path = self.onnx_path()
+            path = self._onnx_path(model_dir)
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
             tokenizer.enable_truncation(_max_length(model_dir))
             tokenizer.enable_padding()

@@ -91,10 +91,11 @@ class KeywordIndex:
         meta: list[dict[str, Any]] = []
         rows: list[np.ndarray] = []
         vocab: list[str] = []
-        if reuse is not None and reuse.tokens is not None and keep:
+        kept_rows = reuse.tokens if reuse is not None and keep else None
+        if reuse is not None and kept_rows is not None:
             wanted = set(keep)
             vocab = list(reuse.vocab)
-            for cid, entry, row in zip(reuse.ids, reuse.meta, reuse.tokens, strict=True):
+            for cid, entry, row in zip(reuse.ids, reuse.meta, kept_rows, strict=True):
                 if entry.get("doc_id") in wanted:
                     ids.append(cid)
                     meta.append(entry)
@@ -106,7 +107,8 @@ class KeywordIndex:
             words = tokenize(chunk.embed_text) or ["_empty_"]
             rows.append(np.fromiter((positions.setdefault(w, len(positions)) for w in words), dtype=np.int32, count=len(words)))
         vocab = list(positions)  # insertion order: old words first, then new ones
-        rows, vocab = _compact(rows, vocab)
+        if kept_rows is not None:  # words of documents no longer kept would otherwise stay in the vocabulary
+            rows, vocab = _compact(rows, vocab)
         retriever = _bm25s().BM25(k1=k1, b=b)
         if rows:
             retriever.index((rows, {word: n for n, word in enumerate(vocab)}), show_progress=False)

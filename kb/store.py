@@ -78,6 +78,11 @@ def meta_to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     )
 
 
+def _chunks_of(got: dict[str, Any]) -> list[Chunk]:
+    """The chunks of a Chroma ``get`` result (ids, documents and metadatas)."""
+    return [meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)]
+
+
 def _doc_to_meta(doc: DocRecord) -> dict[str, Any]:
     # Every key is always written ("" for none): Chroma's upsert merges metadata, so a key
     # left out would keep the previous version's value (a date removed on re-ingest, say).
@@ -262,7 +267,7 @@ class Store:
             return [], None
         include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
         got = self._chunks.get(ids=list(ids), include=include)
-        by_id = {i: meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
+        by_id = {c.id: c for c in _chunks_of(got)}
         order = [i for i in ids if i in by_id]
         vectors = None
         if with_embeddings:
@@ -277,8 +282,7 @@ class Store:
             got = self._chunks.get(include=["documents", "metadatas"], limit=batch, offset=offset)
             if not got["ids"]:
                 return
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
-                yield meta_to_chunk(i, d or "", m or {})
+            yield from _chunks_of(got)
             offset += len(got["ids"])
 
     @_reattaching
@@ -288,7 +292,7 @@ class Store:
         for start in range(0, len(doc_ids), batch):
             part = list(doc_ids[start:start + batch])
             got = self._chunks.get(where={"doc_id": {"$in": part}}, include=["documents", "metadatas"])
-            out.extend(meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False))
+            out.extend(_chunks_of(got))
         return out
 
     def export_rows(self, doc_id: str | None = None, batch: int = 2000) -> Iterator[dict[str, Any]]:

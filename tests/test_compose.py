@@ -12,7 +12,7 @@ from ingest.clean import clean_text
 from kb import embeddings
 from kb.compose import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer, candidates, score_candidates
 from kb.documents import Chunk
-from kb.embeddings import HashEmbedder, SentenceTransformerEmbedder, others_running
+from kb.embeddings import HashEmbedder, choose_threads, others_running
 from kb.retrieval import Passage
 
 
@@ -104,8 +104,7 @@ def test_others_running_counts_a_missing_file_as_busy(tmp_path: Path) -> None:
 def test_thread_choice(monkeypatch: pytest.MonkeyPatch, count: int, others: int, expected: int) -> None:
     monkeypatch.setattr(embeddings, "others_running", lambda: others)
     monkeypatch.setattr(embeddings.os, "cpu_count", lambda: 2)
-    embedder = SentenceTransformerEmbedder("unused-model-name", threads=2)
-    assert embedder._threads_for(count) == expected
+    assert choose_threads(count, 2) == expected
 
 
 def test_a_list_of_short_items_is_quoted_with_its_lead_in() -> None:
