@@ -1,7 +1,7 @@
 """CTO Assistant: the Streamlit app (``streamlit run app.py``).
 
 Navigation and wiring only; each page lives in ``ui/`` and every answer comes from
-``kb.assistant.Assistant``.
+``kb.answering.assistant.Assistant``.
 """
 
 import streamlit as st

@@ -10,8 +10,8 @@ import click
 
 from eval.gold import load_gold
 from eval.run import eval_kb, run_gold
-from kb.assistant import Assistant
-from kb.knowledge import KnowledgeBase
+from kb.answering.assistant import Assistant
+from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["CONFIGS", "COMMANDS"]
 

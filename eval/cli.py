@@ -29,10 +29,10 @@ def main() -> None:
 def _register() -> None:
     """Add the commands of every ``eval`` module that lists them in ``COMMANDS``."""
     folder = Path(__file__).parent
-    for info in sorted(pkgutil.iter_modules([str(folder)]), key=lambda m: m.name):
-        if info.name in {"cli", "__main__"}:
+    for info in sorted(pkgutil.walk_packages([str(folder)], prefix="eval."), key=lambda m: m.name):
+        if info.name in {"eval.cli", "eval.__main__"}:
             continue
-        module = importlib.import_module(f"eval.{info.name}")
+        module = importlib.import_module(info.name)
         for command in getattr(module, "COMMANDS", []):
             main.add_command(command)
 

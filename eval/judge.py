@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kb.answer import Answer
-from kb.prompts import render
-from kb.settings import Settings
+from kb.core.answer import Answer
+from kb.core.prompts import render
+from kb.core.settings import Settings
 
 __all__ = ["Judge", "Verdicts", "parse_verdict"]
 
@@ -49,7 +49,7 @@ class Judge:
             raise ValueError("faithfulness judging needs an LLM: set CTO_LLM_BACKEND (ollama or openai), "
                              "CTO_LLM_BASE_URL and CTO_LLM_MODEL, or run without --judge")
         if model is None:
-            from kb.llm_composer import build_chat_model
+            from kb.answering.llm.composer import build_chat_model
 
             model = build_chat_model(settings)
         self.model = model

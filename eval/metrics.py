@@ -7,7 +7,7 @@ import re
 import statistics
 from collections.abc import Sequence
 
-from kb.keyword import tokenize
+from kb.index.keyword import tokenize
 
 __all__ = [
     "hit_at_k", "recall_at_k", "reciprocal_rank", "ndcg_at_k", "fact_recall", "supports",

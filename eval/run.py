@@ -13,9 +13,9 @@ import click
 
 from eval import metrics as m
 from eval.gold import GoldItem, load_gold
-from kb.assistant import Assistant
-from kb.knowledge import KnowledgeBase
-from kb.settings import REPO_ROOT, Settings
+from kb.answering.assistant import Assistant
+from kb.core.settings import REPO_ROOT, Settings
+from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["CORPORA", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
 
@@ -176,7 +176,7 @@ def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gat
         click.echo(f"gold set {gold} ({len(items)} questions) over {corpus}; report in {folder}")
         click.echo(_table(summary, TABLE_METRICS + (["faithfulness"] if "faithfulness" in summary["overall"] else [])))
     if gate:
-        from eval.gate import check
+        from eval.regression_gate import check
 
         failures = check(summary["overall"], gold)
         for failure in failures:

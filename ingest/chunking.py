@@ -3,8 +3,8 @@ paragraphs, then sentences, with a sentence-aligned overlap."""
 
 from __future__ import annotations
 
-from kb.documents import Chunk, LoadedDocument, Section, content_hash
-from kb.text import paragraphs, split_sentences
+from kb.core.documents import Chunk, LoadedDocument, Section, content_hash
+from kb.core.text import paragraphs, split_sentences
 
 __all__ = ["chunk_document", "split_text"]
 

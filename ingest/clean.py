@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections import Counter
 
-from kb.documents import Section, slugify
+from kb.core.documents import Section, slugify
 
 __all__ = ["clean_text", "strip_repeated_lines", "SectionBuilder", "PARSER_VERSION"]
 

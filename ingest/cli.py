@@ -100,7 +100,7 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     reported without stopping the run or leaving anything half-indexed.
     """
     from ingest.pipeline import IngestOptions, run_ingest
-    from kb.knowledge import KnowledgeBase
+    from kb.index.knowledge import KnowledgeBase
 
     settings = load_settings()
     interactive = sys.stderr.isatty() and not as_json

@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from kb.errors import IngestError
+from kb.core.errors import IngestError
 
 __all__ = ["Download", "fetch_url"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from kb.documents import DocRecord, LoadedDocument
+from kb.core.documents import DocRecord, LoadedDocument
 
 __all__ = ["signature", "near_duplicates", "flattened_table_sections", "NEAR_DUPLICATE"]
 

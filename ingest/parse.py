@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.documents import LoadedDocument
-from kb.errors import IngestError
+from kb.core.documents import LoadedDocument
+from kb.core.errors import IngestError
 
 __all__ = ["ParseJob", "ParseResult", "ParserPool", "parse_job"]
 

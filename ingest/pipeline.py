@@ -31,12 +31,12 @@ from ingest.fetch import fetch_url
 from ingest.loaders import detect_type
 from ingest.parse import ParseJob, ParserPool
 from ingest.sources import Source, expand_inputs
-from kb import privacy
-from kb.areas import area_ids, classify
-from kb.documents import Chunk, DocRecord, LoadedDocument, file_sha256
-from kb.embeddings import SMALL_BATCH
-from kb.errors import DocumentRejected, IngestError
-from kb.knowledge import DONE, INDEXING, KnowledgeBase
+from kb.core.areas import area_ids, classify
+from kb.core.documents import Chunk, DocRecord, LoadedDocument, file_sha256
+from kb.core.errors import DocumentRejected, IngestError
+from kb.embed.base import SMALL_BATCH
+from kb.governance import privacy
+from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
 
 __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 

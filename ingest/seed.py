@@ -6,7 +6,7 @@ import logging
 import sys
 
 from ingest.pipeline import IngestReport, run_ingest
-from kb.knowledge import KnowledgeBase
+from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["seed_if_empty"]
 

@@ -9,7 +9,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.documents import slugify
+from kb.core.documents import slugify
 
 __all__ = ["Source", "expand_inputs", "doc_id_for"]
 

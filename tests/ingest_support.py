@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from kb.knowledge import DONE, KnowledgeBase
-from kb.settings import Settings
-from kb.store import Store
+from kb.core.settings import Settings
+from kb.index.knowledge import DONE, KnowledgeBase
+from kb.index.store import Store
 
 
 def assert_consistent(store: Store) -> dict[str, int]:
@@ -62,7 +62,7 @@ class CountingEmbedder:
 
 def hash_kb(settings: Settings) -> tuple[KnowledgeBase, CountingEmbedder]:
     """A knowledge base on the fast hash embedder, with a counter on the embedder."""
-    from kb.embeddings import HashEmbedder
+    from kb.embed.base import HashEmbedder
 
     embedder = CountingEmbedder(HashEmbedder())
     return KnowledgeBase(settings, embedder=embedder), embedder

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import run_ingest
-from kb.assistant import Assistant
-from kb.knowledge import KnowledgeBase
-from kb.settings import Settings
+from kb.answering.assistant import Assistant
+from kb.core.settings import Settings
+from kb.index.knowledge import KnowledgeBase
 from tests.helpers import write
 
 TYPICAL = [

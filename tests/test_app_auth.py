@@ -9,8 +9,8 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from kb.auth import Throttle, attempt_login, check_hash_format, hash_password, verify_password
-from kb.errors import ConfigError
+from kb.core.errors import ConfigError
+from kb.governance.auth import Throttle, attempt_login, check_hash_format, hash_password, verify_password
 
 
 def test_hash_has_the_documented_format_and_verifies() -> None:
@@ -78,7 +78,7 @@ def test_attempt_login_does_not_check_the_password_while_locked_out(caplog: pyte
     clock = Clock()
     stored = hash_password("right one", iterations=1000)
     session, process = Throttle(free_attempts=1, clock=clock), Throttle(free_attempts=5, clock=clock)
-    caplog.set_level(logging.INFO, logger="kb.auth")
+    caplog.set_level(logging.INFO, logger="kb.governance.auth")
     assert attempt_login("wrong", stored, [session, process]).retry_after_s == 0.0
     locked = attempt_login("wrong", stored, [session, process])
     assert not locked.ok and locked.retry_after_s == 2.0

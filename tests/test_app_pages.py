@@ -17,8 +17,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from kb.journal import Journal
-from kb.settings import REPO_ROOT, Settings
+from kb.core.settings import REPO_ROOT, Settings
+from kb.governance.journal import Journal
 
 APP = REPO_ROOT / "app.py"
 LIBRARY_FILES = ["cyber-ransomware-preparedness.md", "budget-e-rate-category-one-and-two.md",
@@ -32,7 +32,7 @@ TIMEOUT = 60
 def template_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory holding three starter-library documents (hash embedder)."""
     from ingest.pipeline import run_ingest
-    from kb.knowledge import KnowledgeBase
+    from kb.index.knowledge import KnowledgeBase
 
     root = tmp_path_factory.mktemp("app-kb")
     settings = Settings(data_dir=root / "data", embedding_model="hash")
@@ -147,8 +147,8 @@ class StreamingComposer:
         self.streamed: list[str] = []
 
     def compose(self, question, passages, on_token=None):  # type: ignore[no-untyped-def]
-        from kb.answer import Claim, Draft
-        from kb.text import split_sentences
+        from kb.core.answer import Claim, Draft
+        from kb.core.text import split_sentences
 
         assert on_token is not None, "the chat must stream when an LLM composes"
         for piece in ("Keep one backup ", "offline [1]."):
@@ -161,7 +161,7 @@ class StreamingComposer:
 def test_an_llm_answer_is_streamed_into_the_page(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     composer = StreamingComposer()
     monkeypatch.setenv("CTO_LLM_BACKEND", "ollama")
-    monkeypatch.setattr("kb.llm.make_composer", lambda settings, embedder: composer)
+    monkeypatch.setattr("kb.answering.composers.make_composer", lambda settings, embedder: composer)
     at = _ask(page_test("chat").run(), RANSOMWARE)
     assert composer.streamed == ["Keep one backup ", "offline [1]."]
     answer = at.session_state["chat_turns"][0].answer
@@ -192,7 +192,7 @@ def test_new_chat_clears_the_conversation_and_export_offers_it(data_dir: Path) -
 
 
 def test_conversation_markdown_holds_questions_answers_and_sources(data_dir: Path) -> None:
-    from kb.assistant import Assistant
+    from kb.answering.assistant import Assistant
     from ui.chat import Turn, conversation_markdown
 
     answer = Assistant(Settings()).ask(RANSOMWARE)
@@ -212,7 +212,7 @@ def test_library_lists_filters_and_opens_a_document_by_deep_link(data_dir: Path)
     coverage = at.dataframe[1].value
     assert dict(zip(coverage["Area"], coverage["Documents"], strict=True))["Budgets and funding"] == 1
 
-    from kb.knowledge import KnowledgeBase
+    from kb.index.knowledge import KnowledgeBase
 
     kb = KnowledgeBase(Settings())
     doc = next(d for d in kb.store.docs() if d.title.startswith("Ransomware"))
@@ -233,7 +233,7 @@ def test_library_is_read_only_without_a_staff_password(data_dir: Path) -> None:
 
 
 def _staff_page(monkeypatch: pytest.MonkeyPatch, password: str) -> AppTest:
-    from kb.auth import hash_password
+    from kb.governance.auth import hash_password
 
     monkeypatch.setenv("CTO_STAFF_PASSWORD_HASH", hash_password(password, iterations=1000))
     st.cache_resource.clear()
@@ -279,7 +279,7 @@ def test_staff_upload_is_saved_safely_indexed_and_then_answers(data_dir: Path, m
 
 
 def test_staff_removal_deletes_the_document_and_its_uploaded_file(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kb.knowledge import KnowledgeBase
+    from kb.index.knowledge import KnowledgeBase
 
     at = _sign_in(_staff_page(monkeypatch, "staff password"), "staff password")
     doc = next(d for d in KnowledgeBase(Settings()).store.docs() if d.title.startswith("E-Rate"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.errors import IngestError
+from kb.core.errors import IngestError
 from ui.library_admin import safe_file_name, save_upload
 from ui.safe_text import answer_md, escape_md, highlight_passage
 

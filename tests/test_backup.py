@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.pipeline import run_ingest
-from kb.assistant import Assistant
-from kb.backup import FORMAT, VERSION, export_backup, import_backup
+from kb.answering.assistant import Assistant
 from kb.cli import main as kb_main
-from kb.errors import BackupError, StoreMismatchError
-from kb.knowledge import KnowledgeBase
-from kb.settings import REPO_ROOT, Settings
+from kb.core.errors import BackupError, StoreMismatchError
+from kb.core.settings import REPO_ROOT, Settings
+from kb.index.backup import FORMAT, VERSION, export_backup, import_backup
+from kb.index.knowledge import KnowledgeBase
 from tests.helpers import write
 
 LIBRARY = REPO_ROOT / "library"

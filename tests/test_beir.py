@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eval.beir import build_index, run_beir
-from eval.beir_data import beir_chunks, load_beir
+from eval.beir.data import beir_chunks, load_beir
+from eval.beir.evaluate import build_index, run_beir
 from eval.metrics_ir import first_occurrence, mean_over_queries, ndcg_at_k, recall_at_k
-from kb.embeddings import HashEmbedder
-from kb.errors import ConfigError
-from kb.settings import Settings
+from kb.core.errors import ConfigError
+from kb.core.settings import Settings
+from kb.embed.base import HashEmbedder
 
 DOCS = {
     "d1": ("Ransomware recovery", "Immutable backups and an offline copy let a district restore servers after ransomware."),

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.bench import BenchPlan, percentile, run_bench
-from eval.bench_scale import NOISE_SIGMA, RealCorpus, build_scale
-from eval.corpus_gen import generate_corpus, questions
+from eval.bench.corpus import generate_corpus, questions
+from eval.bench.pipeline import BenchPlan, percentile, run_bench
+from eval.bench.scale import NOISE_SIGMA, RealCorpus, build_scale
 from ingest.pipeline import run_ingest
-from kb.knowledge import KnowledgeBase
-from kb.retrieval import Retriever
-from kb.settings import Settings
+from kb.answering.retrieval import Retriever
+from kb.core.settings import Settings
+from kb.index.knowledge import KnowledgeBase
 
 TINY = BenchPlan(target_chunks=30, scales=(20, 150), questions=3, asks=2, langchain=False)
 

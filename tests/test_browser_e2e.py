@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.settings import REPO_ROOT
+from kb.core.settings import REPO_ROOT
 from tests.helpers import write
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -87,9 +87,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float 
 def app_url(tmp_path: Path, real_embedder) -> Iterator[tuple[str, Path]]:  # type: ignore[no-untyped-def]
     """A running app over a small real knowledge base; yields (base URL, data dir)."""
     from ingest.pipeline import run_ingest
-    from kb.auth import hash_password
-    from kb.knowledge import KnowledgeBase
-    from kb.settings import Settings
+    from kb.core.settings import Settings
+    from kb.governance.auth import hash_password
+    from kb.index.knowledge import KnowledgeBase
 
     data = tmp_path / "data"
     settings = Settings(data_dir=data, reports_dir=tmp_path / "reports")
@@ -158,7 +158,7 @@ def _open_page(page, label: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_ask_cite_feedback_upload_and_cite_the_upload(app_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from kb.journal import Journal
+    from kb.governance.journal import Journal
 
     url, data = app_url
     expect = sync_api.expect

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from ingest.clean import clean_text
-from kb import embeddings
-from kb.compose import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer, candidates, score_candidates
-from kb.documents import Chunk
-from kb.embeddings import HashEmbedder, choose_threads, others_running
-from kb.retrieval import Passage
+from kb.answering.extractive import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer, candidates, score_candidates
+from kb.answering.retrieval import Passage
+from kb.core.documents import Chunk
+from kb.embed import base as embeddings
+from kb.embed.base import HashEmbedder, choose_threads, others_running
 
 
 class CountingEmbedder(HashEmbedder):

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import run_ingest
-from kb.assistant import Assistant
-from kb.knowledge import KnowledgeBase
-from kb.settings import REPO_ROOT, Settings
+from kb.answering.assistant import Assistant
+from kb.core.settings import REPO_ROOT, Settings
+from kb.index.knowledge import KnowledgeBase
 from tests.helpers import write
 from tests.server_fixtures import ChromaServer
 

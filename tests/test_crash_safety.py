@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from ingest.pipeline import IngestOptions, run_ingest
-from kb.settings import REPO_ROOT, Settings
+from kb.core.settings import REPO_ROOT, Settings
 from tests.conftest import LIBRARY
 from tests.helpers import make_docx, make_pdf
 from tests.ingest_support import assert_consistent, hash_kb
@@ -32,8 +32,8 @@ ROUNDS = 20
 CHECKER = """
 import json, sys
 from collections import Counter
-from kb.knowledge import KnowledgeBase
-from kb.settings import Settings
+from kb.index.knowledge import KnowledgeBase
+from kb.core.settings import Settings
 
 kb = KnowledgeBase(Settings())
 
@@ -175,7 +175,7 @@ class _PowerCut(BaseException):
 
 def test_prune_cut_off_between_chunks_and_row_never_shows_a_done_document_without_chunks(
         hash_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kb.store import Store
+    from kb.index.store import Store
 
     folder = tmp_path / "docs"
     folder.mkdir()

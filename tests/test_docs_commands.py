@@ -23,7 +23,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kb.settings import REPO_ROOT, Settings
+from kb.core.settings import REPO_ROOT, Settings
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 SHELL_LANGS = {"bash", "sh", "shell"}

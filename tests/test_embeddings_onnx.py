@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb import embeddings_onnx
-from kb.errors import ModelError, StoreMismatchError
-from kb.settings import DEFAULT_MODEL_SHA256, Settings
-from kb.store import open_store
+from kb.core.errors import ModelError, StoreMismatchError
+from kb.core.settings import DEFAULT_MODEL_SHA256, Settings
+from kb.embed import onnx_model as embeddings_onnx
+from kb.index.store import open_store
 
 TEXTS = ["How should a district prepare for ransomware?", "E-Rate Category Two covers internal connections.",
          "Backups", "A much longer passage " * 30]
@@ -68,7 +68,7 @@ def test_an_int8_encoder_cannot_write_into_a_torch_index(settings: Settings) -> 
 
 
 def test_encoders_table_lists_every_backend_with_its_ratio() -> None:
-    from eval.encoders import table
+    from eval.bench.encoders import table
 
     row = {"chunks_per_s": 20.0, "speedup": 1.0, "query_p50_ms": 16.0, "sentences16_p50_ms": 180.0,
            "sentences16_p95_ms": 300.0, "cosine_mean": 1.0, "cosine_min": 1.0}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eval.gate import check, load_thresholds
 from eval.gold import load_gold
+from eval.regression_gate import check, load_thresholds
 from eval.run import run_gold
 
 

@@ -11,8 +11,8 @@ from eval.gold import GoldItem
 from eval.judge import Judge, parse_verdict
 from eval.run import run as run_command
 from eval.run import score_item, summarise
-from kb.answer import Answer, Citation, Claim
-from kb.settings import Settings
+from kb.core.answer import Answer, Citation, Claim
+from kb.core.settings import Settings
 from tests.test_llm_composer import FakeLLM, Script, prompt_of
 
 

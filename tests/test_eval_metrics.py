@@ -7,8 +7,8 @@ import math
 import pytest
 
 from eval import metrics as m
-from eval.gate import check
 from eval.gold import GoldRef, load_gold
+from eval.regression_gate import check
 
 
 def test_hit_and_reciprocal_rank() -> None:

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.pipeline import run_ingest
-from kb.assistant import Assistant
-from kb.journal import Journal
-from kb.knowledge import KnowledgeBase
-from kb.settings import Settings
+from kb.answering.assistant import Assistant
+from kb.core.settings import Settings
+from kb.governance.journal import Journal
+from kb.index.knowledge import KnowledgeBase
 from tests.helpers import make_pdf, write
 
 BACKUP_DOC = """---

@@ -13,8 +13,8 @@ import pytest
 
 import ingest.pipeline as pipeline
 from ingest.pipeline import IngestReport, run_ingest
-from kb.knowledge import KnowledgeBase
-from kb.settings import Settings
+from kb.core.settings import Settings
+from kb.index.knowledge import KnowledgeBase
 from tests.helpers import make_docx, make_pdf, write
 from tests.ingest_support import assert_consistent, hash_kb
 

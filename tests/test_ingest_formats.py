@@ -9,8 +9,8 @@ import pytest
 
 from ingest.pipeline import IngestReport, run_ingest
 from ingest.sources import doc_id_for
-from kb.knowledge import DONE, KnowledgeBase
-from kb.settings import Settings
+from kb.core.settings import Settings
+from kb.index.knowledge import DONE, KnowledgeBase
 from tests.helpers import make_pdf, write
 from tests.ingest_support import assert_consistent, closed_port, hash_kb, pdf_with_lines, raw_chunk_rows, serve_folder
 

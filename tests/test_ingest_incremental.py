@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ingest.cli import main as ingest_main
 from ingest.pipeline import IngestOptions, run_ingest
-from kb.settings import REPO_ROOT, Settings
+from kb.core.settings import REPO_ROOT, Settings
 from tests.helpers import make_pdf, write
 from tests.ingest_support import assert_consistent, hash_kb
 
@@ -144,7 +144,7 @@ def test_dry_run_lists_changes_and_changes_nothing(hash_settings: Settings, tmp_
 
 def test_dry_run_does_not_repair_or_parse(hash_settings: Settings, tmp_path: Path) -> None:
     """A dry run on a store with a half-indexed document leaves it for the real run to repair."""
-    from kb.knowledge import INDEXING
+    from kb.index.knowledge import INDEXING
 
     folder = tmp_path / "docs"
     _corpus(folder, 2)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb import keyword as keyword_module
-from kb.documents import Chunk, DocRecord
-from kb.keyword import KeywordIndex
-from kb.knowledge import DONE, KnowledgeBase
-from kb.settings import Settings
+from kb.core.documents import Chunk, DocRecord
+from kb.core.settings import Settings
+from kb.index import keyword as keyword_module
+from kb.index.keyword import KeywordIndex
+from kb.index.knowledge import DONE, KnowledgeBase
 
 DOCS = {
     "backups": ["Backups are restored in a test every quarter.", "One copy of every backup stays offline."],

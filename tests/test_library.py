@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from ingest.loaders.markdown import split_front_matter
-from kb.areas import area_ids
-from kb.settings import REPO_ROOT
+from kb.core.areas import area_ids
+from kb.core.settings import REPO_ROOT
 
 LIBRARY = sorted((REPO_ROOT / "library").glob("*.md"))
 REQUIRED = {"title", "summary", "areas", "audience", "date", "sources"}

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from kb.compose import ExtractiveComposer
-from kb.documents import Chunk
-from kb.embeddings import HashEmbedder
-from kb.llm_composer import LLMComposer
-from kb.retrieval import Passage
-from kb.settings import Settings
+from kb.answering.extractive import ExtractiveComposer
+from kb.answering.llm.composer import LLMComposer
+from kb.answering.retrieval import Passage
+from kb.core.documents import Chunk
+from kb.core.settings import Settings
+from kb.embed.base import HashEmbedder
 from tests.helpers import write
 
 BACKENDS = ["openai", "ollama"]
@@ -294,8 +294,8 @@ def test_invented_sentences_are_flagged_and_uncited_ones_dropped(llm: FakeLLM) -
 
 
 def test_a_paraphrase_is_supported_by_meaning_with_the_real_model(real_embedder: Any) -> None:
-    from kb.answer import Claim
-    from kb.llm_reply import check_claims, prepare_passages
+    from kb.answering.llm.reply import check_claims, prepare_passages
+    from kb.core.answer import Claim
 
     paraphrase = Claim("Multi-factor sign-in prevents most attacks that reuse stolen passwords on employee email.", [1])
     unrelated = Claim("Phishing simulations should run monthly for all teachers.", [1])
@@ -396,7 +396,7 @@ def test_connection_refused_falls_back_with_a_notice(backend: str) -> None:
 
 
 def test_a_bare_server_address_gets_the_openai_v1_prefix() -> None:
-    from kb.llm_composer import _openai_base_url
+    from kb.answering.llm.composer import _openai_base_url
 
     assert _openai_base_url("http://127.0.0.1:11434/") == "http://127.0.0.1:11434/v1"
     assert _openai_base_url("https://llm.district.org/openai/v1") == "https://llm.district.org/openai/v1"
@@ -450,8 +450,8 @@ def _quote_first_sentences(body: dict[str, Any]) -> Script:
 def test_assistant_answers_with_the_llm_text_citations_and_composer_name(llm: FakeLLM, tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from ingest.pipeline import run_ingest
-    from kb.assistant import Assistant
-    from kb.knowledge import KnowledgeBase
+    from kb.answering.assistant import Assistant
+    from kb.index.knowledge import KnowledgeBase
 
     monkeypatch.setenv("CTO_EMBEDDING_MODEL", "hash")
     settings = llm_settings("openai", llm.url, data_dir=tmp_path / "data")

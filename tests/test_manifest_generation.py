@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb.documents import Chunk, DocRecord
-from kb.knowledge import DONE, KnowledgeBase
-from kb.settings import Settings
-from kb.store import GENERATION_ID
+from kb.core.documents import Chunk, DocRecord
+from kb.core.settings import Settings
+from kb.index.knowledge import DONE, KnowledgeBase
+from kb.index.store import GENERATION_ID
 
 
 def record(doc_id: str, chunks: int = 1) -> DocRecord:

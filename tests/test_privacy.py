@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import run_ingest
-from kb import privacy
-from kb.settings import Settings
+from kb.core.settings import Settings
+from kb.governance import privacy
 from tests.conftest import LIBRARY
 from tests.helpers import make_pdf, write
 from tests.ingest_support import assert_consistent, hash_kb, raw_chunk_rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from kb.settings import REPO_ROOT, settings_table
+from kb.core.settings import REPO_ROOT, settings_table
 
 README = REPO_ROOT / "README.md"
 

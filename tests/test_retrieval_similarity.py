@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kb.documents import Chunk, DocRecord
-from kb.knowledge import DONE, KnowledgeBase
-from kb.retrieval import Retriever
-from kb.settings import Settings
+from kb.answering.retrieval import Retriever
+from kb.core.documents import Chunk, DocRecord
+from kb.core.settings import Settings
+from kb.index.knowledge import DONE, KnowledgeBase
 
 TEXTS = {
     "backups": "Backups are restored in a test every quarter, and one copy stays offline.",

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from ingest.seed import seed_if_empty
-from kb.knowledge import KnowledgeBase
-from kb.settings import REPO_ROOT, Settings
+from kb.core.settings import REPO_ROOT, Settings
+from kb.index.knowledge import KnowledgeBase
 
 
 def test_seeds_an_empty_knowledge_base_once(tmp_path: Path, hash_settings: Settings) -> None:

@@ -15,14 +15,14 @@ from click.testing import CliRunner
 
 from ingest.cli import main as ingest_main
 from ingest.pipeline import run_ingest
-from kb.assistant import Assistant
-from kb.backup import export_backup, import_backup
+from kb.answering.assistant import Assistant
 from kb.cli import main as kb_main
-from kb.documents import Chunk, DocRecord
-from kb.errors import StoreError, StoreMismatchError
-from kb.knowledge import INDEXING, KnowledgeBase
-from kb.settings import REPO_ROOT, Settings
-from kb.store import open_store
+from kb.core.documents import Chunk, DocRecord
+from kb.core.errors import StoreError, StoreMismatchError
+from kb.core.settings import REPO_ROOT, Settings
+from kb.index.backup import export_backup, import_backup
+from kb.index.knowledge import INDEXING, KnowledgeBase
+from kb.index.store import open_store
 from tests.helpers import write
 from tests.server_fixtures import ChromaServer
 

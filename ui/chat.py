@@ -16,10 +16,10 @@ from pathlib import Path
 import streamlit as st
 import yaml
 
-from kb.answer import Answer
-from kb.areas import area_ids, area_label
-from kb.assistant import Assistant
-from kb.retrieval import AUTHORITY_RANK, Filters
+from kb.answering.assistant import Assistant
+from kb.answering.retrieval import AUTHORITY_RANK, Filters
+from kb.core.answer import Answer
+from kb.core.areas import area_ids, area_label
 from ui import resources
 from ui.citations import area_badges, citation_card
 from ui.guard import guarded

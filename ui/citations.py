@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from kb.answer import Citation
-from kb.areas import area_label
+from kb.core.answer import Citation
+from kb.core.areas import area_label
 from ui import nav
 from ui.safe_text import escape_md, highlight_passage
 

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from kb.areas import area_label
-from kb.errors import ConfigError
+from kb.core.areas import area_label
+from kb.core.errors import ConfigError
 from ui import resources
 from ui.guard import guarded
 from ui.safe_text import escape_md

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from kb.errors import KBError
+from kb.core.errors import KBError
 
 __all__ = ["guarded", "show_error"]
 

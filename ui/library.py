@@ -11,9 +11,9 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from kb.areas import area_ids, area_label
-from kb.documents import Chunk, DocRecord
-from kb.knowledge import DONE, KnowledgeBase
+from kb.core.areas import area_ids, area_label
+from kb.core.documents import Chunk, DocRecord
+from kb.index.knowledge import DONE, KnowledgeBase
 from ui import library_admin, resources
 from ui.citations import area_badges, is_web_link, local_file
 from ui.guard import guarded

@@ -21,11 +21,11 @@ import pandas as pd
 import streamlit as st
 
 from ingest.pipeline import IngestOptions, IngestReport, run_ingest
-from kb.areas import area_ids, area_label
-from kb.documents import DocRecord
-from kb.errors import IngestError
-from kb.knowledge import KnowledgeBase
-from kb.retrieval import AUTHORITY_RANK
+from kb.answering.retrieval import AUTHORITY_RANK
+from kb.core.areas import area_ids, area_label
+from kb.core.documents import DocRecord
+from kb.core.errors import IngestError
+from kb.index.knowledge import KnowledgeBase
 from ui import resources
 from ui.chat import JURISDICTIONS
 from ui.staff import staff_panel

@@ -16,12 +16,12 @@ import threading
 import streamlit as st
 from pydantic import ValidationError
 
-from kb.assistant import Assistant
-from kb.auth import Throttle
-from kb.errors import ConfigError
-from kb.journal import Journal
-from kb.knowledge import KnowledgeBase
-from kb.settings import Settings
+from kb.answering.assistant import Assistant
+from kb.core.errors import ConfigError
+from kb.core.settings import Settings
+from kb.governance.auth import Throttle
+from kb.governance.journal import Journal
+from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["settings", "knowledge_base", "assistant", "journal", "login_throttle", "ingest_lock", "setup_logging",
            "clear"]

@@ -19,7 +19,7 @@ import re
 import string
 from collections.abc import Sequence
 
-from kb.text import content_words, paragraphs, split_sentences
+from kb.core.text import content_words, paragraphs, split_sentences
 
 __all__ = ["escape_md", "answer_md", "highlight_passage", "normalise"]
 

@@ -1,6 +1,6 @@
 """The staff role: sign in with the staff password to upload and remove documents.
 
-The password is checked against ``CTO_STAFF_PASSWORD_HASH`` (see ``kb.auth``); the
+The password is checked against ``CTO_STAFF_PASSWORD_HASH`` (see ``kb.governance.auth``); the
 role is kept in this browser session only. Repeated wrong passwords are slowed down
 per session and for the whole app. No password or hash is ever logged or shown.
 """
@@ -11,7 +11,7 @@ import math
 
 import streamlit as st
 
-from kb.auth import Throttle, attempt_login, check_hash_format
+from kb.governance.auth import Throttle, attempt_login, check_hash_format
 from ui import resources
 
 __all__ = ["is_staff", "staff_panel", "enabled"]

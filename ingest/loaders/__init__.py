@@ -14,8 +14,8 @@ from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html_text
 from ingest.loaders.markdown import load_markdown_text
 from ingest.loaders.pdf import load_pdf
-from kb.documents import LoadedDocument, Section
-from kb.errors import IngestError, UnsupportedFormatError
+from kb.core.documents import LoadedDocument, Section
+from kb.core.errors import IngestError, UnsupportedFormatError
 
 __all__ = ["SUPPORTED", "detect_type", "load_file", "decode_text"]
 

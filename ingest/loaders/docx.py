@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.clean import SectionBuilder
-from kb.documents import LoadedDocument
-from kb.errors import IngestError
+from kb.core.documents import LoadedDocument
+from kb.core.errors import IngestError
 
 if TYPE_CHECKING:
     from docx.table import Table

@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from ingest.clean import SectionBuilder
-from kb.documents import LoadedDocument
-from kb.errors import IngestError
+from kb.core.documents import LoadedDocument
+from kb.core.errors import IngestError
 
 _DROP = ["script", "style", "noscript", "iframe", "object", "embed", "svg", "canvas", "template",
          "nav", "header", "footer", "aside", "form", "button", "select", "input", "textarea", "menu"]

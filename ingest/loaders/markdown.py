@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from ingest.clean import clean_text
-from kb.documents import LoadedDocument, Section, slugify
-from kb.errors import IngestError
+from kb.core.documents import LoadedDocument, Section, slugify
+from kb.core.errors import IngestError
 
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)

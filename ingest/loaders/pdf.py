@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 from ingest.clean import clean_text, strip_repeated_lines
-from kb.documents import LoadedDocument, Section
-from kb.errors import IngestError
+from kb.core.documents import LoadedDocument, Section
+from kb.core.errors import IngestError
 
 logger = logging.getLogger(__name__)
 

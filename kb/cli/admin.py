@@ -30,7 +30,7 @@ def hash_password_cmd(from_stdin: bool, iterations: int | None) -> None:
     environment (or .env) of the app and restart it; the Library page then offers
     upload and removal to whoever signs in with the password.
     """
-    from kb.auth import DEFAULT_ITERATIONS, hash_password
+    from kb.governance.auth import DEFAULT_ITERATIONS, hash_password
 
     password = _read_password(from_stdin)
     if len(password) < 8:

@@ -14,8 +14,8 @@ from kb.cli.common import configure_logging, friendly_errors, load_settings
 
 def _filters(area: tuple[str, ...], authority: tuple[str, ...], jurisdiction: tuple[str, ...],
              date_from: str | None, date_to: str | None):  # type: ignore[no-untyped-def]
-    from kb.areas import area_ids
-    from kb.retrieval import Filters
+    from kb.answering.retrieval import Filters
+    from kb.core.areas import area_ids
 
     unknown = [a for a in area if a not in area_ids()]
     if unknown:
@@ -62,7 +62,7 @@ def ask(question: str | None, as_json: bool, batch: TextIO | None, history: tupl
         authority: tuple[str, ...], jurisdiction: tuple[str, ...], date_from: str | None, date_to: str | None,
         k: int | None, llm: str | None) -> None:
     """Answer QUESTION from the knowledge base, citing every sentence, or say it is not covered."""
-    from kb.assistant import Assistant
+    from kb.answering.assistant import Assistant
 
     if not question and batch is None:
         raise click.UsageError('give a QUESTION, e.g. kb ask "How do we budget for device refresh?", or --batch FILE')

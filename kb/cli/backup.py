@@ -10,7 +10,7 @@ from kb.cli.common import configure_logging, friendly_errors, load_settings
 
 
 def _kb():  # type: ignore[no-untyped-def]
-    from kb.knowledge import KnowledgeBase
+    from kb.index.knowledge import KnowledgeBase
 
     configure_logging("WARNING")
     return KnowledgeBase(load_settings())
@@ -26,7 +26,7 @@ Examples:
 @friendly_errors
 def export_cmd(file: Path, force: bool) -> None:
     """Write every document, chunk and vector, with the settings they were built with, to one FILE."""
-    from kb.backup import export_backup
+    from kb.index.backup import export_backup
 
     summary = export_backup(_kb(), file, overwrite=force)
     size = summary.path.stat().st_size / 1e6
@@ -49,7 +49,7 @@ def import_cmd(file: Path, replace: bool, yes: bool) -> None:
     The file must have been made with the same embedding model and chunking as this
     knowledge base. Without --replace the knowledge base must be empty.
     """
-    from kb.backup import import_backup
+    from kb.index.backup import import_backup
 
     kb = _kb()
     if replace and not yes:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kb.errors import KBError, StoreMismatchError
+from kb.core.errors import KBError, StoreMismatchError
 
 __all__ = ["load_settings", "configure_logging", "friendly_errors"]
 
@@ -21,7 +21,7 @@ def load_settings(**overrides: Any):  # type: ignore[no-untyped-def]
     """Read settings from the environment; a bad value becomes a usage error naming the variable."""
     from pydantic import ValidationError
 
-    from kb.settings import Settings
+    from kb.core.settings import Settings
 
     try:
         settings = Settings()

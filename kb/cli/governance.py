@@ -10,7 +10,7 @@ from kb.cli.common import configure_logging, friendly_errors, load_settings
 
 
 def _journal():  # type: ignore[no-untyped-def]
-    from kb.journal import Journal
+    from kb.governance.journal import Journal
 
     configure_logging("WARNING")
     return Journal(load_settings().data_dir)
@@ -28,7 +28,7 @@ def gaps(as_json: bool) -> None:
     if not grouped:
         click.echo("No gaps recorded: every question so far was answered and no answer got a thumbs-down.")
         return
-    from kb.areas import area_label
+    from kb.core.areas import area_label
 
     for area, entries in grouped.items():
         total = sum(e["count"] for e in entries)
@@ -84,8 +84,8 @@ def audit_show(answer_id: str, as_json: bool) -> None:
 @friendly_errors
 def audit_replay(answer_id: str) -> None:
     """Ask ANSWER_ID's question again and report whether its sources changed since."""
-    from kb.assistant import Assistant
-    from kb.audit import replay
+    from kb.answering.assistant import Assistant
+    from kb.answering.audit import replay
 
     journal = _journal()
     record = journal.audit(answer_id)

@@ -10,7 +10,7 @@ from kb.cli.common import configure_logging, friendly_errors, load_settings
 
 
 def _kb():  # type: ignore[no-untyped-def]
-    from kb.knowledge import KnowledgeBase
+    from kb.index.knowledge import KnowledgeBase
 
     configure_logging("WARNING")
     return KnowledgeBase(load_settings())
@@ -51,7 +51,7 @@ def _health_lines(meta: dict) -> list[str]:
 @friendly_errors
 def stats(as_json: bool) -> None:
     """Documents, chunks, documents per area, the model and where the data lives."""
-    from kb.areas import area_ids
+    from kb.core.areas import area_ids
 
     kb = _kb()
     records = [d for d in kb.store.docs() if d.status == "done"]
@@ -93,7 +93,7 @@ def remove(doc: str) -> None:
 @friendly_errors
 def reset(yes: bool) -> None:
     """Delete every document and chunk (asks first)."""
-    from kb.store import Store, make_client
+    from kb.index.store import Store, make_client
 
     settings = load_settings()
     configure_logging("WARNING")

@@ -1,0 +1,1 @@
+"""BEIR SciFact retrieval benchmark: data loading, evaluation, report."""

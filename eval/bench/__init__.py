@@ -1,0 +1,1 @@
+"""Speed benchmarks: ingest and retrieval against LangChain, scaling, encoder backends."""

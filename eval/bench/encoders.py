@@ -1,0 +1,131 @@
+"""``python -m eval encoders``: the encoder backends side by side, speed and answer quality.
+
+For each backend (torch, onnx, onnx-int8) on the same texts, in one process:
+
+- ingest-style throughput: the starter library's chunks encoded in batches with all threads;
+- query-style latency: one question, and 16 answer sentences (the composer's shortlist);
+- fidelity: cosine of each chunk vector to the torch vector of the same chunk;
+- optionally the gold-set metrics (``--gold library``): a separate evaluation index is
+  built where the vectors differ (int8), so each backend answers from its own vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Any, get_args
+
+import click
+import numpy as np
+
+from eval.bench.pipeline import percentile
+from eval.bench.probe import timed
+from kb.core.settings import REPO_ROOT, Settings
+from kb.embed.base import make_embedder
+
+__all__ = ["compare_encoders", "COMMANDS"]
+
+BACKENDS = get_args(Settings.model_fields["embedding_backend"].annotation)  # torch, onnx, onnx-int8
+GOLD_COLUMNS = ("hit@5", "cited_right", "fact_recall", "abstain_recall", "answer_rate")
+
+
+def _texts() -> tuple[list[str], list[str], list[list[str]]]:
+    """Chunk-sized texts, questions and sentence batches from the starter library (no index needed)."""
+    from ingest.chunking import chunk_document
+    from ingest.loaders.markdown import load_markdown_text
+    from kb.core.text import split_sentences
+
+    chunks: list[str] = []
+    for path in sorted((REPO_ROOT / "library").glob("*.md")):
+        doc = load_markdown_text(path.read_text(encoding="utf-8"), str(path))
+        chunks.extend(c.embed_text for c in chunk_document(doc, doc_id=path.stem, size=900, overlap=120))
+    sentences = [s for text in chunks for s in split_sentences(text) if len(s) > 40]
+    batches = [sentences[i:i + 16] for i in range(0, min(len(sentences), 16 * 30), 16)]
+    questions = [s[:80] for s in sentences[::17][:30]]
+    return chunks, questions, batches
+
+
+def compare_encoders(settings: Settings, gold: str | None, echo: Any = print) -> dict[str, Any]:
+    """Measure every backend; return rows keyed by backend name."""
+    chunks, questions, batches = _texts()
+    rows: dict[str, Any] = {}
+    reference: np.ndarray | None = None
+    for backend in BACKENDS:
+        embedder = make_embedder(settings.with_overrides(embedding_backend=backend))
+        embedder.embed_batch(chunks[:70])  # load, export on first use, warm up
+        timed(embedder.embed_batch, batches[:3] + [[q] for q in questions[:3]])
+        started = time.perf_counter()
+        vectors = embedder.embed_batch(chunks)
+        seconds = time.perf_counter() - started
+        if reference is None:
+            reference = vectors
+        cosine = (vectors * reference).sum(axis=1)
+        query = [s * 1000 for s in timed(embedder.embed_batch, [[q] for q in questions])]
+        sentences = [s * 1000 for s in timed(embedder.embed_batch, batches)]
+        rows[backend] = {"chunks_per_s": len(chunks) / seconds, "query_p50_ms": statistics.median(query),
+                         "sentences16_p50_ms": statistics.median(sentences),
+                         "sentences16_p95_ms": percentile(sentences, 95),
+                         "cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min())}
+        echo(f"{backend}: {rows[backend]['chunks_per_s']:.1f} chunks/s, cosine to torch {cosine.mean():.4f}")
+    for backend in rows:
+        rows[backend]["speedup"] = rows[backend]["chunks_per_s"] / rows["torch"]["chunks_per_s"]
+    if gold:
+        _gold_metrics(settings, gold, rows, echo)
+    return {"chunks": len(chunks), "rows": rows, "gold": gold}
+
+
+def _gold_metrics(settings: Settings, gold: str, rows: dict[str, Any], echo: Any) -> None:
+    from eval.gold import load_gold
+    from eval.run import eval_kb, run_gold
+    from kb.answering.assistant import Assistant
+
+    items = load_gold(gold)
+    corpus = "k12docs" if gold == "k12docs" else "library"
+    for backend in rows:
+        kb = eval_kb(settings.with_overrides(embedding_backend=backend), corpus)
+        _, summary = run_gold(Assistant(kb.settings, kb=kb, journal=None), items)
+        rows[backend].update({name: summary["overall"][name] for name in GOLD_COLUMNS})
+        echo(f"{backend}: fact recall {summary['overall']['fact_recall']:.3f}")
+
+
+def table(result: dict[str, Any]) -> str:
+    """The comparison as a Markdown table."""
+    gold = [c for c in GOLD_COLUMNS if any(c in r for r in result["rows"].values())]
+    head = ["backend", "chunks/s", "x torch", "query p50 ms", "16 sentences p50/p95 ms", "cosine to torch (mean/min)"] + gold
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, r in result["rows"].items():
+        cells = [name, f"{r['chunks_per_s']:.1f}", f"{r['speedup']:.2f}", f"{r['query_p50_ms']:.1f}",
+                 f"{r['sentences16_p50_ms']:.0f} / {r['sentences16_p95_ms']:.0f}",
+                 f"{r['cosine_mean']:.4f} / {r['cosine_min']:.4f}"] + [f"{r[c]:.3f}" if c in r else "n/a" for c in gold]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@click.command("encoders")
+@click.option("--gold", type=click.Choice(["none", "library", "k12docs"]), default="library", show_default=True,
+              help="Also answer this gold set with each backend (none: speed and fidelity only).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def encoders(gold: str, as_json: bool) -> None:
+    """Compare the encoder backends (torch, ONNX, ONNX int8): speed, fidelity, answer quality.
+
+    \b
+    Examples:
+      python -m eval encoders --gold none
+      python -m eval encoders
+    """
+    from kb.cli.common import configure_logging, load_settings
+
+    configure_logging("WARNING")
+    settings = load_settings()
+    result = compare_encoders(settings, None if gold == "none" else gold, echo=lambda m: click.echo(m, err=True))
+    folder = settings.reports_dir / "encoders"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "encoders.json").write_text(json.dumps(result, indent=2))
+    (folder / "encoders.md").write_text(f"# Encoder backends\n\n{table(result)}\n")
+    click.echo(json.dumps(result, indent=2) if as_json else table(result))
+    sys.stdout.flush()
+
+
+COMMANDS = [encoders]

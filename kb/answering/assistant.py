@@ -1,0 +1,215 @@
+"""The one answering path: ``Assistant.ask(question, history, filters) -> Answer``.
+
+The Streamlit chat, ``kb ask`` and the eval scripts all call this and get the same
+Answer object. Steps: standalone question, challenge areas, hybrid retrieval,
+relevance gate, composition, citation numbering, notices (age, currency), timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date
+
+import numpy as np
+
+from kb.answering.audit import build_record
+from kb.answering.conversation import standalone_question
+from kb.answering.extractive import Composer, ExtractiveComposer
+from kb.answering.links import deep_link
+from kb.answering.relevance_gate import evidence_features
+from kb.answering.retrieval import Filters, Passage, Retriever
+from kb.core.answer import Answer, Citation, Claim, Draft
+from kb.core.areas import area_label, classify
+from kb.core.documents import content_hash
+from kb.core.prompts import render
+from kb.core.settings import Settings
+from kb.governance import privacy
+from kb.governance.journal import Journal
+from kb.index.knowledge import KnowledgeBase
+
+__all__ = ["Assistant"]
+
+logger = logging.getLogger(__name__)
+MAX_QUESTION_CHARS = 2000
+
+
+def _passage_ref(passage: Passage) -> dict[str, object]:
+    chunk = passage.chunk
+    return {"doc_id": chunk.doc_id, "chunk_id": chunk.id, "title": chunk.title, "source": chunk.source,
+            "page": chunk.page, "section": chunk.section, "score": round(passage.score, 5),
+            "dense": None if passage.dense is None else round(passage.dense, 4),
+            "content_hash": content_hash(chunk.text)}
+
+
+class Assistant:
+    """Answers questions from the knowledge base, with citations, or abstains."""
+
+    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, composer: Composer | None = None,
+                 journal: Journal | None = None):
+        self.settings = settings
+        self.kb = kb or KnowledgeBase(settings)
+        self.retriever = Retriever(self.kb, settings)
+        self._composer = composer
+        self.journal = journal if journal is not None else Journal(settings.data_dir)
+
+    @property
+    def composer(self) -> Composer:
+        if self._composer is None:
+            from kb.answering.composers import make_composer
+
+            self._composer = make_composer(self.settings, self.kb.embedder)
+        return self._composer
+
+    def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
+            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None) -> Answer:
+        """Answer one question (with the earlier user turns of the conversation, oldest first).
+
+        Args:
+            question: what the user typed.
+            history: earlier user questions of the same conversation, oldest first.
+            filters: areas, authorities, jurisdictions, date range.
+            k: passages to answer from (default: the ``top_k`` setting).
+            on_token: called with each piece of text as an LLM composer streams it.
+            audit: record the answer in the audit trail (default: the ``audit`` setting).
+
+        Returns:
+            The Answer; ``abstained`` is true when the library does not cover the question.
+        """
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        question = (question or "").strip()
+        notices: list[str] = []
+        if not question:
+            return self._empty(question, render("empty_question"))
+        if len(question) > MAX_QUESTION_CHARS:
+            question = question[:MAX_QUESTION_CHARS]
+            notices.append(render("question_truncated", limit=MAX_QUESTION_CHARS))
+        standalone = self._standalone(question, list(history or []))
+        areas = classify(standalone)
+        mark = time.perf_counter()
+        vector = self.kb.embedder.embed_batch([standalone])[0]
+        timings["embed"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        passages = self.retriever.retrieve(standalone, filters, k, areas=areas, query_vector=vector)
+        timings["retrieve"] = time.perf_counter() - mark
+        gate = evidence_features(standalone, passages, self.kb.keyword)
+        evidence = gate.score
+        required = self.settings.min_relevance_unknown_names if gate.missing else self.settings.min_relevance
+        if not passages or evidence < required:
+            answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
+        else:
+            mark = time.perf_counter()
+            draft = self._compose(standalone, passages, vector, on_token)
+            timings["compose"] = time.perf_counter() - mark
+            answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
+        timings["total"] = time.perf_counter() - started
+        answer.timings = timings
+        answer.retrieved = [_passage_ref(p) for p in passages]
+        if self.journal is not None:
+            if answer.abstained and question:
+                self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
+            if self.settings.audit if audit is None else audit:
+                record = build_record(self, answer, list(history or []), filters)
+                self.journal.record_audit(answer.id, question, record)
+        return answer
+
+    # ----- steps ------------------------------------------------------------------------------
+    def _standalone(self, question: str, history: list[str]) -> str:
+        """The follow-up made standalone: by the LLM composer when it offers ``rewrite``, else by rule."""
+        rewrite = getattr(self.composer, "rewrite", None) if history else None
+        if callable(rewrite):
+            return str(rewrite(question, history))  # falls back to the rule itself when the LLM fails
+        return standalone_question(question, history)
+
+    def _compose(self, question: str, passages: list[Passage], vector: np.ndarray,
+                 on_token: Callable[[str], None] | None) -> Draft:
+        composer = self.composer
+        if isinstance(composer, ExtractiveComposer):
+            return composer.compose(question, passages, question_vector=vector)
+        return composer.compose(question, passages, on_token=on_token)
+
+    def _empty(self, question: str, message: str) -> Answer:
+        return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
+                      abstained=True, id=uuid.uuid4().hex[:12])
+
+    def _abstain(self, question: str, standalone: str, areas: list[str], passages: list[Passage],
+                 evidence: float, filters: Filters | None, notices: list[str]) -> Answer:
+        topics: list[str] = []
+        for passage in passages:
+            if passage.chunk.title not in topics:
+                topics.append(passage.chunk.title)
+        topics = topics[:3]
+        if not self.kb.done_docs():
+            text = render("empty_library")
+        else:
+            text = render("abstain", topics="\n".join(f"- {t}" for t in topics) or "- (none close)",
+                          areas=", ".join(area_label(a) for a in areas) or "none recognised")
+            if filters is not None and filters.active:
+                text += "\n\n" + render("abstain_filters")
+        return Answer(question=question, standalone_question=standalone, text=text, citations=[], areas=areas,
+                      abstained=True, nearest_topics=topics, notices=notices, evidence=evidence, id=uuid.uuid4().hex[:12])
+
+    def _render(self, question: str, standalone: str, areas: list[str], passages: list[Passage], draft: Draft,
+                evidence: float, notices: list[str]) -> Answer:
+        claims = [c for c in draft.lead + draft.points if c.sources]
+        if not claims:
+            return self._abstain(question, standalone, areas, passages, evidence, None, notices)
+        numbers: dict[int, int] = {}
+        for claim in claims:
+            for source in claim.sources:
+                numbers.setdefault(source, len(numbers) + 1)
+        citations = [self._citation(numbers[i], passages[i], [c.text for c in claims if i in c.sources])
+                     for i in sorted(numbers, key=lambda n: numbers[n])]
+        lead = " ".join(self._mark(c, numbers) for c in draft.lead if c.sources)
+        points = [f"- {self._mark(c, numbers)}" for c in draft.points if c.sources]
+        text = lead + ("\n\n" + "\n".join(points) if points else "")
+        text = privacy.redact(text)
+        notices = notices + draft.notices + self._currency_notices(citations)
+        renumbered = [Claim(c.text, [numbers[s] for s in c.sources], c.supported) for c in claims]
+        return Answer(question=question, standalone_question=standalone, text=text, citations=citations,
+                      areas=areas, abstained=False, claims=renumbered, notices=notices, composer=draft.composer or "",
+                      evidence=evidence, id=uuid.uuid4().hex[:12])
+
+    @staticmethod
+    def _mark(claim: Claim, numbers: dict[int, int]) -> str:
+        marks = "".join(f"[{numbers[s]}]" for s in claim.sources)
+        flag = "" if claim.supported else " (unverified)"
+        return f"{claim.text} {marks}{flag}"
+
+    def _citation(self, n: int, passage: Passage, supporting: list[str]) -> Citation:
+        chunk = passage.chunk
+        return Citation(
+            n=n, doc_id=chunk.doc_id, chunk_id=chunk.id, title=chunk.title, source=chunk.source, page=chunk.page,
+            section=chunk.section, date=chunk.date, snippet=privacy.redact(chunk.text), score=round(passage.score, 4),
+            content_hash=content_hash(chunk.text), link=deep_link(chunk), supporting=supporting,
+            areas=chunk.areas, authority=chunk.extra.get("authority"),
+        )
+
+    def _currency_notices(self, citations: list[Citation]) -> list[str]:
+        notices: list[str] = []
+        today = date.today()
+        docs = self.kb.done_docs()
+        seen: set[str] = set()
+        for c in citations:
+            if c.doc_id in seen:
+                continue
+            seen.add(c.doc_id)
+            meta = docs[c.doc_id].meta if c.doc_id in docs else {}
+            successor = meta.get("superseded_by")
+            expires = str(meta.get("expires") or "")
+            if successor:
+                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(str(successor))), None)
+                notices.append(render("superseded", n=c.n, title=c.title, successor=newer or successor,
+                                      held="" if newer else " (not in the library)"))
+            elif expires and expires[:10] < today.isoformat():
+                notices.append(render("expired", n=c.n, title=c.title, expires=expires[:10]))
+        dated = [c.date for c in citations if c.date]
+        if dated:
+            newest = max(dated)
+            age_years = (today - date.fromisoformat(newest[:10])).days / 365.25
+            if age_years > self.settings.stale_after_years:
+                notices.append(render("stale", year=newest[:4], years=int(age_years)))
+        return notices

@@ -1,0 +1,214 @@
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) candidates, fused, filtered, diversified.
+
+Fusion is reciprocal rank fusion by default; a weighted combination of normalised
+scores and single-retriever modes exist for measurement (``python -m eval ablate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kb.core.documents import Chunk, is_outdated
+from kb.core.settings import Settings
+from kb.index.keyword import KeywordIndex
+from kb.index.knowledge import KnowledgeBase
+
+__all__ = ["Filters", "Passage", "Retriever", "AUTHORITY_RANK"]
+
+# Higher is more authoritative; used only to break near-ties in relevance.
+AUTHORITY_RANK = {"federal": 6, "state": 5, "district policy": 4, "research": 3, "peer district": 2,
+                  "internal": 1, "vendor": 0}
+CURRENCY_PENALTY = 0.06  # share of the top score taken from expired or superseded sources
+AUTHORITY_BONUS = 0.005  # share of the top score per authority level
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions a user can put on retrieval."""
+
+    areas: tuple[str, ...] = ()
+    source_types: tuple[str, ...] = ()
+    authorities: tuple[str, ...] = ()
+    jurisdictions: tuple[str, ...] = ()
+    date_from: str | None = None  # YYYY-MM-DD
+    date_to: str | None = None
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.areas:
+            ors = [{f"area_{a}": True} for a in self.areas]
+            clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
+        for key, values in (("source_type", self.source_types), ("authority", self.authorities), ("jurisdiction", self.jurisdictions)):
+            if values:
+                clauses.append({key: {"$in": list(values)}})
+        if self.date_from:
+            clauses.append({"date_ord": {"$gte": _ord(self.date_from)}})
+        if self.date_to:
+            clauses.append({"date_ord": {"$lte": _ord(self.date_to)}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def allows(self, meta: dict[str, Any]) -> bool:
+        if self.areas and not set(self.areas) & set(meta.get("areas", [])):
+            return False
+        if self.source_types and meta.get("source_type") not in self.source_types:
+            return False
+        if self.authorities and meta.get("authority") not in self.authorities:
+            return False
+        if self.jurisdictions and meta.get("jurisdiction") not in self.jurisdictions:
+            return False
+        date = meta.get("date_ord")
+        if self.date_from and (date is None or date < _ord(self.date_from)):
+            return False
+        if self.date_to and (date is None or date > _ord(self.date_to)):
+            return False
+        return True
+
+    @property
+    def active(self) -> bool:
+        return self.chroma_where() is not None
+
+
+def _ord(date: str) -> int:
+    digits = date.replace("-", "")
+    return int((digits + "0101")[:8])
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with the evidence behind its rank."""
+
+    chunk: Chunk
+    score: float
+    dense: float | None = None  # cosine similarity to the question
+    keyword: float | None = None  # BM25 score
+    vector: np.ndarray | None = field(default=None, repr=False)
+
+
+class Retriever:
+    """Finds the passages for a question."""
+
+    def __init__(self, kb: KnowledgeBase, settings: Settings | None = None):
+        self.kb = kb
+        self.settings = settings or kb.settings
+
+    def retrieve(self, question: str, filters: Filters | None = None, k: int | None = None,
+                 areas: list[str] | None = None, query_vector: np.ndarray | None = None) -> list[Passage]:
+        """Return up to k passages for the question, best first."""
+        s = self.settings
+        filters = filters or Filters()
+        k = k or s.top_k
+        done = self.kb.done_docs()
+        if not done:
+            return []
+        index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
+        dense: dict[str, tuple[Chunk, float]] = {}
+        known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
+        if s.fusion != "bm25":
+            if query_vector is None:
+                query_vector = self.kb.embedder.embed_batch([question])[0]
+            for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
+                if hit.chunk.doc_id in done:
+                    dense[hit.chunk.id] = (hit.chunk, hit.score)
+                    known[hit.chunk.id] = (hit.chunk, hit.vector)
+        keyword: dict[str, float] = {}
+        if s.fusion != "dense":
+            allow: Callable[[dict[str, Any]], bool] | None = filters.allows if filters.active else None
+            keyword = dict(index.search(question, s.fetch_k, allow))
+        fused = self._fuse(dense, keyword)
+        if areas and s.area_boost:
+            fused = self._boost(fused, dense, areas, index)
+        fused = self._prefer_current(fused, index)
+        # MMR chooses among a wider head; otherwise the top k (and a few spare, should a
+        # document vanish meanwhile) are all that is read from the store.
+        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20) if s.mmr else k + 3]
+        by_id = {cid: known[cid] for cid, _ in ranked if cid in known and known[cid][1] is not None}
+        missing = [cid for cid, _ in ranked if cid not in by_id]
+        if missing:  # keyword-only candidates: text, metadata and vector from the store
+            chunks, vectors = self.kb.store.get_chunks(missing, with_embeddings=True)
+            by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
+        passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
+                            by_id[cid][1])
+                    for cid, score in ranked if cid in by_id and by_id[cid][0].doc_id in done]
+        if s.mmr and len(passages) > k:
+            return _mmr(passages, k, s.mmr_lambda)
+        return passages[:k]
+
+    @staticmethod
+    def _cosine(cid: str, dense: dict[str, tuple[Chunk, float]], vector: np.ndarray | None,
+                query_vector: np.ndarray | None) -> float | None:
+        """The passage's similarity to the question: from the vector search, else from its stored vector."""
+        if cid in dense:
+            return dense[cid][1]
+        if vector is not None and query_vector is not None and vector.shape == query_vector.shape:
+            return float(vector @ query_vector)
+        return None
+
+    def _fuse(self, dense: dict[str, tuple[Chunk, float]], keyword: dict[str, float]) -> dict[str, float]:
+        s = self.settings
+        if s.fusion == "weighted":
+            d = _normalise({cid: sc for cid, (_, sc) in dense.items()})
+            b = _normalise(keyword)
+            ids = sorted(set(d) | set(b))  # sorted: tied scores keep one order from run to run
+            return {cid: s.dense_weight * d.get(cid, 0.0) + (1 - s.dense_weight) * b.get(cid, 0.0) for cid in ids}
+        fused: dict[str, float] = {}
+        for rank, cid in enumerate(sorted(dense, key=lambda c: -dense[c][1])):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (s.rrf_k + rank + 1)
+        for rank, cid in enumerate(sorted(keyword, key=lambda c: -keyword[c])):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (s.rrf_k + rank + 1)
+        return fused
+
+    def _boost(self, fused: dict[str, float], dense: dict[str, tuple[Chunk, float]], areas: list[str],
+               index: KeywordIndex) -> dict[str, float]:
+        if not fused:
+            return fused
+        top = max(fused.values())
+        wanted = set(areas)
+        out = {}
+        for cid, score in fused.items():
+            chunk_areas = set(dense[cid][0].areas) if cid in dense else set(index.meta_of(cid).get("areas", []))
+            out[cid] = score + (self.settings.area_boost * top if chunk_areas & wanted else 0.0)
+        return out
+
+
+    def _prefer_current(self, fused: dict[str, float], index: KeywordIndex) -> dict[str, float]:
+        """Break near-ties toward current, more authoritative sources; push expired or superseded ones down."""
+        if not fused:
+            return fused
+        top = max(fused.values())
+        out = {}
+        for cid, score in fused.items():
+            meta = index.meta_of(cid)
+            adjust = AUTHORITY_BONUS * AUTHORITY_RANK.get(str(meta.get("authority", "")).lower(), 1)
+            if is_outdated(meta):
+                adjust -= CURRENCY_PENALTY
+            out[cid] = score + adjust * top
+        return out
+
+
+def _normalise(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    span = (high - low) or 1.0
+    return {k: (v - low) / span for k, v in scores.items()}
+
+
+def _mmr(passages: list[Passage], k: int, lam: float) -> list[Passage]:
+    """Maximal marginal relevance on the fused ranking, using chunk vectors for redundancy."""
+    relevance = np.array([p.score for p in passages], dtype=np.float32)
+    relevance = (relevance - relevance.min()) / ((relevance.max() - relevance.min()) or 1.0)
+    vectors = np.stack([p.vector if p.vector is not None else np.zeros(1) for p in passages])
+    chosen = [0]
+    while len(chosen) < k:
+        sim = vectors @ vectors[chosen].T
+        redundancy = sim.max(axis=1)
+        value = lam * relevance - (1 - lam) * redundancy
+        value[chosen] = -np.inf
+        chosen.append(int(value.argmax()))
+    return [passages[i] for i in chosen]

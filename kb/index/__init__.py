@@ -1,0 +1,1 @@
+"""Where chunks live: the Chroma store, the keyword index, the knowledge base over both, backups."""

@@ -1,0 +1,350 @@
+"""Backups of the knowledge base: one file out (``kb export``), the same knowledge base back (``kb import``).
+
+The file is gzip-compressed JSON lines:
+
+1. a header: format and version, the settings the vectors depend on (embedding model and
+   its weights hash, chunk size and overlap, store schema, vector dimension) and counts;
+2. one ``doc`` line per completely indexed document (its manifest record);
+3. one ``chunk`` line per chunk: id, text, metadata exactly as stored, and its vector as
+   base64 of little-endian float32, bit for bit as the store returned it (Chroma's cosine
+   index renormalises every vector it stores, so after an import a value may differ from
+   the exported one in its last bit; texts, ids and metadata are identical);
+4. an ``end`` line with the counts and the sha256 of every line before it, so a truncated
+   or edited file is refused.
+
+Import checks the whole file before it changes anything, refuses a file built with another
+embedding model or chunking, and refuses a knowledge base that is not empty unless asked to
+replace it (merging is not offered: a backup is a whole knowledge base). The documents are
+written as ``indexing`` and marked ``done`` only once every chunk is in, so readers see all
+of the backup or none of it; a failure removes what was written.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from kb.core.documents import DocRecord
+from kb.core.errors import BackupError, StoreMismatchError
+from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
+from kb.index.store import SCHEMA, Store
+from kb.version import __version__
+
+__all__ = ["BackupSummary", "export_backup", "import_backup", "read_header", "FORMAT", "VERSION"]
+
+logger = logging.getLogger(__name__)
+FORMAT = "cto-assistant-kb-backup"
+VERSION = 1
+_WRITE_BATCH = 500
+
+
+@dataclass
+class BackupSummary:
+    """What an export wrote or an import restored."""
+
+    path: Path
+    documents: int
+    chunks: int
+    header: dict[str, Any] = field(default_factory=dict)
+    replaced: int = 0  # documents that were in the knowledge base before an import --replace
+
+
+# ----- encoding --------------------------------------------------------------------------------
+def _encode_vector(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _decode_vector(text: str, where: str) -> np.ndarray:
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise BackupError(f"{where}: the vector is not valid base64") from exc
+    if len(raw) % 4:
+        raise BackupError(f"{where}: the vector has {len(raw)} bytes, not a whole number of float32 values")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def _settings_header(kb: KnowledgeBase) -> dict[str, Any]:
+    s = kb.settings
+    return {"schema": SCHEMA, "embedding_model": s.embedding_identity, "embedding_sha256": s.embedding_sha256,
+            "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap}
+
+
+# ----- export ----------------------------------------------------------------------------------
+class _LineWriter:
+    """Writes JSON lines into a gzip stream and keeps the running checksum."""
+
+    def __init__(self, handle: IO[str]):
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, obj: dict[str, Any]) -> None:
+        line = json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n"
+        self.digest.update(line.encode("utf-8"))
+        self.handle.write(line)
+
+
+def _chunk_rows(store: Store, docs: list[DocRecord]) -> Iterator[tuple[DocRecord, list[dict[str, Any]]]]:
+    for doc in docs:
+        rows = list(store.export_rows(doc.doc_id))
+        if len(rows) != doc.chunk_count:
+            raise BackupError(f"document {doc.doc_id} has {len(rows)} chunks in the store but its record says "
+                              f"{doc.chunk_count}: the knowledge base is changing or damaged; wait for ingest to "
+                              "finish (or run `ingest` once to repair it) and export again")
+        yield doc, rows
+
+
+def export_backup(kb: KnowledgeBase, path: Path, overwrite: bool = False) -> BackupSummary:
+    """Write every completely indexed document of the knowledge base to one backup file.
+
+    Args:
+        kb: the knowledge base to back up.
+        path: the file to write (conventionally ``*.jsonl.gz``); written whole or not at all.
+        overwrite: replace ``path`` if it exists.
+
+    Raises:
+        BackupError: the file exists, cannot be written, or the knowledge base changed meanwhile.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise BackupError(f"{path} already exists: choose another file name or pass --force to overwrite it")
+    store = kb.store
+    docs = sorted((d for d in store.docs() if d.status == DONE), key=lambda d: d.doc_id)
+    before = KnowledgeBase.fingerprint_of(docs)
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        summary = _write_file(kb, store, docs, tmp)
+        after = KnowledgeBase.fingerprint_of([d for d in store.docs() if d.status == DONE])
+        if after != before:
+            raise BackupError("the knowledge base changed while it was being exported (an ingest or removal ran); "
+                              "export again when it has finished")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise BackupError(f"cannot write {path}: {exc.strerror or exc}; check the folder exists and is writable") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    summary.path = path
+    logger.info("exported documents=%d chunks=%d path=%s", summary.documents, summary.chunks, path)
+    return summary
+
+
+def _write_file(kb: KnowledgeBase, store: Store, docs: list[DocRecord], tmp: Path) -> BackupSummary:
+    path_header = {"format": FORMAT, "version": VERSION, "app_version": __version__,
+                   "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                   **_settings_header(kb), "documents": len(docs), "chunks": sum(d.chunk_count for d in docs)}
+    dimension: int | None = None
+    chunks = 0
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+        out = _LineWriter(handle)
+        out.write({"type": "header", **path_header})
+        for doc in docs:
+            out.write({"type": "doc", "record": doc.__dict__})
+        for _, rows in _chunk_rows(store, docs):
+            for row in rows:
+                dimension = dimension or int(row["embedding"].shape[0])
+                out.write({"type": "chunk", "id": row["id"], "text": row["text"], "meta": row["meta"],
+                           "embedding": _encode_vector(row["embedding"])})
+                chunks += 1
+        out.write({"type": "end", "documents": len(docs), "chunks": chunks, "dimension": dimension,
+                   "sha256": out.digest.hexdigest()})
+    return BackupSummary(tmp, len(docs), chunks, {**path_header, "dimension": dimension})
+
+
+# ----- reading and checking --------------------------------------------------------------------------
+def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any], bytes]]:
+    try:
+        with gzip.open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    obj = json.loads(raw)
+                except ValueError as exc:
+                    raise BackupError(f"{path}, line {number}: not JSON; the file is damaged") from exc
+                if not isinstance(obj, dict):
+                    raise BackupError(f"{path}, line {number}: not a JSON object; the file is damaged")
+                yield number, obj, raw
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise BackupError(f"cannot read {path} as a backup ({exc}); give a file written by `kb export`") from exc
+
+
+def _header_of(obj: dict[str, Any], path: Path) -> dict[str, Any]:
+    if obj.get("type") != "header" or obj.get("format") != FORMAT:
+        raise BackupError(f"{path} is not a CTO Assistant backup; give a file written by `kb export`")
+    if obj.get("version") != VERSION:
+        raise BackupError(f"{path} is a backup of format version {obj.get('version')}; this version reads "
+                          f"{VERSION}: import it with the release that wrote it ({obj.get('app_version')})")
+    return obj
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The header of a backup file (format, settings, counts)."""
+    for _, obj, _ in _lines(Path(path)):
+        return _header_of(obj, path)
+    raise BackupError(f"{path} is empty; give a file written by `kb export`")
+
+
+def check_settings(header: dict[str, Any], kb: KnowledgeBase) -> None:
+    """Refuse a backup whose vectors or chunks were made with other settings than this knowledge base's."""
+    ours = _settings_header(kb)
+    keys = ["schema", "embedding_model", "chunk_size", "chunk_overlap"]
+    if header.get("embedding_sha256") and ours["embedding_sha256"]:
+        keys.append("embedding_sha256")
+    diffs = [f"{k}: backup has {header.get(k)!r}, this knowledge base uses {ours[k]!r}" for k in keys if header.get(k) != ours[k]]
+    if diffs:
+        fix = " ".join(f"CTO_{k.upper()}={header.get(k)}" for k in keys[1:] if header.get(k) != ours[k])
+        raise StoreMismatchError(
+            "the backup was made with other settings (" + "; ".join(diffs) + "). Its vectors only fit a knowledge base "
+            f"built the same way: import it with {fix or 'the settings of the release that wrote it'} into an empty "
+            "knowledge base (a new CTO_DATA_DIR or CTO_COLLECTION), or re-ingest the original documents with the "
+            "current settings instead."
+        )
+
+
+def _validate(path: Path) -> tuple[dict[str, Any], list[DocRecord]]:
+    """Read the whole file once and check it is complete and consistent; return header and records."""
+    header: dict[str, Any] = {}
+    records: dict[str, DocRecord] = {}
+    seen: dict[str, int] = {}
+    chunk_ids: set[str] = set()
+    dimension: int | None = None
+    digest = hashlib.sha256()
+    end: dict[str, Any] | None = None
+    for number, obj, raw in _lines(path):
+        where = f"{path}, line {number}"
+        kind = obj.get("type")
+        if end is not None:
+            raise BackupError(f"{where}: data after the end line; the file is damaged")
+        if kind == "end":
+            end = obj
+            continue
+        digest.update(raw)
+        if number == 1:
+            header = _header_of(obj, path)
+        elif kind == "doc":
+            record = _record(obj, where)
+            if record.doc_id in records:
+                raise BackupError(f"{where}: document {record.doc_id} appears twice; the file is damaged")
+            records[record.doc_id] = record
+        elif kind == "chunk":
+            doc_id, dim = _check_chunk(obj, where, records, chunk_ids)
+            if dimension is not None and dim != dimension:
+                raise BackupError(f"{where}: vector of {dim} values after vectors of {dimension}; the file is damaged")
+            dimension = dim
+            seen[doc_id] = seen.get(doc_id, 0) + 1
+        else:
+            raise BackupError(f"{where}: unknown line type {kind!r}; the file is damaged")
+    _check_end(path, header, end, digest.hexdigest(), records, seen, len(chunk_ids), dimension)
+    return header, list(records.values())
+
+
+def _record(obj: dict[str, Any], where: str) -> DocRecord:
+    try:
+        record = DocRecord(**obj["record"])
+    except (KeyError, TypeError) as exc:
+        raise BackupError(f"{where}: not a document record ({exc}); the file is damaged") from exc
+    if record.status != DONE:
+        raise BackupError(f"{where}: document {record.doc_id} has status {record.status!r}; the file is damaged")
+    return record
+
+
+def _check_chunk(obj: dict[str, Any], where: str, records: dict[str, DocRecord], ids: set[str]) -> tuple[str, int]:
+    chunk_id, meta = obj.get("id"), obj.get("meta")
+    if not isinstance(chunk_id, str) or not isinstance(meta, dict) or not isinstance(obj.get("text"), str):
+        raise BackupError(f"{where}: a chunk needs an id, a text and metadata; the file is damaged")
+    doc_id = str(meta.get("doc_id", ""))
+    if doc_id not in records:
+        raise BackupError(f"{where}: chunk {chunk_id} belongs to no document in the file; the file is damaged")
+    if chunk_id in ids:
+        raise BackupError(f"{where}: chunk {chunk_id} appears twice; the file is damaged")
+    ids.add(chunk_id)
+    vector = _decode_vector(str(obj.get("embedding", "")), where)
+    if not vector.size or not np.all(np.isfinite(vector)):
+        raise BackupError(f"{where}: chunk {chunk_id} has an empty or non-finite vector; the file is damaged")
+    return doc_id, int(vector.size)
+
+
+def _check_end(path: Path, header: dict[str, Any], end: dict[str, Any] | None, digest: str,
+               records: dict[str, DocRecord], seen: dict[str, int], chunks: int, dimension: int | None) -> None:
+    if end is None:
+        raise BackupError(f"{path} ends early (no end line): it is truncated; export it again")
+    if end.get("sha256") != digest:
+        raise BackupError(f"{path} does not match its checksum: it was damaged or edited; export it again")
+    expected = (header.get("documents"), header.get("chunks"))
+    if (len(records), chunks) != expected or (end.get("documents"), end.get("chunks")) != expected:
+        raise BackupError(f"{path} holds {len(records)} documents and {chunks} chunks but says {expected[0]} and "
+                          f"{expected[1]}; the file is damaged")
+    short = [d.doc_id for d in records.values() if seen.get(d.doc_id, 0) != d.chunk_count]
+    if short:
+        raise BackupError(f"{path}: documents with missing chunks ({', '.join(short[:5])}); the file is damaged")
+    if end.get("dimension") != dimension:
+        raise BackupError(f"{path}: vectors have {dimension} values but the file says {end.get('dimension')}")
+
+
+# ----- import ----------------------------------------------------------------------------------------
+def import_backup(kb: KnowledgeBase, path: Path, replace: bool = False) -> BackupSummary:
+    """Restore a backup into this knowledge base, all or nothing.
+
+    Args:
+        kb: the knowledge base to fill; it must be empty unless ``replace``.
+        path: a file written by :func:`export_backup`.
+        replace: delete the current documents first (only after the file has been checked).
+
+    Raises:
+        BackupError: the file is damaged, or the knowledge base is not empty and ``replace`` is false.
+        StoreMismatchError: the backup was made with another embedding model or chunking.
+    """
+    path = Path(path)
+    check_settings(read_header(path), kb)
+    header, records = _validate(path)
+    store = kb.store
+    kb.reconcile()
+    existing = store.docs()
+    if (existing or store.count()) and not replace:
+        raise BackupError(f"the knowledge base already holds {len(existing)} documents: import into an empty one "
+                          "(`kb reset --yes` first), or pass --replace to replace its contents with the backup")
+    if replace:
+        store.clear()
+    try:
+        _write_backup(store, path, records)
+    except Exception as exc:  # any failure while writing: take the partial import back out, then report
+        _undo(store, records)
+        lost = f"; the {len(existing)} documents it replaced are gone, import again" if existing else ""
+        raise BackupError(f"import of {path} failed and was undone ({exc}){lost}") from exc
+    kb.refresh(force=True)
+    logger.info("imported documents=%d chunks=%d path=%s replaced=%d", len(records), header.get("chunks"), path, len(existing))
+    return BackupSummary(path, len(records), int(header.get("chunks") or 0), header, replaced=len(existing))
+
+
+def _write_backup(store: Store, path: Path, records: list[DocRecord]) -> None:
+    store.put_docs([DocRecord(**{**r.__dict__, "status": INDEXING}) for r in records])
+    batch: list[dict[str, Any]] = []
+    for _, obj, _ in _lines(path):
+        if obj.get("type") != "chunk":
+            continue
+        batch.append({"id": obj["id"], "text": obj["text"], "meta": obj["meta"],
+                      "embedding": _decode_vector(obj["embedding"], str(path))})
+        if len(batch) >= _WRITE_BATCH:
+            store.import_rows(batch)
+            batch = []
+    if batch:
+        store.import_rows(batch)
+    store.put_docs(records)  # the switch: every document becomes visible together
+
+
+def _undo(store: Store, records: list[DocRecord]) -> None:
+    for record in records:
+        try:
+            store.delete_doc(record.doc_id)
+        except Exception:  # keep undoing the others; `ingest` repairs what is left
+            logger.exception("undo failed doc_id=%s; run `ingest` once to repair", record.doc_id)

@@ -1,0 +1,203 @@
+"""The keyword (BM25) index over the same chunks as the vector store.
+
+Built with bm25s, persisted under ``data_dir/keyword/<fingerprint>``, and rebuilt only
+when the knowledge base's fingerprint changes (never per question). Each entry keeps
+the light metadata that filters need, so filtered keyword search needs no store call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.core.documents import Chunk
+from kb.core.text import STOPWORDS
+
+__all__ = ["KeywordIndex", "tokenize", "FILTER_FIELDS"]
+
+logger = logging.getLogger(__name__)
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
+FILTER_FIELDS = ("doc_id", "areas", "date_ord", "source_type", "authority", "jurisdiction")
+_stemmer: Any = None
+
+
+def _bm25s():  # type: ignore[no-untyped-def]
+    """Import bm25s, undoing its import-time ``setLevel(DEBUG)`` on its own logger."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _stem(words: list[str]) -> list[str]:
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    return list(_stemmer.stemWords(words))
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case, split, keep compounds (``e-rate`` gives ``erate``, ``e`` and ``rate``), drop stop words, stem."""
+    words: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        token = token.strip(".'")
+        if any(sep in token for sep in "-'."):
+            parts = [p for p in re.split(r"[-'.]", token) if p]
+            words.append("".join(parts))
+            words.extend(p for p in parts if len(p) > 1 and p not in STOPWORDS)
+        elif len(token) > 1 and token not in STOPWORDS:
+            words.append(token)
+    return _stem(words)
+
+
+@dataclass
+class KeywordIndex:
+    """BM25 over chunk texts, with per-chunk filter metadata.
+
+    It also keeps every chunk's tokens (as ids into ``vocab``) and the content hash of each
+    document it holds, so that after a change only new or changed documents are read and
+    tokenized again (:meth:`build` with ``reuse``); the BM25 statistics are recomputed
+    from the token ids, which is fast.
+    """
+
+    ids: list[str]
+    meta: list[dict[str, Any]]
+    retriever: Any
+    tokens: list[np.ndarray] | None = None  # per chunk: ids into vocab (None for an index saved before they were kept)
+    vocab: list[str] = field(default_factory=list)
+    doc_hashes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, chunks: Iterable[Chunk], k1: float = 1.2, b: float = 0.75, doc_hashes: dict[str, str] | None = None,
+              reuse: KeywordIndex | None = None, keep: Collection[str] = ()) -> KeywordIndex:
+        """Index the chunks, plus the entries of ``reuse`` whose document is in ``keep``.
+
+        Args:
+            chunks: the chunks to tokenize (the new and changed documents' when reusing).
+            doc_hashes: content hash of every document the index will hold (for later reuse).
+            reuse: an earlier index whose tokens are kept for the documents in ``keep``.
+        """
+        ids: list[str] = []
+        meta: list[dict[str, Any]] = []
+        rows: list[np.ndarray] = []
+        vocab: list[str] = []
+        kept_rows = reuse.tokens if reuse is not None and keep else None
+        if reuse is not None and kept_rows is not None:
+            wanted = set(keep)
+            vocab = list(reuse.vocab)
+            for cid, entry, row in zip(reuse.ids, reuse.meta, kept_rows, strict=True):
+                if entry.get("doc_id") in wanted:
+                    ids.append(cid)
+                    meta.append(entry)
+                    rows.append(row)
+        positions = {word: n for n, word in enumerate(vocab)}
+        for chunk in chunks:
+            ids.append(chunk.id)
+            meta.append(_filter_meta(chunk))
+            words = tokenize(chunk.embed_text) or ["_empty_"]
+            rows.append(np.fromiter((positions.setdefault(w, len(positions)) for w in words), dtype=np.int32, count=len(words)))
+        vocab = list(positions)  # insertion order: old words first, then new ones
+        if kept_rows is not None:  # words of documents no longer kept would otherwise stay in the vocabulary
+            rows, vocab = _compact(rows, vocab)
+        retriever = _bm25s().BM25(k1=k1, b=b)
+        if rows:
+            retriever.index((rows, {word: n for n, word in enumerate(vocab)}), show_progress=False)
+        return cls(ids=ids, meta=meta, retriever=retriever, tokens=rows, vocab=vocab, doc_hashes=dict(doc_hashes or {}))
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a (tokenized) term; unseen terms get the maximum."""
+        n = max(1, len(self.ids))
+        position = self.retriever.vocab_dict.get(token) if self.ids else None
+        df = 0
+        if position is not None:
+            indptr = self.retriever.scores["indptr"]
+            df = int(indptr[position + 1] - indptr[position])
+        return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+
+    def meta_of(self, chunk_id: str) -> dict[str, Any]:
+        """Filter metadata of one chunk (empty when unknown)."""
+        if not hasattr(self, "_positions"):
+            self._positions = {cid: n for n, cid in enumerate(self.ids)}
+        position = self._positions.get(chunk_id)
+        return self.meta[position] if position is not None else {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None) -> list[tuple[str, float]]:
+        """Top-k (chunk id, BM25 score) pairs; ``allow`` filters by chunk metadata."""
+        if not self.ids:
+            return []
+        vocab = self.retriever.vocab_dict
+        tokens = [t for t in tokenize(query) if t in vocab]
+        if not tokens:
+            return []
+        mask = None
+        if allow is not None:
+            mask = np.fromiter((1.0 if allow(m) else 0.0 for m in self.meta), dtype=np.float32, count=len(self.meta))
+            if not mask.any():
+                return []
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve([tokens], k=k, show_progress=False, weight_mask=mask, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+
+    # ----- persistence ------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.ids:
+            self.retriever.save(str(tmp / "bm25"), show_progress=False)
+        entries: dict[str, Any] = {"ids": self.ids, "meta": self.meta, "vocab": self.vocab, "doc_hashes": self.doc_hashes}
+        if self.tokens is not None:
+            lengths = np.fromiter((len(row) for row in self.tokens), dtype=np.int64, count=len(self.tokens))
+            flat = np.concatenate(self.tokens) if self.tokens else np.zeros(0, dtype=np.int32)
+            np.savez(tmp / "tokens.npz", flat=flat.astype(np.int32), lengths=lengths)
+        (tmp / "entries.json").write_text(json.dumps(entries))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)  # readers never see a half-written index
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex:
+        bm25s = _bm25s()
+        entries = json.loads((folder / "entries.json").read_text())
+        retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if entries["ids"] else bm25s.BM25()
+        tokens: list[np.ndarray] | None = None
+        if (folder / "tokens.npz").is_file():
+            with np.load(folder / "tokens.npz") as saved:
+                bounds = np.cumsum(saved["lengths"])[:-1]
+                tokens = list(np.split(saved["flat"], bounds)) if len(saved["lengths"]) else []
+            if len(tokens) != len(entries["ids"]):
+                tokens = None  # not this index's tokens: the next change rebuilds from the texts
+        return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever, tokens=tokens,
+                   vocab=entries.get("vocab", []), doc_hashes=entries.get("doc_hashes", {}))
+
+
+def _compact(rows: list[np.ndarray], vocab: list[str]) -> tuple[list[np.ndarray], list[str]]:
+    """Renumber token ids to 0..n-1 over the words the rows use (dropping removed documents' words)."""
+    if not rows:
+        return [], []
+    lengths = [len(row) for row in rows]
+    used, inverse = np.unique(np.concatenate(rows), return_inverse=True)
+    renumbered = np.split(inverse.astype(np.int32), np.cumsum(lengths)[:-1])
+    return list(renumbered), [vocab[int(i)] for i in used]
+
+
+def _filter_meta(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {"doc_id": chunk.doc_id, "areas": chunk.areas, "source_type": chunk.source_type}
+    if chunk.date:
+        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    for key in ("authority", "jurisdiction", "expires", "superseded_by"):
+        if chunk.extra.get(key):
+            meta[key] = chunk.extra[key]
+    return meta

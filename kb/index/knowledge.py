@@ -1,0 +1,187 @@
+"""The knowledge base: store, embedder and keyword index kept in step.
+
+Ingest writes through it and the assistant reads through it. Readers never see a
+document that is not completely indexed: the keyword index and dense results are
+limited to documents whose manifest status is ``done``. The keyword index is tied to
+a fingerprint of the manifest and is rebuilt only when that fingerprint changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.core.documents import DocRecord
+from kb.core.settings import Settings
+from kb.embed.base import Embedder, make_embedder
+from kb.index.keyword import KeywordIndex
+from kb.index.store import Store, open_store
+
+__all__ = ["KnowledgeBase", "Repair", "DONE", "INDEXING"]
+
+logger = logging.getLogger(__name__)
+DONE = "done"
+INDEXING = "indexing"
+
+
+@dataclass
+class Repair:
+    """What reconciliation fixed after an interrupted ingest."""
+
+    partial_docs: list[str]
+    orphan_chunks: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.partial_docs or self.orphan_chunks)
+
+
+class KnowledgeBase:
+    """Everything the answering path and ingest share; heavy parts open on first use."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, store: Store | None = None):
+        self.settings = settings
+        self._embedder = embedder
+        self._store = store
+        self._lock = threading.RLock()
+        self._keyword: KeywordIndex | None = None
+        self._fingerprint: str | None = None
+        self._generation: str | None = None
+        self._done: dict[str, DocRecord] = {}
+        self._checked_at = 0.0
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def store(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.settings)
+            return self._store
+
+    # ----- manifest views ---------------------------------------------------------------
+    def done_docs(self) -> dict[str, DocRecord]:
+        """Completely indexed documents by id (as of the last refresh)."""
+        self.refresh()
+        return self._done
+
+    @staticmethod
+    def fingerprint_of(docs: list[DocRecord]) -> str:
+        rows = sorted(f"{d.doc_id}:{d.content_hash}:{d.chunk_count}:{d.status}" for d in docs)
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
+    def refresh(self, max_age_s: float = 1.0, force: bool = False) -> bool:
+        """Pick up changes made by other processes; return True when the index changed.
+
+        At most once per ``max_age_s`` the manifest's generation stamp is read (one row);
+        the whole manifest is read only when the stamp moved (or the store has none).
+        """
+        with self._lock:
+            now = time.monotonic()
+            if not force and self._fingerprint is not None and now - self._checked_at < max_age_s:
+                return False
+            self._checked_at = now
+            generation = self.store.generation()
+            if not force and generation is not None and generation == self._generation:
+                return False
+            self._generation = generation
+            docs = [d for d in self.store.docs() if d.status == DONE]
+            fingerprint = self.fingerprint_of(docs)
+            if fingerprint == self._fingerprint:
+                return False
+            self._done = {d.doc_id: d for d in docs}
+            self._keyword = self._load_or_build_keyword(fingerprint)
+            self._fingerprint = fingerprint
+            return True
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        self.refresh()
+        assert self._keyword is not None
+        return self._keyword
+
+    def _keyword_dir(self, fingerprint: str):  # type: ignore[no-untyped-def]
+        scope = f"{self.settings.collection}-{self.settings.chroma_host or 'local'}-{self.settings.chroma_port}"
+        return self.settings.data_dir / "keyword" / hashlib.sha1(scope.encode()).hexdigest()[:8] / fingerprint
+
+    def _load_or_build_keyword(self, fingerprint: str) -> KeywordIndex:
+        folder = self._keyword_dir(fingerprint)
+        if (folder / "entries.json").is_file():
+            try:
+                return KeywordIndex.load(folder)
+            except (OSError, ValueError, KeyError) as exc:
+                logger.warning("keyword index unreadable, rebuilding folder=%s error=%s", folder, exc)
+        started = time.perf_counter()
+        hashes = {doc_id: d.content_hash for doc_id, d in self._done.items()}
+        previous = self._keyword or self._saved_keyword(folder.parent)
+        keep: set[str] = set()
+        if previous is not None and previous.tokens is not None:
+            keep = {doc_id for doc_id, h in previous.doc_hashes.items() if hashes.get(doc_id) == h}
+        if keep:  # only new and changed documents are read and tokenized again
+            fresh = sorted(set(hashes) - keep)
+            index = KeywordIndex.build(self.store.chunks_of(fresh), doc_hashes=hashes, reuse=previous, keep=keep)
+        else:
+            index = KeywordIndex.build((c for c in self.store.iter_chunks() if c.doc_id in hashes), doc_hashes=hashes)
+        try:
+            index.save(folder)
+            for old in folder.parent.iterdir():
+                if old.name != folder.name and not old.name.endswith(".tmp"):
+                    _remove_tree(old)
+        except OSError as exc:  # a read-only data dir still answers, from memory
+            logger.warning("keyword index not saved folder=%s error=%s", folder, exc)
+        logger.info("keyword index built chunks=%d reused_docs=%d seconds=%.2f", len(index), len(keep),
+                    time.perf_counter() - started)
+        return index
+
+    @staticmethod
+    def _saved_keyword(parent: Path) -> KeywordIndex | None:
+        """The newest complete keyword index saved in ``parent`` (another fingerprint's), if any."""
+        saved = [f for f in parent.iterdir() if (f / "entries.json").is_file()] if parent.is_dir() else []
+        for folder in sorted(saved, key=lambda f: f.stat().st_mtime, reverse=True):
+            try:
+                return KeywordIndex.load(folder)
+            except (OSError, ValueError, KeyError):
+                continue
+        return None
+
+    # ----- repair -------------------------------------------------------------------------
+    def reconcile(self) -> Repair:
+        """Undo what an interrupted ingest left: partial documents and chunks without a manifest row."""
+        with self._lock:
+            store = self.store
+            docs = store.docs()
+            partial = [d.doc_id for d in docs if d.status != DONE]
+            for doc_id in partial:
+                store.delete_doc(doc_id)
+            done_docs = [d for d in docs if d.status == DONE]
+            if store.count() == sum(d.chunk_count for d in done_docs):
+                return Repair(partial_docs=partial, orphan_chunks=0)  # the common, cheap case
+            known = {d.doc_id for d in done_docs}
+            orphans: dict[str, int] = {}
+            for chunk in store.iter_chunks():
+                if chunk.doc_id not in known:
+                    orphans[chunk.doc_id] = orphans.get(chunk.doc_id, 0) + 1
+            for doc_id in orphans:
+                store.delete_chunks(doc_id)
+            short = [d for d in done_docs if len(store.chunk_ids(d.doc_id)) != d.chunk_count]
+            for doc in short:
+                store.delete_doc(doc.doc_id)
+            repair = Repair(partial_docs=partial + [d.doc_id for d in short], orphan_chunks=sum(orphans.values()))
+            if repair.changed:
+                logger.warning("repaired interrupted ingest partial_docs=%d orphan_chunks=%d",
+                               len(repair.partial_docs), repair.orphan_chunks)
+            return repair
+
+
+def _remove_tree(path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

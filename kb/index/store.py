@@ -1,0 +1,375 @@
+"""The vector store: the only code that talks to Chroma.
+
+Two collections live side by side: ``<name>`` holds the chunks (vector, text,
+citation metadata) and ``<name>_docs`` is the manifest, one record per document with
+its content hash and ingest status. Keeping the manifest in Chroma means that in
+server mode every app instance sees the same truth.
+
+The chunk collection records the embedding model and chunking parameters it was
+built with, and refuses to open with different ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from kb.core.documents import Chunk, DocRecord
+from kb.core.errors import StoreError, StoreMismatchError
+from kb.core.settings import Settings
+
+__all__ = ["Store", "Hit", "open_store"]
+
+logger = logging.getLogger(__name__)
+SCHEMA = 1
+GENERATION_ID = "__generation__"  # manifest row whose stamp changes with every manifest write
+_CHUNK_FIELDS = ("doc_id", "index", "title", "source", "source_type", "page", "section", "anchor", "date")
+
+
+@dataclass
+class Hit:
+    """A chunk found by a search, with its similarity (cosine, higher is closer)."""
+
+    chunk: Chunk
+    score: float
+    vector: np.ndarray | None = None  # the chunk's stored embedding
+
+
+def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if v is not None and v != ""}
+
+
+def chunk_to_meta(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {f: getattr(chunk, f) for f in _CHUNK_FIELDS}
+    meta["areas"] = ",".join(chunk.areas)
+    for area in chunk.areas:
+        meta[f"area_{area}"] = True
+    if chunk.date:
+        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    for key, value in chunk.extra.items():
+        meta[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+    return _clean_meta(meta)
+
+
+def meta_to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    known = set(_CHUNK_FIELDS) | {"areas", "date_ord"}
+    extra = {k: v for k, v in meta.items() if k not in known and not k.startswith("area_")}
+    return Chunk(
+        id=chunk_id,
+        doc_id=str(meta.get("doc_id", "")),
+        index=int(meta.get("index", 0)),
+        text=text,
+        title=str(meta.get("title", "")),
+        source=str(meta.get("source", "")),
+        source_type=str(meta.get("source_type", "")),
+        page=meta.get("page"),
+        section=meta.get("section"),
+        anchor=meta.get("anchor"),
+        date=meta.get("date"),
+        areas=[a for a in str(meta.get("areas", "")).split(",") if a],
+        extra=extra,
+    )
+
+
+def _chunks_of(got: dict[str, Any]) -> list[Chunk]:
+    """The chunks of a Chroma ``get`` result (ids, documents and metadatas)."""
+    return [meta_to_chunk(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)]
+
+
+def _doc_to_meta(doc: DocRecord) -> dict[str, Any]:
+    # Every key is always written ("" for none): Chroma's upsert merges metadata, so a key
+    # left out would keep the previous version's value (a date removed on re-ingest, say).
+    return {
+        "source": doc.source, "source_type": doc.source_type, "title": doc.title,
+        "content_hash": doc.content_hash, "status": doc.status, "chunk_count": doc.chunk_count,
+        "date": doc.date or "", "areas": ",".join(doc.areas), "ingested_at": doc.ingested_at,
+        "meta": json.dumps(doc.meta, default=str),
+    }
+
+
+def _meta_to_doc(doc_id: str, meta: dict[str, Any]) -> DocRecord:
+    return DocRecord(
+        doc_id=doc_id, source=str(meta.get("source", "")), source_type=str(meta.get("source_type", "")),
+        title=str(meta.get("title", "")), content_hash=str(meta.get("content_hash", "")),
+        status=str(meta.get("status", "")), chunk_count=int(meta.get("chunk_count", 0)),
+        date=meta.get("date") or None, areas=[a for a in str(meta.get("areas", "")).split(",") if a],
+        ingested_at=str(meta.get("ingested_at", "")), meta=json.loads(meta.get("meta") or "{}"),
+    )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _is_not_found(exc: Exception) -> bool:
+    from chromadb.errors import NotFoundError  # chromadb is loaded by now: a store is open
+
+    return isinstance(exc, NotFoundError)
+
+
+def _reattaching(method: F) -> F:
+    """Retry once on fresh collection handles when another process dropped and recreated them (`kb reset`).
+
+    Without this, every app instance still running after a reset fails on each question
+    until it is restarted; with it, it sees the new (empty, then re-ingested) knowledge base.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not _is_not_found(exc):
+                raise
+            logger.warning("collections were recreated by another process (kb reset?); reopening collection=%s",
+                           self._settings.collection)
+            self.open()
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Store:
+    """Chunks and manifest in Chroma, behind a small typed interface."""
+
+    def __init__(self, client: Any, settings: Settings, embedding_model: str):
+        self._client = client
+        self._settings = settings
+        self.embedding_model = embedding_model
+        self._chunks: Any = None
+        self._docs: Any = None
+        self._max_batch = 5000
+
+    # ----- opening -------------------------------------------------------------------
+    def _expected_meta(self) -> dict[str, Any]:
+        s = self._settings
+        return {"schema": SCHEMA, "embedding_model": self.embedding_model,
+                "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap}
+
+    def open(self) -> Store:
+        """Open or create the collections and check they match the settings."""
+        expected = self._expected_meta()
+        try:
+            self._chunks = self._client.get_or_create_collection(
+                self._settings.collection, embedding_function=None, metadata=expected,
+                configuration={"hnsw": {"space": "cosine", "ef_search": 100}},
+            )
+            self._docs = self._client.get_or_create_collection(
+                self._settings.collection + "_docs", embedding_function=None
+            )
+            self._max_batch = int(self._client.get_max_batch_size())
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises many error types for connection problems
+            where = (f"the Chroma server at {self._settings.chroma_host}:{self._settings.chroma_port}"
+                     if self._settings.server_mode else f"the store in {self._settings.data_dir}")
+            raise StoreError(f"cannot open {where}: {exc}") from exc
+        self._check(expected)
+        return self
+
+    def _check(self, expected: dict[str, Any]) -> None:
+        found = self._chunks.metadata or {}
+        diffs = [f"{k}: store has {found.get(k)!r}, settings say {v!r}" for k, v in expected.items() if found.get(k) != v]
+        if diffs:
+            raise StoreMismatchError(
+                "the knowledge base was built with other settings (" + "; ".join(diffs) + "). "
+                "Either restore those settings, or rebuild: `kb reset --yes` and then `ingest` your documents again."
+            )
+
+    # ----- manifest ---------------------------------------------------------------------
+    def put_doc(self, doc: DocRecord) -> None:
+        self.put_docs([doc])
+
+    @_reattaching
+    def put_docs(self, docs: Sequence[DocRecord]) -> None:
+        """Write manifest rows, as few calls as the server's batch limit allows (used by `kb import`)."""
+        for start in range(0, len(docs), self._max_batch):
+            part = docs[start:start + self._max_batch]
+            self._docs.upsert(ids=[d.doc_id for d in part], embeddings=[[1.0]] * len(part),
+                              documents=[d.title for d in part], metadatas=[_doc_to_meta(d) for d in part])
+        self._bump_generation()
+
+    @_reattaching
+    def docs(self) -> list[DocRecord]:
+        got = self._docs.get(include=["metadatas"])
+        return [_meta_to_doc(i, m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=False)
+                if i != GENERATION_ID]
+
+    @_reattaching
+    def generation(self) -> str | None:
+        """A stamp that changes whenever the manifest does (None for a store that never had one).
+
+        Readers compare it before reading the whole manifest: one row instead of thousands.
+        """
+        got = self._docs.get(ids=[GENERATION_ID], include=["metadatas"])
+        return str((got["metadatas"][0] or {}).get("stamp")) if got["ids"] else None
+
+    def _bump_generation(self) -> None:
+        """Written after every manifest change, so a reader that saw the old stamp reads again."""
+        self._docs.upsert(ids=[GENERATION_ID], embeddings=[[1.0]], documents=[""],
+                          metadatas=[{"stamp": uuid.uuid4().hex}])
+
+    @_reattaching
+    def doc(self, doc_id: str) -> DocRecord | None:
+        got = self._docs.get(ids=[doc_id], include=["metadatas"])
+        return _meta_to_doc(got["ids"][0], got["metadatas"][0] or {}) if got["ids"] else None
+
+    @_reattaching
+    def delete_doc(self, doc_id: str) -> None:
+        """Remove a document without ever showing it half-deleted.
+
+        The manifest row is first marked ``indexing`` (readers ignore it from then on),
+        then the chunks go, then the row. A crash in between leaves an ``indexing`` row,
+        which the next reconciliation finishes removing.
+        """
+        record = self.doc(doc_id)
+        if record is not None and record.status != "indexing":
+            record.status = "indexing"
+            self.put_doc(record)
+        self.delete_chunks(doc_id)
+        self._docs.delete(ids=[doc_id])
+        self._bump_generation()
+
+    # ----- chunks -------------------------------------------------------------------------
+    @_reattaching
+    def add_chunks(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        for start in range(0, len(chunks), self._max_batch):
+            part = chunks[start:start + self._max_batch]
+            self._chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=embeddings[start:start + len(part)],
+                documents=[c.text for c in part],
+                metadatas=[chunk_to_meta(c) for c in part],
+            )
+
+    @_reattaching
+    def delete_chunks(self, doc_id: str) -> None:
+        self._chunks.delete(where={"doc_id": doc_id})
+
+    @_reattaching
+    def chunk_ids(self, doc_id: str | None = None) -> list[str]:
+        got = self._chunks.get(where={"doc_id": doc_id} if doc_id else None, include=[])
+        return list(got["ids"])
+
+    @_reattaching
+    def count(self) -> int:
+        return int(self._chunks.count())
+
+    @_reattaching
+    def get_chunks(self, ids: Sequence[str], with_embeddings: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
+        if not ids:
+            return [], None
+        include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
+        got = self._chunks.get(ids=list(ids), include=include)
+        by_id = {c.id: c for c in _chunks_of(got)}
+        order = [i for i in ids if i in by_id]
+        vectors = None
+        if with_embeddings:
+            pos = {i: n for n, i in enumerate(got["ids"])}
+            vectors = np.asarray([got["embeddings"][pos[i]] for i in order], dtype=np.float32)
+        return [by_id[i] for i in order], vectors
+
+    def iter_chunks(self, batch: int = 5000) -> Iterator[Chunk]:
+        """Every chunk, in pages (used to build the keyword index and exports)."""
+        offset = 0
+        while True:
+            got = self._chunks.get(include=["documents", "metadatas"], limit=batch, offset=offset)
+            if not got["ids"]:
+                return
+            yield from _chunks_of(got)
+            offset += len(got["ids"])
+
+    @_reattaching
+    def chunks_of(self, doc_ids: Sequence[str], batch: int = 200) -> list[Chunk]:
+        """Every chunk of the given documents (used to update the keyword index)."""
+        out: list[Chunk] = []
+        for start in range(0, len(doc_ids), batch):
+            part = list(doc_ids[start:start + batch])
+            got = self._chunks.get(where={"doc_id": {"$in": part}}, include=["documents", "metadatas"])
+            out.extend(_chunks_of(got))
+        return out
+
+    def export_rows(self, doc_id: str | None = None, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Chunks with their stored vectors as plain rows (for `kb export`): every chunk, or one document's.
+
+        Each row is ``{"id", "text", "meta", "embedding"}``; the embedding is the float32
+        array exactly as Chroma holds it.
+        """
+        offset = 0
+        while True:
+            got = self._chunks.get(where={"doc_id": doc_id} if doc_id else None,
+                                   include=["documents", "metadatas", "embeddings"], limit=batch, offset=offset)
+            if not len(got["ids"]):
+                return
+            for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
+                yield {"id": i, "text": d or "", "meta": dict(m or {}), "embedding": np.asarray(e, dtype=np.float32)}
+            offset += len(got["ids"])
+
+    @_reattaching
+    def import_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write rows shaped like :meth:`export_rows` gives them (ids, texts, metadata and vectors as they are)."""
+        for start in range(0, len(rows), self._max_batch):
+            part = rows[start:start + self._max_batch]
+            self._chunks.upsert(ids=[r["id"] for r in part], embeddings=[r["embedding"] for r in part],
+                                documents=[r["text"] for r in part], metadatas=[r["meta"] for r in part])
+
+    @_reattaching
+    def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        """Nearest chunks to a query vector, optionally filtered by metadata."""
+        # n_results may exceed the collection's size (Chroma returns what there is), so no count() call:
+        # it cost ~6 ms of every question. The stored vectors come back with the hits.
+        got = self._chunks.query(query_embeddings=[vector], n_results=k, where=where or None,
+                                 include=["documents", "metadatas", "distances", "embeddings"])
+        vectors = got.get("embeddings")
+        rows = vectors[0] if vectors is not None and len(vectors) else [None] * len(got["ids"][0])
+        return [Hit(meta_to_chunk(i, d or "", m or {}), 1.0 - float(dist),
+                    None if v is None else np.asarray(v, dtype=np.float32))
+                for i, d, m, dist, v in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
+                                            rows, strict=False)]
+
+    @_reattaching
+    def clear(self) -> None:
+        """Delete every chunk and manifest row but keep the collections (other app instances keep working)."""
+        for collection in (self._chunks, self._docs):
+            while ids := list(collection.get(include=[], limit=self._max_batch)["ids"]):
+                collection.delete(ids=ids)
+        self._bump_generation()
+
+    def reset(self) -> None:
+        """Delete both collections (everything in the knowledge base)."""
+        for name in (self._settings.collection, self._settings.collection + "_docs"):
+            try:
+                self._client.delete_collection(name)
+            except Exception as exc:  # absent collections are fine; anything else is logged
+                logger.info("reset: collection=%s not deleted: %s", name, exc)
+
+
+def make_client(settings: Settings) -> Any:
+    """Create the Chroma client the settings ask for (telemetry off)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.server_mode:
+            return chromadb.HttpClient(host=str(settings.chroma_host), port=settings.chroma_port, settings=chroma_settings)
+        path = settings.data_dir / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        target = f"{settings.chroma_host}:{settings.chroma_port}" if settings.server_mode else str(settings.data_dir)
+        raise StoreError(
+            f"cannot reach the knowledge base at {target}: {exc}. "
+            + ("Start the server with `chroma run --host 127.0.0.1 --port PORT --path DIR`." if settings.server_mode else "Check that the folder is writable.")
+        ) from exc
+
+
+def open_store(settings: Settings, embedding_model: str | None = None) -> Store:
+    """Open the store configured by the settings."""
+    return Store(make_client(settings), settings, embedding_model or settings.embedding_identity).open()
