@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kb.cli.common import configure_logging, friendly_errors, load_settings
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.metadata import MetadataError, validate_fields
 from kb.version import __version__
 
@@ -117,7 +117,7 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     options = IngestOptions(include=list(include), exclude=list(exclude), prune=prune, dry_run=dry_run, metadata=meta)
     bar = _Bar(interactive)
     try:
-        report = run_ingest(KnowledgeBase(settings), list(inputs), options, progress=bar)
+        report = run_ingest(KnowledgeBase(settings), list(inputs), options=options, progress=bar)
     finally:
         bar.close()
     if as_json:

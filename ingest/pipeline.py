@@ -224,7 +224,8 @@ class _Run:
         extra = {k: str(meta[k]) for k in CHUNK_EXTRA_FIELDS if meta.get(k)}
         if doc.url:
             extra["url"] = doc.url
-        chunks = chunk_document(doc, pending.source.doc_id, self.settings.chunk_size, self.settings.chunk_overlap, extra)
+        chunks = chunk_document(doc, pending.source.doc_id, size=self.settings.chunk_size,
+                                overlap=self.settings.chunk_overlap, extra=extra)
         if not chunks:
             raise IngestError("no text left after cleaning")
         minhash = self._health(doc, pending.source.doc_id, warnings)
@@ -283,7 +284,7 @@ def _limit_chars(doc: LoadedDocument, limit: int, warnings: list[str]) -> None:
         total += len(section.text)
 
 
-def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | None = None,
+def run_ingest(kb: KnowledgeBase, inputs: list[str], *, options: IngestOptions | None = None,
                progress: Progress | None = None) -> IngestReport:
     """Ingest files, folders and URLs into the knowledge base; never stops on one bad input."""
     options = options or IngestOptions()

@@ -22,8 +22,9 @@ import numpy as np
 
 from eval.bench.pipeline import percentile
 from eval.bench.probe import timed
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import REPO_ROOT, Settings
-from kb.embed.base import make_embedder
+from kb.embed import make_embedder
 
 __all__ = ["compare_encoders", "COMMANDS"]
 
@@ -107,6 +108,7 @@ def table(result: dict[str, Any]) -> str:
 @click.option("--gold", type=click.Choice(["none", "library", "k12docs"]), default="library", show_default=True,
               help="Also answer this gold set with each backend (none: speed and fidelity only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@friendly_errors
 def encoders(gold: str, as_json: bool) -> None:
     """Compare the encoder backends (torch, ONNX, ONNX int8): speed, fidelity, answer quality.
 
@@ -115,7 +117,6 @@ def encoders(gold: str, as_json: bool) -> None:
       python -m eval encoders --gold none
       python -m eval encoders
     """
-    from kb.cli.common import configure_logging, load_settings
 
     configure_logging("WARNING")
     settings = load_settings()

@@ -95,7 +95,7 @@ def _synthetic(real: RealCorpus, count: int, rng: random.Random, np_rng: np.rand
     return docs, chunks, vectors.astype(np.float32)
 
 
-def build_scale(real: RealCorpus, n: int, base: Settings, folder: Path, seed: int = 5) -> ScaleBuild:
+def build_scale(real: RealCorpus, n: int, *, base: Settings, folder: Path, seed: int = 5) -> ScaleBuild:
     """Write a knowledge base of about ``n`` chunks into ``folder`` and return its settings.
 
     The store-write time (chunks and manifest rows) is measured; the keyword index is

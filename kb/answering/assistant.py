@@ -45,7 +45,7 @@ def _passage_ref(passage: Passage) -> dict[str, object]:
 class Assistant:
     """Answers questions from the knowledge base, with citations, or abstains."""
 
-    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, composer: Composer | None = None,
+    def __init__(self, settings: Settings, *, kb: KnowledgeBase | None = None, composer: Composer | None = None,
                  journal: Journal | None = None):
         self.settings = settings
         self.kb = kb or KnowledgeBase(settings)
@@ -59,7 +59,7 @@ class Assistant:
             self._composer = make_composer(self.settings, self.kb.embedder)
         return self._composer
 
-    def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
+    def ask(self, question: str, *, history: Sequence[str] | None = None, filters: Filters | None = None,
             k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
@@ -89,26 +89,28 @@ class Assistant:
         vector = self.kb.embedder.embed_batch([standalone])[0]
         timings["embed"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passages = self.retriever.retrieve(standalone, filters, k, areas=areas, query_vector=vector)
+        passages = self.retriever.retrieve(standalone, filters, k=k, areas=areas, query_vector=vector)
         timings["retrieve"] = time.perf_counter() - mark
         gate = evidence_features(standalone, passages, self.kb.keyword)
         evidence = gate.score
         required = self.settings.min_relevance_unknown_names if gate.missing else self.settings.min_relevance
         if not passages or evidence < required:
-            answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
+            answer = self._abstain(question, standalone, areas=areas, passages=passages, evidence=evidence,
+                                  filters=filters, notices=notices)
         else:
             mark = time.perf_counter()
             draft = self.composer.compose(standalone, passages, question_vector=vector, on_token=on_token)
             timings["compose"] = time.perf_counter() - mark
-            answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
+            answer = self._render(question, standalone, areas=areas, passages=passages, draft=draft,
+                                  evidence=evidence, notices=notices)
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
         if self.journal is not None:
             if answer.abstained and question:
-                self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
+                self.journal.record_gap(question, areas=answer.areas, nearest=answer.nearest_topics, reason="abstained")
             if self.settings.audit if audit is None else audit:
-                record = build_record(self, answer, list(history or []), filters)
+                record = build_record(self.settings, answer, history=list(history or []), filters=filters)
                 self.journal.record_audit(answer.id, question, record)
         return answer
 
@@ -121,7 +123,7 @@ class Assistant:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
                       abstained=True, id=uuid.uuid4().hex[:12])
 
-    def _abstain(self, question: str, standalone: str, areas: list[str], passages: list[Passage],
+    def _abstain(self, question: str, standalone: str, *, areas: list[str], passages: list[Passage],
                  evidence: float, filters: Filters | None, notices: list[str]) -> Answer:
         topics: list[str] = []
         for passage in passages:
@@ -138,11 +140,12 @@ class Assistant:
         return Answer(question=question, standalone_question=standalone, text=text, citations=[], areas=areas,
                       abstained=True, nearest_topics=topics, notices=notices, evidence=evidence, id=uuid.uuid4().hex[:12])
 
-    def _render(self, question: str, standalone: str, areas: list[str], passages: list[Passage], draft: Draft,
+    def _render(self, question: str, standalone: str, *, areas: list[str], passages: list[Passage], draft: Draft,
                 evidence: float, notices: list[str]) -> Answer:
         claims = [c for c in draft.lead + draft.points if c.sources]
         if not claims:
-            return self._abstain(question, standalone, areas, passages, evidence, None, notices)
+            return self._abstain(question, standalone, areas=areas, passages=passages, evidence=evidence, filters=None,
+                                notices=notices)
         numbers: dict[int, int] = {}
         for claim in claims:
             for source in claim.sources:

@@ -131,7 +131,7 @@ class Weights:
     passage: float = 0.50  # measured: sentences of the most relevant passage carry most key facts
 
 
-def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], embedder: Embedder,
+def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], *, embedder: Embedder,
                      question_vector: np.ndarray | None = None, weights: Weights = Weights(),
                      shortlist: int | None = None) -> list[Candidate]:
     """Score sentences by meaning (cosine), by shared question terms, and by their passage's relevance.
@@ -182,7 +182,7 @@ class ExtractiveComposer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder, max_chars: int = 1500, max_sentences: int = 14,
+    def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
                  shortlist: int | None = None):
         self.embedder = embedder
@@ -196,8 +196,8 @@ class ExtractiveComposer:
     def compose(self, question: str, passages: Sequence[Passage], *, question_vector: np.ndarray | None = None,
                 on_token: Callable[[str], None] | None = None) -> Draft:
         """Quote the passages' best sentences (nothing streams: the draft is ready at once)."""
-        items = score_candidates(question, candidates(passages), passages, self.embedder, question_vector,
-                                 self.weights, self.shortlist)
+        items = score_candidates(question, candidates(passages), passages, embedder=self.embedder,
+                                 question_vector=question_vector, weights=self.weights, shortlist=self.shortlist)
         chosen = self._select(sorted(items, key=lambda c: -c.score))
         if not chosen:
             return Draft(lead=[], composer=self.name)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kb.core.documents import DocRecord
 from kb.core.settings import Settings
-from kb.embed.base import Embedder, make_embedder
+from kb.embed import Embedder, make_embedder
 from kb.index.keyword import KeywordIndex
 from kb.index.store import Store, open_store
 

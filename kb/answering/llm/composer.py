@@ -135,7 +135,7 @@ class LLMComposer:
         if not passages:
             return Draft(lead=[], composer=self.name)  # never let a model answer without sources
         if time.monotonic() < self._down_until:
-            return self._offline(question, passages, self._down_problem, question_vector)
+            return self._offline(question, passages, problem=self._down_problem, question_vector=question_vector)
         sent = prepare_passages(passages)
         messages = self._messages(question, format_passages(sent))
         started = time.perf_counter()
@@ -145,7 +145,8 @@ class LLMComposer:
             check_claims(reply.claims, sent, self.fallback.embedder)
             self._require_usable(text, reply)
         except Exception as exc:  # any failure of the backend ends in the offline answer, with a notice
-            return self._offline(question, passages, self._failed_call(exc), question_vector)
+            return self._offline(question, passages, problem=self._failed_call(exc),
+                                     question_vector=question_vector)
         logger.info("llm_answer composer=%s claims=%d unsupported=%d dropped=%d seconds=%.2f", self.name,
                     len(reply.claims), sum(not c.supported for c in reply.claims), reply.dropped,
                     time.perf_counter() - started)
@@ -247,7 +248,7 @@ class LLMComposer:
             self._down_problem = problem
         return problem
 
-    def _offline(self, question: str, passages: Sequence[Passage], problem: str,
+    def _offline(self, question: str, passages: Sequence[Passage], *, problem: str,
                  question_vector: np.ndarray | None) -> Draft:
         draft = self.fallback.compose(question, passages, question_vector=question_vector)
         notice = render("llm_fallback", model=self.settings.llm_model, url=self.settings.llm_base_url, problem=problem)
