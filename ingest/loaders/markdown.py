@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
 from typing import Any
 
 import yaml
@@ -24,15 +23,28 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$", r
 _ADMONITION = re.compile(r"^:::.*$", re.M)
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay text, read once by kb.core.validation (2023-02-30 is refused there, not a crash here)."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """Return (front matter, body); a file without front matter gives an empty dict."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF files: the --- lines must still match
     match = _FRONT.match(text)
     if not match:
         return {}, text
     try:
-        data = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise IngestError(f"front matter is not valid YAML ({exc.__class__.__name__}); fix the block between the --- lines") from exc
+        data = yaml.load(match.group(1), Loader=_FrontMatterLoader) or {}  # noqa: S506 (a SafeLoader subclass)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 2}" if where is not None else ""
+        raise IngestError(f"front matter is not valid YAML{line} ({exc.__class__.__name__}); fix the block between the --- lines") from exc
     if not isinstance(data, dict):
         raise IngestError("front matter must be a YAML mapping of field: value")
     return data, text[match.end():]
@@ -49,28 +61,6 @@ def _inline(text: str) -> str:
     for _ in range(2):
         text = _EMPHASIS.sub(r"\2", text)
     return text
-
-
-def _as_date(value: Any) -> str | None:
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str):
-        match = re.search(r"\d{4}-\d{2}-\d{2}", value)
-        if match:
-            return match.group(0)
-        match = re.search(r"\b(19|20)\d{2}\b", value)
-        return f"{match.group(0)}-01-01" if match else None
-    return None
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
 
 
 def sections_from_markdown(body: str) -> tuple[str | None, list[Section]]:
@@ -105,14 +95,16 @@ def load_markdown_text(text: str, source: str) -> LoadedDocument:
     if not sections:
         raise IngestError("the document has no text after its front matter")
     title = str(front.get("title") or h1 or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip()
-    meta = {k: v for k, v in front.items() if k not in {"title", "date", "areas", "summary"}}
+    # Dates, areas, authority... are checked and normalised where every source's metadata is:
+    # ingest.pipeline, through kb.core.validation (a YAML date arrives here as text).
+    meta = {str(k): v for k, v in front.items() if k not in {"title", "areas", "summary"}}
     return LoadedDocument(
         source=source,
         source_type="markdown",
         title=title,
         sections=sections,
-        date=_as_date(front.get("date") or front.get("published")),
-        areas=_as_list(front.get("areas")),
+        date=None,
+        areas=front.get("areas") or [],
         summary=str(front["summary"]).strip() if front.get("summary") else None,
         url=str(front.get("source_url") or front.get("url") or "") or None,
         meta=meta,
