@@ -276,7 +276,7 @@ def _validate(path: Path) -> tuple[dict[str, Any], list[DocRecord]]:
         else:
             raise BackupError(f"{where}: unknown line type {kind!r}; the file is damaged")
     _check_end(path, header, end, digest.hexdigest(), records, seen, len(chunk_ids), dimension)
-    return header, list(records.values())
+    return {**header, "dimension": dimension}, list(records.values())
 
 
 def _record(obj: dict[str, Any], where: str) -> DocRecord:
