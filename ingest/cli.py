@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kb.cli.common import configure_logging, friendly_errors, load_settings
+from kb.core.metadata import parse_areas, read_fields
 from kb.version import __version__
 
 EPILOG = """\b
@@ -50,22 +51,20 @@ class _Bar:
 
 
 def _metadata(area: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
-    """The options' metadata, checked and normalised (kb.core.validation); a bad value is a usage error naming the option."""
-    from kb.core.errors import ValidationError
-    from kb.core.validation import check_document_fields, normalise_areas
-
+    """The options' metadata, checked where it enters (kb.core.metadata): a bad value is a usage error (exit 2)."""
     given = {k: v for k, v in fields.items() if v is not None}
     for name, value in given.items():
         if not value.strip():
             raise click.BadParameter("is empty; leave the option out instead", param_hint=f"--{name.replace('_', '-')}")
-    try:
-        meta, notes = check_document_fields(given, where="")
-    except ValidationError as exc:
-        raise click.UsageError(f"{_option_names(str(exc))}") from exc
-    for note in notes:
-        click.echo(f"note: {_option_names(note)}", err=True)
+    read = read_fields(given)
+    if read.problems:
+        exc = read.problems[0]
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{exc.field.replace('_', '-')}")
+    meta = read.clean
+    for note in read.notes:
+        click.echo(f"note: --{note}", err=True)  # what a date that is not a whole day was read as
     if area:
-        areas, unknown = normalise_areas(list(area))
+        areas, unknown = parse_areas(list(area), field="--area")
         if unknown:
             from kb.core.areas import area_ids
 
@@ -75,14 +74,6 @@ def _metadata(area: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
     if meta.get("published"):
         meta["date"] = meta["published"]
     return meta
-
-
-def _option_names(message: str) -> str:
-    """Name the fields of a validation message as the options the user typed."""
-    for name in ("published", "reviewed", "expires", "authority", "jurisdiction", "superseded_by"):
-        if message.startswith(name + " "):
-            return "--" + name.replace("_", "-") + message[len(name):]
-    return message
 
 
 def _print_summary(report: Any) -> None:

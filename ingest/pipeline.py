@@ -34,8 +34,8 @@ from ingest.parse import ParseJob, ParserPool
 from ingest.sources import Source, expand_inputs
 from kb.core.areas import area_ids, classify
 from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument, file_sha256
-from kb.core.errors import DocumentRejected, IngestError, ValidationError
-from kb.core.validation import check_document_fields, normalise_areas, stored_date
+from kb.core.errors import DocumentRejected, IngestError
+from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields, validate_fields
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
@@ -45,7 +45,6 @@ from kb.index.store import Store
 __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 
 logger = logging.getLogger(__name__)
-CHUNK_EXTRA_FIELDS = ("authority", "jurisdiction", "expires", "superseded_by", "reviewed", "published")
 Progress = Callable[[str, int, int], None]
 _NOT_SCANNED = {"authority", "jurisdiction", "published", "reviewed", "expires", "source_url", "url", REV}
 PARSE_AHEAD = 16  # files parsed ahead of the main thread, which fills the next encode batch meanwhile
@@ -58,6 +57,14 @@ class IngestOptions:
     prune: bool = False
     dry_run: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)  # overrides: areas, authority, title, ...
+
+    def __post_init__(self) -> None:
+        """The overrides are the operator's own input: a bad date or authority is refused here, before any work.
+
+        Raises:
+            MetadataError: naming the field and the forms it accepts.
+        """
+        self.metadata = validate_fields(self.metadata)
 
 
 @dataclass
@@ -267,25 +274,28 @@ class _Run:
         """The document's own metadata with the run's options over it, checked and normalised once, here.
 
         Sets the document's title, date and areas; returns the other fields and the warnings so far.
-        Raises DocumentRejected (the file fails, nothing is written) for a value that cannot be read.
+        The options were checked where they entered (IngestOptions); a value of the document's own
+        (front matter, a page's date tag) that cannot be read is left out, with a warning that
+        quotes it and the accepted forms, and so is a rule across fields that fails
+        (``expires`` before the date, ``superseded_by`` naming the document itself).
         """
         overrides = self.options.metadata
         warnings = list(doc.warnings)
-        raw = {**doc.meta, **{k: v for k, v in overrides.items() if k not in {"areas", "title"}}}
+        own = dict(doc.meta)
+        if doc.date and not own.get("date"):
+            own["date"] = doc.date  # the loader's own date (PDF or DOCX properties, a page's tags)
         title = overrides.get("title") or doc.title
+        doc.title = " ".join(str(title).split()) if isinstance(title, (str, int, float)) else doc.title
+        read = read_fields({**own, **{k: v for k, v in overrides.items() if k not in {"areas", "title"}}},
+                           title=doc.title, doc_id=doc_id)
+        warnings += read.notes + [f"{problem}; the value was left out" for problem in read.problems]
+        meta = read.clean
+        doc.date = meta.pop("date", None) or meta.get("published")
         try:
-            doc.title = " ".join(str(title).split()) if isinstance(title, (str, int, float)) else doc.title
-            meta, notes = check_document_fields(raw, title=doc.title, doc_id=doc_id)
-            areas, unknown = normalise_areas(overrides.get("areas") or doc.areas)
-        except ValidationError as exc:
-            raise DocumentRejected(f"refused: {exc}") from exc
-        warnings.extend(notes)
-        chosen = meta.pop("date", None) or meta.get("published")
-        if chosen:
-            doc.date = chosen
-        elif doc.date:  # the loader's own date (PDF or DOCX properties, a page's tags): kept only when valid
-            found = stored_date(doc.date, f"in {doc.source}")
-            doc.date = found.isoformat() if found else None
+            areas, unknown = parse_areas(overrides.get("areas") or doc.areas)
+        except MetadataError as exc:
+            areas, unknown = [], []
+            warnings.append(f"{exc}; the areas were detected from the text instead")
         if unknown:
             warnings.append(f"unknown area(s) ignored: {', '.join(unknown)} (valid: {', '.join(area_ids())})")
         doc.areas = areas or classify(doc.title + "\n" + " ".join(s.text for s in doc.sections)[:30000])

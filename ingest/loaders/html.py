@@ -45,18 +45,7 @@ def _strip(soup: Any) -> None:
             tag.decompose()
 
 
-def _checked(raw: str, name: str, warnings: list[str]) -> str | None:
-    from kb.core.errors import ValidationError
-    from kb.core.validation import parse_date
-
-    try:
-        return parse_date(raw, f"page date ({name})").iso
-    except ValidationError as exc:
-        warnings.append(f"{exc}; the page is stored without a date")
-        return None
-
-
-def _date(soup: Any, warnings: list[str]) -> str | None:
+def _date(soup: Any) -> str | None:
     metas: dict[str, str] = {}  # one pass over the meta tags, not one search of the whole page per name
     for tag in soup.find_all("meta"):
         for attr in ("property", "name", "itemprop"):
@@ -66,12 +55,12 @@ def _date(soup: Any, warnings: list[str]) -> str | None:
     for name in _DATE_META:
         match = re.search(r"\d{4}-\d{2}-\d{2}", metas.get(name, ""))
         if match:
-            return _checked(match.group(0), name, warnings)
+            return match.group(0)
     time_tag = soup.find("time", attrs={"datetime": True})
     if time_tag:
-        match = re.search(r"\d{4}-\d{2}-\d{2}", str(time_tag["datetime"]))
+        match = re.search(r"\d{4}-\d{2}-\d{2}", time_tag["datetime"])
         if match:
-            return _checked(match.group(0), "<time datetime>", warnings)
+            return match.group(0)
     return None
 
 
@@ -112,8 +101,7 @@ def load_html_text(html: str, source: str) -> LoadedDocument:
         raise IngestError(f"HTML nests elements more than {MAX_DEPTH} deep; it is not a normal page")
     soup = _soup(html)
     title = _title(soup)
-    warnings: list[str] = []
-    date = _date(soup, warnings)
+    date = _date(soup)
     _strip(soup)
     root = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"}) or soup.body or soup
     builder = SectionBuilder()
@@ -131,5 +119,4 @@ def load_html_text(html: str, source: str) -> LoadedDocument:
     builder.flush()
     if not builder.sections:
         raise IngestError("HTML page has no readable text (only scripts, frames or navigation)")
-    return LoadedDocument(source=source, source_type="html", title=title or source.rsplit("/", 1)[-1], sections=builder.sections, date=date,
-                          warnings=warnings)
+    return LoadedDocument(source=source, source_type="html", title=title or source.rsplit("/", 1)[-1], sections=builder.sections, date=date)

@@ -24,7 +24,7 @@ _ADMONITION = re.compile(r"^:::.*$", re.M)
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
-    """YAML without implicit timestamps: dates stay text, read once by kb.core.validation (2023-02-30 is refused there, not a crash here)."""
+    """YAML without implicit timestamps: dates stay text, read once by kb.core.metadata (2023-02-30 is refused there, not a crash here)."""
 
 
 _FrontMatterLoader.yaml_implicit_resolvers = {
@@ -96,7 +96,7 @@ def load_markdown_text(text: str, source: str) -> LoadedDocument:
         raise IngestError("the document has no text after its front matter")
     title = str(front.get("title") or h1 or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip()
     # Dates, areas, authority... are checked and normalised where every source's metadata is:
-    # ingest.pipeline, through kb.core.validation (a YAML date arrives here as text).
+    # ingest.pipeline, through kb.core.metadata (a YAML date arrives here as text).
     meta = {str(k): v for k, v in front.items() if k not in {"title", "areas", "summary"}}
     return LoadedDocument(
         source=source,

@@ -14,29 +14,28 @@ from kb.cli.common import configure_logging, friendly_errors, load_settings
 
 def _filters(area: tuple[str, ...], authority: tuple[str, ...], jurisdiction: tuple[str, ...],
              date_from: str | None, date_to: str | None):  # type: ignore[no-untyped-def]
-    """The options as Filters, every value checked and normalised (kb.core.validation); a bad one is a usage error."""
+    """The options as Filters, every value checked and normalised (kb.core.metadata); a bad one is a usage error."""
     from kb.answering.retrieval import Filters
     from kb.core.areas import area_ids
-    from kb.core.errors import ValidationError
-    from kb.core.validation import normalise_areas, normalise_authority, normalise_jurisdiction, parse_date
+    from kb.core.metadata import MetadataError, parse_areas, parse_authority, parse_jurisdiction, read_date
 
-    areas, unknown = normalise_areas(list(area))
+    areas, unknown = parse_areas(list(area), field="--area")
     if unknown:
         raise click.BadParameter(f"unknown area {', '.join(unknown)}; choose from {', '.join(area_ids())}", param_hint="--area")
     try:
-        authorities = tuple(normalise_authority(a, "--authority") for a in authority)
-        jurisdictions = tuple(normalise_jurisdiction(j, "--jurisdiction") for j in jurisdiction)
-        start = parse_date(date_from, "--from") if date_from is not None else None
-        end = parse_date(date_to, "--to") if date_to is not None else None
-    except ValidationError as exc:
-        raise click.UsageError(str(exc)) from exc
+        authorities = tuple(parse_authority(a, field="--authority") for a in authority)
+        jurisdictions = tuple(parse_jurisdiction(j, field="--jurisdiction") for j in jurisdiction)
+        start = read_date(date_from, field="--from") if date_from is not None else None
+        end = read_date(date_to, field="--to") if date_to is not None else None
+    except MetadataError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=exc.field) from exc
     for parsed in (start, end):
-        if parsed is not None and parsed.note:
-            click.echo(f"note: {parsed.note}", err=True)
-    if start and end and start.iso > end.iso:
-        raise click.UsageError(f"--from {start.iso} is after --to {end.iso}; swap them")
+        if parsed is not None and parsed[1]:
+            click.echo(f"note: {parsed[1]}", err=True)
+    if start and end and start[0] > end[0]:
+        raise click.UsageError(f"--from {start[0].isoformat()} is after --to {end[0].isoformat()}; swap them")
     return Filters(areas=tuple(areas), authorities=authorities, jurisdictions=jurisdictions,
-                   date_from=start.iso if start else None, date_to=end.iso if end else None)
+                   date_from=start[0].isoformat() if start else None, date_to=end[0].isoformat() if end else None)
 
 
 def _print_answer(answer: Any) -> None:

@@ -40,7 +40,7 @@ def docs(as_json: bool, health: bool) -> None:
 
 
 def _health_lines(meta: object) -> list[str]:
-    from kb.core.validation import stored_meta
+    from kb.core.metadata import stored_meta
 
     meta = stored_meta(meta)
     warnings = meta.get("warnings")

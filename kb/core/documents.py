@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
+
+from kb.core.metadata import is_outdated  # the currency rule lives with the other metadata rules
 
 __all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "file_sha256", "slugify", "is_outdated",
            "is_current", "REV"]
@@ -28,14 +29,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_outdated(meta: dict[str, Any]) -> bool:
-    """True for a source marked superseded, or whose ``expires`` date has passed."""
-    from kb.core.validation import stored_date
-
-    expires = stored_date(meta.get("expires"))
-    return bool(meta.get("superseded_by")) or (expires is not None and expires < date.today())
 
 
 def slugify(text: str, limit: int = 48) -> str:

@@ -17,7 +17,6 @@ __all__ = [
     "DocumentRejected",
     "LLMError",
     "BackupError",
-    "ValidationError",
 ]
 
 
@@ -60,6 +59,3 @@ class LLMError(KBError):
 class BackupError(KBError):
     """A backup file cannot be written, read or imported into this knowledge base."""
 
-
-class ValidationError(KBError, ValueError):
-    """A value given to the knowledge base (option, front matter, form field, backup) is not one it accepts."""

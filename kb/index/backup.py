@@ -39,8 +39,8 @@ from typing import IO, Any
 import numpy as np
 
 from kb.core.documents import REV, DocRecord
-from kb.core.errors import BackupError, StoreMismatchError, ValidationError
-from kb.core.validation import SOURCE_TYPES, check_date, check_document_fields, normalise_areas
+from kb.core.errors import BackupError, StoreMismatchError
+from kb.core.metadata import SOURCE_TYPES, MetadataError, parse_areas, parse_date, validate_fields
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
 from kb.index.store import SCHEMA, Store
 from kb.version import __version__
@@ -286,35 +286,37 @@ def _record(obj: dict[str, Any], where: str) -> DocRecord:
         raise BackupError(f"{where}: not a document record ({exc}); the file is damaged") from exc
     if record.status != DONE:
         raise BackupError(f"{where}: document {record.doc_id} has status {record.status!r}; the file is damaged")
-    try:
-        _check_record(record)
-    except ValidationError as exc:
-        raise BackupError(f"{where}: {exc}; the file was edited or damaged, export it again") from exc
+    problem = _record_problem(record)
+    if problem:
+        raise BackupError(f"{where}: document {record.doc_id!r} {problem}; the file was edited or damaged, export it again")
     return record
 
 
-def _check_record(record: DocRecord) -> None:
-    """Types and values of a document record, as ingest would have written them."""
+def _record_problem(record: DocRecord) -> str | None:
+    """What is wrong with a document record's types and values (as ingest writes them), or None."""
     for name in ("doc_id", "source", "source_type", "title", "content_hash", "ingested_at"):
         if not isinstance(getattr(record, name), str):
-            raise ValidationError(f"document field {name} is a {type(getattr(record, name)).__name__}, not text")
+            return f"has {name} of type {type(getattr(record, name)).__name__}, not text"
     if not record.doc_id:
-        raise ValidationError("a document has an empty id")
+        return "has an empty id"
     if record.source_type not in SOURCE_TYPES:
-        raise ValidationError(f"document {record.doc_id} has type {record.source_type!r}, not one of {', '.join(SOURCE_TYPES)}")
+        return f"has type {record.source_type!r}, not one of {', '.join(SOURCE_TYPES)}"
     if isinstance(record.chunk_count, bool) or not isinstance(record.chunk_count, int) or record.chunk_count < 0:
-        raise ValidationError(f"document {record.doc_id} has chunk_count {record.chunk_count!r}, not a count")
-    if record.date is not None and (not isinstance(record.date, str) or check_date(record.date) != record.date):
-        raise ValidationError(f"document {record.doc_id} has date {record.date!r}, not an ISO day (YYYY-MM-DD)")
-    if not isinstance(record.areas, list) or normalise_areas(record.areas) != (record.areas, []):
-        raise ValidationError(f"document {record.doc_id} has areas {record.areas!r}, not a list of known area ids")
+        return f"has chunk_count {record.chunk_count!r}, not a count"
     if not isinstance(record.meta, dict):
-        raise ValidationError(f"document {record.doc_id} has metadata of type {type(record.meta).__name__}, not a mapping")
-    fields = {k: record.meta[k] for k in ("published", "reviewed", "expires", "authority", "jurisdiction", "superseded_by")
-              if record.meta.get(k) not in (None, "")}
-    checked, _ = check_document_fields(fields)
-    if checked != fields:
-        raise ValidationError(f"document {record.doc_id} has metadata not in normal form ({fields!r})")
+        return f"has metadata of type {type(record.meta).__name__}, not a mapping"
+    try:
+        if record.date is not None and (not isinstance(record.date, str) or parse_date(record.date).isoformat() != record.date):
+            return f"has date {record.date!r}, not an ISO date (YYYY-MM-DD)"
+        if not isinstance(record.areas, list) or parse_areas(record.areas) != (record.areas, []):
+            return f"has areas {record.areas!r}, not a list of known area ids"
+        fields = {k: record.meta[k] for k in ("published", "reviewed", "expires", "authority", "jurisdiction", "superseded_by")
+                  if record.meta.get(k) not in (None, "")}
+        if validate_fields(fields) != fields:
+            return f"has metadata not in the form ingest stores ({fields!r})"
+    except MetadataError as exc:
+        return f"has {exc}"
+    return None
 
 
 _SCALARS = (str, int, float, bool)
@@ -337,11 +339,12 @@ def _check_chunk(obj: dict[str, Any], where: str, records: dict[str, DocRecord],
     if isinstance(meta.get("index"), bool) or not isinstance(meta.get("index", 0), int):
         raise BackupError(f"{where}: chunk {chunk_id} has index {meta.get('index')!r}, not a number; the file is damaged")
     try:
-        if meta.get("date") is not None and check_date(str(meta["date"])) != meta["date"]:
-            raise ValidationError(f"date {meta['date']!r} is not an ISO day (YYYY-MM-DD)")
-        check_document_fields({k: meta[k] for k in ("published", "reviewed", "expires", "authority", "jurisdiction")
-                               if meta.get(k) not in (None, "")})
-    except ValidationError as exc:
+        if meta.get("date") is not None and parse_date(meta["date"]).isoformat() != meta["date"]:
+            raise MetadataError("date", meta["date"], "an ISO date (YYYY-MM-DD)")
+        fields = {k: meta[k] for k in ("published", "reviewed", "expires", "authority", "jurisdiction") if meta.get(k) not in (None, "")}
+        if validate_fields(fields) != fields:
+            raise MetadataError("metadata", fields, "in the form ingest stores")
+    except MetadataError as exc:
         raise BackupError(f"{where}: chunk {chunk_id}: {exc}; the file was edited or damaged, export it again") from exc
     vector = _decode_vector(str(obj.get("embedding", "")), where)
     if not vector.size or not np.all(np.isfinite(vector)):

@@ -23,8 +23,8 @@ import numpy as np
 
 from kb.core.documents import Chunk, DocRecord
 from kb.core.errors import StoreError, StoreMismatchError
+from kb.core.metadata import date_number, stored_date, stored_meta
 from kb.core.settings import Settings
-from kb.core.validation import stored_date, stored_meta
 
 __all__ = ["Store", "Hit", "open_store"]
 
@@ -52,8 +52,7 @@ def chunk_to_meta(chunk: Chunk) -> dict[str, Any]:
     meta["areas"] = ",".join(chunk.areas)
     for area in chunk.areas:
         meta[f"area_{area}"] = True
-    if chunk.date:
-        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    meta["date_ord"] = date_number(chunk.date)
     for key, value in chunk.extra.items():
         meta[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
     return _clean_meta(meta)
@@ -63,7 +62,7 @@ def meta_to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     """A stored chunk; a value that is somehow invalid (an old store, an edited backup) is dropped with a warning."""
     known = set(_CHUNK_FIELDS) | {"areas", "date_ord"}
     extra = {k: v for k, v in meta.items() if k not in known and not k.startswith("area_")}
-    date = stored_date(meta.get("date"), f"in chunk {chunk_id}")
+    date = stored_date(meta.get("date"))
     page = meta.get("page")
     index = meta.get("index", 0)
     return Chunk(
@@ -109,14 +108,14 @@ def _meta_to_doc(doc_id: str, meta: dict[str, Any]) -> DocRecord:
         extra = json.loads(meta.get("meta") or "{}")
     except (TypeError, ValueError):
         extra = None
-    date = stored_date(meta.get("date") or None, f"of document {doc_id}")
+    date = stored_date(meta.get("date") or None)
     count = meta.get("chunk_count", 0)
     return DocRecord(
         doc_id=doc_id, source=str(meta.get("source", "")), source_type=str(meta.get("source_type", "")),
         title=str(meta.get("title", "")), content_hash=str(meta.get("content_hash", "")),
         status=str(meta.get("status", "")), chunk_count=count if isinstance(count, int) else 0,
         date=date.isoformat() if date else None, areas=[a for a in str(meta.get("areas", "")).split(",") if a],
-        ingested_at=str(meta.get("ingested_at", "")), meta=stored_meta(extra, f"of document {doc_id}"),
+        ingested_at=str(meta.get("ingested_at", "")), meta=stored_meta(extra, where=f"document {doc_id}"),
     )
 
 
