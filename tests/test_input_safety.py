@@ -457,3 +457,33 @@ def test_the_lock_is_released_when_its_holder_is_killed(tmp_path: Path) -> None:
     with write_lock(Settings(), "test", wait_s=0):
         pass
     assert time.monotonic() - started < 1
+
+
+# ----- the staff guide says exactly what the validation layer accepts ----------------------------------------------
+def test_staff_guide_lists_exactly_the_accepted_date_forms_and_values() -> None:
+    import re
+
+    from kb.core.areas import area_ids
+    from kb.core.metadata import AUTHORITIES, DATE_FORMS, JURISDICTIONS, SOURCE_TYPES, YEARS
+
+    guide = (REPO_ROOT / "docs" / "staff-guide.md").read_text(encoding="utf-8")
+    section = guide.split("<!-- accepted-values:start -->", 1)[1].split("<!-- accepted-values:end -->", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| (.+) \|$", section, re.M)
+    assert rows == list(DATE_FORMS)
+    assert f"Years from {YEARS[0]} to {YEARS[1]}" in section
+
+    def listed(label: str) -> list[str]:
+        line = next(line for line in section.splitlines() if line.startswith(f"**{label}**"))
+        values = re.fullmatch(r"\*\*[^*]+\*\*(?: \([^)]*\))?: (.*)", line)
+        assert values is not None, line
+        return re.findall(r"`([^`]+)`", values.group(1))
+
+    assert listed("Authority") == list(AUTHORITIES)
+    assert listed("Jurisdiction") == list(JURISDICTIONS)
+    assert listed("Challenge areas") == list(area_ids())
+    assert listed("Document types") == list(SOURCE_TYPES)
+    for form, meaning in DATE_FORMS:  # and every example the guide gives reads as it says
+        for example, read_as in re.findall(r"(\d{4}[-/0-9T:]*) is (\d{4}-\d{2}-\d{2})", meaning):
+            from kb.core.metadata import parse_date
+
+            assert parse_date(example).isoformat() == read_as, (form, example)

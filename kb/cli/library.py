@@ -39,13 +39,14 @@ def docs(as_json: bool, health: bool) -> None:
                 click.echo(f"    health: {line}")
 
 
-def _health_lines(meta: object) -> list[str]:
+def _health_lines(stored: object) -> list[str]:
     from kb.core.metadata import stored_meta
 
-    meta = stored_meta(meta)
+    meta = stored_meta(stored)
     warnings = meta.get("warnings")
     lines = [str(w) for w in warnings] if isinstance(warnings, list) else []
-    h = meta.get("health") if isinstance(meta.get("health"), dict) else {}
+    health = meta.get("health")
+    h: dict = health if isinstance(health, dict) else {}
     if h.get("pages"):
         lines.insert(0, f"{h.get('pages')} pages, {h.get('chars_per_page')} characters per page")
     return lines or ["ok"]
