@@ -24,7 +24,7 @@ from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
-from kb.core.metadata import currency, stored_date, years_old
+from kb.core.metadata import currency, stored_date, stored_meta, years_old
 from kb.core.prompts import render
 from kb.core.settings import Settings
 from kb.governance import privacy
@@ -65,7 +65,8 @@ class Assistant:
         return self._composer
 
     def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
-            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None) -> Answer:
+            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None,
+            *, log_gap: bool = True) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -75,6 +76,7 @@ class Assistant:
             k: passages to answer from (default: the ``top_k`` setting).
             on_token: called with each piece of text as an LLM composer streams it.
             audit: record the answer in the audit trail (default: the ``audit`` setting).
+            log_gap: record an abstention as a library gap (a replay of a recorded answer does not).
 
         Returns:
             The Answer; ``abstained`` is true when the library does not cover the question.
@@ -110,7 +112,7 @@ class Assistant:
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
         if self.journal is not None:
-            if answer.abstained and question:
+            if answer.abstained and question and log_gap:
                 self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
             if self.settings.audit if audit is None else audit:
                 record = build_record(self, answer, list(history or []), filters)
@@ -199,7 +201,7 @@ class Assistant:
             if c.doc_id in seen:
                 continue
             seen.add(c.doc_id)
-            state = currency(docs[c.doc_id].meta if c.doc_id in docs else {}, today=today)
+            state = currency(stored_meta(docs[c.doc_id].meta) if c.doc_id in docs else {}, today=today)
             if state.superseded_by:
                 successor = state.superseded_by
                 newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(successor)), None)

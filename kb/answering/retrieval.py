@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from kb.core import metadata
-from kb.core.documents import Chunk
+from kb.core.documents import Chunk, is_current
 from kb.core.metadata import is_outdated
 from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex
@@ -126,7 +126,7 @@ class Retriever:
             if query_vector is None:
                 query_vector = self.kb.embedder.embed_batch([question])[0]
             for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
-                if hit.chunk.doc_id in done:
+                if is_current(hit.chunk, done.get(hit.chunk.doc_id)):
                     dense[hit.chunk.id] = (hit.chunk, hit.score)
                     known[hit.chunk.id] = (hit.chunk, hit.vector)
         keyword: dict[str, float] = {}
@@ -147,7 +147,7 @@ class Retriever:
             by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
         passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
                             by_id[cid][1])
-                    for cid, score in ranked if cid in by_id and by_id[cid][0].doc_id in done]
+                    for cid, score in ranked if cid in by_id and is_current(by_id[cid][0], done.get(by_id[cid][0].doc_id))]
         if s.mmr and len(passages) > k:
             return _mmr(passages, k, s.mmr_lambda)
         return passages[:k]
