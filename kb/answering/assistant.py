@@ -13,11 +13,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
 
-import numpy as np
-
 from kb.answering.audit import build_record
-from kb.answering.conversation import standalone_question
-from kb.answering.extractive import Composer, ExtractiveComposer
+from kb.answering.composers import Composer, make_composer
 from kb.answering.links import deep_link
 from kb.answering.relevance_gate import evidence_features
 from kb.answering.retrieval import Filters, Passage, Retriever
@@ -59,8 +56,6 @@ class Assistant:
     @property
     def composer(self) -> Composer:
         if self._composer is None:
-            from kb.answering.composers import make_composer
-
             self._composer = make_composer(self.settings, self.kb.embedder)
         return self._composer
 
@@ -105,7 +100,7 @@ class Assistant:
             answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
         else:
             mark = time.perf_counter()
-            draft = self._compose(standalone, passages, vector, on_token)
+            draft = self.composer.compose(standalone, passages, question_vector=vector, on_token=on_token)
             timings["compose"] = time.perf_counter() - mark
             answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
         timings["total"] = time.perf_counter() - started
@@ -121,18 +116,8 @@ class Assistant:
 
     # ----- steps ------------------------------------------------------------------------------
     def _standalone(self, question: str, history: list[str]) -> str:
-        """The follow-up made standalone: by the LLM composer when it offers ``rewrite``, else by rule."""
-        rewrite = getattr(self.composer, "rewrite", None) if history else None
-        if callable(rewrite):
-            return str(rewrite(question, history))  # falls back to the rule itself when the LLM fails
-        return standalone_question(question, history)
-
-    def _compose(self, question: str, passages: list[Passage], vector: np.ndarray,
-                 on_token: Callable[[str], None] | None) -> Draft:
-        composer = self.composer
-        if isinstance(composer, ExtractiveComposer):
-            return composer.compose(question, passages, question_vector=vector)
-        return composer.compose(question, passages, on_token=on_token)
+        """The follow-up made standalone by the composer (an LLM composer falls back to the rule itself)."""
+        return self.composer.rewrite(question, history) if history else question
 
     def _empty(self, question: str, message: str) -> Answer:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
