@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     area_boost: float = Field(
         0.1, ge=0.0, description="Score bonus for passages in the question's challenge areas."
     )
+    rerank: bool = Field(
+        False, description="Re-order the head of the fused candidates with the learned ranking model "
+        "(kb/answering/ranking_model.json; `python -m eval train-rank` refits it)."
+    )
+    expand_vocabulary: bool = Field(
+        True, description="Expand acronyms and informal terms the library defines (\"Cat 2\" -> \"Category Two\", "
+        "\"MFA\" -> \"multi-factor authentication\") in the question before retrieval and the relevance gate."
+    )
+    abstention: Literal["model", "threshold"] = Field(
+        "model", description="How the assistant decides to abstain: model (the logistic model trained on the gold "
+        "sets, kb/answering/abstention_model.json; `python -m eval train-gate` refits it) or threshold "
+        "(min_relevance on one evidence score)."
+    )
     min_relevance: float = Field(
         0.36, description="Relevance gate: below this evidence score the answer abstains (calibrated on the gold sets)."
     )
