@@ -28,7 +28,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "composer encodes every sentence": {"compose_shortlist": 200},
     "abstain by one-score threshold": {"abstention": "threshold"},
     "no vocabulary expansion": {"expand_vocabulary": False},
-    "learned ranking": {"rerank": True},
     "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},
     "chunks 1200/150": {"chunk_size": 1200, "chunk_overlap": 150},
 }

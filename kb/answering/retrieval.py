@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from kb.answering.ranking import POOL, load_rank_model, rank_features
 from kb.core.documents import Chunk, is_outdated
 from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex
@@ -129,9 +128,7 @@ class Retriever:
         fused = self._prefer_current(fused, index)
         # MMR chooses among a wider head; otherwise the top k (and a few spare, should a
         # document vanish meanwhile) are all that is read from the store.
-        head = max(k * 4, 20) if s.mmr else k + 3
-        model = load_rank_model() if s.rerank else None
-        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(head, POOL) if model is not None else head]
+        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20) if s.mmr else k + 3]
         by_id = {cid: known[cid] for cid, _ in ranked if cid in known and known[cid][1] is not None}
         missing = [cid for cid, _ in ranked if cid not in by_id]
         if missing:  # keyword-only candidates: text, metadata and vector from the store
@@ -140,9 +137,6 @@ class Retriever:
         passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
                             by_id[cid][1])
                     for cid, score in ranked if cid in by_id and by_id[cid][0].doc_id in done]
-        if model is not None:  # the learned order of the fused head (kb/answering/ranking.py)
-            scores = model.scores(rank_features(question, passages[:POOL], index, areas or []))
-            passages = [passages[i] for i in np.argsort(-scores, kind="stable")] + passages[POOL:]
         if s.mmr and len(passages) > k:
             return _mmr(passages, k, s.mmr_lambda)
         return passages[:k]

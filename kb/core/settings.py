@@ -83,10 +83,6 @@ class Settings(BaseSettings):
     area_boost: float = Field(
         0.1, ge=0.0, description="Score bonus for passages in the question's challenge areas."
     )
-    rerank: bool = Field(
-        False, description="Re-order the head of the fused candidates with the learned ranking model "
-        "(kb/answering/ranking_model.json; `python -m eval train-rank` refits it)."
-    )
     expand_vocabulary: bool = Field(
         True, description="Expand acronyms and informal terms the library defines (\"Cat 2\" -> \"Category Two\", "
         "\"MFA\" -> \"multi-factor authentication\") in the question before retrieval and the relevance gate."
