@@ -93,10 +93,10 @@ class Settings(BaseSettings):
         "(min_relevance on one evidence score)."
     )
     min_relevance: float = Field(
-        0.36, description="Relevance gate: below this evidence score the answer abstains (calibrated on the gold sets)."
+        0.36, description="Relevance gate with CTO_ABSTENTION=threshold: below this evidence score the answer abstains."
     )
     min_relevance_unknown_names: float = Field(
-        0.51, description="Stricter gate for questions naming things the library never mentions (a product, a state)."
+        0.51, description="Stricter threshold gate for questions naming things the library never mentions (a product, a state)."
     )
 
     # --- answers -------------------------------------------------------------------------
