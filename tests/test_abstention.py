@@ -78,3 +78,33 @@ def test_retraining_on_the_gold_sets_reproduces_the_shipped_model() -> None:
                             capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "matches" in result.stdout
+
+
+def test_gate_features_read_the_asking_sentence_and_the_cited_sentences(hash_settings) -> None:  # type: ignore[no-untyped-def]
+    from kb.answering.abstention import gate_features
+    from kb.answering.retrieval import Retriever
+    from kb.core.answer import Claim, Draft
+    from kb.core.documents import Chunk, DocRecord
+    from kb.index.knowledge import DONE, KnowledgeBase
+
+    kb = KnowledgeBase(hash_settings)
+    text = "Teachers may share grades with parents under FERPA. The service costs $5 per student each year."
+    chunk = Chunk(id="ferpa-0", doc_id="ferpa", index=0, text=text, title="FERPA brief", source="/lib/ferpa.md",
+                  source_type="md")
+    kb.store.add_chunks([chunk], kb.embedder.embed_batch([chunk.embed_text]))
+    kb.store.put_doc(DocRecord(doc_id="ferpa", source=chunk.source, source_type="md", title="FERPA brief",
+                               content_hash="1", status=DONE, chunk_count=1))
+    kb.refresh(force=True)
+    question = "We moved everyone to Gmail and starlink last year. Under FERPA, what does sharing grades cost?"
+    passages = Retriever(kb).retrieve(question, k=3)
+    no_figure = Draft(lead=[Claim("Teachers may share grades with parents under FERPA.", [0])])
+    with_figure = Draft(lead=[Claim("The service costs $5 per student each year.", [0])])
+
+    features = gate_features(question, passages, kb.keyword, no_figure)
+    assert set(FEATURES) <= set(features)
+    assert features["missing_context"] == 1.0 and features["missing_asked"] == 0.0  # Gmail: context, not subject
+    assert features["unseen_context"] >= 2.0 and features["unseen_asked"] == 0.0  # gmail, starlink, moved ...
+    assert features["asks_amount"] == 1.0 and features["amount_unanswered"] == 1.0
+    assert gate_features(question, passages, kb.keyword, with_figure)["amount_unanswered"] == 0.0
+    asked = gate_features("Does Gmail encrypt grades?", passages, kb.keyword, no_figure)
+    assert asked["missing_asked"] == 1.0 and asked["missing_context"] == 0.0
