@@ -120,6 +120,8 @@ class Retriever:
         if not done:
             return []
         index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
+        if s.expand_vocabulary:  # "Cat 2" also searches "Category Two" (a no-op on an expanded question)
+            question = index.vocabulary.expand(question)
         dense: dict[str, tuple[Chunk, float]] = {}
         known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
         if s.fusion != "bm25":

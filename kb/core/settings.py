@@ -83,11 +83,20 @@ class Settings(BaseSettings):
     area_boost: float = Field(
         0.1, ge=0.0, description="Score bonus for passages in the question's challenge areas."
     )
+    expand_vocabulary: bool = Field(
+        True, description="Expand acronyms and informal terms the library defines (\"Cat 2\" -> \"Category Two\", "
+        "\"MFA\" -> \"multi-factor authentication\") in the question before retrieval and the relevance gate."
+    )
+    abstention: Literal["model", "threshold"] = Field(
+        "model", description="How the assistant decides to abstain: model (the logistic model trained on the gold "
+        "sets, kb/answering/abstention_model.json; `python -m eval train-gate` refits it) or threshold "
+        "(min_relevance on one evidence score)."
+    )
     min_relevance: float = Field(
-        0.36, description="Relevance gate: below this evidence score the answer abstains (calibrated on the gold sets)."
+        0.36, description="Relevance gate with CTO_ABSTENTION=threshold: below this evidence score the answer abstains."
     )
     min_relevance_unknown_names: float = Field(
-        0.51, description="Stricter gate for questions naming things the library never mentions (a product, a state)."
+        0.51, description="Stricter threshold gate for questions naming things the library never mentions (a product, a state)."
     )
 
     # --- answers -------------------------------------------------------------------------
