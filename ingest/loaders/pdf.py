@@ -1,13 +1,21 @@
-"""PDF loader: one section per page, via pypdf, with running headers and footers removed."""
+"""PDF loader: one section per page, via pypdf, with running headers and footers removed.
+
+Pages without a text layer (scans) are recognised by OCR when CTO_OCR is on; their
+sections are marked ``ocr`` so that citations and the health report say so.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.clean import clean_text, strip_repeated_lines
 from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError
+
+if TYPE_CHECKING:
+    from ingest.loaders import LoadOptions
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +52,32 @@ def _title(reader, path: Path) -> str:  # type: ignore[no-untyped-def]
     return title
 
 
-def load_pdf(path: Path, max_pages: int) -> LoadedDocument:
-    """Read a PDF's pages; raise IngestError for corrupt, encrypted or text-less files."""
+def _ocr(path: Path, texts: list[str], empty: list[int], options: LoadOptions, warnings: list[str]) -> list[int]:
+    """Replace the text of image-only pages by their OCR; return the pages that got text."""
+    from ingest.loaders.ocr import ocr_pages
+
+    try:
+        result = ocr_pages(path, empty, dpi=options.ocr_dpi, language=options.ocr_language, timeout_s=options.ocr_timeout_s)
+    except IngestError as exc:
+        warnings.append(f"{len(empty)} image-only page(s) not read: {exc}")
+        return []
+    recognised = []
+    for number, raw in result.texts.items():
+        text = clean_text(raw)
+        if len(text) >= MIN_PAGE_CHARS:
+            texts[number - 1] = text
+            recognised.append(number)
+    if result.failed:
+        reasons = sorted(set(result.failed.values()))
+        warnings.append(f"OCR could not read {len(result.failed)} page(s): {_page_list(sorted(result.failed))} ({'; '.join(reasons)[:200]})")
+    return sorted(recognised)
+
+
+def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) -> LoadedDocument:
+    """Read a PDF's pages (OCR for scanned ones); raise IngestError for corrupt, encrypted or text-less files."""
+    from ingest.loaders import LoadOptions
+
+    options = options or LoadOptions(ocr=False)
     reader = _reader(path)
     try:
         total = len(reader.pages)
@@ -67,11 +99,14 @@ def load_pdf(path: Path, max_pages: int) -> LoadedDocument:
             failed += 1
     texts = [clean_text(t) for t in strip_repeated_lines([clean_text(t) for t in raw])]
     empty = [i + 1 for i, t in enumerate(texts) if len(t) < MIN_PAGE_CHARS]
+    ocr = _ocr(path, texts, empty, options, warnings) if empty and options.ocr else []
+    if ocr:
+        warnings.append(f"OCR: {len(ocr)} scanned page(s) read by text recognition, check them for misread words: {_page_list(ocr)}")
+        empty = [p for p in empty if p not in set(ocr)]
     if len(empty) == len(texts):
-        raise IngestError(
-            "PDF has no text layer (scanned or image-only); run OCR on it first, then ingest the result"
-        )
-    sections = [Section(text=t, page=i + 1) for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
+        hint = "turn OCR on (CTO_OCR=true) or" if not options.ocr else "OCR found no text either;"
+        raise IngestError(f"PDF has no text layer (scanned or image-only); {hint} run OCR on it first, then ingest the result")
+    sections = [Section(text=t, page=i + 1, ocr=(i + 1) in set(ocr)) for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
     if empty:
         warnings.append(f"{len(empty)} empty or image-only page(s): {_page_list(empty)}")
     if failed:
@@ -81,6 +116,7 @@ def load_pdf(path: Path, max_pages: int) -> LoadedDocument:
         "pages": total,
         "pages_read": len(texts),
         "empty_pages": empty,
+        "ocr_pages": ocr,
         "pages_failed": failed,
         "chars_per_page": round(chars / max(1, len(texts))),
     }

@@ -186,6 +186,7 @@ class Assistant:
             section=chunk.section, date=chunk.date, snippet=privacy.redact(chunk.text), score=round(passage.score, 4),
             content_hash=content_hash(chunk.text), link=deep_link(chunk), supporting=supporting,
             areas=chunk.areas, authority=chunk.extra.get("authority"),
+            place=chunk.extra.get("place"), ocr=bool(chunk.extra.get("ocr")),
         )
 
     def _currency_notices(self, citations: list[Citation]) -> list[str]:

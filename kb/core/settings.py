@@ -124,6 +124,22 @@ class Settings(BaseSettings):
     privacy_mode: Literal["refuse", "redact", "allow"] = Field(
         "refuse", description="What ingest does with student personal data: refuse, redact or allow."
     )
+    sheet_max_rows: int = Field(
+        5000, ge=1, description="Most data rows read from one spreadsheet sheet or CSV (more: a health warning)."
+    )
+    sheet_max_cols: int = Field(
+        40, ge=1, description="Most columns read from one spreadsheet sheet or CSV (more: a health warning)."
+    )
+    ocr: bool = Field(True, description="Recognise the text of scanned (image-only) PDF pages with Tesseract.")
+    ocr_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds Tesseract may spend on one page before the page is skipped with a warning."
+    )
+    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution scanned pages are rendered at for OCR.")
+    ocr_language: str = Field("eng", description="Tesseract language(s) for OCR, e.g. eng or eng+spa.")
+    viewer_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Extra folders whose files the in-app viewer may open (the library folder and uploads always may).",
+    )
 
     # --- app -----------------------------------------------------------------------------------
     staff_password_hash: str = Field(
