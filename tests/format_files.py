@@ -6,13 +6,14 @@ library), so each test knows exactly what text the file holds.
 
 from __future__ import annotations
 
-import textwrap
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
 
-FONT_CANDIDATES = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                   "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"]
+from eval.bench.ocr import page_image, scanned_pdf
+
+__all__ = ["page_image", "scanned_pdf", "deck", "e_rate_workbook", "csv_file", "state_memo_eml", "epub_book",
+           "mixed_folder", "E_RATE_ITEMS"]
 
 E_RATE_ITEMS = [
     (11, "Internet access 1 Gbps", "Category One", 1, 14400),
@@ -22,55 +23,6 @@ E_RATE_ITEMS = [
     (15, "Firewall, Fortinet FortiGate 200F", "Category Two", 1, 9800),
     (16, "Cabling and installation labor", "Category Two", 1, 12500),
 ]
-
-
-def _font(size: int):  # type: ignore[no-untyped-def]
-    from PIL import ImageFont
-
-    for candidate in FONT_CANDIDATES:
-        if Path(candidate).exists():
-            return ImageFont.truetype(candidate, size)
-    return ImageFont.load_default(size)
-
-
-def page_image(text: str, *, dpi: int = 300, font_pt: int = 12, width_chars: int = 70):  # type: ignore[no-untyped-def]
-    """A letter-size page image of ``text`` at ``dpi``, as a flatbed scan of a printed page would be."""
-    from PIL import Image, ImageDraw
-
-    width, height = int(8.5 * dpi), int(11 * dpi)
-    image = Image.new("L", (width, height), 255)
-    draw = ImageDraw.Draw(image)
-    font = _font(int(font_pt * dpi / 72))
-    x, y = dpi, dpi
-    line_height = int(font_pt * 1.5 * dpi / 72)
-    for para in text.split("\n\n"):
-        for line in textwrap.wrap(para, width_chars):
-            draw.text((x, y), line, fill=0, font=font)
-            y += line_height
-        y += line_height // 2
-    return image
-
-
-def scanned_pdf(path: Path, pages: list[str], *, dpi: int = 300, text_pages: dict[int, str] | None = None) -> Path:
-    """A PDF whose pages are images of the texts (no text layer); ``text_pages`` adds real text pages by index."""
-    from reportlab.lib.pagesizes import letter
-    from reportlab.lib.utils import ImageReader
-    from reportlab.pdfgen import canvas
-
-    c = canvas.Canvas(str(path), pagesize=letter)
-    width, height = letter
-    for index, text in enumerate(pages):
-        if text_pages and index in text_pages:
-            y = height - 72
-            c.setFont("Helvetica", 11)
-            for line in textwrap.wrap(text_pages[index], 90):
-                c.drawString(72, y, line)
-                y -= 15
-        else:
-            c.drawImage(ImageReader(page_image(text, dpi=dpi)), 0, 0, width=width, height=height)
-        c.showPage()
-    c.save()
-    return path
 
 
 def deck(path: Path, slides: list[tuple[str, list[str], str]], title: str | None = None) -> Path:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from eval.bench.ocr import word_accuracy
 from ingest.loaders import LoadOptions, load_file
 from ingest.pipeline import run_ingest
 from kb.core.settings import Settings
@@ -28,19 +28,6 @@ SCANNED = [
     "Signed on behalf of the Board of Education, March 14, 2025. Questions about this policy go to the office of "
     "the chief technology officer, who reviews it every two years with the policy committee and the union.",
 ]
-
-
-def word_accuracy(expected: str, got: str) -> float:
-    """1 - word error rate (Levenshtein distance over words, case and punctuation folded)."""
-    ref = re.findall(r"[a-z0-9]+", expected.lower())
-    hyp = re.findall(r"[a-z0-9]+", got.lower())
-    previous = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, other in enumerate(hyp, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other))
-        previous = current
-    return max(0.0, 1 - previous[-1] / max(1, len(ref)))
 
 
 def test_word_accuracy_measure_itself() -> None:

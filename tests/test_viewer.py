@@ -135,3 +135,21 @@ def test_a_sentence_wrapped_over_two_lines_is_marked_whole(tmp_path: Path) -> No
                                                                       "before the technician changes anything."]))
     assert marked == 1 and "<mark>Staff resets require a callback to the phone number before the technician changes anything.</mark>" in page
     assert "- an item <br> - another item" in page
+
+
+def test_web_citations_keep_page_and_text_fragment_deep_links() -> None:
+    from kb.answering.links import deep_link, text_fragment
+    from kb.core.documents import Chunk
+
+    def chunk(source: str, kind: str, **kw: object) -> Chunk:
+        return Chunk(id="c", doc_id="d", index=0, text="t", title="T", source=source, source_type=kind, **kw)  # type: ignore[arg-type]
+
+    quote = "- Keep one copy of every backup offline so that ransomware cannot encrypt it."
+    assert text_fragment("Rosters sync nightly.") == ":~:text=Rosters%20sync%20nightly."
+    assert text_fragment(quote) == ":~:text=Keep%20one%20copy%20of,ransomware%20cannot%20encrypt%20it."
+    assert text_fragment("A well-known fix") == ":~:text=A%20well%2Dknown%20fix"
+    assert deep_link(chunk("https://x.example/plan.pdf", "pdf", page=3), quote) == "https://x.example/plan.pdf#page=3"
+    assert deep_link(chunk("https://x.example/g.html", "html", anchor="backups"), quote) == \
+        "https://x.example/g.html#backups:~:text=Keep%20one%20copy%20of,ransomware%20cannot%20encrypt%20it."
+    assert deep_link(chunk("https://x.example/g.html", "html"), None) == "https://x.example/g.html"
+    assert deep_link(chunk("/srv/docs/g.md", "markdown", anchor="backups"), quote) == "file:///srv/docs/g.md#backups"

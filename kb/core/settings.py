@@ -180,12 +180,12 @@ def settings_table() -> str:
     """The Markdown table of every setting (README's configuration section is generated from it)."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         if isinstance(default, SecretStr):
             default = "(empty)" if not default.get_secret_value() else "(set)"
         elif isinstance(default, Path):
             default = default.relative_to(REPO_ROOT).as_posix() + "/" if default.is_relative_to(REPO_ROOT) else str(default)
-        elif default is None or default == "":
+        elif default is None or default == "" or default == []:
             default = "(unset)"
         rows.append(f"| `CTO_{name.upper()}` | `{default}` | {field.description} |")
     return "\n".join(rows)
