@@ -26,13 +26,23 @@ _ADMONITION = re.compile(r"^:::.*$", re.M)
 _SKIPPED_INLINE = {"html_inline"}
 
 
+class _TextDates(yaml.SafeLoader):
+    """Safe YAML that leaves dates as text: ``2024-13-01`` reaches the metadata check instead of failing the parse."""
+
+
+_TextDates.yaml_implicit_resolvers = {
+    first: [(tag, rule) for tag, rule in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """Return (front matter, body); a file without front matter gives an empty dict."""
     match = _FRONT.match(text)
     if not match:
         return {}, text
     try:
-        data = yaml.safe_load(match.group(1)) or {}
+        data = yaml.load(match.group(1), Loader=_TextDates) or {}  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise IngestError(f"front matter is not valid YAML ({exc.__class__.__name__}); fix the block between the --- lines") from exc
     if not isinstance(data, dict):
@@ -41,17 +51,12 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 
 def _as_date(value: Any) -> str | None:
+    """The front matter's date as text; the pipeline checks it (kb.core.metadata) with the other fields."""
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, str):
-        match = re.search(r"\d{4}-\d{2}-\d{2}", value)
-        if match:
-            return match.group(0)
-        match = re.search(r"\b(19|20)\d{2}\b", value)
-        return f"{match.group(0)}-01-01" if match else None
-    return None
+    return None if value is None or value == "" else str(value)
 
 
 def _as_list(value: Any) -> list[str]:
