@@ -123,7 +123,8 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     if len(modes) > 1:
         raise click.UsageError(f"{' and '.join(modes)} cannot be combined; run them one at a time")
     if not inputs and not (refresh or site):
-        raise click.UsageError("name files, folders or URLs to ingest (or use --refresh or --site URL)")
+        raise click.UsageError("Missing argument PATH_OR_URL...: name files, folders or URLs to ingest "
+                               "(or use --refresh or --site URL)")
     if (refresh or site) and inputs:
         raise click.UsageError(f"{modes[0]} takes no PATH_OR_URL arguments")
     settings = load_settings()

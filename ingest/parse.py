@@ -92,6 +92,8 @@ def _warm_up() -> bool:
 
     for name in ("pdf", "docx", "pptx", "sheet", "mail", "epub", "ocr"):
         importlib.import_module(f"ingest.loaders.{name}")
+    import pypdfium2  # noqa: F401 (OCR renders with it)
+    import pytesseract  # noqa: F401
     import trafilatura  # noqa: F401
 
     return True

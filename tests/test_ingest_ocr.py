@@ -75,3 +75,29 @@ def test_ocr_time_bound_per_page_skips_a_slow_page_with_a_warning(tmp_path: Path
     assert [s.page for s in doc.sections] == [3]
     assert "OCR could not read 2 page(s): 1, 2 (OCR took longer than 0.01 s)" in doc.warnings
     assert "2 empty or image-only page(s): 1, 2" in doc.warnings
+
+
+def test_each_ocr_page_extends_the_parse_time_limit(hash_settings: Settings, tmp_path: Path) -> None:
+    """A 3-page scan takes far longer than a 2 s parse limit; the per-page heartbeat keeps it alive."""
+    pdf = ff.scanned_pdf(tmp_path / "packet.pdf", SCANNED)
+    kb, _ = hash_kb(hash_settings.with_overrides(parse_timeout_s=2.0))
+    started = time.perf_counter()
+    [result] = run_ingest(kb, [str(pdf)]).results
+    assert time.perf_counter() - started > 3  # OCR really outlasted the parse limit
+    assert result.status == "added", result.reason
+    assert any(w.startswith("OCR: 3 scanned page(s)") for w in result.warnings)
+    assert {c.page for c in kb.store.iter_chunks() if c.extra.get("ocr")} == {1, 2, 3}
+
+
+def test_drawings_only_pages_are_not_sent_to_ocr(tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    from kb.core.errors import IngestError
+
+    path = tmp_path / "drawing.pdf"
+    c = canvas.Canvas(str(path))
+    c.rect(72, 400, 200, 300, fill=1)
+    c.showPage()
+    c.save()
+    with pytest.raises(IngestError, match="no scanned images either"):
+        load_file(path, options=LoadOptions(ocr=True))

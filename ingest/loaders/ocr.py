@@ -3,7 +3,7 @@
 A page is rendered at ``dpi`` by pypdfium2 and read by the ``tesseract`` program
 (Debian's tesseract-ocr, installed by scripts/setup.sh) through pytesseract, which kills
 it after ``timeout_s``: one bad page costs at most that long and is reported, never hangs
-the run. After each page the parser worker sends a heartbeat, so the parse time limit
+the run. Before each page the parser worker sends a heartbeat, so the parse time limit
 grows with the pages actually recognised (see ingest.parse).
 """
 
@@ -25,7 +25,7 @@ _heartbeat: Callable[[], None] | None = None  # set in the parser worker process
 
 
 def set_heartbeat(beat: Callable[[], None] | None) -> None:
-    """Called after every recognised page (the parser worker tells its parent it is still working)."""
+    """Called before every page is recognised (the parser worker tells its parent it is still working)."""
     global _heartbeat
     _heartbeat = beat
 
@@ -69,6 +69,8 @@ def ocr_pages(path: Path, pages: list[int], *, dpi: int, language: str, timeout_
     pdf = pdfium.PdfDocument(str(path))
     try:
         for number in pages:
+            if _heartbeat is not None:  # each page gets its own time budget, announced before it starts
+                _heartbeat()
             try:
                 image = _render(pdf, number - 1, dpi)
                 result.texts[number] = pytesseract.image_to_string(image, lang=language, timeout=timeout_s)
@@ -77,8 +79,6 @@ def ocr_pages(path: Path, pages: list[int], *, dpi: int, language: str, timeout_
                 result.failed[number] = reason
             except (pytesseract.TesseractError, pdfium.PdfiumError, OSError, ValueError) as exc:
                 result.failed[number] = f"OCR failed ({type(exc).__name__}: {str(exc)[:120]})"
-            if _heartbeat is not None:
-                _heartbeat()
     finally:
         pdf.close()
     result.seconds = time.perf_counter() - started

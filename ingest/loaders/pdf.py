@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ingest.clean import clean_text, strip_repeated_lines
 from kb.core.documents import LoadedDocument, Section
@@ -50,6 +50,29 @@ def _title(reader, path: Path) -> str:  # type: ignore[no-untyped-def]
     if len(title) < 4 or placeholder or title.lower().startswith(("microsoft word", "untitled")):
         title = path.stem.replace("_", " ").replace("-", " ").strip()
     return title
+
+
+def _has_image(page: Any, depth: int = 0) -> bool:
+    """True when the page draws an image (a scan), looked up in its resources without decoding anything.
+
+    Pages of vector drawings, or empty pages, have no image to recognise; OCR skips them
+    (and a page whose content stream is a decompression bomb is never rendered for nothing).
+    """
+    try:
+        resources = page.get("/Resources") if depth == 0 else page
+        resources = resources.get_object() if resources is not None else None
+        xobjects = resources.get("/XObject") if resources is not None else None
+        xobjects = xobjects.get_object() if xobjects is not None else None
+        for ref in (xobjects or {}).values():
+            obj = ref.get_object()
+            subtype = obj.get("/Subtype")
+            if subtype == "/Image":
+                return True
+            if subtype == "/Form" and depth < 3 and _has_image(obj.get("/Resources"), depth + 1):
+                return True
+    except Exception:  # broken resource dictionaries: treat as no image rather than lose the document
+        return False
+    return False
 
 
 def _ocr(path: Path, texts: list[str], empty: list[int], options: LoadOptions, warnings: list[str]) -> list[int]:
@@ -99,13 +122,19 @@ def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) 
             failed += 1
     texts = [clean_text(t) for t in strip_repeated_lines([clean_text(t) for t in raw])]
     empty = [i + 1 for i, t in enumerate(texts) if len(t) < MIN_PAGE_CHARS]
-    ocr = _ocr(path, texts, empty, options, warnings) if empty and options.ocr else []
+    scans = [p for p in empty if _has_image(reader.pages[p - 1])] if options.ocr else []
+    ocr = _ocr(path, texts, scans, options, warnings) if scans else []
     if ocr:
         warnings.append(f"OCR: {len(ocr)} scanned page(s) read by text recognition, check them for misread words: {_page_list(ocr)}")
         empty = [p for p in empty if p not in set(ocr)]
     if len(empty) == len(texts):
-        hint = "turn OCR on (CTO_OCR=true) or" if not options.ocr else "OCR found no text either;"
-        raise IngestError(f"PDF has no text layer (scanned or image-only); {hint} run OCR on it first, then ingest the result")
+        if not options.ocr:
+            hint = "turn OCR on (CTO_OCR=true) or run OCR on it first, then ingest the result"
+        elif scans:
+            hint = "OCR found no text in its images either; re-scan it at 300 dpi in black and white"
+        else:
+            hint = "its pages hold no scanned images either (drawings only?); export it again with its text"
+        raise IngestError(f"PDF has no text layer (scanned or image-only); {hint}")
     sections = [Section(text=t, page=i + 1, ocr=(i + 1) in set(ocr)) for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
     if empty:
         warnings.append(f"{len(empty)} empty or image-only page(s): {_page_list(empty)}")
