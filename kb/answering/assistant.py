@@ -213,8 +213,10 @@ class Assistant:
         return Citation(
             n=n, doc_id=chunk.doc_id, chunk_id=chunk.id, title=chunk.title, source=chunk.source, page=chunk.page,
             section=chunk.section, date=chunk.date, snippet=privacy.redact(chunk.text), score=round(passage.score, 4),
-            content_hash=content_hash(chunk.text), link=deep_link(chunk), supporting=supporting,
+            content_hash=content_hash(chunk.text), link=deep_link(chunk, supporting[0] if supporting else None),
+            supporting=supporting,
             areas=chunk.areas, authority=chunk.extra.get("authority"),
+            place=chunk.extra.get("place"), ocr=bool(chunk.extra.get("ocr")),
         )
 
     def _currency_notices(self, citations: list[Citation]) -> list[str]:

@@ -133,6 +133,22 @@ class Settings(BaseSettings):
     privacy_mode: Literal["refuse", "redact", "allow"] = Field(
         "refuse", description="What ingest does with student personal data: refuse, redact or allow."
     )
+    sheet_max_rows: int = Field(
+        5000, ge=1, description="Most data rows read from one spreadsheet sheet or CSV (more: a health warning)."
+    )
+    sheet_max_cols: int = Field(
+        40, ge=1, description="Most columns read from one spreadsheet sheet or CSV (more: a health warning)."
+    )
+    ocr: bool = Field(True, description="Recognise the text of scanned (image-only) PDF pages with Tesseract.")
+    ocr_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds Tesseract may spend on one page before the page is skipped with a warning."
+    )
+    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution scanned pages are rendered at for OCR.")
+    ocr_language: str = Field("eng", description="Tesseract language(s) for OCR, e.g. eng or eng+spa.")
+    viewer_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Extra folders whose files the in-app viewer may open (the library folder and uploads always may).",
+    )
 
     # --- app -----------------------------------------------------------------------------------
     staff_password_hash: str = Field(
@@ -181,12 +197,12 @@ def settings_table() -> str:
     """The Markdown table of every setting (README's configuration section is generated from it)."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         if isinstance(default, SecretStr):
             default = "(empty)" if not default.get_secret_value() else "(set)"
         elif isinstance(default, Path):
             default = default.relative_to(REPO_ROOT).as_posix() + "/" if default.is_relative_to(REPO_ROOT) else str(default)
-        elif default is None or default == "":
+        elif default is None or default == "" or default == []:
             default = "(unset)"
         rows.append(f"| `CTO_{name.upper()}` | `{default}` | {field.description} |")
     return "\n".join(rows)
