@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     audit: bool = Field(True, description="Record every answer in the audit log.")
     log_level: str = Field("INFO", description="Logging level for the commands and the app.")
 
+    # --- HTTP API (`kb serve`) ---------------------------------------------------------------
+    api_rate_per_minute: int = Field(
+        60, ge=1, description="Default requests per minute for a new API token (`kb token create --rate` overrides); "
+        "counted in each worker process."
+    )
+    api_max_request_kb: int = Field(64, ge=1, description="Largest API request body, in KiB (bigger ones get 413).")
+    api_max_history: int = Field(20, ge=0, description="Most earlier turns of a conversation the API reads.")
+
     @field_validator("data_dir", "library_dir", "reports_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
