@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kb.cli.common import configure_logging, friendly_errors, load_settings
+from kb.core.metadata import MetadataError, validate_fields
 from kb.version import __version__
 
 EPILOG = """\b
@@ -50,7 +51,13 @@ class _Bar:
 
 
 def _metadata(area: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
-    meta: dict[str, Any] = {k: v for k, v in fields.items() if v}
+    """The options' metadata, checked where it enters: a bad date or authority is a usage error (exit 2)."""
+    try:
+        meta = validate_fields(fields)
+    except MetadataError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{exc.field.replace('_', '-')}") from exc
+    if meta.get("published"):
+        meta["date"] = meta["published"]
     if area:
         meta["areas"] = list(area)
     return meta
@@ -107,8 +114,6 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     configure_logging("INFO" if (verbose or not interactive) and not as_json else "WARNING")
     meta = _metadata(area, authority=authority, jurisdiction=jurisdiction, published=published, reviewed=reviewed,
                      expires=expires, superseded_by=superseded_by)
-    if published:
-        meta["date"] = published
     options = IngestOptions(include=list(include), exclude=list(exclude), prune=prune, dry_run=dry_run, metadata=meta)
     bar = _Bar(interactive)
     try:

@@ -34,6 +34,7 @@ from ingest.sources import Source, expand_inputs
 from kb.core.areas import area_ids, classify
 from kb.core.documents import Chunk, DocRecord, LoadedDocument, file_sha256
 from kb.core.errors import DocumentRejected, IngestError
+from kb.core.metadata import CHUNK_EXTRA_FIELDS, check_fields, validate_fields
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
@@ -41,7 +42,6 @@ from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
 __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 
 logger = logging.getLogger(__name__)
-CHUNK_EXTRA_FIELDS = ("authority", "jurisdiction", "expires", "superseded_by", "reviewed", "published")
 Progress = Callable[[str, int, int], None]
 PARSE_AHEAD = 16  # files parsed ahead of the main thread, which fills the next encode batch meanwhile
 
@@ -53,6 +53,14 @@ class IngestOptions:
     prune: bool = False
     dry_run: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)  # overrides: areas, authority, title, ...
+
+    def __post_init__(self) -> None:
+        """The overrides are the operator's own input: a bad date or authority is refused here, before any work.
+
+        Raises:
+            MetadataError: naming the field and the forms it accepts.
+        """
+        self.metadata = validate_fields(self.metadata)
 
 
 @dataclass
@@ -198,11 +206,13 @@ class _Run:
 
     # ----- turning a parsed document into chunks -----------------------------------------------
     def prepare(self, pending: _Pending, doc: LoadedDocument) -> tuple[DocRecord, list[Chunk], FileResult]:
-        meta = {**doc.meta, **{k: v for k, v in self.options.metadata.items() if k not in {"areas", "title"}}}
+        own, problems = check_fields({**doc.meta, "date": doc.date})  # the document's own metadata: bad values left out
+        warnings = list(doc.warnings) + [f"{problem}; the value was left out" for problem in problems]
+        doc.date = own.pop("date", None)
+        meta = {**own, **{k: v for k, v in self.options.metadata.items() if k not in {"areas", "title"}}}
         doc.title = str(self.options.metadata.get("title") or doc.title)
         if self.options.metadata.get("date"):
             doc.date = str(self.options.metadata["date"])
-        warnings = list(doc.warnings)
         known_areas = set(area_ids())
         areas = list(self.options.metadata.get("areas") or doc.areas)
         unknown = [a for a in areas if a not in known_areas]

@@ -278,6 +278,19 @@ def test_staff_upload_is_saved_safely_indexed_and_then_answers(data_dir: Path, m
     assert answer.citations[0].title == "Lakeside drone policy"  # the shared knowledge base was refreshed
 
 
+def test_staff_upload_with_a_partial_date_is_refused_with_the_accepted_form(data_dir: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _sign_in(_staff_page(monkeypatch, "staff password"), "staff password")
+    at.file_uploader[0].upload("note.md", b"# Note\n\nRostering runs nightly from the SIS.\n", "text/markdown")
+    at.run()
+    at.text_input(key="lib_up_pub_0").input("2024").run()
+    next(b for b in at.button if b.label == "Add to the library").click().run()
+    assert not at.exception
+    assert at.error and at.error[0].value == ("Nothing was added. published: '2024' is not a date; write it as "
+                                              "YYYY-MM-DD, for example 2024-03-01.")
+    assert not (data_dir / "uploads").exists()
+
+
 def test_staff_removal_deletes_the_document_and_its_uploaded_file(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kb.index.knowledge import KnowledgeBase
 
@@ -359,7 +372,8 @@ def test_an_unexpected_error_shows_a_reference_and_logs_details(data_dir: Path, 
 
 
 def test_sidebar_filters_include_authority_and_jurisdiction() -> None:
-    from ui.chat import JURISDICTIONS, build_filters
+    from kb.core.metadata import JURISDICTIONS
+    from ui.chat import build_filters
 
     assert "New Hampshire" in JURISDICTIONS and JURISDICTIONS[0] == "national" and len(JURISDICTIONS) == 51
     filters = build_filters([], None, ["federal"], ["Texas"])

@@ -24,6 +24,7 @@ from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
+from kb.core.metadata import currency, stored_date, years_old
 from kb.core.prompts import render
 from kb.core.settings import Settings
 from kb.governance import privacy
@@ -189,6 +190,7 @@ class Assistant:
         )
 
     def _currency_notices(self, citations: list[Citation]) -> list[str]:
+        """Notices for cited sources that are superseded, expired, or all old (the rules live in kb.core.metadata)."""
         notices: list[str] = []
         today = date.today()
         docs = self.kb.done_docs()
@@ -197,19 +199,17 @@ class Assistant:
             if c.doc_id in seen:
                 continue
             seen.add(c.doc_id)
-            meta = docs[c.doc_id].meta if c.doc_id in docs else {}
-            successor = meta.get("superseded_by")
-            expires = str(meta.get("expires") or "")
-            if successor:
-                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(str(successor))), None)
+            state = currency(docs[c.doc_id].meta if c.doc_id in docs else {}, today=today)
+            if state.superseded_by:
+                successor = state.superseded_by
+                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(successor)), None)
                 notices.append(render("superseded", n=c.n, title=c.title, successor=newer or successor,
                                       held="" if newer else " (not in the library)"))
-            elif expires and expires[:10] < today.isoformat():
-                notices.append(render("expired", n=c.n, title=c.title, expires=expires[:10]))
-        dated = [c.date for c in citations if c.date]
+            elif state.expired is not None:
+                notices.append(render("expired", n=c.n, title=c.title, expires=state.expired.isoformat()))
+        dated = [day for c in citations if (day := stored_date(c.date)) is not None]
         if dated:
-            newest = max(dated)
-            age_years = (today - date.fromisoformat(newest[:10])).days / 365.25
-            if age_years > self.settings.stale_after_years:
-                notices.append(render("stale", year=newest[:4], years=int(age_years)))
+            age = years_old(max(dated), today=today)
+            if age > self.settings.stale_after_years:
+                notices.append(render("stale", year=max(dated).year, years=int(age)))
         return notices

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
+
+from kb.core.metadata import is_outdated  # the currency rule lives with the other metadata rules
 
 __all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "file_sha256", "slugify", "is_outdated"]
 
@@ -25,12 +26,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_outdated(meta: dict[str, Any]) -> bool:
-    """True for a source marked superseded, or whose ``expires`` date has passed."""
-    expires = str(meta.get("expires") or "")[:10]
-    return bool(meta.get("superseded_by")) or (bool(expires) and expires < date.today().isoformat())
 
 
 def slugify(text: str, limit: int = 48) -> str:

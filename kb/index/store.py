@@ -23,6 +23,7 @@ import numpy as np
 
 from kb.core.documents import Chunk, DocRecord
 from kb.core.errors import StoreError, StoreMismatchError
+from kb.core.metadata import date_number
 from kb.core.settings import Settings
 
 __all__ = ["Store", "Hit", "open_store"]
@@ -51,8 +52,7 @@ def chunk_to_meta(chunk: Chunk) -> dict[str, Any]:
     meta["areas"] = ",".join(chunk.areas)
     for area in chunk.areas:
         meta[f"area_{area}"] = True
-    if chunk.date:
-        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    meta["date_ord"] = date_number(chunk.date)
     for key, value in chunk.extra.items():
         meta[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
     return _clean_meta(meta)
