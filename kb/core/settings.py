@@ -53,9 +53,10 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_SHA256,
         description="Expected sha256 of the model's model.safetensors; empty skips the check.",
     )
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="Encoder runtime: torch (default, fastest measured here), onnx, or onnx-int8 "
-        "(int8 weights: a different index, rebuild after switching). See `python -m eval encoders`."
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+        "auto", description="Encoder runtime: auto (torch-bf16 on CPUs with native bf16, else torch), torch (float32), "
+        "torch-bf16, onnx, or onnx-int8 (int8 weights: a different index, rebuild after switching). "
+        "See `python -m eval encoders`."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
