@@ -118,7 +118,7 @@ def table(result: dict[str, Any]) -> str:
                  f"{r['sentences16_p50_ms']:.0f} / {r['sentences16_p95_ms']:.0f}",
                  f"{r['cosine_mean']:.4f} / {r['cosine_min']:.4f}"] + [f"{r[c]:.3f}" if c in r else "n/a" for c in gold]
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append(f"\n{result['chunks']} chunks per pass; load average {result.get('loadavg', 'n/a')}; "
+    lines.append(f"\n{result.get('chunks', 'n/a')} chunks per pass; load average {result.get('loadavg', 'n/a')}; "
                  f"`auto` picks {result.get('picked_here', 'n/a')} on this CPU.")
     return "\n".join(lines)
 
