@@ -53,9 +53,10 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_SHA256,
         description="Expected sha256 of the model's model.safetensors; empty skips the check.",
     )
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="Encoder runtime: torch (default, fastest measured here), onnx, or onnx-int8 "
-        "(int8 weights: a different index, rebuild after switching). See `python -m eval encoders`."
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+        "auto", description="Encoder runtime: auto (torch-bf16 on CPUs with native bf16, else torch), torch (float32), "
+        "torch-bf16, onnx, or onnx-int8 (int8 weights: a different index, rebuild after switching). "
+        "See `python -m eval encoders`."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
@@ -160,6 +161,14 @@ class Settings(BaseSettings):
         600.0, ge=0, description="Seconds a writing command (ingest, kb import, kb remove) waits for another one "
         "writing to the same data dir before it gives up; 0 refuses at once."
     )
+
+    # --- HTTP API (`kb serve`) ---------------------------------------------------------------
+    api_rate_per_minute: int = Field(
+        60, ge=1, description="Default requests per minute for a new API token (`kb token create --rate` overrides); "
+        "counted in each worker process."
+    )
+    api_max_request_kb: int = Field(64, ge=1, description="Largest API request body, in KiB (bigger ones get 413).")
+    api_max_history: int = Field(20, ge=0, description="Most earlier turns of a conversation the API reads.")
 
     @field_validator("data_dir", "library_dir", "reports_dir")
     @classmethod
