@@ -349,6 +349,20 @@ def test_evaluation_shows_the_report_charts_and_feedback(data_dir: Path) -> None
     assert list(feedback["Comment"]) == ["", "very clear"]
 
 
+def test_evaluation_shows_slices_apart_from_the_areas(data_dir: Path) -> None:
+    folder = Path(os.environ["CTO_REPORTS_DIR"]) / "eval"
+    folder.mkdir(parents=True)
+    report = {"generated_at": "2026-11-29T18:00:00", "gold": "k12docs", "overall": {"answer_rate": 0.98},
+              "per_area": {"cybersecurity": {"answer_rate": 0.97}},
+              "slices": {"casual": {"answer_rate": 0.93, "abstain_recall": 0.6, "questions": 53.0}}}
+    (folder / "latest.json").write_text(json.dumps(report))
+    at = page_test("evaluation").run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("**Slices**") for m in at.markdown)
+    slices = at.dataframe[1].value
+    assert list(slices.index) == ["casual"] and slices.loc["casual", "abstain_recall"] == 0.6
+
+
 # ----- errors -------------------------------------------------------------------------------------
 def test_a_setup_error_is_a_clear_message_not_a_traceback(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CTO_CHUNK_SIZE", "1000")  # the store was built with 900

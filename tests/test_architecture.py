@@ -1,6 +1,6 @@
 """The import graph keeps its shape: no circle, and imports only go down the layers (read with ast; nothing runs).
 
-Layers of kb/, lowest first: core < embed < index < governance < answering < langchain < cli. A module may
+Layers of kb/, lowest first: core < embed < index < governance < answering < langchain < server < cli. A module may
 import its own layer and the ones below. ingest/ may use core, embed, index and governance;
 eval/ anything but the CLI and the UI; ui/ and app.py anything. Only kb/cli/ (in kb/) may import
 streamlit or click.
@@ -17,7 +17,7 @@ import pytest
 from kb.core.settings import REPO_ROOT
 
 PACKAGES = ("kb", "ingest", "eval", "ui")
-KB_LAYERS = ["kb.core", "kb.embed", "kb.index", "kb.governance", "kb.answering", "kb.langchain", "kb.cli"]
+KB_LAYERS = ["kb.core", "kb.embed", "kb.index", "kb.governance", "kb.answering", "kb.langchain", "kb.server", "kb.cli"]
 INGEST_MAY_USE = ("kb.core", "kb.embed", "kb.index", "kb.governance", "kb.version", "ingest")
 EVAL_MAY_NOT_USE = ("kb.cli", "ui", "app")
 UI_LIBRARIES = ("streamlit", "click")

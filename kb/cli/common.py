@@ -1,4 +1,4 @@
-"""What every ``kb`` command shares: the entry-point helpers of kb.core.console, with a bad setting as a usage error."""
+"""What every ``kb`` command shares: kb.core.console's helpers, with click's usage errors and ``kb --verbose``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 import click
 
 from kb.core import console
-from kb.core.console import configure_logging, friendly_errors
+from kb.core.console import F, configure_logging, settings_problems
 from kb.core.errors import ConfigError
 from kb.core.settings import Settings
 
-__all__ = ["load_settings", "configure_logging", "friendly_errors"]
+__all__ = ["load_settings", "configure_logging", "friendly_errors", "verbose_requested", "settings_problems"]
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -20,3 +20,23 @@ def load_settings(**overrides: Any) -> Settings:
         return console.load_settings(**overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def verbose_requested() -> bool:
+    """True when the user asked for tracebacks: ``--verbose`` on the command or the group, or ``CTO_LOG_LEVEL=DEBUG``."""
+    if console.debug_requested():
+        return True
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("verbose"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def friendly_errors(func: F) -> F:
+    """Show every error as one clear line (exit 2 for set-up problems, 1 otherwise), never a traceback.
+
+    ``--verbose`` or ``CTO_LOG_LEVEL=DEBUG`` prints the traceback above the line, for a bug report.
+    """
+    return console.guarded(func, verbose=lambda kwargs: verbose_requested())

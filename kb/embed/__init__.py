@@ -19,26 +19,40 @@ def _hash(settings: Settings) -> Embedder:
     return HashEmbedder()
 
 
-def _torch(settings: Settings) -> Embedder:
+def _torch(settings: Settings, *, precision: str = "fp32") -> Embedder:
     from kb.embed.torch_model import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(settings.embedding_model, expected_sha256=settings.embedding_sha256,
-                                       batch_size=settings.embedding_batch_size, threads=settings.embedding_threads)
+                                       batch_size=settings.embedding_batch_size, threads=settings.embedding_threads,
+                                       precision=precision)
 
 
-def _onnx(settings: Settings) -> Embedder:
+def _torch_bf16(settings: Settings) -> Embedder:
+    return _torch(settings, precision="bf16")
+
+
+def _onnx(settings: Settings, *, quantize: bool = False) -> Embedder:
     from kb.embed.onnx_model import OnnxEmbedder
 
-    return OnnxEmbedder(settings.embedding_model, settings.data_dir / "cache" / "onnx",
-                        quantize=settings.embedding_backend == "onnx-int8",
+    return OnnxEmbedder(settings.embedding_model, settings.data_dir / "cache" / "onnx", quantize=quantize,
                         expected_sha256=settings.embedding_sha256, threads=settings.embedding_threads)
 
 
+def _onnx_int8(settings: Settings) -> Embedder:
+    return _onnx(settings, quantize=True)
+
+
 _MODELS: dict[str, Callable[[Settings], Embedder]] = {"hash": _hash}  # stand-ins named by the model setting
-_BACKENDS: dict[str, Callable[[Settings], Embedder]] = {"torch": _torch, "onnx": _onnx, "onnx-int8": _onnx}
+_BACKENDS: dict[str, Callable[[Settings], Embedder]] = {"torch": _torch, "torch-bf16": _torch_bf16, "onnx": _onnx,
+                                                       "onnx-int8": _onnx_int8}
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings name: ``embedding_model=hash`` (tests), else the ``embedding_backend``."""
-    factory = _MODELS.get(settings.embedding_model) or _BACKENDS[settings.embedding_backend]
+    """The embedder the settings name: ``embedding_model=hash`` (tests), else the ``embedding_backend``
+    (``auto`` picks torch-bf16 on CPUs with native bf16, else torch: ``kb.embed.selection``)."""
+    factory = _MODELS.get(settings.embedding_model)
+    if factory is None:
+        from kb.embed.selection import pick_backend
+
+        factory = _BACKENDS[pick_backend(settings.embedding_backend)]
     return factory(settings)
