@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from kb.cli.common import configure_logging, friendly_errors, load_settings
-from kb.core.metadata import MetadataError, validate_fields
+from kb.core.metadata import parse_areas, read_fields
 from kb.version import __version__
 
 EPILOG = """\b
@@ -54,15 +54,28 @@ class _Bar:
 
 
 def _metadata(area: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
-    """The options' metadata, checked where it enters: a bad date or authority is a usage error (exit 2)."""
-    try:
-        meta = validate_fields(fields)
-    except MetadataError as exc:
-        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{exc.field.replace('_', '-')}") from exc
+    """The options' metadata, checked where it enters (kb.core.metadata): a bad value is a usage error (exit 2)."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    for name, value in given.items():
+        if not value.strip():
+            raise click.BadParameter("is empty; leave the option out instead", param_hint=f"--{name.replace('_', '-')}")
+    read = read_fields(given)
+    if read.problems:
+        exc = read.problems[0]
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{exc.field.replace('_', '-')}")
+    meta = read.clean
+    for note in read.notes:
+        click.echo(f"note: --{note}", err=True)  # what a date that is not a whole day was read as
+    if area:
+        areas, unknown = parse_areas(list(area), field="--area")
+        if unknown:
+            from kb.core.areas import area_ids
+
+            raise click.BadParameter(f"unknown area {', '.join(unknown)}; choose from {', '.join(area_ids())}",
+                                     param_hint="--area")
+        meta["areas"] = areas
     if meta.get("published"):
         meta["date"] = meta["published"]
-    if area:
-        meta["areas"] = list(area)
     return meta
 
 
@@ -94,7 +107,7 @@ def _print_summary(report: Any) -> None:
 @click.option("--area", multiple=True, help="Challenge area(s) for these documents (overrides front matter).")
 @click.option("--authority", help="federal, state, district policy, peer district, research, vendor or internal.")
 @click.option("--jurisdiction", help='A US state, or "national".')
-@click.option("--published", help="Publication date, YYYY-MM-DD.")
+@click.option("--published", help="Publication date, YYYY-MM-DD (also YYYY/MM/DD, YYYY-MM, YYYY).")
 @click.option("--reviewed", help="Date last reviewed, YYYY-MM-DD.")
 @click.option("--expires", help="Date after which the guidance should not be relied on, YYYY-MM-DD.")
 @click.option("--superseded-by", help="Title or id of the document that replaces these.")
@@ -103,7 +116,7 @@ def _print_summary(report: Any) -> None:
 @click.option("--site", metavar="URL", help="Follow a site's links from URL (same host and path prefix, robots.txt honoured).")
 @click.option("--depth", type=click.IntRange(0, 10), default=2, show_default=True, help="With --site: links to follow from the start page.")
 @click.option("--limit", type=click.IntRange(1, 5000), default=100, show_default=True, help="With --site: most pages and documents.")
-@click.option("-v", "--verbose", is_flag=True, help="Log every file.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every file; on an error, also print the traceback.")
 @click.version_option(__version__, prog_name="ingest")
 @friendly_errors
 def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...], prune: bool, dry_run: bool,
@@ -119,6 +132,10 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     from ingest.pipeline import IngestOptions, run_ingest
     from kb.index.knowledge import KnowledgeBase
 
+    blank = [i for i in inputs if not i.strip()]
+    if blank:
+        raise click.BadParameter("an input is empty; give a file, folder or URL (use . for the current folder)",
+                                 param_hint="PATH_OR_URL")
     modes = [name for name, on in (("--watch", watch), ("--refresh", refresh), ("--site", bool(site))) if on]
     if len(modes) > 1:
         raise click.UsageError(f"{' and '.join(modes)} cannot be combined; run them one at a time")

@@ -79,6 +79,7 @@ class Answer:
     evidence: float = 0.0
     id: str = ""
     retrieved: list[dict[str, Any]] = field(default_factory=list)  # every passage considered, best first
+    gate: dict[str, float] = field(default_factory=dict)  # the abstention decision's signals (kb/answering/abstention.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
