@@ -146,7 +146,7 @@ class StreamingComposer:
     def __init__(self) -> None:
         self.streamed: list[str] = []
 
-    def compose(self, question, passages, on_token=None):  # type: ignore[no-untyped-def]
+    def compose(self, question, passages, *, question_vector=None, on_token=None):  # type: ignore[no-untyped-def]
         from kb.core.answer import Claim, Draft
         from kb.core.text import split_sentences
 
@@ -157,11 +157,14 @@ class StreamingComposer:
         first = split_sentences(passages[0].chunk.text)[0]
         return Draft(lead=[Claim(first, [0])], composer=self.name)
 
+    def rewrite(self, question, history):  # type: ignore[no-untyped-def]
+        return question
+
 
 def test_an_llm_answer_is_streamed_into_the_page(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     composer = StreamingComposer()
     monkeypatch.setenv("CTO_LLM_BACKEND", "ollama")
-    monkeypatch.setattr("kb.answering.composers.make_composer", lambda settings, embedder: composer)
+    monkeypatch.setattr("kb.answering.assistant.make_composer", lambda settings, embedder: composer)
     at = _ask(page_test("chat").run(), RANSOMWARE)
     assert composer.streamed == ["Keep one backup ", "offline [1]."]
     answer = at.session_state["chat_turns"][0].answer
@@ -344,6 +347,20 @@ def test_evaluation_shows_the_report_charts_and_feedback(data_dir: Path) -> None
     feedback = at.dataframe[1].value
     assert list(feedback["Rating"]) == ["Thumbs down", "Thumbs up"]
     assert list(feedback["Comment"]) == ["", "very clear"]
+
+
+def test_evaluation_shows_slices_apart_from_the_areas(data_dir: Path) -> None:
+    folder = Path(os.environ["CTO_REPORTS_DIR"]) / "eval"
+    folder.mkdir(parents=True)
+    report = {"generated_at": "2026-11-29T18:00:00", "gold": "k12docs", "overall": {"answer_rate": 0.98},
+              "per_area": {"cybersecurity": {"answer_rate": 0.97}},
+              "slices": {"casual": {"answer_rate": 0.93, "abstain_recall": 0.6, "questions": 53.0}}}
+    (folder / "latest.json").write_text(json.dumps(report))
+    at = page_test("evaluation").run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("**Slices**") for m in at.markdown)
+    slices = at.dataframe[1].value
+    assert list(slices.index) == ["casual"] and slices.loc["casual", "abstain_recall"] == 0.6
 
 
 # ----- errors -------------------------------------------------------------------------------------

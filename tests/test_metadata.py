@@ -25,16 +25,20 @@ BODY = "Rostering runs nightly from the student information system and feeds eve
 @pytest.mark.parametrize("value, expected", [
     ("2024-03-01", date(2024, 3, 1)), (" 2024-03-01 ", date(2024, 3, 1)), ("2024-03-01T09:30:00Z", date(2024, 3, 1)),
     (date(2024, 3, 1), date(2024, 3, 1)), (datetime(2024, 3, 1, 9, 30), date(2024, 3, 1)),
+    ("2024-3-1", date(2024, 3, 1)), ("2024/03/01", date(2024, 3, 1)), ("2024-03", date(2024, 3, 1)),
+    ("2024", date(2024, 1, 1)), (2024, date(2024, 1, 1)),  # the staff guide's forms (issue #16)
 ])
 def test_iso_dates_are_accepted(value: object, expected: date) -> None:
     assert metadata.parse_date(value, field="published") == expected
 
 
-@pytest.mark.parametrize("value", ["2024", "March 2024", "2024-13-01", "2024-02-30", "01/03/2024", "", 2024, None])
+@pytest.mark.parametrize("value", ["March 2024", "2024-13-01", "2024-02-30", "01/03/2024", "", "0000-00-00", None])
 def test_anything_else_is_refused_with_the_accepted_form(value: object) -> None:
     with pytest.raises(MetadataError) as caught:
         metadata.parse_date(value, field="published")
-    assert str(caught.value) == f"published: {str(value)!r} is not a date; write it as YYYY-MM-DD, for example 2024-03-01"
+    assert str(caught.value).startswith(f"published: {str(value)!r} is not a date")
+    assert str(caught.value).endswith("write it as YYYY-MM-DD, for example 2024-03-01 (also YYYY/MM/DD, YYYY-MM, YYYY "
+                                      "or a timestamp)")
     assert caught.value.field == "published" and "\n" not in str(caught.value)
 
 
@@ -55,12 +59,12 @@ def test_one_date_number_rule_for_the_store_the_keyword_index_and_filters(caplog
     assert chunk_to_meta(chunk)["date_ord"] == _filter_meta(chunk)["date_ord"] == metadata.date_number("2024-03-01") == 20240301
     where = Filters(date_from="2024-03-01").chroma_where()
     assert where == {"date_ord": {"$gte": 20240301}}
-    bad = Chunk(id="c", doc_id="d", index=0, text="t", title="T", source="s", source_type="markdown", date="2024")
+    bad = Chunk(id="c", doc_id="d", index=0, text="t", title="T", source="s", source_type="markdown", date="March 2024")
     with caplog.at_level(logging.WARNING, logger="kb.core.metadata"):
         assert "date_ord" not in chunk_to_meta(bad) and "date_ord" not in _filter_meta(bad)
-    assert "stored date skipped" in caplog.text and "'2024' is not a date" in caplog.text
-    with pytest.raises(MetadataError, match="date_from: '2024' is not a date"):
-        Filters(date_from="2024")
+    assert "stored date skipped" in caplog.text and "'March 2024' is not a date" in caplog.text
+    with pytest.raises(MetadataError, match="date_from: 'March 2024' is not a date"):
+        Filters(date_from="March 2024")
 
 
 def test_currency_rule(caplog: pytest.LogCaptureFixture) -> None:
@@ -74,7 +78,7 @@ def test_currency_rule(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--published", "2024", "Invalid value for --published: '2024' is not a date; write it as YYYY-MM-DD"),
+    ("--published", "March 2024", "Invalid value for --published: 'March 2024' is not a date; write it as YYYY-MM-DD"),
     ("--expires", "2024-13-01", "Invalid value for --expires: '2024-13-01' is not a date"),
     ("--authority", "feds", "Invalid value for --authority: 'feds' is not one of: federal, state"),
 ])
@@ -105,7 +109,7 @@ def test_python_callers_are_refused_too() -> None:
         IngestOptions(metadata={"reviewed": "last spring"})
 
 
-@pytest.mark.parametrize("front", ["date: 2024", "date: March 2024", "date: 2024-13-01", "published: '2024'"])
+@pytest.mark.parametrize("front", ["date: 05/31/2023", "date: March 2024", "date: 2024-13-01", "published: 'last year'"])
 def test_a_bad_front_matter_date_is_left_out_with_a_warning(tmp_path: Path, hash_settings: Settings, front: str) -> None:
     doc = write(tmp_path / "docs" / "note.md", f"---\ntitle: Note\n{front}\nexpires: 2030-02-31\n---\n# Note\n\n{BODY}")
     kb = KnowledgeBase(hash_settings)
@@ -113,10 +117,10 @@ def test_a_bad_front_matter_date_is_left_out_with_a_warning(tmp_path: Path, hash
     [result] = report.results
     assert result.status == "added", result.reason
     value = front.split(": ", 1)[1].strip("'")
-    assert f"{front.split(':')[0]}: '{value}' is not a date; write it as YYYY-MM-DD, for example 2024-03-01; " \
-           "the value was left out" in result.warnings
-    assert "expires: '2030-02-31' is not a date; write it as YYYY-MM-DD, for example 2024-03-01; the value was left out" \
-        in result.warnings
+    accepted = "write it as YYYY-MM-DD, for example 2024-03-01 (also YYYY/MM/DD, YYYY-MM, YYYY or a timestamp)"
+    assert any(w.startswith(f"{front.split(':')[0]}: '{value}' is not a date") and w.endswith(f"{accepted}; the value was left out")
+               for w in result.warnings), result.warnings
+    assert f"expires: '2030-02-31' is not a date (no such day); {accepted}; the value was left out" in result.warnings
     [row] = kb.store.docs()
     assert row.date is None and "expires" not in row.meta
     assert all(c.date is None and "expires" not in c.extra for c in kb.store.iter_chunks())
@@ -151,15 +155,15 @@ def test_no_question_crashes_on_a_stored_date_that_is_not_a_date(hash_settings: 
     kb = KnowledgeBase(hash_settings)
     chunks = [Chunk(id=f"bad-{i}", doc_id="bad", index=i, text=f"Rostering part {i}. " + BODY, title="Rostering",
                     source="rostering.md", source_type="markdown", date=stamp, extra={"expires": "2024-13-01"})
-              for i, stamp in enumerate(["2024", "March 2024", "2024-13-01"])]
+              for i, stamp in enumerate(["last year", "March 2024", "2024-13-01"])]
     kb.store.put_doc(DocRecord(doc_id="bad", source="rostering.md", source_type="markdown", title="Rostering",
-                               content_hash="x", status=DONE, chunk_count=3, date="2024",
+                               content_hash="x", status=DONE, chunk_count=3, date="last year",
                                meta={"expires": "March 2024", "superseded_by": ""}))
     kb.store.add_chunks(chunks, kb.embedder.embed_batch([c.embed_text for c in chunks]))
     kb.refresh(force=True)
     with caplog.at_level(logging.WARNING, logger="kb.core.metadata"):
         answer = Assistant(hash_settings, kb=kb).ask("How does rostering run from the student information system?")
     assert not answer.abstained and answer.citations, answer.text
-    assert {c.date for c in answer.citations} <= {"2024", "March 2024", "2024-13-01"}
+    assert {c.date for c in answer.citations} == {None}  # skipped where they are read (kb.index.store)
     assert not any("expired" in n or "years old" in n for n in answer.notices)
     assert "stored date skipped" in caplog.text

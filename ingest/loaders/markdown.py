@@ -9,7 +9,6 @@ inside a code block is code, not a heading; setext headings (a line underlined w
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
 from typing import Any
 
 import yaml
@@ -26,45 +25,31 @@ _ADMONITION = re.compile(r"^:::.*$", re.M)
 _SKIPPED_INLINE = {"html_inline"}
 
 
-class _TextDates(yaml.SafeLoader):
-    """Safe YAML that leaves dates as text: ``2024-13-01`` reaches the metadata check instead of failing the parse."""
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay text, read once by kb.core.metadata (2023-02-30 is refused there, not a crash here)."""
 
 
-_TextDates.yaml_implicit_resolvers = {
-    first: [(tag, rule) for tag, rule in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """Return (front matter, body); a file without front matter gives an empty dict."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF files: the --- lines must still match
     match = _FRONT.match(text)
     if not match:
         return {}, text
     try:
-        data = yaml.load(match.group(1), Loader=_TextDates) or {}  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
-        raise IngestError(f"front matter is not valid YAML ({exc.__class__.__name__}); fix the block between the --- lines") from exc
+        data = yaml.load(match.group(1), Loader=_FrontMatterLoader) or {}  # noqa: S506 (a SafeLoader subclass)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 2}" if where is not None else ""
+        raise IngestError(f"front matter is not valid YAML{line} ({exc.__class__.__name__}); fix the block between the --- lines") from exc
     if not isinstance(data, dict):
         raise IngestError("front matter must be a YAML mapping of field: value")
     return data, text[match.end():]
-
-
-def _as_date(value: Any) -> str | None:
-    """The front matter's date as text; the pipeline checks it (kb.core.metadata) with the other fields."""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return None if value is None or value == "" else str(value)
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
 
 
 def _parser() -> Any:
@@ -186,14 +171,16 @@ def load_markdown_text(text: str, source: str) -> LoadedDocument:
     if not sections:
         raise IngestError("the document has no text after its front matter")
     title = str(front.get("title") or h1 or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip()
-    meta = {k: v for k, v in front.items() if k not in {"title", "date", "areas", "summary"}}
+    # Dates, areas, authority... are checked and normalised where every source's metadata is:
+    # ingest.pipeline, through kb.core.metadata (a YAML date arrives here as text).
+    meta = {str(k): v for k, v in front.items() if k not in {"title", "areas", "summary"}}
     return LoadedDocument(
         source=source,
         source_type="markdown",
         title=title,
         sections=sections,
-        date=_as_date(front.get("date") or front.get("published")),
-        areas=_as_list(front.get("areas")),
+        date=None,
+        areas=front.get("areas") or [],
         summary=str(front["summary"]).strip() if front.get("summary") else None,
         url=str(front.get("source_url") or front.get("url") or "") or None,
         meta=meta,

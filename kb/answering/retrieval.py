@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from kb.core import metadata
-from kb.core.documents import Chunk
+from kb.core.documents import Chunk, is_current
 from kb.core.metadata import is_outdated
 from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex
@@ -128,6 +128,8 @@ class Retriever:
         if not done:
             return []
         index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
+        if s.expand_vocabulary:  # "Cat 2" also searches "Category Two" (a no-op on an expanded question)
+            question = index.vocabulary.expand(question)
         dense: dict[str, tuple[Chunk, float]] = {}
         known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
         searching: cf.Future[list[tuple[str, float]]] | None = None
@@ -138,7 +140,7 @@ class Retriever:
             if query_vector is None:
                 query_vector = self.kb.embedder.embed_batch([question])[0]
             for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
-                if hit.chunk.doc_id in done:
+                if is_current(hit.chunk, done.get(hit.chunk.doc_id)):
                     dense[hit.chunk.id] = (hit.chunk, hit.score)
                     known[hit.chunk.id] = (hit.chunk, hit.vector)
         keyword: dict[str, float] = dict(searching.result()) if searching is not None else {}
@@ -156,7 +158,7 @@ class Retriever:
             by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
         passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
                             by_id[cid][1])
-                    for cid, score in ranked if cid in by_id and by_id[cid][0].doc_id in done]
+                    for cid, score in ranked if cid in by_id and is_current(by_id[cid][0], done.get(by_id[cid][0].doc_id))]
         if s.mmr and len(passages) > k:
             return _mmr(passages, k, s.mmr_lambda)
         return passages[:k]
