@@ -17,13 +17,14 @@ import numpy as np
 
 from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
-from kb.answering.conversation import standalone_question
-from kb.answering.extractive import Composer, ExtractiveComposer
+from kb.answering.composers import Composer, make_composer
+from kb.answering.extractive import ExtractiveComposer
 from kb.answering.links import deep_link
 from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
+from kb.core.metadata import currency, stored_date, stored_meta, years_old
 from kb.core.prompts import render
 from kb.core.settings import Settings
 from kb.governance import privacy
@@ -53,18 +54,28 @@ class Assistant:
         self.kb = kb or KnowledgeBase(settings)
         self.retriever = Retriever(self.kb, settings)
         self._composer = composer
+        self._probe_composer: ExtractiveComposer | None = None
         self.journal = journal if journal is not None else Journal(settings.data_dir)
 
     @property
-    def composer(self) -> Composer:
-        if self._composer is None:
-            from kb.answering.composers import make_composer
+    def probe_composer(self) -> ExtractiveComposer:
+        """The offline composer whose draft the abstention model reads (and, offline, the answer itself)."""
+        if self._probe_composer is None:
+            self._probe_composer = ExtractiveComposer(self.kb.embedder, max_chars=self.settings.max_answer_chars,
+                                                      shortlist=self.settings.compose_shortlist)
+        return self._probe_composer
 
-            self._composer = make_composer(self.settings, self.kb.embedder)
+    @property
+    def composer(self) -> Composer:
+        """The composer that writes answers: the probe itself offline, else the configured one."""
+        if self._composer is None:
+            offline = self.settings.llm_backend == "none"
+            self._composer = self.probe_composer if offline else make_composer(self.settings, self.kb.embedder)
         return self._composer
 
     def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
-            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None) -> Answer:
+            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None,
+            *, log_gap: bool = True) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -74,6 +85,7 @@ class Assistant:
             k: passages to answer from (default: the ``top_k`` setting).
             on_token: called with each piece of text as an LLM composer streams it.
             audit: record the answer in the audit trail (default: the ``audit`` setting).
+            log_gap: record an abstention as a library gap (a replay of a recorded answer does not).
 
         Returns:
             The Answer; ``abstained`` is true when the library does not cover the question.
@@ -105,9 +117,9 @@ class Assistant:
             answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
         else:
             draft = probe
-            if not isinstance(self.composer, ExtractiveComposer):  # an LLM writes the answer the probe allowed
+            if self.composer is not self.probe_composer:  # another composer writes the answer the probe allowed
                 mark = time.perf_counter()
-                draft = self._compose(searched, passages, vector, on_token)
+                draft = self.composer.compose(searched, passages, question_vector=vector, on_token=on_token)
                 timings["compose"] += time.perf_counter() - mark
             answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
         answer.gate = {name: round(value, 4) for name, value in features.items()}
@@ -115,7 +127,7 @@ class Assistant:
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
         if self.journal is not None:
-            if answer.abstained and question:
+            if answer.abstained and question and log_gap:
                 self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
             if self.settings.audit if audit is None else audit:
                 record = build_record(self, answer, list(history or []), filters)
@@ -133,12 +145,7 @@ class Assistant:
         """The extractive draft: the answer itself offline, and the sentences the abstention model reads."""
         if not passages:
             return None
-        composer = self.composer
-        extractive = composer if isinstance(composer, ExtractiveComposer) else getattr(composer, "fallback", None)
-        if not isinstance(extractive, ExtractiveComposer):
-            extractive = ExtractiveComposer(self.kb.embedder, max_chars=self.settings.max_answer_chars,
-                                            shortlist=self.settings.compose_shortlist)
-        return extractive.compose(question, passages, question_vector=vector)
+        return self.probe_composer.compose(question, passages, question_vector=vector)
 
     def _decide(self, features: dict[str, float]) -> tuple[float, bool]:
         """(evidence, answer?): the trained model's probability, or the one-score threshold gate."""
@@ -150,18 +157,8 @@ class Assistant:
         return features["evidence"], features["evidence"] >= required
 
     def _standalone(self, question: str, history: list[str]) -> str:
-        """The follow-up made standalone: by the LLM composer when it offers ``rewrite``, else by rule."""
-        rewrite = getattr(self.composer, "rewrite", None) if history else None
-        if callable(rewrite):
-            return str(rewrite(question, history))  # falls back to the rule itself when the LLM fails
-        return standalone_question(question, history)
-
-    def _compose(self, question: str, passages: list[Passage], vector: np.ndarray,
-                 on_token: Callable[[str], None] | None) -> Draft:
-        composer = self.composer
-        if isinstance(composer, ExtractiveComposer):
-            return composer.compose(question, passages, question_vector=vector)
-        return composer.compose(question, passages, on_token=on_token)
+        """The follow-up made standalone by the composer (an LLM composer falls back to the rule itself)."""
+        return self.composer.rewrite(question, history) if history else question
 
     def _empty(self, question: str, message: str) -> Answer:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
@@ -216,11 +213,14 @@ class Assistant:
         return Citation(
             n=n, doc_id=chunk.doc_id, chunk_id=chunk.id, title=chunk.title, source=chunk.source, page=chunk.page,
             section=chunk.section, date=chunk.date, snippet=privacy.redact(chunk.text), score=round(passage.score, 4),
-            content_hash=content_hash(chunk.text), link=deep_link(chunk), supporting=supporting,
+            content_hash=content_hash(chunk.text), link=deep_link(chunk, supporting[0] if supporting else None),
+            supporting=supporting,
             areas=chunk.areas, authority=chunk.extra.get("authority"),
+            place=chunk.extra.get("place"), ocr=bool(chunk.extra.get("ocr")),
         )
 
     def _currency_notices(self, citations: list[Citation]) -> list[str]:
+        """Notices for cited sources that are superseded, expired, or all old (the rules live in kb.core.metadata)."""
         notices: list[str] = []
         today = date.today()
         docs = self.kb.done_docs()
@@ -229,19 +229,17 @@ class Assistant:
             if c.doc_id in seen:
                 continue
             seen.add(c.doc_id)
-            meta = docs[c.doc_id].meta if c.doc_id in docs else {}
-            successor = meta.get("superseded_by")
-            expires = str(meta.get("expires") or "")
-            if successor:
-                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(str(successor))), None)
+            state = currency(stored_meta(docs[c.doc_id].meta) if c.doc_id in docs else {}, today=today)
+            if state.superseded_by:
+                successor = state.superseded_by
+                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(successor)), None)
                 notices.append(render("superseded", n=c.n, title=c.title, successor=newer or successor,
                                       held="" if newer else " (not in the library)"))
-            elif expires and expires[:10] < today.isoformat():
-                notices.append(render("expired", n=c.n, title=c.title, expires=expires[:10]))
-        dated = [c.date for c in citations if c.date]
+            elif state.expired is not None:
+                notices.append(render("expired", n=c.n, title=c.title, expires=state.expired.isoformat()))
+        dated = [day for c in citations if (day := stored_date(c.date)) is not None]
         if dated:
-            newest = max(dated)
-            age_years = (today - date.fromisoformat(newest[:10])).days / 365.25
-            if age_years > self.settings.stale_after_years:
-                notices.append(render("stale", year=newest[:4], years=int(age_years)))
+            age = years_old(max(dated), today=today)
+            if age > self.settings.stale_after_years:
+                notices.append(render("stale", year=max(dated).year, years=int(age)))
         return notices
