@@ -14,6 +14,7 @@ import click
 from eval import metrics as m
 from eval.gold import GoldItem, load_gold
 from kb.answering.assistant import Assistant
+from kb.answering.readability import violations
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index.knowledge import KnowledgeBase
 
@@ -71,6 +72,10 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
         "citation_precision": m.citation_precision(pairs) if pairs else 0.0,
         "citation_recall": m.citation_recall(pairs) if pairs else 0.0,
     })
+    if not answer.abstained:
+        problems = violations(pairs)
+        row["readability"] = 0.0 if problems else 1.0
+        row["readability_violations"] = problems
     if judge is not None and not answer.abstained:
         verdicts = judge.judge(answer)
         if verdicts.faithfulness is not None:
@@ -79,9 +84,9 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
     return row
 
 
-PER_ANSWER = {"citation_precision", "citation_recall"}  # judged on the answers given, not on abstentions
+PER_ANSWER = {"citation_precision", "citation_recall", "readability"}  # judged on the answers given, not on abstentions
 ANSWER_METRICS = ["hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cited_right", "fact_recall",
-                  "citation_precision", "citation_recall"]
+                  "citation_precision", "citation_recall", "readability"]
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -127,7 +132,8 @@ def _table(summary: dict[str, Any], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citation_precision", "abstain_recall",
+TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citation_precision", "readability",
+                 "abstain_recall",
                  "answer_rate", "mean_chars", "latency_p50_ms", "latency_p95_ms", "questions"]
 
 
