@@ -119,8 +119,11 @@ def test_multi_part_questions_split_into_standalone_parts() -> None:
     parts = split_question("What should we protect first against ransomware and how much will it cost?")
     assert [p.asked for p in parts] == ["What should we protect first against ransomware?", "How much will it cost?"]
     assert "ransomware" in parts[1].standalone  # the leaning part borrows the first part's subject
-    parts = split_question("What is E-Rate? Who approves the technology plan?")
-    assert [p.standalone for p in parts] == ["What is E-Rate?", "Who approves the technology plan?"]
+    parts = split_question("What is E-Rate? Who approves the district technology plan and its budget each spring?")
+    assert [p.standalone for p in parts] == [  # a part that names its own subject is asked as it is
+        "What is E-Rate?", "Who approves the district technology plan and its budget each spring?"]
+    parts = split_question("How much money was in the FCC's cybersecurity pilot and how many applicants got picked?")
+    assert parts[1].standalone.startswith("How much money was in the FCC's cybersecurity pilot")
     context = split_question("Our board wants to cut the budget. What should we protect first?")
     assert len(context) == 1  # statements before one question are not a second question
     for single in ["What are the pros and cons of 1:1 devices?", "Cat 1 vs Cat 2 in E-Rate: what falls in each bucket?",

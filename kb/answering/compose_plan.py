@@ -45,13 +45,13 @@ class Plan:
         return len(text) <= self.max_chars
 
 
-def short_label(title: str, section: str | None) -> str:
-    """A short label for a source: its section heading when short enough, else its title, cut at a word."""
-    label = section if section and len(section) <= LABEL_CHARS else title
+def short_label(title: str, section: str | None = None) -> str:
+    """A short label for a source: its title up to the first colon, comma or dash, cut at a word."""
+    label = re.split(r"[:,;(]| - | \u2013 ", title, maxsplit=1)[0]
     label = re.sub(r"\s+", " ", label).strip(" :-")
     if len(label) <= LABEL_CHARS:
         return label
-    return label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-") 
+    return label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
 
 
 def _words(text: str) -> list[str]:
@@ -70,7 +70,7 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     """The chosen sentences of one passage as blocks of claims, in source order."""
     sentences = plan.structures[p]
     chunk = plan.passages[p].chunk
-    label = short_label(chunk.title, chunk.section)
+    label = short_label(chunk.title)
     chosen = set(positions)
     lead_ins = {sentences[q].lead_in for q in positions if sentences[q].lead_in is not None}
     blocks: list[list[Claim]] = []

@@ -73,7 +73,15 @@ def split_question(question: str) -> list[Part]:
         return [Part(question.strip(), question.strip())]
     asked = asked[:MAX_PARTS]
     labels = [_label(clause) for clause in asked]
-    return [Part(labels[i], part if i == 0 else standalone_question(part, asked[:i])) for i, part in enumerate(asked)]
+    return [Part(labels[0], asked[0])] + [Part(labels[i], _with_subject(part, asked[i - 1]))
+                                          for i, part in enumerate(asked[1:], start=1)]
+
+
+def _with_subject(part: str, previous: str) -> str:
+    """A later part, standalone: one that leans on the part before it or names little borrows its subject."""
+    if standalone_question(part, [previous]) != part or len(content_words(part)) < 6:
+        return f"{previous.rstrip('?')}: {part}"
+    return part
 
 
 def _label(part: str) -> str:
@@ -99,6 +107,8 @@ def merge_answers(parts: list[Part], answers: list[Answer], *, max_chars: int) -
         share = room // (len(covered) - k) - 2  # what an earlier part left unused goes to the later ones
         kept: list[Claim] = []
         for claim in answer.claims:
+            if any(claim.text == c.text for c in claims):
+                continue  # already quoted for an earlier part
             trial = kept + [claim]
             if len(_section(part, trial)) > share:
                 break

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["Shape", "QuestionShape", "question_shape", "shape_fit", "compare_sides"]
 
 
-class Shape(str, Enum):
+class Shape(StrEnum):
     DEFINE = "define"
     STEPS = "steps"
     PRIORITY = "priority"
