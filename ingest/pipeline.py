@@ -16,6 +16,7 @@ import queue
 import stat
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,22 +28,25 @@ import numpy as np
 from ingest import health
 from ingest.chunking import chunk_document
 from ingest.clean import PARSER_VERSION
-from ingest.fetch import fetch_url
-from ingest.loaders import detect_type
+from ingest.fetch import Download, fetch_url
+from ingest.loaders import LoadOptions, detect_type
 from ingest.parse import ParseJob, ParserPool
 from ingest.sources import Source, expand_inputs
 from kb.core.areas import area_ids, classify
-from kb.core.documents import Chunk, DocRecord, LoadedDocument, file_sha256
+from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument, file_sha256
 from kb.core.errors import DocumentRejected, IngestError
+from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields, validate_fields
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
+from kb.index.lock import write_lock
+from kb.index.store import Store
 
 __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 
 logger = logging.getLogger(__name__)
-CHUNK_EXTRA_FIELDS = ("authority", "jurisdiction", "expires", "superseded_by", "reviewed", "published")
 Progress = Callable[[str, int, int], None]
+_NOT_SCANNED = {"authority", "jurisdiction", "published", "reviewed", "expires", "source_url", "url", REV}
 PARSE_AHEAD = 16  # files parsed ahead of the main thread, which fills the next encode batch meanwhile
 
 
@@ -53,6 +57,16 @@ class IngestOptions:
     prune: bool = False
     dry_run: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)  # overrides: areas, authority, title, ...
+    prune_under: list[str] = field(default_factory=list)  # prune only documents whose files were under these folders
+    prefetched: dict[str, Download] = field(default_factory=dict)  # URL -> its download (a site crawl read it already)
+
+    def __post_init__(self) -> None:
+        """The overrides are the operator's own input: a bad date or authority is refused here, before any work.
+
+        Raises:
+            MetadataError: naming the field and the forms it accepts.
+        """
+        self.metadata = validate_fields(self.metadata)
 
 
 @dataclass
@@ -101,6 +115,7 @@ class _Pending:
     content_hash: str
     previous: DocRecord | None
     job: ParseJob
+    validators: dict[str, str] = field(default_factory=dict)  # a URL's ETag / Last-Modified
 
 
 class _Writer(threading.Thread):
@@ -115,20 +130,57 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         while (item := self.queue.get()) is not None:
             record, chunks, vectors, result = item
-            store = self.kb.store
             try:
-                store.put_doc(DocRecord(**{**record.__dict__, "status": INDEXING}))
-                store.delete_chunks(record.doc_id)
-                store.add_chunks(chunks, vectors)
-                store.put_doc(record)
-            except Exception as exc:  # the store refused this document: undo it, report, go on
-                logger.exception("store write failed doc_id=%s", record.doc_id)
-                try:
-                    store.delete_doc(record.doc_id)
-                except Exception:
-                    logger.exception("cleanup failed doc_id=%s; the next run repairs it", record.doc_id)
-                result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc})"
+                write_document(self.kb.store, record, chunks, vectors)
+            except Exception as exc:  # the store refused this document: the previous version (if any) stays
+                logger.debug("store write failed doc_id=%s", record.doc_id, exc_info=True)
+                logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
+                result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc}); the previous version, if any, was kept"
             self.on_done(result)
+
+
+def write_document(store: Store, record: DocRecord, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Write one document so that readers, and a crash at any point, see the old version or the new, never neither.
+
+    A new document: its row is written as ``indexing``, then its chunks, then the row is marked
+    ``done``. An update: the new chunks are written beside the old ones under a new revision
+    (the old version stays complete and is what readers see), then the row switches to the new
+    revision in one write, then the old chunks are deleted. A crash leaves chunks of a revision
+    no row names, which the next run's repair deletes.
+    """
+    previous = store.doc(record.doc_id)
+    if previous is None or previous.status != DONE:
+        store.put_doc(DocRecord(**{**record.__dict__, "status": INDEXING}))
+        store.delete_chunks(record.doc_id)
+        try:
+            store.add_chunks(chunks, vectors)
+            store.put_doc(record)
+        except Exception:
+            _quietly(store.delete_doc, record.doc_id)
+            raise
+        return
+    old_ids = set(store.chunk_ids(record.doc_id))
+    rev = str(record.meta.get(REV, ""))
+    for chunk in chunks:  # same text at the same place: a distinct id, so the old version is not overwritten
+        if chunk.id in old_ids:
+            chunk.id = f"{chunk.id}-{rev[:6]}"
+    new_ids = [c.id for c in chunks]
+    try:
+        store.add_chunks(chunks, vectors)
+        store.put_doc(record)  # the switch
+    except Exception:
+        current = store.doc(record.doc_id)
+        if current is None or current.meta.get(REV) != rev:  # not switched: take the new chunks back out
+            _quietly(store.delete_chunk_ids, sorted(set(new_ids) - old_ids))
+            raise
+    store.delete_chunk_ids(sorted(old_ids - set(new_ids)))
+
+
+def _quietly(action: Callable[..., Any], *args: Any) -> None:
+    try:
+        action(*args)
+    except Exception as exc:  # the next run's repair finishes what this could not
+        logger.warning("cleanup failed action=%s error=%s; the next ingest repairs it", action.__name__, exc)
 
 
 class _Run:
@@ -146,6 +198,19 @@ class _Run:
         self._files_done = 0
         self._files_total = 0
         self._meta_hash = hashlib.sha256(json.dumps(options.metadata, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        s = self.settings
+        self.load_options = LoadOptions(max_pages=s.max_pages, max_bytes=int(s.max_file_mb * 1_000_000),
+                                        sheet_max_rows=s.sheet_max_rows, sheet_max_cols=s.sheet_max_cols, ocr=s.ocr,
+                                        ocr_timeout_s=s.ocr_timeout_s, ocr_dpi=s.ocr_dpi, ocr_language=s.ocr_language)
+
+    def _read_key(self, kind: str | None) -> str:
+        """The settings that change what the parser reads from this kind of file, part of its content hash."""
+        o = self.load_options
+        if kind == "pdf":
+            return f":ocr{int(o.ocr)}-{o.ocr_dpi}-{o.ocr_language}" if o.ocr else ""
+        if kind in {"xlsx", "csv"}:
+            return f":rows{o.sheet_max_rows}-cols{o.sheet_max_cols}"
+        return ""
 
     def _finish(self, result: FileResult) -> None:
         with self._lock:
@@ -163,25 +228,43 @@ class _Run:
             if source.error:
                 self._finish(FileResult(source.location, "failed", reason=source.error))
                 continue
+            previous = known.get(source.doc_id)
             try:
-                data, kind, digest = self._read(source, max_bytes)
+                data, kind, digest, detected, validators = self._read(source, max_bytes, previous)
             except IngestError as exc:
                 self._finish(FileResult(source.location, "failed", doc_id=source.doc_id, reason=str(exc)))
                 continue
-            content_hash = f"{digest}:{self._meta_hash}:p{PARSER_VERSION}"
-            previous = known.get(source.doc_id)
+            content_hash = f"{digest}:{self._hash_suffix(kind or detected)}"
             if previous and previous.status == DONE and previous.content_hash == content_hash:
                 self._finish(FileResult(source.location, "unchanged", source.doc_id, previous.title, previous.chunk_count))
                 continue
             job = ParseJob(source.location, kind=kind, data=data, max_pages=self.settings.max_pages,
-                           max_bytes=max_bytes, key=source.doc_id)
-            todo.append(_Pending(source, content_hash, previous, job))
+                           max_bytes=max_bytes, key=source.doc_id, options=self.load_options)
+            todo.append(_Pending(source, content_hash, previous, job, validators))
         return todo
 
-    def _read(self, source: Source, max_bytes: int) -> tuple[bytes | None, str | None, str]:
+    def _hash_suffix(self, kind: str | None) -> str:
+        """Everything but the content digest in a content hash: options, parser version, reading settings."""
+        return f"{self._meta_hash}:p{PARSER_VERSION}{self._read_key(kind)}"
+
+    def _conditional(self, previous: DocRecord | None) -> dict[str, str] | None:
+        """The previous download's ETag/Last-Modified, when a 304 answer would mean "unchanged" for this run."""
+        if previous is None or previous.status != DONE or not isinstance(previous.meta.get("http"), dict):
+            return None
+        if previous.content_hash.split(":", 1)[-1] != self._hash_suffix(previous.source_type):
+            return None  # other options or a newer parser: the page must be read again in any case
+        return {k: str(v) for k, v in previous.meta["http"].items()}
+
+    def _read(self, source: Source, max_bytes: int,
+              previous: DocRecord | None) -> tuple[bytes | None, str | None, str, str, dict[str, str]]:
+        """(downloaded bytes or None, forced loader or None, content digest, detected kind, HTTP validators)."""
         if source.is_url:
-            download = fetch_url(source.location, self.settings.url_timeout_s, max_bytes)
-            return download.data, download.kind, hashlib.sha256(download.data).hexdigest()
+            saved = self._conditional(previous)
+            download = self.options.prefetched.get(source.location) or fetch_url(
+                source.location, self.settings.url_timeout_s, max_bytes, validators=saved)
+            if download.not_modified and previous is not None:  # 304: one request, nothing downloaded
+                return None, previous.source_type, previous.content_hash.split(":", 1)[0], previous.source_type, download.validators
+            return download.data, download.kind, hashlib.sha256(download.data).hexdigest(), download.kind, download.validators
         path = Path(source.location)
         try:
             info = path.stat()
@@ -189,8 +272,8 @@ class _Run:
                 raise IngestError("not a regular file (a pipe, socket or device); only files, folders and URLs can be ingested")
             if info.st_size > max_bytes:
                 raise IngestError(f"file is {info.st_size / 1e6:.1f}".rstrip("0").rstrip(".") + f" MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
-            detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
-            return None, None, file_sha256(path)
+            kind = detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
+            return None, None, file_sha256(path), kind, {}
         except PermissionError as exc:
             raise IngestError("file is not readable (permission denied); check its permissions") from exc
         except OSError as exc:
@@ -198,20 +281,11 @@ class _Run:
 
     # ----- turning a parsed document into chunks -----------------------------------------------
     def prepare(self, pending: _Pending, doc: LoadedDocument) -> tuple[DocRecord, list[Chunk], FileResult]:
-        meta = {**doc.meta, **{k: v for k, v in self.options.metadata.items() if k not in {"areas", "title"}}}
-        doc.title = str(self.options.metadata.get("title") or doc.title)
-        if self.options.metadata.get("date"):
-            doc.date = str(self.options.metadata["date"])
-        warnings = list(doc.warnings)
-        known_areas = set(area_ids())
-        areas = list(self.options.metadata.get("areas") or doc.areas)
-        unknown = [a for a in areas if a not in known_areas]
-        if unknown:
-            warnings.append(f"unknown area(s) ignored: {', '.join(unknown)} (valid: {', '.join(sorted(known_areas))})")
-        doc.areas = [a for a in areas if a in known_areas] or classify(doc.title + "\n" + " ".join(s.text for s in doc.sections)[:30000])
+        meta, warnings = self._fields(doc, pending.source.doc_id)
         _limit_chars(doc, self.settings.max_chars, warnings)
-        self._privacy(doc, warnings)
+        self._privacy(doc, meta, warnings)
         extra = {k: str(meta[k]) for k in CHUNK_EXTRA_FIELDS if meta.get(k)}
+        extra[REV] = uuid.uuid4().hex[:12]
         if doc.url:
             extra["url"] = doc.url
         chunks = chunk_document(doc, pending.source.doc_id, self.settings.chunk_size, self.settings.chunk_overlap, extra)
@@ -223,12 +297,44 @@ class _Run:
             title=doc.title, content_hash=pending.content_hash, status=DONE, chunk_count=len(chunks),
             date=doc.date, areas=doc.areas, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             meta={**meta, "summary": doc.summary, "url": doc.url, "health": doc.health, "warnings": warnings,
-                  "minhash": minhash},
+                  "minhash": minhash, REV: extra[REV], "ingest_options": dict(self.options.metadata),
+                  **({"http": pending.validators} if pending.validators else {})},
         )
         self.prepared.append(record)
         status = "updated" if pending.previous else "added"
         result = FileResult(pending.source.location, status, record.doc_id, record.title, len(chunks), warnings=warnings)
         return record, chunks, result
+
+    def _fields(self, doc: LoadedDocument, doc_id: str) -> tuple[dict[str, Any], list[str]]:
+        """The document's own metadata with the run's options over it, checked and normalised once, here.
+
+        Sets the document's title, date and areas; returns the other fields and the warnings so far.
+        The options were checked where they entered (IngestOptions); a value of the document's own
+        (front matter, a page's date tag) that cannot be read is left out, with a warning that
+        quotes it and the accepted forms, and so is a rule across fields that fails
+        (``expires`` before the date, ``superseded_by`` naming the document itself).
+        """
+        overrides = self.options.metadata
+        warnings = list(doc.warnings)
+        own = dict(doc.meta)
+        if doc.date and not own.get("date"):
+            own["date"] = doc.date  # the loader's own date (PDF or DOCX properties, a page's tags)
+        title = overrides.get("title") or doc.title
+        doc.title = " ".join(str(title).split()) if isinstance(title, (str, int, float)) else doc.title
+        read = read_fields({**own, **{k: v for k, v in overrides.items() if k not in {"areas", "title"}}},
+                           title=doc.title, doc_id=doc_id)
+        warnings += read.notes + [f"{problem}; the value was left out" for problem in read.problems]
+        meta = read.clean
+        doc.date = meta.pop("date", None) or meta.get("published")
+        try:
+            areas, unknown = parse_areas(overrides.get("areas") or doc.areas)
+        except MetadataError as exc:
+            areas, unknown = [], []
+            warnings.append(f"{exc}; the areas were detected from the text instead")
+        if unknown:
+            warnings.append(f"unknown area(s) ignored: {', '.join(unknown)} (valid: {', '.join(area_ids())})")
+        doc.areas = areas or classify(doc.title + "\n" + " ".join(s.text for s in doc.sections)[:30000])
+        return meta, warnings
 
     def _health(self, doc: LoadedDocument, doc_id: str, warnings: list[str]) -> list[int]:
         """Add near-duplicate and flattened-table findings to the document's health; return its signature."""
@@ -244,11 +350,13 @@ class _Run:
             warnings.append(f"{len(tables)} section(s) look like flattened tables, answers from them may be garbled: {', '.join(tables[:6])}")
         return minhash
 
-    def _privacy(self, doc: LoadedDocument, warnings: list[str]) -> None:
+    def _privacy(self, doc: LoadedDocument, meta: dict[str, Any], warnings: list[str]) -> None:
         mode = self.settings.privacy_mode
         if mode == "allow":
             return
-        findings = privacy.scan("\n".join([doc.title, doc.summary or ""] + [s.text for s in doc.sections]))
+        fields = [k for k, v in meta.items() if isinstance(v, str) and k not in _NOT_SCANNED]
+        findings = privacy.scan("\n".join([doc.title, doc.summary or ""] + [str(meta[k]) for k in fields]
+                                          + [s.text for s in doc.sections]))
         if not findings:
             return
         found = ", ".join(f.describe() for f in findings)
@@ -258,6 +366,8 @@ class _Run:
             section.text = privacy.redact(section.text, findings)
         doc.title = privacy.redact(doc.title, findings)
         doc.summary = privacy.redact(doc.summary, findings) if doc.summary else doc.summary
+        for key in fields:  # front-matter notes, superseded_by...: shown on citation cards, so scanned like the body
+            meta[key] = privacy.redact(meta[key], findings)
         warnings.append(f"redacted student personal data ({found})")
 
 
@@ -277,6 +387,13 @@ def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | No
                progress: Progress | None = None) -> IngestReport:
     """Ingest files, folders and URLs into the knowledge base; never stops on one bad input."""
     options = options or IngestOptions()
+    if options.dry_run:
+        return _run_ingest(kb, inputs, options, progress)
+    with write_lock(kb.settings, "ingest"):  # one writer per data dir: the repair below only meets dead runs' leftovers
+        return _run_ingest(kb, inputs, options, progress)
+
+
+def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, progress: Progress | None) -> IngestReport:
     started = time.perf_counter()
     run = _Run(kb, options, progress)
     sources = expand_inputs(inputs, options.include, options.exclude)
@@ -286,7 +403,7 @@ def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | No
     run.known = known
     run._files_total = len(sources)
     todo = run.plan(sources, known)
-    if options.prune:
+    if options.prune or options.prune_under:
         _prune(run, known, {s.doc_id for s in sources})
     if options.dry_run:
         for pending in todo:
@@ -303,8 +420,11 @@ def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | No
 
 
 def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
+    roots = [Path(p).resolve() for p in run.options.prune_under]
     for doc in known.values():
         if doc.source.startswith(("http://", "https://")) or doc.doc_id in current or Path(doc.source).exists():
+            continue
+        if roots and not run.options.prune and not any(Path(doc.source).is_relative_to(r) for r in roots):
             continue
         if not run.options.dry_run:
             run.kb.store.delete_doc(doc.doc_id)  # never leaves a "done" row without its chunks
@@ -348,7 +468,8 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
 
     try:
         # parse far enough ahead that the worker is never the reason the encoder waits (see `eval bench`)
-        for parsed in ParserPool(run.settings.parse_timeout_s, window=PARSE_AHEAD).map(p.job for p in todo):
+        pool = ParserPool(run.settings.parse_timeout_s, window=PARSE_AHEAD, ocr_page_s=run.settings.ocr_timeout_s)
+        for parsed in pool.map(p.job for p in todo):
             pending = by_id[str(parsed.job.key)]
             if parsed.document is None:
                 run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))

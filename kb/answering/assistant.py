@@ -16,17 +16,18 @@ from datetime import date
 
 import numpy as np
 
+from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
-from kb.answering.conversation import standalone_question
-from kb.answering.extractive import Composer, ExtractiveComposer
+from kb.answering.composers import Composer, make_composer
+from kb.answering.extractive import ExtractiveComposer
 from kb.answering.layout import render as render_answer
 from kb.answering.links import deep_link
 from kb.answering.multipart import Part, merge_answers, split_question
-from kb.answering.relevance_gate import evidence_features
 from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
+from kb.core.metadata import currency, stored_date, stored_meta, years_old
 from kb.core.prompts import render
 from kb.core.settings import Settings
 from kb.governance import privacy
@@ -56,19 +57,28 @@ class Assistant:
         self.kb = kb or KnowledgeBase(settings)
         self.retriever = Retriever(self.kb, settings)
         self._composer = composer
+        self._probe_composer: ExtractiveComposer | None = None
         self.journal = journal if journal is not None else Journal(settings.data_dir)
 
     @property
-    def composer(self) -> Composer:
-        if self._composer is None:
-            from kb.answering.composers import make_composer
+    def probe_composer(self) -> ExtractiveComposer:
+        """The offline composer whose draft the abstention model reads (and, offline, the answer itself)."""
+        if self._probe_composer is None:
+            self._probe_composer = ExtractiveComposer(self.kb.embedder, max_chars=self.settings.max_answer_chars,
+                                                      shortlist=self.settings.compose_shortlist)
+        return self._probe_composer
 
-            self._composer = make_composer(self.settings, self.kb.embedder)
+    @property
+    def composer(self) -> Composer:
+        """The composer that writes answers: the probe itself offline, else the configured one."""
+        if self._composer is None:
+            offline = self.settings.llm_backend == "none"
+            self._composer = self.probe_composer if offline else make_composer(self.settings, self.kb.embedder)
         return self._composer
 
     def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
             k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None,
-            split: bool = True) -> Answer:
+            *, log_gap: bool = True, split: bool = True) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -78,6 +88,7 @@ class Assistant:
             k: passages to answer from (default: the ``top_k`` setting).
             on_token: called with each piece of text as an LLM composer streams it.
             audit: record the answer in the audit trail (default: the ``audit`` setting).
+            log_gap: record an abstention as a library gap (a replay of a recorded answer does not).
             split: answer a question that asks several things part by part (see ``multipart``).
 
         Returns:
@@ -97,28 +108,34 @@ class Assistant:
         if len(parts) > 1:
             parts = [Part(p.asked, self._standalone(p.standalone, list(history or []))) for p in parts]
             return self._ask_parts(question, parts, filters=filters, k=k, audit=audit, started=started)
-        areas = classify(standalone)
+        searched = self._expand(standalone)  # the library's own words for its acronyms and informal terms
+        areas = classify(searched)
         mark = time.perf_counter()
-        vector = self.kb.embedder.embed_batch([standalone])[0]
+        vector = self.kb.embedder.embed_batch([searched])[0]
         timings["embed"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passages = self.retriever.retrieve(standalone, filters, k, areas=areas, query_vector=vector)
+        passages = self.retriever.retrieve(searched, filters, k, areas=areas, query_vector=vector)
         timings["retrieve"] = time.perf_counter() - mark
-        gate = evidence_features(standalone, passages, self.kb.keyword)
-        evidence = gate.score
-        required = self.settings.min_relevance_unknown_names if gate.missing else self.settings.min_relevance
-        if not passages or evidence < required:
+        mark = time.perf_counter()
+        probe = self._probe(searched, passages, vector)
+        timings["compose"] = time.perf_counter() - mark
+        features = gate_features(searched, passages, self.kb.keyword, probe)
+        evidence, answers = self._decide(features)
+        if not passages or probe is None or not answers:
             answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
         else:
-            mark = time.perf_counter()
-            draft = self._compose(standalone, passages, vector, on_token)
-            timings["compose"] = time.perf_counter() - mark
+            draft = probe
+            if self.composer is not self.probe_composer:  # another composer writes the answer the probe allowed
+                mark = time.perf_counter()
+                draft = self.composer.compose(searched, passages, question_vector=vector, on_token=on_token)
+                timings["compose"] += time.perf_counter() - mark
             answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
+        answer.gate = {name: round(value, 4) for name, value in features.items()}
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
         if self.journal is not None:
-            if answer.abstained and question:
+            if answer.abstained and question and log_gap:
                 self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
             if self.settings.audit if audit is None else audit:
                 record = build_record(self, answer, list(history or []), filters)
@@ -141,19 +158,30 @@ class Assistant:
             self.journal.record_audit(answer.id, question, build_record(self, answer, [], filters))
         return answer
 
-    def _standalone(self, question: str, history: list[str]) -> str:
-        """The follow-up made standalone: by the LLM composer when it offers ``rewrite``, else by rule."""
-        rewrite = getattr(self.composer, "rewrite", None) if history else None
-        if callable(rewrite):
-            return str(rewrite(question, history))  # falls back to the rule itself when the LLM fails
-        return standalone_question(question, history)
+    def _expand(self, question: str) -> str:
+        """The question with the long forms of the acronyms and informal terms it uses appended."""
+        if not self.settings.expand_vocabulary:
+            return question
+        return self.kb.keyword.vocabulary.expand(question)
 
-    def _compose(self, question: str, passages: list[Passage], vector: np.ndarray,
-                 on_token: Callable[[str], None] | None) -> Draft:
-        composer = self.composer
-        if isinstance(composer, ExtractiveComposer):
-            return composer.compose(question, passages, question_vector=vector)
-        return composer.compose(question, passages, on_token=on_token)
+    def _probe(self, question: str, passages: list[Passage], vector: np.ndarray) -> Draft | None:
+        """The extractive draft: the answer itself offline, and the sentences the abstention model reads."""
+        if not passages:
+            return None
+        return self.probe_composer.compose(question, passages, question_vector=vector)
+
+    def _decide(self, features: dict[str, float]) -> tuple[float, bool]:
+        """(evidence, answer?): the trained model's probability, or the one-score threshold gate."""
+        model = load_model() if self.settings.abstention == "model" else None
+        if model is not None:
+            probability = model.probability(features)
+            return probability, probability >= model.threshold
+        required = self.settings.min_relevance_unknown_names if features["missing"] else self.settings.min_relevance
+        return features["evidence"], features["evidence"] >= required
+
+    def _standalone(self, question: str, history: list[str]) -> str:
+        """The follow-up made standalone by the composer (an LLM composer falls back to the rule itself)."""
+        return self.composer.rewrite(question, history) if history else question
 
     def _empty(self, question: str, message: str) -> Answer:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
@@ -205,11 +233,14 @@ class Assistant:
         return Citation(
             n=n, doc_id=chunk.doc_id, chunk_id=chunk.id, title=chunk.title, source=chunk.source, page=chunk.page,
             section=chunk.section, date=chunk.date, snippet=privacy.redact(chunk.text), score=round(passage.score, 4),
-            content_hash=content_hash(chunk.text), link=deep_link(chunk), supporting=supporting,
+            content_hash=content_hash(chunk.text), link=deep_link(chunk, supporting[0] if supporting else None),
+            supporting=supporting,
             areas=chunk.areas, authority=chunk.extra.get("authority"),
+            place=chunk.extra.get("place"), ocr=bool(chunk.extra.get("ocr")),
         )
 
     def _currency_notices(self, citations: list[Citation]) -> list[str]:
+        """Notices for cited sources that are superseded, expired, or all old (the rules live in kb.core.metadata)."""
         notices: list[str] = []
         today = date.today()
         docs = self.kb.done_docs()
@@ -218,19 +249,17 @@ class Assistant:
             if c.doc_id in seen:
                 continue
             seen.add(c.doc_id)
-            meta = docs[c.doc_id].meta if c.doc_id in docs else {}
-            successor = meta.get("superseded_by")
-            expires = str(meta.get("expires") or "")
-            if successor:
-                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(str(successor))), None)
+            state = currency(stored_meta(docs[c.doc_id].meta) if c.doc_id in docs else {}, today=today)
+            if state.superseded_by:
+                successor = state.superseded_by
+                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(successor)), None)
                 notices.append(render("superseded", n=c.n, title=c.title, successor=newer or successor,
                                       held="" if newer else " (not in the library)"))
-            elif expires and expires[:10] < today.isoformat():
-                notices.append(render("expired", n=c.n, title=c.title, expires=expires[:10]))
-        dated = [c.date for c in citations if c.date]
+            elif state.expired is not None:
+                notices.append(render("expired", n=c.n, title=c.title, expires=state.expired.isoformat()))
+        dated = [day for c in citations if (day := stored_date(c.date)) is not None]
         if dated:
-            newest = max(dated)
-            age_years = (today - date.fromisoformat(newest[:10])).days / 365.25
-            if age_years > self.settings.stale_after_years:
-                notices.append(render("stale", year=newest[:4], years=int(age_years)))
+            age = years_old(max(dated), today=today)
+            if age > self.settings.stale_after_years:
+                notices.append(render("stale", year=max(dated).year, years=int(age)))
         return notices

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from kb.answering.compose_plan import Plan, plan_draft
+from kb.answering.conversation import standalone_question
 from kb.answering.retrieval import Passage
 from kb.answering.sentences import LIST_JOIN, MAX_SENTENCE, Sentence, closure, passage_sentences
 from kb.answering.shapes import QuestionShape, question_shape, shape_fit
@@ -26,21 +26,10 @@ from kb.core.documents import is_outdated
 from kb.embed.base import Embedder
 from kb.index.keyword import tokenize
 
-__all__ = ["Composer", "ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN",
-           "MAX_SENTENCE"]
+__all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN", "MAX_SENTENCE"]
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
-
-
-class Composer(Protocol):
-    """Turns a question and its passages into a draft answer."""
-
-    name: str
-
-    def compose(self, question: str, passages: Sequence[Passage], on_token: Callable[[str], None] | None = None) -> Draft:
-        """Draft the answer; a streaming composer passes each piece of text to ``on_token``."""
-        ...
 
 
 @dataclass
@@ -151,8 +140,8 @@ class ExtractiveComposer:
         self.redundancy = redundancy
         self.floor = floor
 
-    def compose(self, question: str, passages: Sequence[Passage], on_token: Callable[[str], None] | None = None,
-                question_vector: np.ndarray | None = None, max_chars: int | None = None) -> Draft:
+    def compose(self, question: str, passages: Sequence[Passage], *, question_vector: np.ndarray | None = None,
+                on_token: Callable[[str], None] | None = None, max_chars: int | None = None) -> Draft:
         """Quote the passages' best sentences, laid out in the question's shape (nothing streams)."""
         shape = question_shape(question)
         structures = [passage_sentences(p.chunk.text) for p in passages]
@@ -169,6 +158,10 @@ class ExtractiveComposer:
                 return draft
             seeds = seeds[:-1]  # labels and markers took more room than estimated: drop the weakest
         return Draft(lead=[], composer=self.name)
+
+    def rewrite(self, question: str, history: Sequence[str]) -> str:
+        """A follow-up made standalone by the deterministic rule (no model offline)."""
+        return standalone_question(question, list(history))
 
     def _select(self, ranked: list[Candidate], plan: Plan) -> list[Candidate]:
         """Greedy by score: each sentence comes with what it needs, within the length budget, without repeats."""

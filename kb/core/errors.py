@@ -58,3 +58,4 @@ class LLMError(KBError):
 
 class BackupError(KBError):
     """A backup file cannot be written, read or imported into this knowledge base."""
+
