@@ -49,9 +49,12 @@ def short_label(title: str, section: str | None = None) -> str:
     """A short label for a source: its title up to the first colon, comma or dash, cut at a word."""
     label = re.split(r"[:,;(]| - | \u2013 ", title, maxsplit=1)[0]
     label = re.sub(r"\s+", " ", label).strip(" :-")
-    if len(label) <= LABEL_CHARS:
-        return label
-    return label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
+    if len(label) > LABEL_CHARS:
+        label = label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
+    words = label.split()
+    while len(words) > 1 and words[-1].lower() in STOPWORDS:
+        words.pop()  # "Making the case to the board for" ends on a word, not on "for"
+    return " ".join(words)
 
 
 def _words(text: str) -> list[str]:
