@@ -51,7 +51,7 @@ def _passage_ref(passage: Passage) -> dict[str, object]:
 class Assistant:
     """Answers questions from the knowledge base, with citations, or abstains."""
 
-    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, composer: Composer | None = None,
+    def __init__(self, settings: Settings, *, kb: KnowledgeBase | None = None, composer: Composer | None = None,
                  journal: Journal | None = None):
         self.settings = settings
         self.kb = kb or KnowledgeBase(settings)
@@ -76,9 +76,9 @@ class Assistant:
             self._composer = self.probe_composer if offline else make_composer(self.settings, self.kb.embedder)
         return self._composer
 
-    def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
+    def ask(self, question: str, *, history: Sequence[str] | None = None, filters: Filters | None = None,
             k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None,
-            *, log_gap: bool = True, split: bool = True) -> Answer:
+            log_gap: bool = True, split: bool = True) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -114,31 +114,33 @@ class Assistant:
         vector = self.kb.embedder.embed_batch([searched])[0]
         timings["embed"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passages = self.retriever.retrieve(searched, filters, k, areas=areas, query_vector=vector)
+        passages = self.retriever.retrieve(searched, filters, k=k, areas=areas, query_vector=vector)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         probe = self._probe(searched, passages, vector)
         timings["compose"] = time.perf_counter() - mark
-        features = gate_features(searched, passages, self.kb.keyword, probe)
+        features = gate_features(searched, passages, self.kb.keyword, draft=probe)
         evidence, answers = self._decide(features)
         if not passages or probe is None or not answers:
-            answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
+            answer = self._abstain(question, standalone, areas=areas, passages=passages, evidence=evidence,
+                                  filters=filters, notices=notices)
         else:
             draft = probe
             if self.composer is not self.probe_composer:  # another composer writes the answer the probe allowed
                 mark = time.perf_counter()
                 draft = self.composer.compose(searched, passages, question_vector=vector, on_token=on_token)
                 timings["compose"] += time.perf_counter() - mark
-            answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
+            answer = self._render(question, standalone, areas=areas, passages=passages, draft=draft,
+                                  evidence=evidence, notices=notices)
         answer.gate = {name: round(value, 4) for name, value in features.items()}
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
         if self.journal is not None:
             if answer.abstained and question and log_gap:
-                self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
+                self.journal.record_gap(question, areas=answer.areas, nearest=answer.nearest_topics, reason="abstained")
             if self.settings.audit if audit is None else audit:
-                record = build_record(self, answer, list(history or []), filters)
+                record = build_record(self.settings, answer, history=list(history or []), filters=filters)
                 self.journal.record_audit(answer.id, question, record)
         return answer
 
@@ -187,7 +189,7 @@ class Assistant:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
                       abstained=True, id=uuid.uuid4().hex[:12])
 
-    def _abstain(self, question: str, standalone: str, areas: list[str], passages: list[Passage],
+    def _abstain(self, question: str, standalone: str, *, areas: list[str], passages: list[Passage],
                  evidence: float, filters: Filters | None, notices: list[str]) -> Answer:
         topics: list[str] = []
         for passage in passages:
@@ -204,11 +206,12 @@ class Assistant:
         return Answer(question=question, standalone_question=standalone, text=text, citations=[], areas=areas,
                       abstained=True, nearest_topics=topics, notices=notices, evidence=evidence, id=uuid.uuid4().hex[:12])
 
-    def _render(self, question: str, standalone: str, areas: list[str], passages: list[Passage], draft: Draft,
+    def _render(self, question: str, standalone: str, *, areas: list[str], passages: list[Passage], draft: Draft,
                 evidence: float, notices: list[str]) -> Answer:
         claims = [c for c in draft.lead + draft.points if c.sources]
         if not claims:
-            return self._abstain(question, standalone, areas, passages, evidence, None, notices)
+            return self._abstain(question, standalone, areas=areas, passages=passages, evidence=evidence, filters=None,
+                                notices=notices)
         numbers: dict[int, int] = {}
         for claim in claims:
             for source in claim.sources:

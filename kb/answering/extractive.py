@@ -75,7 +75,7 @@ class Weights:
     shape: float = 0.10
 
 
-def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], embedder: Embedder,
+def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], *, embedder: Embedder,
                      question_vector: np.ndarray | None = None, weights: Weights = Weights(),
                      shortlist: int | None = None, shape: QuestionShape | None = None) -> list[Candidate]:
     """Score sentences by meaning (cosine), shared question terms, their passage's relevance and the shape fit.
@@ -129,7 +129,7 @@ class ExtractiveComposer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder, max_chars: int = 1500, max_sentences: int = 14,
+    def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
                  shortlist: int | None = None):
         self.embedder = embedder
@@ -145,8 +145,9 @@ class ExtractiveComposer:
         """Quote the passages' best sentences, laid out in the question's shape (nothing streams)."""
         shape = question_shape(question)
         structures = [passage_sentences(p.chunk.text) for p in passages]
-        items = score_candidates(question, candidates(passages, structures), passages, self.embedder,
-                                 question_vector, self.weights, self.shortlist, shape)
+        items = score_candidates(question, candidates(passages, structures), passages, embedder=self.embedder,
+                                 question_vector=question_vector, weights=self.weights, shortlist=self.shortlist,
+                                 shape=shape)
         ranked = sorted(items, key=lambda c: -c.score)
         budget = max_chars or self.max_chars
         plan = Plan(passages=passages, structures=structures, shape=shape, max_chars=budget)
