@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kb.answering.layout import LABEL_CHARS, render
 from kb.answering.sentences import Sentence, closure
@@ -22,8 +22,19 @@ from kb.core.answer import Claim, Draft
 from kb.core.text import STOPWORDS
 
 if TYPE_CHECKING:
-    from kb.answering.extractive import Candidate
     from kb.answering.retrieval import Passage
+
+
+class Candidate(Protocol):
+    """What the layout reads of a chosen sentence (kb.answering.extractive.Candidate)."""
+
+    text: str
+    passage: int
+    position: int
+    similarity: float
+    overlap: float
+    fit: float
+    penalty: float
 
 __all__ = ["Plan", "plan_draft", "short_label", "mentions"]
 
