@@ -15,6 +15,7 @@ from eval import metrics as m
 from eval.gold import GoldItem, load_gold
 from eval.tables import TABLE_METRICS, summary_table
 from kb.answering.assistant import Assistant
+from kb.answering.readability import violations
 from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index.knowledge import KnowledgeBase
@@ -74,6 +75,10 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
         "citation_precision": m.citation_precision(pairs) if pairs else 0.0,
         "citation_recall": m.citation_recall(pairs) if pairs else 0.0,
     })
+    if not answer.abstained:
+        problems = violations(pairs)
+        row["readability"] = 0.0 if problems else 1.0
+        row["readability_violations"] = problems
     if judge is not None and not answer.abstained:
         verdicts = judge.judge(answer)
         if verdicts.faithfulness is not None:
@@ -82,9 +87,9 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
     return row
 
 
-PER_ANSWER = {"citation_precision", "citation_recall"}  # judged on the answers given, not on abstentions
+PER_ANSWER = {"citation_precision", "citation_recall", "readability"}  # judged on the answers given, not on abstentions
 ANSWER_METRICS = ["hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cited_right", "fact_recall",
-                  "citation_precision", "citation_recall"]
+                  "citation_precision", "citation_recall", "readability"]
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:

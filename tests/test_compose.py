@@ -134,6 +134,8 @@ def test_a_long_list_is_cut_at_the_sentence_limit() -> None:
 def test_a_short_numbered_step_keeps_its_explanation() -> None:
     text = clean_text("Crisis steps:\n1.\nDocument everything.\nThis effort includes every action that is performed.\n"
                       "2.\nFind a coworker who can provide assistance.")
-    texts = [c.text for c in candidates([passage(1, text, 0.5)])]
-    assert texts == ["Document everything. This effort includes every action that is performed.",
+    draft = ExtractiveComposer(HashEmbedder()).compose("What are the crisis steps?", [passage(1, text, 0.5)])
+    texts = [c.text for c in draft.lead + draft.points]
+    assert texts == ["Crisis steps:", "Document everything. This effort includes every action that is performed.",
                      "Find a coworker who can provide assistance."]
+    assert [c.kind for c in draft.points] == ["step", "step"]

@@ -71,7 +71,10 @@ def save_upload(folder: Path, name: str, data: bytes, *, max_mb: float) -> Path:
 
 def remove_document(kb: KnowledgeBase, doc: DocRecord) -> None:
     """Delete a document's passages and manifest row; delete its file too when it was uploaded here."""
-    kb.store.delete_doc(doc.doc_id)
+    from kb.index.lock import write_lock
+
+    with write_lock(kb.settings, "the Library page's removal"):  # not in the middle of an ingest's repair
+        kb.store.delete_doc(doc.doc_id)
     uploads = (kb.settings.data_dir / "uploads").resolve()
     path = Path(doc.source)
     if not doc.source.startswith(("http://", "https://")) and path.resolve().parent == uploads:

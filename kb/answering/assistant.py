@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -19,7 +20,9 @@ from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
 from kb.answering.composers import Composer, make_composer
 from kb.answering.extractive import ExtractiveComposer
+from kb.answering.layout import render as render_answer
 from kb.answering.links import deep_link
+from kb.answering.multipart import Part, merge_answers, split_question
 from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
@@ -75,7 +78,7 @@ class Assistant:
 
     def ask(self, question: str, *, history: Sequence[str] | None = None, filters: Filters | None = None,
             k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None,
-            log_gap: bool = True) -> Answer:
+            log_gap: bool = True, split: bool = True) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -86,6 +89,7 @@ class Assistant:
             on_token: called with each piece of text as an LLM composer streams it.
             audit: record the answer in the audit trail (default: the ``audit`` setting).
             log_gap: record an abstention as a library gap (a replay of a recorded answer does not).
+            split: answer a question that asks several things part by part (see ``multipart``).
 
         Returns:
             The Answer; ``abstained`` is true when the library does not cover the question.
@@ -100,6 +104,10 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
             notices.append(render("question_truncated", limit=MAX_QUESTION_CHARS))
         standalone = self._standalone(question, list(history or []))
+        parts = split_question(question) if split else []  # what was typed, not a follow-up's earlier turns
+        if len(parts) > 1:
+            parts = [Part(p.asked, self._standalone(p.standalone, list(history or []))) for p in parts]
+            return self._ask_parts(question, parts, filters=filters, k=k, audit=audit, started=started)
         searched = self._expand(standalone)  # the library's own words for its acronyms and informal terms
         areas = classify(searched)
         mark = time.perf_counter()
@@ -137,6 +145,21 @@ class Assistant:
         return answer
 
     # ----- steps ------------------------------------------------------------------------------
+    def _ask_parts(self, question: str, parts: list[Part], *, filters: Filters | None, k: int | None,
+                   audit: bool | None, started: float) -> Answer:
+        """Each part answered on its own (gaps logged per part), merged into one answer naming what is not covered."""
+        answers = [self.ask(p.standalone, filters=filters, k=k, audit=False, split=False) for p in parts]
+        if all(a.abstained for a in answers):
+            return self.ask(question, filters=filters, k=k, audit=audit, split=False)
+        answer = merge_answers(parts, answers, max_chars=self.settings.max_answer_chars)
+        answer.question = question
+        answer.text = privacy.redact(answer.text)
+        answer.retrieved = [ref for a in answers for ref in a.retrieved]
+        answer.timings = {"total": time.perf_counter() - started}
+        if self.journal is not None and (self.settings.audit if audit is None else audit):
+            self.journal.record_audit(answer.id, question, build_record(self, answer, [], filters))
+        return answer
+
     def _expand(self, question: str) -> str:
         """The question with the long forms of the acronyms and informal terms it uses appended."""
         if not self.settings.expand_vocabulary:
@@ -195,12 +218,9 @@ class Assistant:
                 numbers.setdefault(source, len(numbers) + 1)
         citations = [self._citation(numbers[i], passages[i], [c.text for c in claims if i in c.sources])
                      for i in sorted(numbers, key=lambda n: numbers[n])]
-        lead = " ".join(self._mark(c, numbers) for c in draft.lead if c.sources)
-        points = [f"- {self._mark(c, numbers)}" for c in draft.points if c.sources]
-        text = lead + ("\n\n" + "\n".join(points) if points else "")
-        text = privacy.redact(text)
+        text = privacy.redact(render_answer(draft, lambda c: self._mark(c, numbers)))
         notices = notices + draft.notices + self._currency_notices(citations)
-        renumbered = [Claim(c.text, [numbers[s] for s in c.sources], c.supported) for c in claims]
+        renumbered = [replace(c, sources=[numbers[s] for s in c.sources]) for c in claims]
         return Answer(question=question, standalone_question=standalone, text=text, citations=citations,
                       areas=areas, abstained=False, claims=renumbered, notices=notices, composer=draft.composer or "",
                       evidence=evidence, id=uuid.uuid4().hex[:12])
