@@ -22,8 +22,8 @@ from kb.core.answer import Claim, Draft
 from kb.core.text import STOPWORDS
 
 if TYPE_CHECKING:
-    from kb.answering.extractive import Candidate
     from kb.answering.retrieval import Passage
+    from kb.answering.sentences import Candidate
 
 __all__ = ["Plan", "plan_draft", "short_label", "mentions"]
 
