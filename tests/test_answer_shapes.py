@@ -11,7 +11,7 @@ from kb.answering.retrieval import Passage
 from kb.answering.shapes import Shape, compare_sides, question_shape, shape_fit
 from kb.core.answer import Draft
 from kb.core.documents import Chunk
-from kb.embed.base import HashEmbedder
+from kb.embed.hashing import HashEmbedder
 
 
 @pytest.mark.parametrize(("question", "shape"), [
