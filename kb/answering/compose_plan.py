@@ -23,6 +23,7 @@ from kb.core.text import STOPWORDS
 
 if TYPE_CHECKING:
     from kb.answering.retrieval import Passage
+    from kb.answering.sentences import Candidate
 
 
 class Candidate(Protocol):
