@@ -1,4 +1,4 @@
-"""The knowledge base and answering library, in layers: core < embed < index < governance < answering < cli.
+"""The knowledge base and answering library, in layers: core < embed < index < governance < answering < langchain < server < cli.
 
 The Python API is these four names (imported on first use, so ``import kb`` stays instant)::
 

@@ -88,9 +88,9 @@ def parse_request(value: AnswerInput) -> tuple[str, list[str], Filters | None, i
     if not isinstance(value, dict) or not isinstance(value.get("question"), str):
         raise ValueError("give a question string, or a dict with a 'question' string (and optional history, filters, k)")
     raw = value.get("filters")
-    fields: dict[str, Any] = {} if isinstance(raw, Filters) or raw is None else dict(raw)
-    filters = raw if isinstance(raw, Filters) or raw is None else Filters(
-        **{key: tuple(v) if isinstance(v, list | tuple) else v for key, v in fields.items()})
+    fields: dict[str, Any] = {} if isinstance(raw, Filters) or raw is None else {
+        key: tuple(v) if isinstance(v, list | tuple) else v for key, v in dict(raw).items()}
+    filters = raw if isinstance(raw, Filters) or raw is None else Filters(**fields)
     return value["question"], [str(t) for t in value.get("history") or []], filters, value.get("k")
 
 

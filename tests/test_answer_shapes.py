@@ -11,7 +11,7 @@ from kb.answering.retrieval import Passage
 from kb.answering.shapes import Shape, compare_sides, question_shape, shape_fit
 from kb.core.answer import Draft
 from kb.core.documents import Chunk
-from kb.embed.base import HashEmbedder
+from kb.embed.hashing import HashEmbedder
 
 
 @pytest.mark.parametrize(("question", "shape"), [
@@ -129,3 +129,14 @@ def test_multi_part_questions_split_into_standalone_parts() -> None:
     for single in ["What are the pros and cons of 1:1 devices?", "Cat 1 vs Cat 2 in E-Rate: what falls in each bucket?",
                    "When an employee quits, how do we make sure they lose access to everything?"]:
         assert len(split_question(single)) == 1
+
+
+def test_source_labels_are_short_and_end_on_a_word() -> None:
+    from kb.answering.compose_plan import short_label
+
+    assert short_label("Federal K-12 cybersecurity recommendations, the FCC cybersecurity pilot and free resources") \
+        == "Federal K-12 cybersecurity recommendations"
+    assert short_label("Student privacy laws and IT decisions: FERPA, COPPA, CIPA, PPRA and state laws") \
+        == "Student privacy laws and IT decisions"
+    long = short_label("Making the case to the board for technology spending in districts of every size and shape")
+    assert len(long) <= 56 and not long.endswith((" for", " the", " of", " in"))

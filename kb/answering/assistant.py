@@ -157,7 +157,7 @@ class Assistant:
         answer.retrieved = [ref for a in answers for ref in a.retrieved]
         answer.timings = {"total": time.perf_counter() - started}
         if self.journal is not None and (self.settings.audit if audit is None else audit):
-            self.journal.record_audit(answer.id, question, build_record(self, answer, [], filters))
+            self.journal.record_audit(answer.id, question, build_record(self.settings, answer, history=[], filters=filters))
         return answer
 
     def _expand(self, question: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kb.answering.layout import LABEL_CHARS, render
 from kb.answering.sentences import Sentence, closure
@@ -22,8 +22,20 @@ from kb.core.answer import Claim, Draft
 from kb.core.text import STOPWORDS
 
 if TYPE_CHECKING:
-    from kb.answering.extractive import Candidate
     from kb.answering.retrieval import Passage
+    from kb.answering.sentences import Candidate
+
+
+class Candidate(Protocol):
+    """What the layout reads of a chosen sentence (kb.answering.extractive.Candidate)."""
+
+    text: str
+    passage: int
+    position: int
+    similarity: float
+    overlap: float
+    fit: float
+    penalty: float
 
 __all__ = ["Plan", "plan_draft", "short_label", "mentions"]
 
@@ -49,9 +61,12 @@ def short_label(title: str, section: str | None = None) -> str:
     """A short label for a source: its title up to the first colon, comma or dash, cut at a word."""
     label = re.split(r"[:,;(]| - | \u2013 ", title, maxsplit=1)[0]
     label = re.sub(r"\s+", " ", label).strip(" :-")
-    if len(label) <= LABEL_CHARS:
-        return label
-    return label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
+    if len(label) > LABEL_CHARS:
+        label = label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
+    words = label.split()
+    while len(words) > 1 and words[-1].lower() in STOPWORDS:
+        words.pop()  # "Making the case to the board for" ends on a word, not on "for"
+    return " ".join(words)
 
 
 def _words(text: str) -> list[str]:

@@ -19,7 +19,7 @@ import numpy as np
 from kb.answering.compose_plan import Plan, plan_draft
 from kb.answering.conversation import standalone_question
 from kb.answering.retrieval import Passage
-from kb.answering.sentences import LIST_JOIN, MAX_SENTENCE, Sentence, closure, passage_sentences
+from kb.answering.sentences import LIST_JOIN, MAX_SENTENCE, Candidate, Sentence, closure, passage_sentences
 from kb.answering.shapes import QuestionShape, question_shape, shape_fit
 from kb.core.answer import Draft
 from kb.core.documents import is_outdated
@@ -30,20 +30,6 @@ __all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_ca
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
-
-
-@dataclass
-class Candidate:
-    text: str
-    passage: int  # index into passages
-    position: int  # sentence index inside the passage (see kb.answering.sentences)
-    score: float = 0.0
-    similarity: float = 0.0
-    overlap: float = 0.0
-    penalty: float = 0.0  # taken off for expired or superseded sources
-    fit: float = 0.0  # how well it carries what the question's shape asks for
-    item: bool = False  # part of a list in its source
-    vector: np.ndarray | None = None
 
 
 def _key(text: str) -> str:

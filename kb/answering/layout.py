@@ -14,7 +14,7 @@ from kb.core.answer import Claim, Draft
 
 __all__ = ["render", "LABEL_CHARS"]
 
-LABEL_CHARS = 40
+LABEL_CHARS = 56
 
 
 def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: str) -> list[str]:

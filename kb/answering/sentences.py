@@ -19,11 +19,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from kb.answering.readability import LIST_MARK, announces, leans_back, plain
 from kb.answering.safety import looks_like_injection
 from kb.core.text import paragraphs, split_sentences
 
-__all__ = ["Sentence", "passage_sentences", "closure", "usable", "LIST_JOIN", "MIN_SENTENCE", "MAX_SENTENCE"]
+__all__ = ["Sentence", "Candidate", "passage_sentences", "closure", "usable", "LIST_JOIN", "MIN_SENTENCE", "MAX_SENTENCE"]
 
 MIN_SENTENCE = 25
 MAX_SENTENCE = 600
@@ -161,3 +163,19 @@ def closure(sentences: list[Sentence], start: int) -> list[int]:
         seen.add(pos)
         todo.extend(sentences[pos].needs)  # an item quoted for another's sake already follows its lead-in
     return sorted(seen)
+
+
+@dataclass
+class Candidate:
+    """A sentence of a passage, scored as a candidate for the answer (kb.answering.extractive)."""
+
+    text: str
+    passage: int  # index into passages
+    position: int  # sentence index inside the passage (see kb.answering.sentences)
+    score: float = 0.0
+    similarity: float = 0.0
+    overlap: float = 0.0
+    penalty: float = 0.0  # taken off for expired or superseded sources
+    fit: float = 0.0  # how well it carries what the question's shape asks for
+    item: bool = False  # part of a list in its source
+    vector: np.ndarray | None = None
