@@ -12,7 +12,10 @@ from ui import nav, resources
 def main() -> None:
     st.set_page_config(page_title="CTO Assistant", page_icon=":material/school:", layout="centered")
     resources.setup_logging()
-    st.navigation(nav.pages(), position="sidebar").run()
+    from ui import chat, evaluation, library  # here, not at the top: worker processes re-import this file
+
+    renderers = {"chat": chat.render, "library": library.render, "evaluation": evaluation.render}
+    st.navigation(nav.pages(renderers), position="sidebar").run()
 
 
 # Streamlit runs this file as __main__; the ingest parser's worker processes re-import it as

@@ -10,7 +10,9 @@ import click
 
 from eval.gold import load_gold
 from eval.run import eval_kb, run_gold
+from eval.tables import markdown_table
 from kb.answering.assistant import Assistant
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["CONFIGS", "COMMANDS"]
@@ -35,18 +37,11 @@ COLUMNS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "answer_rate
            "latency_p50_ms", "latency_p95_ms"]
 
 
-def _table(results: dict[str, dict[str, float]]) -> str:
-    lines = ["| configuration | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
-    for name, row in results.items():
-        cells = [f"{row[c]:.0f}" if c in {"mean_chars", "latency_p50_ms", "latency_p95_ms"} else f"{row[c]:.3f}" for c in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 @click.command("ablate")
 @click.option("--gold", default="library", show_default=True, help="Gold set: library or k12docs.")
 @click.option("--only", multiple=True, help="Run only these configurations (repeatable; names as listed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@friendly_errors
 def ablate(gold: str, only: tuple[str, ...], as_json: bool) -> None:
     """Run several retrieval configurations over the gold set and print them side by side.
 
@@ -55,7 +50,6 @@ def ablate(gold: str, only: tuple[str, ...], as_json: bool) -> None:
       python -m eval ablate
       python -m eval ablate --gold k12docs --only "dense only" --only "bm25 only"
     """
-    from kb.cli.common import configure_logging, load_settings
 
     configure_logging("WARNING")
     base = load_settings()
@@ -77,8 +71,9 @@ def ablate(gold: str, only: tuple[str, ...], as_json: bool) -> None:
     folder = base.reports_dir / "ablate"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{gold}.json").write_text(json.dumps(results, indent=2))
-    (folder / f"{gold}.md").write_text(f"# Ablation on the {gold} gold set\n\n{_table(results)}\n")
-    click.echo(json.dumps(results, indent=2) if as_json else _table(results))
+    table = markdown_table("configuration", COLUMNS, results.items())
+    (folder / f"{gold}.md").write_text(f"# Ablation on the {gold} gold set\n\n{table}\n")
+    click.echo(json.dumps(results, indent=2) if as_json else table)
     sys.stdout.flush()
 
 

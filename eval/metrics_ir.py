@@ -43,7 +43,7 @@ def recall_at_k(ranking: Sequence[str], judged: Mapping[str, int], k: int = 100)
     return len(relevant & set(first_occurrence(ranking)[:k])) / len(relevant)
 
 
-def mean_over_queries(runs: Mapping[str, Sequence[str]], qrels: Qrels, metric: str, k: int) -> float:
+def mean_over_queries(runs: Mapping[str, Sequence[str]], qrels: Qrels, *, metric: str, k: int) -> float:
     """Mean of ``ndcg`` or ``recall`` at k over every query in the qrels (missing runs score 0)."""
     score = {"ndcg": ndcg_at_k, "recall": recall_at_k}[metric]
     if not qrels:

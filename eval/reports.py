@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eval.tables import TABLE_METRICS, summary_table
+
 __all__ = ["write_report"]
 
 
@@ -23,10 +25,8 @@ def write_report(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any
 
 
 def _markdown(summary: dict[str, Any]) -> str:
-    from eval.run import TABLE_METRICS, _table
-
     return (f"# Evaluation report\n\nGold set `{summary.get('gold')}` over `{summary.get('corpus')}`, "
-            f"generated {summary['generated_at']}.\n\n{_table(summary, TABLE_METRICS)}\n\n"
+            f"generated {summary['generated_at']}.\n\n{summary_table(summary, TABLE_METRICS)}\n\n"
             f"Configuration: `{json.dumps(summary.get('config', {}))}`\n")
 
 
@@ -63,13 +63,14 @@ def _charts(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -
 
 import click  # noqa: E402  (the command below is the module's CLI face)
 
+from kb.core.console import friendly_errors, load_settings  # noqa: E402
+
 
 @click.command("report")
 @click.option("--json", "as_json", is_flag=True, help="Print the latest report's JSON instead of Markdown.")
+@friendly_errors
 def report(as_json: bool) -> None:
     """Print the latest evaluation report (written by `python -m eval run`)."""
-    from kb.cli.common import load_settings
-
     folder = load_settings().reports_dir / "eval"
     path = folder / ("latest.json" if as_json else "latest.md")
     if not path.exists():

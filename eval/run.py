@@ -13,7 +13,10 @@ import click
 
 from eval import metrics as m
 from eval.gold import GoldItem, load_gold
+from eval.tables import TABLE_METRICS, summary_table
 from kb.answering.assistant import Assistant
+from kb.answering.readability import violations
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index.knowledge import KnowledgeBase
 
@@ -23,7 +26,7 @@ CORPORA = {"library": REPO_ROOT / "library", "k12docs": REPO_ROOT.parent / "shar
 RETRIEVAL_K = 10
 
 
-def eval_kb(settings: Settings, corpus: str, embedder: Any = None, quiet: bool = True) -> KnowledgeBase:
+def eval_kb(settings: Settings, corpus: str, *, embedder: Any = None, quiet: bool = True) -> KnowledgeBase:
     """A knowledge base of one evaluation corpus, kept (and reused) under ``data_dir/eval-kb``."""
     from ingest.pipeline import run_ingest
 
@@ -72,6 +75,10 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
         "citation_precision": m.citation_precision(pairs) if pairs else 0.0,
         "citation_recall": m.citation_recall(pairs) if pairs else 0.0,
     })
+    if not answer.abstained:
+        problems = violations(pairs)
+        row["readability"] = 0.0 if problems else 1.0
+        row["readability_violations"] = problems
     if judge is not None and not answer.abstained:
         verdicts = judge.judge(answer)
         if verdicts.faithfulness is not None:
@@ -80,9 +87,9 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
     return row
 
 
-PER_ANSWER = {"citation_precision", "citation_recall"}  # judged on the answers given, not on abstentions
+PER_ANSWER = {"citation_precision", "citation_recall", "readability"}  # judged on the answers given, not on abstentions
 ANSWER_METRICS = ["hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cited_right", "fact_recall",
-                  "citation_precision", "citation_recall"]
+                  "citation_precision", "citation_recall", "readability"]
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -105,7 +112,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def run_gold(assistant: Assistant, items: list[GoldItem], progress: bool = False,
+def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = False,
              judge: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Score every item; return the rows and the summary.
 
@@ -127,21 +134,6 @@ def run_gold(assistant: Assistant, items: list[GoldItem], progress: bool = False
     return rows, {"overall": summarise(main) if main else {}, "per_area": per_area, "slices": slices}
 
 
-def _table(summary: dict[str, Any], names: list[str]) -> str:
-    """One row for the main set, one per area, then one per slice (e.g. ``casual``)."""
-    header = "| scope | " + " | ".join(names) + " |"
-    lines = [header, "|" + "---|" * (len(names) + 1)]
-    scopes = ([("overall", summary["overall"])] if summary.get("overall") else []) + list(summary["per_area"].items())
-    scopes += list(summary.get("slices", {}).items())
-    for scope, values in scopes:
-        lines.append(f"| {scope} | " + " | ".join(f"{values.get(n, 0):.3f}" if n not in {"latency_p50_ms", "latency_p95_ms", "mean_chars", "max_chars", "questions"} else f"{values.get(n, 0):.0f}" for n in names) + " |")
-    return "\n".join(lines)
-
-
-TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citation_precision", "abstain_recall",
-                 "answer_rate", "mean_chars", "latency_p50_ms", "latency_p95_ms", "questions"]
-
-
 @click.command("run")
 @click.option("--gold", default="library", show_default=True, help="Gold set: library, k12docs, or a YAML path.")
 @click.option("--corpus", help="Corpus to answer from (default: the gold set's own: library or k12docs).")
@@ -150,6 +142,7 @@ TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citat
 @click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question rows (JSON lines).")
 @click.option("--gate", is_flag=True, help="Exit 1 when a metric falls below eval/thresholds.yaml.")
 @click.option("--judge", is_flag=True, help="Also score faithfulness with the configured LLM (CTO_LLM_BACKEND) as judge.")
+@friendly_errors
 def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, rows_out: Path | None, gate: bool,
         judge: bool) -> None:
     """Answer every gold question and report retrieval, answer, citation and abstention metrics.
@@ -163,7 +156,6 @@ def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, row
       CTO_LLM_BACKEND=ollama python -m eval run --judge
     """
     from eval.reports import write_report
-    from kb.cli.common import configure_logging, load_settings
 
     configure_logging("WARNING")
     settings = load_settings()
@@ -194,7 +186,7 @@ def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, row
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         click.echo(f"gold set {gold} ({len(items)} questions) over {corpus}; report in {folder}")
-        click.echo(_table(summary, TABLE_METRICS + (["faithfulness"] if "faithfulness" in summary["overall"] else [])))
+        click.echo(summary_table(summary, TABLE_METRICS + (["faithfulness"] if "faithfulness" in summary["overall"] else [])))
     if gate:
         from eval.regression_gate import check
 

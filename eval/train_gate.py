@@ -49,7 +49,7 @@ def gate_rows(settings: Any, corpora: tuple[str, ...] = CORPORA, progress: bool 
             group = item.refs[0].stem if item.refs else f"{corpus}:{item.area}:uncovered"
             rows.append({"id": item.id, "corpus": corpus, "slice": ",".join(getattr(item, "tags", ())) or "main",
                          "covered": not item.abstain, "group": group,
-                         **{name: round(float(answer.gate.get(name, 0.0)), 4) for name in (*FEATURES, "evidence", "missing")}})
+                         **{name: round(float(value), 4) for name, value in answer.gate.items()}})
     return rows
 
 
@@ -164,7 +164,7 @@ def train_gate(out: Path, rows_path: Path | None, check: bool) -> None:
       python -m eval train-gate --check
       python -m eval train-gate --rows /tmp/gate-rows.jsonl
     """
-    from kb.cli.common import configure_logging, load_settings
+    from kb.core.console import configure_logging, load_settings
 
     configure_logging("WARNING")
     settings = load_settings()

@@ -91,7 +91,7 @@ def _fold_small(sections: list[Section]) -> list[Section]:
     return folded
 
 
-def chunk_document(doc: LoadedDocument, doc_id: str, size: int, overlap: int, extra: dict | None = None) -> list[Chunk]:
+def chunk_document(doc: LoadedDocument, doc_id: str, *, size: int, overlap: int, extra: dict | None = None) -> list[Chunk]:
     """Cut a document into chunks carrying everything a citation needs."""
     chunks: list[Chunk] = []
     for section in _fold_small(doc.sections):

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kb.cli.common import configure_logging, friendly_errors, load_settings
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.metadata import parse_areas, read_fields
 from kb.version import __version__
 
@@ -163,7 +163,7 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
         elif site:
             report = _site(kb, site, options, depth=depth, limit=limit, progress=bar)
         else:
-            report = run_ingest(kb, list(inputs), options, progress=bar)
+            report = run_ingest(kb, list(inputs), options=options, progress=bar)
     finally:
         bar.close()
     _show(report, as_json)
@@ -186,7 +186,7 @@ def _site(kb: Any, start: str, options: Any, *, depth: int, limit: int, progress
     found = crawl_site(start, depth=depth, limit=limit, timeout_s=settings.url_timeout_s,
                        max_bytes=int(settings.max_file_mb * 1_000_000))
     options.prefetched = found.downloads
-    report = run_ingest(kb, found.urls, options, progress=progress)
+    report = run_ingest(kb, found.urls, options=options, progress=progress)
     report.results += [FileResult(url, "skipped", reason="disallowed by robots.txt") for url in found.disallowed]
     if found.truncated:
         report.results.append(FileResult(start, "skipped", reason=f"stopped at --limit {limit}; raise it to follow more links"))

@@ -181,6 +181,7 @@ def highlight_pdf_page(path: Path, page_number: int, targets: Sequence[str], *, 
     for box in boxes:
         draw.rectangle(box, fill=HIGHLIGHT, outline=OUTLINE, width=2)
     marked = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+    ImageDraw.Draw(marked).rectangle((0, 0, marked.width - 1, marked.height - 1), outline=(150, 150, 150), width=2)  # the page's edge
     buffer = io.BytesIO()
     marked.save(buffer, format="PNG", optimize=True)
     return PageImage(png=buffer.getvalue(), page=page_number, pages=pages, highlighted=len(indexes), boxes=boxes)

@@ -131,7 +131,7 @@ class _Writer(threading.Thread):
         while (item := self.queue.get()) is not None:
             record, chunks, vectors, result = item
             try:
-                write_document(self.kb.store, record, chunks, vectors)
+                write_document(self.kb.store, record, chunks, vectors=vectors)
             except Exception as exc:  # the store refused this document: the previous version (if any) stays
                 logger.debug("store write failed doc_id=%s", record.doc_id, exc_info=True)
                 logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
@@ -139,7 +139,7 @@ class _Writer(threading.Thread):
             self.on_done(result)
 
 
-def write_document(store: Store, record: DocRecord, chunks: list[Chunk], vectors: np.ndarray) -> None:
+def write_document(store: Store, record: DocRecord, chunks: list[Chunk], *, vectors: np.ndarray) -> None:
     """Write one document so that readers, and a crash at any point, see the old version or the new, never neither.
 
     A new document: its row is written as ``indexing``, then its chunks, then the row is marked
@@ -288,7 +288,8 @@ class _Run:
         extra[REV] = uuid.uuid4().hex[:12]
         if doc.url:
             extra["url"] = doc.url
-        chunks = chunk_document(doc, pending.source.doc_id, self.settings.chunk_size, self.settings.chunk_overlap, extra)
+        chunks = chunk_document(doc, pending.source.doc_id, size=self.settings.chunk_size,
+                                overlap=self.settings.chunk_overlap, extra=extra)
         if not chunks:
             raise IngestError("no text left after cleaning")
         minhash = self._health(doc, pending.source.doc_id, warnings)
@@ -383,7 +384,7 @@ def _limit_chars(doc: LoadedDocument, limit: int, warnings: list[str]) -> None:
         total += len(section.text)
 
 
-def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | None = None,
+def run_ingest(kb: KnowledgeBase, inputs: list[str], *, options: IngestOptions | None = None,
                progress: Progress | None = None) -> IngestReport:
     """Ingest files, folders and URLs into the knowledge base; never stops on one bad input."""
     options = options or IngestOptions()

@@ -6,6 +6,7 @@ import logging
 import sys
 
 from ingest.pipeline import IngestReport, run_ingest
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["seed_if_empty"]
@@ -24,9 +25,8 @@ def seed_if_empty(kb: KnowledgeBase) -> IngestReport | None:
     return run_ingest(kb, [str(folder)])
 
 
+@friendly_errors
 def main() -> int:
-    from kb.cli.common import configure_logging, load_settings
-
     configure_logging("WARNING")
     kb = KnowledgeBase(load_settings())
     print(f"Knowledge base: {kb.settings.data_dir}", flush=True)

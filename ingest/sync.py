@@ -46,7 +46,7 @@ def refresh_urls(kb: KnowledgeBase, *, progress: Progress | None = None) -> Inge
         saved: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
         key = json.dumps(saved, sort_keys=True, default=str)
         groups.setdefault(key, (saved, []))[1].append(doc.source)
-    reports = [run_ingest(kb, urls, IngestOptions(metadata=dict(meta)), progress=progress) for meta, urls in groups.values()]
+    reports = [run_ingest(kb, urls, options=IngestOptions(metadata=dict(meta)), progress=progress) for meta, urls in groups.values()]
     return merge_reports(reports) if reports else IngestReport(results=[])
 
 
@@ -94,7 +94,7 @@ def watch_folders(kb: KnowledgeBase, folders: list[str], options: IngestOptions,
     observer = _observer(roots, on_change)
     observer.start()
     try:
-        on_report(run_ingest(kb, [str(r) for r in roots], run_options))
+        on_report(run_ingest(kb, [str(r) for r in roots], options=run_options))
         while not stop.is_set():
             if not changed.wait(0.2):
                 continue
@@ -102,7 +102,7 @@ def watch_folders(kb: KnowledgeBase, folders: list[str], options: IngestOptions,
                 continue
             changed.clear()
             logger.info("watch change folders=%s", ",".join(str(r) for r in roots))
-            on_report(run_ingest(kb, [str(r) for r in roots], run_options))
+            on_report(run_ingest(kb, [str(r) for r in roots], options=run_options))
     finally:
         observer.stop()
         observer.join(5)

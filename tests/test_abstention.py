@@ -100,11 +100,11 @@ def test_gate_features_read_the_asking_sentence_and_the_cited_sentences(hash_set
     no_figure = Draft(lead=[Claim("Teachers may share grades with parents under FERPA.", [0])])
     with_figure = Draft(lead=[Claim("The service costs $5 per student each year.", [0])])
 
-    features = gate_features(question, passages, kb.keyword, no_figure)
+    features = gate_features(question, passages, kb.keyword, draft=no_figure)
     assert set(FEATURES) <= set(features)
     assert features["missing_context"] == 1.0 and features["missing_asked"] == 0.0  # Gmail: context, not subject
     assert features["unseen_context"] >= 2.0 and features["unseen_asked"] == 0.0  # gmail, starlink, moved ...
     assert features["asks_amount"] == 1.0 and features["amount_unanswered"] == 1.0
-    assert gate_features(question, passages, kb.keyword, with_figure)["amount_unanswered"] == 0.0
-    asked = gate_features("Does Gmail encrypt grades?", passages, kb.keyword, no_figure)
+    assert gate_features(question, passages, kb.keyword, draft=with_figure)["amount_unanswered"] == 0.0
+    asked = gate_features("Does Gmail encrypt grades?", passages, kb.keyword, draft=no_figure)
     assert asked["missing_asked"] == 1.0 and asked["missing_context"] == 0.0

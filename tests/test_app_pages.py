@@ -335,9 +335,9 @@ def test_evaluation_shows_the_report_charts_and_feedback(data_dir: Path) -> None
               "per_area": {"cybersecurity": {"recall@5": 0.9}, "budgets-funding": {"recall@5": 0.8}},
               "config": {"fusion": "rrf"}, "charts": ["recall.png", "../outside.png", "missing.png"]}
     (folder / "latest.json").write_text(json.dumps(report))
-    Journal(data_dir).record_feedback("a1", "Is MFA worth it?", 1)
-    Journal(data_dir).record_feedback("a1", "Is MFA worth it?", 1, "very clear")
-    Journal(data_dir).record_feedback("a2", "What about bread?", -1)
+    Journal(data_dir).record_feedback("a1", "Is MFA worth it?", rating=1)
+    Journal(data_dir).record_feedback("a1", "Is MFA worth it?", rating=1, comment="very clear")
+    Journal(data_dir).record_feedback("a2", "What about bread?", rating=-1)
     at = page_test("evaluation").run()
     assert not at.exception and not at.error
     assert {m.label: m.value for m in at.metric}["recall@5"] == "0.910"
@@ -393,6 +393,6 @@ def test_sidebar_filters_include_authority_and_jurisdiction() -> None:
     from ui.chat import build_filters
 
     assert "New Hampshire" in JURISDICTIONS and JURISDICTIONS[0] == "national" and len(JURISDICTIONS) == 51
-    filters = build_filters([], None, ["federal"], ["Texas"])
+    filters = build_filters([], None, authorities=["federal"], jurisdictions=["Texas"])
     assert filters.authorities == ("federal",) and filters.jurisdictions == ("Texas",)
     assert filters.chroma_where() == {"$and": [{"authority": {"$in": ["federal"]}}, {"jurisdiction": {"$in": ["Texas"]}}]}

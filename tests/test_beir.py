@@ -17,7 +17,7 @@ from eval.beir.evaluate import build_index, run_beir
 from eval.metrics_ir import first_occurrence, mean_over_queries, ndcg_at_k, recall_at_k
 from kb.core.errors import ConfigError
 from kb.core.settings import Settings
-from kb.embed.base import HashEmbedder
+from kb.embed.hashing import HashEmbedder
 
 DOCS = {
     "d1": ("Ransomware recovery", "Immutable backups and an offline copy let a district restore servers after ransomware."),
@@ -73,8 +73,8 @@ def test_recall_and_mean_over_queries() -> None:
     assert recall_at_k(["a"], {"z": 0}, 10) == 0.0
     qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
     # q2 has no run at all and scores 0; the mean is over the judged queries
-    assert mean_over_queries({"q1": ["a"]}, qrels, "ndcg", 10) == pytest.approx(0.5)
-    assert mean_over_queries({"q1": ["a"], "q2": ["x", "b"]}, qrels, "recall", 1) == pytest.approx(0.5)
+    assert mean_over_queries({"q1": ["a"]}, qrels, metric="ndcg", k=10) == pytest.approx(0.5)
+    assert mean_over_queries({"q1": ["a"], "q2": ["x", "b"]}, qrels, metric="recall", k=1) == pytest.approx(0.5)
 
 
 # ----- loader ----------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_runner_end_to_end_with_cache(tmp_path: Path, hash_settings: Settings) -
     folder = make_beir(tmp_path / "tiny")
     first = CountingEmbedder()
     names = ["dense-exact", "dense", "bm25", "bm25 k1=0.9 b=0.4", "bm25 title x2", "rrf", "weighted w=0.5", "rrf+mmr", "defaults as deployed"]
-    summary = run_beir(hash_settings, folder, names, embedder=first)
+    summary = run_beir(hash_settings, folder, config_names=names, embedder=first)
     assert first.texts == len(DOCS) + 3  # every chunk once, then the three judged queries
     rows = {r["config"]: r for r in summary["results"]}
     assert set(rows) == set(names)
@@ -139,7 +139,7 @@ def test_runner_end_to_end_with_cache(tmp_path: Path, hash_settings: Settings) -
     assert "| bm25 | 1.0000 |" in (report / "latest.md").read_text()
     assert (report / "ndcg.png").read_bytes()[:4] == b"\x89PNG"
     again = CountingEmbedder()
-    index = build_index(load_beir(folder), hash_settings, again)
+    index = build_index(load_beir(folder), hash_settings, embedder=again)
     assert again.texts == 0  # vectors and the store come from the cache
     assert index.kb.store.count() == len(DOCS)
 

@@ -42,10 +42,10 @@ def test_scale_builder_keeps_real_documents_and_adds_clustered_synthetic_ones(tm
     kb = KnowledgeBase(hash_settings)
     assert not run_ingest(kb, [str(corpus.folder)]).failed
     real = RealCorpus.read(kb.store)
-    small = build_scale(real, 5, hash_settings, tmp_path / "small")
+    small = build_scale(real, 5, base=hash_settings, folder=tmp_path / "small")
     assert small.chunks == small.real_chunks  # no synthetic chunks below the real corpus size
     assert small.real_chunks >= 5  # whole documents: at least the requested count
-    big = build_scale(real, len(real.chunks) + 120, hash_settings, tmp_path / "big")
+    big = build_scale(real, len(real.chunks) + 120, base=hash_settings, folder=tmp_path / "big")
     assert big.chunks == len(real.chunks) + 120 and big.real_chunks == len(real.chunks)
     big_kb = KnowledgeBase(big.settings, embedder=kb.embedder)
     docs = big_kb.done_docs()

@@ -13,7 +13,8 @@ from kb.answering.extractive import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer,
 from kb.answering.retrieval import Passage
 from kb.core.documents import Chunk
 from kb.embed import base as embeddings
-from kb.embed.base import HashEmbedder, choose_threads, others_running
+from kb.embed.base import choose_threads, others_running
+from kb.embed.hashing import HashEmbedder
 
 
 class CountingEmbedder(HashEmbedder):
@@ -52,7 +53,7 @@ def test_shortlist_encodes_only_the_most_promising_sentences() -> None:
     vector = embedder.embed_batch([QUESTION])[0]
     embedder.batches.clear()
 
-    kept = score_candidates(QUESTION, items, PASSAGES, embedder, vector, shortlist=2)
+    kept = score_candidates(QUESTION, items, PASSAGES, embedder=embedder, question_vector=vector, shortlist=2)
 
     assert [len(batch) for batch in embedder.batches] == [2]  # one encode, of the shortlist only
     assert [c.text for c in kept] == embedder.batches[0]
@@ -64,7 +65,7 @@ def test_shortlist_encodes_only_the_most_promising_sentences() -> None:
 
 def test_no_shortlist_scores_every_sentence() -> None:
     embedder = CountingEmbedder()
-    items = score_candidates(QUESTION, candidates(PASSAGES), PASSAGES, embedder)
+    items = score_candidates(QUESTION, candidates(PASSAGES), PASSAGES, embedder=embedder)
     assert len(items) == 6
     assert embedder.batches == [[QUESTION], [c.text for c in items]]
     best = max(items, key=lambda c: c.score)
@@ -133,6 +134,8 @@ def test_a_long_list_is_cut_at_the_sentence_limit() -> None:
 def test_a_short_numbered_step_keeps_its_explanation() -> None:
     text = clean_text("Crisis steps:\n1.\nDocument everything.\nThis effort includes every action that is performed.\n"
                       "2.\nFind a coworker who can provide assistance.")
-    texts = [c.text for c in candidates([passage(1, text, 0.5)])]
-    assert texts == ["Document everything. This effort includes every action that is performed.",
+    draft = ExtractiveComposer(HashEmbedder()).compose("What are the crisis steps?", [passage(1, text, 0.5)])
+    texts = [c.text for c in draft.lead + draft.points]
+    assert texts == ["Crisis steps:", "Document everything. This effort includes every action that is performed.",
                      "Find a coworker who can provide assistance."]
+    assert [c.kind for c in draft.points] == ["step", "step"]

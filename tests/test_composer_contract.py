@@ -39,7 +39,7 @@ class RecordingEmbedder:
 
 @pytest.fixture
 def backup_kb(tmp_path: Path, hash_settings: Settings):  # type: ignore[no-untyped-def]
-    from kb.embed.base import HashEmbedder
+    from kb.embed.hashing import HashEmbedder
 
     recorder = RecordingEmbedder(HashEmbedder())
     kb = KnowledgeBase(hash_settings, embedder=recorder)
@@ -79,7 +79,7 @@ def test_follow_ups_are_rewritten_by_the_composer(backup_kb) -> None:  # type: i
 
 def test_both_composers_keep_the_protocol(hash_settings: Settings) -> None:
     """mypy checks the assignments; at run time both offer the same two methods with the same keywords."""
-    from kb.embed.base import HashEmbedder
+    from kb.embed.hashing import HashEmbedder
 
     offline: Composer = make_composer(hash_settings, HashEmbedder())
     online: Composer = make_composer(hash_settings.with_overrides(llm_backend="ollama"), HashEmbedder())

@@ -167,7 +167,7 @@ def test_sigkill_at_random_moments_never_corrupts_the_knowledge_base(tmp_path: P
 
     clean_settings = Settings(data_dir=tmp_path / "data-clean", embedding_model="hash")
     clean_kb, _ = hash_kb(clean_settings)
-    clean = run_ingest(clean_kb, [str(corpus)], IngestOptions())
+    clean = run_ingest(clean_kb, [str(corpus)], options=IngestOptions())
     assert not clean.failed
     clean_counts = assert_consistent(clean_kb.store)
     assert {d: c for d, (_, c) in repaired["after"]["rows"].items()} == clean_counts
@@ -201,12 +201,12 @@ def test_prune_cut_off_between_chunks_and_row_never_shows_a_done_document_withou
 
     with monkeypatch.context() as patch, pytest.raises(_PowerCut):
         patch.setattr(Store, "delete_chunks", delete_chunks_then_die)
-        run_ingest(kb, [str(folder)], IngestOptions(prune=True))
+        run_ingest(kb, [str(folder)], options=IngestOptions(prune=True))
     row = kb.store.doc(dropped.doc_id)
     assert row is not None and row.status != "done", "a done row without its chunks would be served to readers"
     assert kb.store.chunk_ids(dropped.doc_id) == []
     fresh, _ = hash_kb(hash_settings)
-    report = run_ingest(fresh, [str(folder)], IngestOptions(prune=True))
+    report = run_ingest(fresh, [str(folder)], options=IngestOptions(prune=True))
     assert report.repaired == [dropped.doc_id] and report.counts() == {"unchanged": 1}
     assert [d.source for d in fresh.store.docs()] == [str((folder / "keep.md").resolve())]
     assert_consistent(fresh.store)

@@ -10,8 +10,9 @@ import pytest
 from kb.core.documents import Chunk
 from kb.core.errors import StoreMismatchError
 from kb.core.settings import Settings
-from kb.embed.base import SentenceTransformerEmbedder, make_embedder
+from kb.embed import make_embedder
 from kb.embed.selection import cpu_flags, pick_backend
+from kb.embed.torch_model import SentenceTransformerEmbedder
 from kb.index.store import Store, make_client, open_store
 
 EPYC = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})

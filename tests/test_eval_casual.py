@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from eval.gold import GoldItem, load_gold
-from eval.run import TABLE_METRICS, _table, run_gold
+from eval.run import run_gold
+from eval.tables import TABLE_METRICS, summary_table
 from kb.core.areas import area_ids
 from tests.conftest import LIBRARY, SHARED_DATA
 
@@ -160,7 +161,7 @@ def test_the_report_has_a_casual_row_and_keeps_it_out_of_overall(library_assista
     _, main_only = run_gold(library_assistant, main)
     for metric in ("hit@5", "fact_recall", "answer_rate", "abstain_recall", "questions"):
         assert summary["overall"][metric] == pytest.approx(main_only["overall"][metric])
-    table = _table(summary, TABLE_METRICS).splitlines()
+    table = summary_table(summary, TABLE_METRICS).splitlines()
     assert table[2].startswith("| overall |") and table[-1].startswith("| casual |")
     assert f"| {slice_['questions']:.0f} |" in table[-1]
 
@@ -173,7 +174,7 @@ def test_report_writer_and_slice_only_summaries(tmp_path: Path) -> None:
            "abstain_expected": True, "abstained": True, "evidence": 0.0, "chars": 120, "latency": 0.01,
            "retrieval_latency": 0.0, "timings": {}}
     summary = {"overall": {}, "per_area": {}, "slices": {"casual": summarise([row])}, "gold": "library", "corpus": "library"}
-    table = _table(summary, TABLE_METRICS).splitlines()
+    table = summary_table(summary, TABLE_METRICS).splitlines()
     assert len(table) == 3 and table[2].startswith("| casual |"), "a slice-only run has no empty overall row"
     folder = write_report(tmp_path / "eval", summary, [row])
     assert "| casual |" in (folder / "latest.md").read_text()

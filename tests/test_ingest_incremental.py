@@ -96,7 +96,7 @@ def test_changed_metadata_options_count_as_a_change(hash_settings: Settings, tmp
     _corpus(folder, 1)
     kb, _ = hash_kb(hash_settings)
     run_ingest(kb, [str(folder)])
-    report = run_ingest(kb, [str(folder)], IngestOptions(metadata={"authority": "federal"}))
+    report = run_ingest(kb, [str(folder)], options=IngestOptions(metadata={"authority": "federal"}))
     assert report.counts() == {"updated": 1}
     assert {c.extra.get("authority") for c in kb.store.iter_chunks()} == {"federal"}
 
@@ -110,7 +110,7 @@ def test_prune_removes_vanished_sources_only_when_asked(hash_settings: Settings,
     paths[0].unlink()
     kept = run_ingest(kb, [str(folder)])
     assert kept.counts() == {"unchanged": 2} and kb.store.doc(gone.doc_id) is not None
-    pruned = run_ingest(kb, [str(folder)], IngestOptions(prune=True))
+    pruned = run_ingest(kb, [str(folder)], options=IngestOptions(prune=True))
     assert pruned.counts() == {"unchanged": 2, "removed": 1}
     removed = next(r for r in pruned.results if r.status == "removed")
     assert removed.doc_id == gone.doc_id and removed.source == gone.source
@@ -130,14 +130,14 @@ def test_dry_run_lists_changes_and_changes_nothing(hash_settings: Settings, tmp_
     paths[2].unlink()
     write(folder / "guide-new.md", _doc(9))
     embedder.texts = 0
-    report = run_ingest(kb, [str(folder)], IngestOptions(dry_run=True, prune=True))
+    report = run_ingest(kb, [str(folder)], options=IngestOptions(dry_run=True, prune=True))
     statuses = {Path(r.source).name: r.status for r in report.results}
     assert statuses == {"guide-0.md": "unchanged", "guide-1.md": "would-update",
                         "guide-2.md": "would-remove", "guide-new.md": "would-add"}
     assert embedder.texts == 0 and report.chunks_embedded == 0
     assert _snapshot(kb) == before
     # and the real run does exactly what the dry run announced
-    real = run_ingest(kb, [str(folder)], IngestOptions(prune=True))
+    real = run_ingest(kb, [str(folder)], options=IngestOptions(prune=True))
     assert {Path(r.source).name: r.status for r in real.results} == {
         "guide-0.md": "unchanged", "guide-1.md": "updated", "guide-2.md": "removed", "guide-new.md": "added"}
 
@@ -152,7 +152,7 @@ def test_dry_run_does_not_repair_or_parse(hash_settings: Settings, tmp_path: Pat
     run_ingest(kb, [str(folder)])
     row = kb.store.docs()[0]
     kb.store.put_doc(type(row)(**{**row.__dict__, "status": INDEXING}))
-    dry = run_ingest(kb, [str(folder)], IngestOptions(dry_run=True))
+    dry = run_ingest(kb, [str(folder)], options=IngestOptions(dry_run=True))
     assert dry.repaired == [] and kb.store.doc(row.doc_id).status == INDEXING  # type: ignore[union-attr]
     assert {r.status for r in dry.results} == {"unchanged", "would-update"}
     real = run_ingest(kb, [str(folder)])

@@ -54,7 +54,7 @@ def test_markdown_code_blocks_are_not_headings_and_setext_headings_count() -> No
     assert not any(h and ("stop the service" in h or "clear the queue" in h or "indented" in h) for h in headings)
     first = doc.sections[0].text
     assert "# stop the service first" in first and "systemctl stop sis-sync" in first  # code kept verbatim, as code
-    assert doc.title == "Restarting the SIS sync" and doc.date == "2025-01-15"
+    assert doc.title == "Restarting the SIS sync" and doc.date == "2025-01-15"  # as written; kb.core.metadata checks it later
     second = doc.sections[1]
     assert second.anchor == "checking-the-result"
     assert "Step | Who | Minutes\nStop the service | Tier 2 | 5\nClear the queue | Tier 2 | 10" in second.text

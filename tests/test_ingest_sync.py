@@ -89,7 +89,7 @@ def test_refresh_costs_one_request_per_unchanged_url_and_reingests_changed_ones(
     kb, embedder = hash_kb(hash_settings)
     with site(root) as (base, hits):
         urls = [f"{base}/aup.html", f"{base}/privacy.html"]
-        first = run_ingest(kb, urls, IngestOptions(metadata={"authority": "district policy"}))
+        first = run_ingest(kb, urls, options=IngestOptions(metadata={"authority": "district policy"}))
         assert first.counts() == {"added": 2}
         assert all(d.meta["http"]["etag"] for d in kb.store.docs())
         hits.clear()

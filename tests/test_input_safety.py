@@ -66,6 +66,51 @@ def _ingested(corpus: Path) -> None:
 
 
 # ----- data loss ---------------------------------------------------------------------------------------
+WRITER = """
+import contextlib, sys, time
+from kb.core.documents import Chunk, DocRecord
+from kb.core.settings import Settings
+from kb.index.knowledge import KnowledgeBase
+try:
+    from kb.index.lock import write_lock
+except ImportError:  # a release without the write lock
+    write_lock = lambda settings, command: contextlib.nullcontext()
+
+kb = KnowledgeBase(Settings())
+chunks = [Chunk(id=f"live-{i}", doc_id="live", index=i, text=f"Passage {i} of a document still being written.",
+                title="Live", source="live.md", source_type="markdown") for i in range(3)]
+record = DocRecord(doc_id="live", source="live.md", source_type="markdown", title="Live", content_hash="x",
+                   status="done", chunk_count=3)
+with write_lock(kb.settings, "a live writer"):
+    kb.store.put_doc(DocRecord(**{**record.__dict__, "status": "indexing"}))
+    kb.store.add_chunks(chunks, kb.embedder.embed_batch([c.embed_text for c in chunks]))
+    print("writing", flush=True)
+    time.sleep(float(sys.argv[1]))
+    kb.store.put_doc(record)
+"""
+
+
+def test_the_start_of_run_repair_never_touches_a_document_another_run_is_writing(tmp_path: Path, corpus: Path) -> None:
+    """The repair removes half-written documents, but only those whose writer is gone, never a live one's."""
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": str(REPO_ROOT)}
+    writer = subprocess.Popen([sys.executable, str(script), "20"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        run = run_process("ingest", str(corpus), env={"CTO_DATA_DIR": str(Settings().data_dir),
+                                                      "CTO_EMBEDDING_MODEL": "hash"}, cwd=tmp_path)
+        assert run.code == 0, run.out + run.err
+        assert "repaired" not in run.out
+    finally:
+        assert writer.wait(timeout=60) == 0
+    kb = _kb()
+    live = kb.store.doc("live")
+    assert live is not None and live.status == "done" and len(kb.store.chunk_ids("live")) == 3
+    assert len(kb.store.docs()) == 3
+    assert_consistent(kb.store)
+
+
 def test_two_ingests_at_once_never_lose_each_others_documents(tmp_path: Path) -> None:
     folders = []
     for run_no in range(2):
@@ -423,8 +468,8 @@ def test_audit_replay_of_an_abstained_answer_logs_no_second_gap(corpus: Path) ->
 def test_remove_finds_a_document_by_the_relative_path_ingest_accepted(tmp_path: Path, corpus: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    _ingested(Path("docs"))
-    run = run_cli(kb_main, "remove", "docs/erate.md")
+    _ingested(Path("./docs"))
+    run = run_cli(kb_main, "remove", "./docs/erate.md")
     assert run.code == 0, run.err
     assert [d.title for d in _kb().store.docs()] == ["Backup and restore drills"]
 

@@ -26,7 +26,7 @@ from kb.answering.llm.composer import LLMComposer
 from kb.answering.retrieval import Passage
 from kb.core.documents import Chunk
 from kb.core.settings import Settings
-from kb.embed.base import HashEmbedder
+from kb.embed.hashing import HashEmbedder
 from tests.helpers import write
 
 BACKENDS = ["openai", "ollama"]

@@ -50,7 +50,7 @@ def starter_questions() -> dict[str, list[str]]:
 
 
 def build_filters(areas: list[str], dates: tuple[date, ...] | list[date] | date | None,
-                  authorities: list[str] | None = None, jurisdictions: list[str] | None = None) -> Filters:
+                  *, authorities: list[str] | None = None, jurisdictions: list[str] | None = None) -> Filters:
     """Retrieval filters from the sidebar's widgets (a partial date range filters from its start)."""
     if isinstance(dates, date):
         dates = (dates,)
@@ -115,7 +115,7 @@ def _sidebar() -> tuple[Filters, object]:
                                      help="Only documents whose front matter or ingest options give this authority.")
         jurisdictions = st.multiselect("Jurisdiction", list(JURISDICTIONS), key="filter_jurisdictions",
                                        placeholder="Any jurisdiction")
-        filters = build_filters(areas, dates, authorities, jurisdictions)  # type: ignore[arg-type]
+        filters = build_filters(areas, dates, authorities=authorities, jurisdictions=jurisdictions)  # type: ignore[arg-type]
         if filters.active:
             st.button("Clear filters", icon=":material/filter_alt_off:", on_click=_clear_filters, width="stretch")
     return filters, actions
@@ -183,7 +183,7 @@ def _feedback(turn: Turn) -> None:
         comment = st.text_input("Add a comment (optional)", key=f"fbt_{answer.id}", max_chars=1000,
                                 placeholder="What was missing or wrong?" if rating < 0 else "What helped?")
         if st.form_submit_button("Send comment", icon=":material/send:") and comment.strip():
-            resources.journal().record_feedback(answer.id, turn.question, rating, comment)
+            resources.journal().record_feedback(answer.id, turn.question, rating=rating, comment=comment)
             commented.add(answer.id)
             st.caption("Thank you: your comment was saved.")
 
@@ -191,11 +191,11 @@ def _feedback(turn: Turn) -> None:
 def _record_rating(turn: Turn, rating: int) -> None:
     answer = turn.answer
     journal = resources.journal()
-    journal.record_feedback(answer.id, turn.question, rating)
+    journal.record_feedback(answer.id, turn.question, rating=rating)
     gaps: set[str] = _state(GAPS, set)  # type: ignore[assignment]
     if rating < 0 and answer.id not in gaps and not answer.abstained:  # abstentions are logged by the assistant
         titles = list(dict.fromkeys(c.title for c in answer.citations))
-        journal.record_gap(turn.question, answer.areas, nearest=titles, reason="thumbs-down")
+        journal.record_gap(turn.question, areas=answer.areas, nearest=titles, reason="thumbs-down")
         gaps.add(answer.id)
     st.toast("Thanks for the feedback." + (" Staff will see this question as a gap." if rating < 0 else ""),
              icon=":material/thumb_up:" if rating > 0 else ":material/thumb_down:")

@@ -71,7 +71,7 @@ def source_actions(c: Citation, key: str, max_mb: float) -> None:
                                key=f"dl_{key}", on_click="ignore", icon=":material/download:")
         else:
             st.caption("The original file is not available on this server.")
-        st.page_link(nav.page("library"), label="Show in library", icon=":material/library_books:",
+        st.page_link(nav.link("library"), label="Show in library", icon=":material/library_books:",
                      query_params={"doc": c.doc_id, "chunk": c.chunk_id})
 
 

@@ -52,7 +52,7 @@ def safe_file_name(name: str) -> str:
     return f"{stem}.{ext.lower()}"
 
 
-def save_upload(folder: Path, name: str, data: bytes, max_mb: float) -> Path:
+def save_upload(folder: Path, name: str, data: bytes, *, max_mb: float) -> Path:
     """Write an uploaded file atomically under ``folder`` with a safe name; return its path."""
     if len(data) > max_mb * 1_000_000:
         raise IngestError(f"{name!r} is {len(data) / 1e6:.1f} MB, over the {max_mb:g} MB limit (CTO_MAX_FILE_MB)")
@@ -71,7 +71,10 @@ def save_upload(folder: Path, name: str, data: bytes, max_mb: float) -> Path:
 
 def remove_document(kb: KnowledgeBase, doc: DocRecord) -> None:
     """Delete a document's passages and manifest row; delete its file too when it was uploaded here."""
-    kb.store.delete_doc(doc.doc_id)
+    from kb.index.lock import write_lock
+
+    with write_lock(kb.settings, "the Library page's removal"):  # not in the middle of an ingest's repair
+        kb.store.delete_doc(doc.doc_id)
     uploads = (kb.settings.data_dir / "uploads").resolve()
     path = Path(doc.source)
     if not doc.source.startswith(("http://", "https://")) and path.resolve().parent == uploads:
@@ -85,7 +88,7 @@ def _run_with_progress(kb: KnowledgeBase, inputs: list[str], options: IngestOpti
     events: queue.Queue[tuple[str, int, int]] = queue.Queue()
     bar = st.progress(0.0, text="Reading the files...")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ui-ingest") as pool:
-        future = pool.submit(run_ingest, kb, inputs, options, lambda *event: events.put(event))
+        future = pool.submit(run_ingest, kb, inputs, options=options, progress=lambda *event: events.put(event))
         value, files_text = 0.0, f"0 of {len(inputs)} done"
         while not (future.done() and events.empty()):
             try:
@@ -162,7 +165,8 @@ def _add(kb: KnowledgeBase, files: list[Any], url: str, metadata: dict[str, Any]
         failed: list[dict[str, Any]] = []
         for upload in files:
             try:
-                path = save_upload(kb.settings.data_dir / "uploads", upload.name, upload.getvalue(), kb.settings.max_file_mb)
+                path = save_upload(kb.settings.data_dir / "uploads", upload.name, upload.getvalue(),
+                                   max_mb=kb.settings.max_file_mb)
                 names[str(path)] = upload.name
             except IngestError as exc:
                 failed.append({"File": upload.name, "Result": "Failed", "Title": "", "Passages": 0, "Details": str(exc)})

@@ -110,5 +110,5 @@ def beir_chunks(data: BeirData, chunk_size: int, chunk_overlap: int) -> list[Chu
     for doc_id, (title, text) in data.corpus.items():
         doc = LoadedDocument(source=f"beir:{data.name}/{doc_id}", source_type="beir", title=title,
                              sections=[Section(text=text or title)])
-        chunks.extend(chunk_document(doc, doc_id, chunk_size, chunk_overlap, {"beir_id": doc_id}))
+        chunks.extend(chunk_document(doc, doc_id, size=chunk_size, overlap=chunk_overlap, extra={"beir_id": doc_id}))
     return chunks

@@ -28,9 +28,10 @@ import numpy as np
 from eval.beir.data import BeirData, beir_chunks, load_beir
 from eval.metrics_ir import first_occurrence, mean_over_queries
 from kb.answering.retrieval import Retriever
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.documents import Chunk, DocRecord
 from kb.core.settings import REPO_ROOT, Settings
-from kb.embed.base import Embedder, make_embedder
+from kb.embed import Embedder, make_embedder
 from kb.index.keyword import KeywordIndex
 from kb.index.knowledge import DONE, KnowledgeBase
 from kb.index.store import Hit, Store
@@ -104,7 +105,7 @@ DEFAULT_CONFIGS = _configs()
 class BeirIndex:
     """A knowledge base holding one BEIR corpus, with BM25 variants built on demand."""
 
-    def __init__(self, kb: KnowledgeBase, chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder):
+    def __init__(self, kb: KnowledgeBase, chunks: list[Chunk], *, vectors: np.ndarray, embedder: Embedder):
         self.kb = kb
         self.chunks = chunks
         self.vectors = vectors
@@ -226,7 +227,7 @@ def _fill_store(kb: KnowledgeBase, data: BeirData, chunks: list[Chunk], vectors:
     kb.refresh(force=True)
 
 
-def build_index(data: BeirData, settings: Settings, embedder: Embedder | None = None,
+def build_index(data: BeirData, settings: Settings, *, embedder: Embedder | None = None,
                 echo: Callable[[str], None] = logger.info) -> BeirIndex:
     """Chunk, embed (or load cached vectors) and store a BEIR corpus; reuse a complete cached store."""
     embedder = embedder or make_embedder(settings)
@@ -244,7 +245,7 @@ def build_index(data: BeirData, settings: Settings, embedder: Embedder | None = 
         _fill_store(kb, data, chunks, vectors)
         echo(f"stored {len(chunks)} chunks of {len(data.corpus)} documents in {time.perf_counter() - started:.1f} s")
     kb._store = _MemoryStore(kb.store, chunks, vectors)  # type: ignore[assignment]
-    return BeirIndex(kb, chunks, vectors, embedder)
+    return BeirIndex(kb, chunks, vectors=vectors, embedder=embedder)
 
 
 def _query_vectors(index: BeirIndex, data: BeirData, settings: Settings, echo: Callable[[str], None]) -> dict[str, np.ndarray]:
@@ -276,7 +277,7 @@ def _ranker(index: BeirIndex, config: BeirConfig, fetch_k: int, depth: int) -> C
     return rank
 
 
-def evaluate(index: BeirIndex, data: BeirData, configs: list[BeirConfig], settings: Settings,
+def evaluate(index: BeirIndex, data: BeirData, configs: list[BeirConfig], *, settings: Settings,
              fetch_k: int = 300, echo: Callable[[str], None] = logger.info) -> list[dict[str, Any]]:
     """Score each configuration over the judged queries; one result row per configuration."""
     vectors = _query_vectors(index, data, settings, echo)
@@ -289,8 +290,8 @@ def evaluate(index: BeirIndex, data: BeirData, configs: list[BeirConfig], settin
         runs = {q: rank(text, vectors[q]) for q, text in data.queries.items()}
         index.kb.keyword_override = None
         mmr = config.settings.get("mmr", settings.mmr) and not config.exact
-        row = {"config": config.name, "ndcg@10": round(mean_over_queries(runs, data.qrels, "ndcg", 10), 4),
-               "recall@100": None if mmr else round(mean_over_queries(runs, data.qrels, "recall", 100), 4),
+        row = {"config": config.name, "ndcg@10": round(mean_over_queries(runs, data.qrels, metric="ndcg", k=10), 4),
+               "recall@100": None if mmr else round(mean_over_queries(runs, data.qrels, metric="recall", k=100), 4),
                "settings": config.settings, "bm25": {"k1": config.k1, "b": config.b, "title_weight": config.title_weight},
                "seconds": round(time.perf_counter() - started, 1)}
         echo(f"{row['config']:<24} nDCG@10 {row['ndcg@10']:.4f}  recall@100 {row['recall@100']}  ({row['seconds']} s)")
@@ -298,7 +299,7 @@ def evaluate(index: BeirIndex, data: BeirData, configs: list[BeirConfig], settin
     return rows
 
 
-def run_beir(settings: Settings, data_dir: Path, config_names: list[str] | None = None, limit_queries: int | None = None,
+def run_beir(settings: Settings, data_dir: Path, *, config_names: list[str] | None = None, limit_queries: int | None = None,
              fetch_k: int = 300, embedder: Embedder | None = None, echo: Callable[[str], None] = logger.info) -> dict[str, Any]:
     """Load, index, evaluate and write the report; return the summary that was written."""
     from eval.beir.report import write_beir_report
@@ -306,9 +307,9 @@ def run_beir(settings: Settings, data_dir: Path, config_names: list[str] | None 
     configs = select_configs(config_names)
     data = load_beir(data_dir).limit(limit_queries)
     started = time.perf_counter()
-    index = build_index(data, settings, embedder, echo)
+    index = build_index(data, settings, embedder=embedder, echo=echo)
     index_seconds = time.perf_counter() - started
-    rows = evaluate(index, data, configs, settings, fetch_k, echo)
+    rows = evaluate(index, data, configs, settings=settings, fetch_k=fetch_k, echo=echo)
     summary = {
         "dataset": data.name, "split": "test", "queries": len(data.qrels), "documents": len(data.corpus),
         "chunks": len(index.chunks), "embedding_model": index.embedder.name, "fetch_k": fetch_k,
@@ -344,6 +345,7 @@ def select_configs(names: list[str] | None) -> list[BeirConfig]:
 @click.option("--limit-queries", type=int, default=None, help="Evaluate only the first N judged queries.")
 @click.option("--fetch-k", type=int, default=300, show_default=True, help="Candidates per retriever (recall@100 needs many chunks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly_errors
 def beir_command(data_dir: Path, configs: str, list_only: bool, limit_queries: int | None, fetch_k: int, as_json: bool) -> None:
     """BEIR SciFact nDCG@10 / recall@100 per retrieval configuration, beside published baselines.
 
@@ -353,7 +355,6 @@ def beir_command(data_dir: Path, configs: str, list_only: bool, limit_queries: i
       python -m eval beir --configs "bm25,rrf,weighted w=0.5" --limit-queries 50
     """
     from eval.beir.report import markdown_table
-    from kb.cli.common import configure_logging, friendly_errors, load_settings
 
     if list_only:
         click.echo("\n".join(c.name for c in DEFAULT_CONFIGS))
@@ -361,7 +362,8 @@ def beir_command(data_dir: Path, configs: str, list_only: bool, limit_queries: i
     settings = load_settings()
     configure_logging(settings.log_level)
     names = [n.strip() for n in configs.split(",") if n.strip()]
-    summary = friendly_errors(run_beir)(settings, data_dir, names, limit_queries, fetch_k, echo=lambda m: click.echo(m, err=True))
+    summary = run_beir(settings, data_dir, config_names=names, limit_queries=limit_queries, fetch_k=fetch_k,
+                       echo=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary, indent=2) if as_json else markdown_table(summary))
     if not as_json:
         click.echo(f"\nreport: {summary['report']}")

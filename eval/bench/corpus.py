@@ -151,7 +151,7 @@ def _write_pdf(path: Path, title: str, sections: list[tuple[str, list[str]]]) ->
     c.save()
 
 
-def generate_corpus(folder: Path, target_chunks: int, seed: int = 11, docs_per_kind: int | None = None) -> GeneratedCorpus:
+def generate_corpus(folder: Path, target_chunks: int, *, seed: int = 11, docs_per_kind: int | None = None) -> GeneratedCorpus:
     """Write PDF, HTML and Markdown files that chunk into about ``target_chunks`` chunks.
 
     Args:

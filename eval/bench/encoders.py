@@ -25,8 +25,9 @@ import numpy as np
 
 from eval.bench.pipeline import percentile
 from eval.bench.probe import timed
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import REPO_ROOT, Settings
-from kb.embed.base import make_embedder
+from kb.embed import make_embedder
 from kb.embed.selection import pick_backend
 
 __all__ = ["compare_encoders", "COMMANDS"]
@@ -52,7 +53,7 @@ def _texts() -> tuple[list[str], list[str], list[list[str]]]:
     return chunks, questions, batches
 
 
-def compare_encoders(settings: Settings, gold: str | None, echo: Any = print, limit: int | None = None) -> dict[str, Any]:
+def compare_encoders(settings: Settings, gold: str | None, *, echo: Any = print, limit: int | None = None) -> dict[str, Any]:
     """Measure every backend; return rows keyed by backend name (``limit``: chunks per throughput pass)."""
     chunks, questions, batches = _texts()
     chunks = chunks[:limit] if limit else chunks
@@ -128,6 +129,7 @@ def table(result: dict[str, Any]) -> str:
               help="Also answer this gold set with each backend (none: speed and fidelity only).")
 @click.option("--chunks", "limit", type=click.IntRange(16), help="Chunks per throughput pass (default: all of the library's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@friendly_errors
 def encoders(gold: str, limit: int | None, as_json: bool) -> None:
     """Compare the encoder backends (torch fp32 and bf16, ONNX, ONNX int8): speed, fidelity, answer quality.
 
@@ -136,7 +138,6 @@ def encoders(gold: str, limit: int | None, as_json: bool) -> None:
       python -m eval encoders --gold none
       python -m eval encoders
     """
-    from kb.cli.common import configure_logging, load_settings
 
     configure_logging("WARNING")
     settings = load_settings()

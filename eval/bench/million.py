@@ -137,7 +137,7 @@ def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, 
 def _grow(store: Any, real: RealCorpus, have: int, target: int, rng: random.Random, np_rng: np.random.Generator) -> int:
     while have < target:
         n = min(WRITE_STEP, target - have)
-        docs, chunks, vectors = synthetic_part(real, n, rng, np_rng, start=have)
+        docs, chunks, vectors = synthetic_part(real, n, rng, np_rng=np_rng, start=have)
         store.add_chunks(chunks, vectors)
         store.put_docs(docs)
         have += n
@@ -241,7 +241,7 @@ def million(budget_min: float, up_to: int, workers: int, clients: int, requests:
       nice python -m eval million --budget-min 60
       python -m eval million --up-to 10000 --requests 64 --workers 2 --clients 8
     """
-    from kb.cli.common import configure_logging, load_settings
+    from kb.core.console import configure_logging, load_settings
 
     configure_logging("WARNING")
     settings = load_settings()

@@ -38,8 +38,11 @@ from eval.bench.corpus import generate_corpus, questions
 from eval.bench.scale import RealCorpus, build_scale
 from ingest.pipeline import run_ingest
 from kb.answering.retrieval import Retriever
+from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import Settings
-from kb.embed.base import Embedder, SentenceTransformerEmbedder, make_embedder, resolve_model_dir
+from kb.embed import Embedder, make_embedder
+from kb.embed.base import resolve_model_dir
+from kb.embed.torch_model import SentenceTransformerEmbedder
 from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["BenchPlan", "FULL", "QUICK", "run_bench", "percentile", "COMMANDS"]
@@ -179,7 +182,7 @@ def _scale_stage(settings: Settings, kb: KnowledgeBase, ingest: dict[str, Any], 
     real = RealCorpus.read(kb.store)
     rows = []
     for n in plan.scales:
-        built = build_scale(real, n, settings, folder / f"scale-{n}")
+        built = build_scale(real, n, base=settings, folder=folder / f"scale-{n}")
         measured = _probe(built.settings, qs, plan.asks)
         encode_projected = built.chunks / ingest["ingest_chunks_per_s"]
         row = {"target": n, "chunks": built.chunks, "real_chunks": built.real_chunks, "synthetic_chunks": built.chunks - built.real_chunks,
@@ -235,6 +238,7 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
 @click.option("--scales", default="", help="Comma-separated chunk counts to measure (default 1000,10000,100000).")
 @click.option("--no-langchain", is_flag=True, help="Skip the LangChain baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly_errors
 def bench_command(quick: bool, scales: str, no_langchain: bool, as_json: bool) -> None:
     """Ingest throughput, re-ingest, retrieval and answer latency, memory and scaling.
 
@@ -245,7 +249,6 @@ def bench_command(quick: bool, scales: str, no_langchain: bool, as_json: bool) -
       python -m eval bench --scales 1000,10000
     """
     from eval.bench.report import text_table
-    from kb.cli.common import configure_logging, friendly_errors, load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level if settings.log_level.upper() != "INFO" else "WARNING")
@@ -254,7 +257,7 @@ def bench_command(quick: bool, scales: str, no_langchain: bool, as_json: bool) -
         plan = BenchPlan(plan.target_chunks, tuple(int(s) for s in scales.split(",") if s.strip()), plan.questions, plan.asks, plan.langchain)
     if no_langchain:
         plan = BenchPlan(plan.target_chunks, plan.scales, plan.questions, plan.asks, False)
-    summary = friendly_errors(run_bench)(settings, plan, echo=lambda m: click.echo(m, err=True))
+    summary = run_bench(settings, plan, echo=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary, indent=2) if as_json else text_table(summary))
     if not as_json:
         click.echo(f"\nreport: {summary['report']}")

@@ -75,7 +75,7 @@ def _real_part(real: RealCorpus, n: int) -> tuple[list[DocRecord], list[int]]:
     return docs, rows
 
 
-def synthetic_part(real: RealCorpus, count: int, rng: random.Random, np_rng: np.random.Generator,
+def synthetic_part(real: RealCorpus, count: int, rng: random.Random, *, np_rng: np.random.Generator,
                    start: int = 0) -> tuple[list[DocRecord], list[Chunk], np.ndarray]:
     """``count`` synthetic chunks in 50-chunk documents, numbered from chunk ``start`` (a multiple of 50) on."""
     docs: list[DocRecord] = []
@@ -98,7 +98,7 @@ def synthetic_part(real: RealCorpus, count: int, rng: random.Random, np_rng: np.
     return docs, chunks, vectors.astype(np.float32)
 
 
-def build_scale(real: RealCorpus, n: int, base: Settings, folder: Path, seed: int = 5) -> ScaleBuild:
+def build_scale(real: RealCorpus, n: int, *, base: Settings, folder: Path, seed: int = 5) -> ScaleBuild:
     """Write a knowledge base of about ``n`` chunks into ``folder`` and return its settings.
 
     The store-write time (chunks and manifest rows) is measured; the keyword index is
@@ -109,7 +109,7 @@ def build_scale(real: RealCorpus, n: int, base: Settings, folder: Path, seed: in
     chunks = [real.chunks[r] for r in rows]
     vectors = real.vectors[rows] if rows else np.zeros((0, real.vectors.shape[1]), np.float32)
     if n > len(rows):
-        s_docs, s_chunks, s_vectors = synthetic_part(real, n - len(rows), random.Random(seed), np.random.default_rng(seed))
+        s_docs, s_chunks, s_vectors = synthetic_part(real, n - len(rows), random.Random(seed), np_rng=np.random.default_rng(seed))
         docs, chunks, vectors = docs + s_docs, chunks + s_chunks, np.concatenate([vectors, s_vectors])
     store = open_store(settings)
     started = time.perf_counter()

@@ -7,12 +7,12 @@ bytes; anything else is reported as unsupported, never guessed.
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.clean import clean_text
 from ingest.loaders.html import load_html_text
 from ingest.loaders.markdown import load_markdown_text
+from ingest.loaders.options import LoadOptions
 from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError, UnsupportedFormatError
 
@@ -25,20 +25,6 @@ SUPPORTED = {
 }
 BINARY_KINDS = {"pdf", "docx", "pptx", "xlsx", "epub"}  # read from a file (downloads go through a temporary one)
 _ZIP_KINDS = {"docx": "a Word document", "pptx": "a PowerPoint file", "xlsx": "an Excel workbook", "epub": "an EPUB book"}
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """Limits and switches the loaders need (taken from Settings by the pipeline)."""
-
-    max_pages: int = 2000
-    max_bytes: int = 50_000_000
-    sheet_max_rows: int = 5000
-    sheet_max_cols: int = 40
-    ocr: bool = True
-    ocr_timeout_s: float = 30.0
-    ocr_dpi: int = 300
-    ocr_language: str = "eng"
 
 
 def detect_type(path: Path) -> str:
@@ -79,7 +65,7 @@ def decode_text(data: bytes) -> str:
         ) from exc
 
 
-def load_bytes(data: bytes, kind: str, source: str, options: LoadOptions | None = None) -> LoadedDocument:
+def load_bytes(data: bytes, kind: str, source: str, *, options: LoadOptions | None = None) -> LoadedDocument:
     """Parse text formats held in memory (used for downloads and files alike)."""
     options = options or LoadOptions()
     if kind == "eml":
@@ -126,7 +112,7 @@ def _load_binary(path: Path, kind: str, options: LoadOptions) -> LoadedDocument:
     return load_epub(path, expand)
 
 
-def load_file(path: Path, max_pages: int | None = None, max_bytes: int | None = None,
+def load_file(path: Path, *, max_pages: int | None = None, max_bytes: int | None = None,
               options: LoadOptions | None = None) -> LoadedDocument:
     """Load one local file of a supported type."""
     options = options or LoadOptions()
@@ -136,4 +122,4 @@ def load_file(path: Path, max_pages: int | None = None, max_bytes: int | None = 
     kind = detect_type(path)
     if kind in BINARY_KINDS:
         return _load_binary(path, kind, options)
-    return load_bytes(path.read_bytes(), kind, str(path), options)
+    return load_bytes(path.read_bytes(), kind, str(path), options=options)

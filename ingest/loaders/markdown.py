@@ -173,13 +173,14 @@ def load_markdown_text(text: str, source: str) -> LoadedDocument:
     title = str(front.get("title") or h1 or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip()
     # Dates, areas, authority... are checked and normalised where every source's metadata is:
     # ingest.pipeline, through kb.core.metadata (a YAML date arrives here as text).
-    meta = {str(k): v for k, v in front.items() if k not in {"title", "areas", "summary"}}
+    meta = {str(k): v for k, v in front.items() if k not in {"title", "date", "areas", "summary"}}
+    raw_date = front.get("date") or front.get("published")
     return LoadedDocument(
         source=source,
         source_type="markdown",
         title=title,
         sections=sections,
-        date=None,
+        date=None if raw_date is None else str(raw_date),  # as written: checked in the pipeline
         areas=front.get("areas") or [],
         summary=str(front["summary"]).strip() if front.get("summary") else None,
         url=str(front.get("source_url") or front.get("url") or "") or None,

@@ -15,7 +15,7 @@ from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError
 
 if TYPE_CHECKING:
-    from ingest.loaders import LoadOptions
+    from ingest.loaders.options import LoadOptions
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _ocr(path: Path, texts: list[str], empty: list[int], options: LoadOptions, w
 
 def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) -> LoadedDocument:
     """Read a PDF's pages (OCR for scanned ones); raise IngestError for corrupt, encrypted or text-less files."""
-    from ingest.loaders import LoadOptions
+    from ingest.loaders.options import LoadOptions
 
     options = options or LoadOptions(ocr=False)
     reader = _reader(path)

@@ -34,9 +34,10 @@ from kb.index.keyword import KeywordIndex, tokenize
 __all__ = ["FEATURES", "GateModel", "gate_features", "load_model", "MODEL_PATH"]
 
 MODEL_PATH = Path(__file__).resolve().parent / "abstention_model.json"
-FEATURES = ("dense", "coverage", "cited_coverage", "cited_rare_coverage", "agree_top_doc", "agree_share",
-            "keyword_top", "missing_asked", "missing_context", "unseen_asked", "unseen_context", "asks_amount",
-            "amount_unanswered", "question_terms")
+# The model's inputs. gate_features also reports cited_coverage, agree_top_doc, amount_unanswered and
+# question_terms: with them the grouped cross-validated AUC was lower (.905 against .924), so the model leaves them out.
+FEATURES = ("dense", "coverage", "cited_rare_coverage", "agree_share", "keyword_top", "missing_asked",
+            "missing_context", "unseen_asked", "unseen_context", "asks_amount")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 # the question wants a figure: a price, a count, a date or a duration
 _ASKS_AMOUNT = re.compile(r"\b(?:cost|costs|price|priced|pricing|premium|premiums|salary|salaries|fee|fees|how many|how much|"
@@ -77,7 +78,7 @@ def _agreement(passages: Sequence[Passage]) -> tuple[float, float]:
     return float(top_dense == top_keyword), len(keyword) / len(passages)
 
 
-def gate_features(question: str, passages: Sequence[Passage], index: KeywordIndex, draft: Draft | None) -> dict[str, float]:
+def gate_features(question: str, passages: Sequence[Passage], index: KeywordIndex, *, draft: Draft | None) -> dict[str, float]:
     """The signals the abstention model reads, for one question (already expanded) and its passages.
 
     Args:

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -19,7 +20,9 @@ from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
 from kb.answering.composers import Composer, make_composer
 from kb.answering.extractive import ExtractiveComposer
+from kb.answering.layout import render as render_answer
 from kb.answering.links import deep_link
+from kb.answering.multipart import Part, merge_answers, split_question
 from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
@@ -48,7 +51,7 @@ def _passage_ref(passage: Passage) -> dict[str, object]:
 class Assistant:
     """Answers questions from the knowledge base, with citations, or abstains."""
 
-    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, composer: Composer | None = None,
+    def __init__(self, settings: Settings, *, kb: KnowledgeBase | None = None, composer: Composer | None = None,
                  journal: Journal | None = None):
         self.settings = settings
         self.kb = kb or KnowledgeBase(settings)
@@ -73,9 +76,9 @@ class Assistant:
             self._composer = self.probe_composer if offline else make_composer(self.settings, self.kb.embedder)
         return self._composer
 
-    def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
+    def ask(self, question: str, *, history: Sequence[str] | None = None, filters: Filters | None = None,
             k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None,
-            *, log_gap: bool = True) -> Answer:
+            log_gap: bool = True, split: bool = True) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -86,6 +89,7 @@ class Assistant:
             on_token: called with each piece of text as an LLM composer streams it.
             audit: record the answer in the audit trail (default: the ``audit`` setting).
             log_gap: record an abstention as a library gap (a replay of a recorded answer does not).
+            split: answer a question that asks several things part by part (see ``multipart``).
 
         Returns:
             The Answer; ``abstained`` is true when the library does not cover the question.
@@ -100,41 +104,62 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
             notices.append(render("question_truncated", limit=MAX_QUESTION_CHARS))
         standalone = self._standalone(question, list(history or []))
+        parts = split_question(question) if split else []  # what was typed, not a follow-up's earlier turns
+        if len(parts) > 1:
+            parts = [Part(p.asked, self._standalone(p.standalone, list(history or []))) for p in parts]
+            return self._ask_parts(question, parts, filters=filters, k=k, audit=audit, started=started)
         searched = self._expand(standalone)  # the library's own words for its acronyms and informal terms
         areas = classify(searched)
         mark = time.perf_counter()
         vector = self.kb.embedder.embed_batch([searched])[0]
         timings["embed"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passages = self.retriever.retrieve(searched, filters, k, areas=areas, query_vector=vector)
+        passages = self.retriever.retrieve(searched, filters, k=k, areas=areas, query_vector=vector)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         probe = self._probe(searched, passages, vector)
         timings["compose"] = time.perf_counter() - mark
-        features = gate_features(searched, passages, self.kb.keyword, probe)
+        features = gate_features(searched, passages, self.kb.keyword, draft=probe)
         evidence, answers = self._decide(features)
         if not passages or probe is None or not answers:
-            answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
+            answer = self._abstain(question, standalone, areas=areas, passages=passages, evidence=evidence,
+                                  filters=filters, notices=notices)
         else:
             draft = probe
             if self.composer is not self.probe_composer:  # another composer writes the answer the probe allowed
                 mark = time.perf_counter()
                 draft = self.composer.compose(searched, passages, question_vector=vector, on_token=on_token)
                 timings["compose"] += time.perf_counter() - mark
-            answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
+            answer = self._render(question, standalone, areas=areas, passages=passages, draft=draft,
+                                  evidence=evidence, notices=notices)
         answer.gate = {name: round(value, 4) for name, value in features.items()}
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
         if self.journal is not None:
             if answer.abstained and question and log_gap:
-                self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
+                self.journal.record_gap(question, areas=answer.areas, nearest=answer.nearest_topics, reason="abstained")
             if self.settings.audit if audit is None else audit:
-                record = build_record(self, answer, list(history or []), filters)
+                record = build_record(self.settings, answer, history=list(history or []), filters=filters)
                 self.journal.record_audit(answer.id, question, record)
         return answer
 
     # ----- steps ------------------------------------------------------------------------------
+    def _ask_parts(self, question: str, parts: list[Part], *, filters: Filters | None, k: int | None,
+                   audit: bool | None, started: float) -> Answer:
+        """Each part answered on its own (gaps logged per part), merged into one answer naming what is not covered."""
+        answers = [self.ask(p.standalone, filters=filters, k=k, audit=False, split=False) for p in parts]
+        if all(a.abstained for a in answers):
+            return self.ask(question, filters=filters, k=k, audit=audit, split=False)
+        answer = merge_answers(parts, answers, max_chars=self.settings.max_answer_chars)
+        answer.question = question
+        answer.text = privacy.redact(answer.text)
+        answer.retrieved = [ref for a in answers for ref in a.retrieved]
+        answer.timings = {"total": time.perf_counter() - started}
+        if self.journal is not None and (self.settings.audit if audit is None else audit):
+            self.journal.record_audit(answer.id, question, build_record(self, answer, [], filters))
+        return answer
+
     def _expand(self, question: str) -> str:
         """The question with the long forms of the acronyms and informal terms it uses appended."""
         if not self.settings.expand_vocabulary:
@@ -164,7 +189,7 @@ class Assistant:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
                       abstained=True, id=uuid.uuid4().hex[:12])
 
-    def _abstain(self, question: str, standalone: str, areas: list[str], passages: list[Passage],
+    def _abstain(self, question: str, standalone: str, *, areas: list[str], passages: list[Passage],
                  evidence: float, filters: Filters | None, notices: list[str]) -> Answer:
         topics: list[str] = []
         for passage in passages:
@@ -181,23 +206,21 @@ class Assistant:
         return Answer(question=question, standalone_question=standalone, text=text, citations=[], areas=areas,
                       abstained=True, nearest_topics=topics, notices=notices, evidence=evidence, id=uuid.uuid4().hex[:12])
 
-    def _render(self, question: str, standalone: str, areas: list[str], passages: list[Passage], draft: Draft,
+    def _render(self, question: str, standalone: str, *, areas: list[str], passages: list[Passage], draft: Draft,
                 evidence: float, notices: list[str]) -> Answer:
         claims = [c for c in draft.lead + draft.points if c.sources]
         if not claims:
-            return self._abstain(question, standalone, areas, passages, evidence, None, notices)
+            return self._abstain(question, standalone, areas=areas, passages=passages, evidence=evidence, filters=None,
+                                notices=notices)
         numbers: dict[int, int] = {}
         for claim in claims:
             for source in claim.sources:
                 numbers.setdefault(source, len(numbers) + 1)
         citations = [self._citation(numbers[i], passages[i], [c.text for c in claims if i in c.sources])
                      for i in sorted(numbers, key=lambda n: numbers[n])]
-        lead = " ".join(self._mark(c, numbers) for c in draft.lead if c.sources)
-        points = [f"- {self._mark(c, numbers)}" for c in draft.points if c.sources]
-        text = lead + ("\n\n" + "\n".join(points) if points else "")
-        text = privacy.redact(text)
+        text = privacy.redact(render_answer(draft, lambda c: self._mark(c, numbers)))
         notices = notices + draft.notices + self._currency_notices(citations)
-        renumbered = [Claim(c.text, [numbers[s] for s in c.sources], c.supported) for c in claims]
+        renumbered = [replace(c, sources=[numbers[s] for s in c.sources]) for c in claims]
         return Answer(question=question, standalone_question=standalone, text=text, citations=citations,
                       areas=areas, abstained=False, claims=renumbered, notices=notices, composer=draft.composer or "",
                       evidence=evidence, id=uuid.uuid4().hex[:12])

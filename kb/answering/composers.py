@@ -10,7 +10,7 @@ import numpy as np
 from kb.answering.retrieval import Passage
 from kb.core.answer import Draft
 from kb.core.settings import Settings
-from kb.embed.base import Embedder
+from kb.embed import Embedder
 
 __all__ = ["Composer", "make_composer"]
 

@@ -1,8 +1,11 @@
 """Answer composers behind one interface.
 
 The offline default is extractive: it builds the answer only from sentences of the
-retrieved passages, chosen for the question, with redundancy removed, as a short
-lead plus key points. It never writes a sentence that is not in a passage.
+retrieved passages, chosen for the question, with redundancy removed. It recognises the
+question's shape (:mod:`kb.answering.shapes`) and leads with the sentence that answers in
+that shape; every sentence it quotes comes with what it needs to stand on its own
+(:mod:`kb.answering.sentences`); list items come as a list under their lead-in. It never
+writes a sentence that is not in a passage.
 """
 
 from __future__ import annotations
@@ -13,132 +16,73 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kb.answering.compose_plan import Plan, plan_draft
 from kb.answering.conversation import standalone_question
 from kb.answering.retrieval import Passage
-from kb.answering.safety import looks_like_injection
-from kb.core.answer import Claim, Draft
+from kb.answering.sentences import LIST_JOIN, MAX_SENTENCE, Sentence, closure, passage_sentences
+from kb.answering.shapes import QuestionShape, question_shape, shape_fit
+from kb.core.answer import Draft
 from kb.core.documents import is_outdated
-from kb.core.text import paragraphs, split_sentences
 from kb.embed.base import Embedder
 from kb.index.keyword import tokenize
 
-__all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN"]
+__all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN", "MAX_SENTENCE"]
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
-MIN_SENTENCE = 25
-MAX_SENTENCE = 600
 ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
-_LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
-_TABLE_ROW = re.compile(r"\|.*\|")
 
 
 @dataclass
 class Candidate:
     text: str
     passage: int  # index into passages
-    position: int  # sentence index inside the passage
+    position: int  # sentence index inside the passage (see kb.answering.sentences)
     score: float = 0.0
     similarity: float = 0.0
     overlap: float = 0.0
     penalty: float = 0.0  # taken off for expired or superseded sources
+    fit: float = 0.0  # how well it carries what the question's shape asks for
+    item: bool = False  # part of a list in its source
     vector: np.ndarray | None = None
 
 
-def _usable(sentence: str) -> bool:
-    if not (MIN_SENTENCE <= len(sentence) <= MAX_SENTENCE):
-        return False
-    if looks_like_injection(sentence):
-        return False
-    words = sentence.split()
-    if len(words) < 5:
-        return False
-    letters = sum(ch.isalpha() for ch in sentence)
-    return letters / len(sentence) > 0.55
+def _key(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-LIST_JOIN = "; "  # how a list of short items is quoted on one line
-
-
-def _explained_items(sentences: list[str]) -> list[str]:
-    """A list item too short to quote alone takes the sentence that explains it ("1. Document everything. This ...")."""
-    out: list[str] = []
-    for sentence in sentences:
-        previous = out[-1] if out else ""
-        if (previous and _LIST_MARK.match(previous) and not _LIST_MARK.match(sentence)
-                and not _usable(_LIST_MARK.sub("", previous).strip())
-                and len(previous) + len(sentence) < MAX_SENTENCE):
-            out[-1] = previous + " " + sentence
-        else:
-            out.append(sentence)
-    return out
-
-
-def _units(text: str) -> list[str]:
-    """Sentences of a passage, with a list of short items joined to the line that introduces it.
-
-    Items such as "CIO", "Legal department" are too short to quote alone; the line ending
-    in ":" before them and the items together ("... include: CIO; Legal department") are
-    one quotable unit, at most ``MAX_SENTENCE`` characters. Lists whose items are whole
-    sentences stay separate sentences.
-    """
-    sentences = [s for para in paragraphs(text) for s in _explained_items(split_sentences(para))]
-    out: list[str] = []
-    i = 0
-    while i < len(sentences):
-        sentence = sentences[i]
-        items: list[str] = []
-        j = i + 1
-        while sentence.rstrip().endswith(":") and j < len(sentences) and _LIST_MARK.match(sentences[j]):
-            items.append(_LIST_MARK.sub("", sentences[j]).strip())
-            j += 1
-        if items and not all(_usable(item) for item in items):
-            joined = sentence
-            for item in items:
-                longer = (joined + " " + item) if joined.endswith(":") else (joined + LIST_JOIN + item)
-                if len(longer) > MAX_SENTENCE:
-                    break
-                joined = longer
-            out.append(joined)
-            out.extend(item for item in items if item not in joined)
-            i = j
-            continue
-        out.append(sentence)
-        i += 1
-    return out
-
-
-def candidates(passages: Sequence[Passage]) -> list[Candidate]:
-    """Every usable sentence (or introduced list) of the passages, de-duplicated."""
+def candidates(passages: Sequence[Passage], structures: Sequence[list[Sentence]] | None = None) -> list[Candidate]:
+    """Every sentence (or introduced list of short items) of the passages that may be quoted for itself."""
+    structures = structures if structures is not None else [passage_sentences(p.chunk.text) for p in passages]
     seen: set[str] = set()
     out: list[Candidate] = []
-    for p_index, passage in enumerate(passages):
-        for s_index, sentence in enumerate(_units(passage.chunk.text)):
-            sentence = _LIST_MARK.sub("", sentence).strip()
-            key = re.sub(r"\W+", " ", sentence.lower()).strip()
-            if key in seen or not _usable(sentence):
+    for p_index, sentences in enumerate(structures):
+        for sentence in sentences:
+            key = _key(sentence.text)
+            if key in seen or not sentence.usable:
                 continue
             seen.add(key)
-            out.append(Candidate(sentence, p_index, s_index))
+            out.append(Candidate(sentence.text, p_index, sentence.position, item=sentence.item is not None))
     return out
 
 
 @dataclass(frozen=True)
 class Weights:
-    """How a sentence's score mixes its own similarity, shared terms and its passage's relevance."""
+    """How a sentence's score mixes its own similarity, shared terms, its passage's relevance and the shape fit."""
 
     similarity: float = 0.30
     overlap: float = 0.20
     passage: float = 0.50  # measured: sentences of the most relevant passage carry most key facts
+    shape: float = 0.10
 
 
-def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], embedder: Embedder,
+def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], *, embedder: Embedder,
                      question_vector: np.ndarray | None = None, weights: Weights = Weights(),
-                     shortlist: int | None = None) -> list[Candidate]:
-    """Score sentences by meaning (cosine), by shared question terms, and by their passage's relevance.
+                     shortlist: int | None = None, shape: QuestionShape | None = None) -> list[Candidate]:
+    """Score sentences by meaning (cosine), shared question terms, their passage's relevance and the shape fit.
 
     Encoding the sentences is the costly part of composing, so with ``shortlist`` only that
-    many sentences, those with the best score before meaning is known (shared terms and
-    passage relevance), are encoded and returned; the others cannot be chosen.
+    many sentences, those with the best score before meaning is known, are encoded and
+    returned; the others cannot be chosen.
 
     Returns:
         the scored candidates (all of them, or the shortlist), in their original order.
@@ -147,6 +91,7 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
         return []
     if question_vector is None:
         question_vector = embedder.embed_batch([question])[0]
+    shape = shape or question_shape(question)
     q_terms = set(tokenize(question))
     relevance = _passage_relevance(passages, question_vector)
     outdated = [OUTDATED_PENALTY if is_outdated(p.chunk.extra) else 0.0 for p in passages]
@@ -154,7 +99,9 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
         terms = set(tokenize(item.text))
         item.overlap = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
         item.penalty = outdated[item.passage]
-        item.score = weights.overlap * item.overlap + weights.passage * relevance[item.passage] - item.penalty
+        item.fit = shape_fit(shape.shape, item.text, item=item.item)
+        item.score = (weights.overlap * item.overlap + weights.passage * relevance[item.passage]
+                      + weights.shape * item.fit - item.penalty)
     if shortlist is not None and len(items) > shortlist:
         keep = set(sorted(range(len(items)), key=lambda i: -items[i].score)[:shortlist])
         items = [item for i, item in enumerate(items) if i in keep]
@@ -182,7 +129,7 @@ class ExtractiveComposer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder, max_chars: int = 1500, max_sentences: int = 14,
+    def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
                  shortlist: int | None = None):
         self.embedder = embedder
@@ -194,42 +141,52 @@ class ExtractiveComposer:
         self.floor = floor
 
     def compose(self, question: str, passages: Sequence[Passage], *, question_vector: np.ndarray | None = None,
-                on_token: Callable[[str], None] | None = None) -> Draft:
-        """Quote the passages' best sentences (nothing streams: the draft is ready at once)."""
-        items = score_candidates(question, candidates(passages), passages, self.embedder, question_vector,
-                                 self.weights, self.shortlist)
-        chosen = self._select(sorted(items, key=lambda c: -c.score))
-        if not chosen:
-            return Draft(lead=[], composer=self.name)
-        # Lead with the sentence that answers the question most directly; the rest read in source order.
-        first = max(chosen, key=lambda c: 0.6 * c.similarity + 0.4 * c.overlap - c.penalty)
-        lead = [first]
-        rest = sorted((c for c in chosen if c is not first), key=lambda c: (c.passage, c.position))
-        return Draft(
-            lead=[Claim(c.text, [c.passage]) for c in lead],
-            points=[Claim(c.text, [c.passage]) for c in rest],
-            composer=self.name,
-        )
+                on_token: Callable[[str], None] | None = None, max_chars: int | None = None) -> Draft:
+        """Quote the passages' best sentences, laid out in the question's shape (nothing streams)."""
+        shape = question_shape(question)
+        structures = [passage_sentences(p.chunk.text) for p in passages]
+        items = score_candidates(question, candidates(passages, structures), passages, embedder=self.embedder,
+                                 question_vector=question_vector, weights=self.weights, shortlist=self.shortlist,
+                                 shape=shape)
+        ranked = sorted(items, key=lambda c: -c.score)
+        budget = max_chars or self.max_chars
+        plan = Plan(passages=passages, structures=structures, shape=shape, max_chars=budget)
+        seeds = self._select(ranked, plan)
+        while seeds:
+            draft = plan_draft(plan, seeds)
+            if plan.fits(draft):
+                draft.composer = self.name
+                return draft
+            seeds = seeds[:-1]  # labels and markers took more room than estimated: drop the weakest
+        return Draft(lead=[], composer=self.name)
 
     def rewrite(self, question: str, history: Sequence[str]) -> str:
         """A follow-up made standalone by the deterministic rule (no model offline)."""
         return standalone_question(question, list(history))
 
-    def _select(self, ranked: list[Candidate]) -> list[Candidate]:
+    def _select(self, ranked: list[Candidate], plan: Plan) -> list[Candidate]:
+        """Greedy by score: each sentence comes with what it needs, within the length budget, without repeats."""
         if not ranked:
             return []
         best = ranked[0].score
         chosen: list[Candidate] = []
-        budget = self.max_chars - 40  # room for citation markers and list formatting
+        taken: set[tuple[int, int]] = set()
         used = 0
+        budget = plan.max_chars - 30  # room for the first label and list formatting
         for item in ranked:
             if len(chosen) >= self.max_sentences or item.score < best * self.floor:
                 break
-            cost = len(item.text) + 8
+            if (item.passage, item.position) in taken:
+                continue
+            sentences = plan.structures[item.passage]
+            need = [pos for pos in closure(sentences, item.position) if (item.passage, pos) not in taken]
+            cost = sum(len(sentences[pos].text) + 7 for pos in need)
             if used + cost > budget:
                 continue
-            if any(float(item.vector @ c.vector) > self.redundancy for c in chosen if item.vector is not None and c.vector is not None):
+            if any(float(item.vector @ c.vector) > self.redundancy for c in chosen
+                   if item.vector is not None and c.vector is not None):
                 continue
             chosen.append(item)
+            taken.update((item.passage, pos) for pos in need)
             used += cost
         return chosen

@@ -57,7 +57,7 @@ class Evidence:
         return 0.5 * self.dense + 0.5 * self.coverage
 
 
-def evidence_features(question: str, passages: Sequence[Passage], index: KeywordIndex, top: int = 3) -> Evidence:
+def evidence_features(question: str, passages: Sequence[Passage], index: KeywordIndex, *, top: int = 3) -> Evidence:
     """Measure the evidence the passages hold for the question."""
     dense = max((p.dense for p in passages if p.dense is not None), default=0.0)
     terms = set(tokenize(question))

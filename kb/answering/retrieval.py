@@ -118,7 +118,7 @@ class Retriever:
         self.kb = kb
         self.settings = settings or kb.settings
 
-    def retrieve(self, question: str, filters: Filters | None = None, k: int | None = None,
+    def retrieve(self, question: str, filters: Filters | None = None, *, k: int | None = None,
                  areas: list[str] | None = None, query_vector: np.ndarray | None = None) -> list[Passage]:
         """Return up to k passages for the question, best first."""
         s = self.settings
@@ -146,7 +146,7 @@ class Retriever:
         keyword: dict[str, float] = dict(searching.result()) if searching is not None else {}
         fused = self._fuse(dense, keyword)
         if areas and s.area_boost:
-            fused = self._boost(fused, dense, areas, index)
+            fused = self._boost(fused, dense, areas=areas, index=index)
         fused = self._prefer_current(fused, index)
         # MMR chooses among a wider head; otherwise the top k (and a few spare, should a
         # document vanish meanwhile) are all that is read from the store.
@@ -156,7 +156,7 @@ class Retriever:
         if missing:  # keyword-only candidates: text, metadata and vector from the store
             chunks, vectors = self.kb.store.get_chunks(missing, with_embeddings=True)
             by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
-        passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
+        passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, vector=by_id[cid][1], query_vector=query_vector), keyword.get(cid),
                             by_id[cid][1])
                     for cid, score in ranked if cid in by_id and is_current(by_id[cid][0], done.get(by_id[cid][0].doc_id))]
         if s.mmr and len(passages) > k:
@@ -164,7 +164,7 @@ class Retriever:
         return passages[:k]
 
     @staticmethod
-    def _cosine(cid: str, dense: dict[str, tuple[Chunk, float]], vector: np.ndarray | None,
+    def _cosine(cid: str, dense: dict[str, tuple[Chunk, float]], *, vector: np.ndarray | None,
                 query_vector: np.ndarray | None) -> float | None:
         """The passage's similarity to the question: from the vector search, else from its stored vector."""
         if cid in dense:
@@ -187,7 +187,7 @@ class Retriever:
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (s.rrf_k + rank + 1)
         return fused
 
-    def _boost(self, fused: dict[str, float], dense: dict[str, tuple[Chunk, float]], areas: list[str],
+    def _boost(self, fused: dict[str, float], dense: dict[str, tuple[Chunk, float]], *, areas: list[str],
                index: KeywordIndex) -> dict[str, float]:
         if not fused:
             return fused

@@ -1,53 +1,30 @@
-"""What every command shares: settings, logging set-up, and turning errors into messages."""
+"""What every ``kb`` command shares: kb.core.console's helpers, with click's usage errors and ``kb --verbose``."""
 
 from __future__ import annotations
 
-import functools
-import logging
-import os
-import sys
-import traceback
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from kb.core.errors import KBError, StoreMismatchError
+from kb.core import console
+from kb.core.console import F, configure_logging, settings_problems
+from kb.core.errors import ConfigError
+from kb.core.settings import Settings
 
 __all__ = ["load_settings", "configure_logging", "friendly_errors", "verbose_requested", "settings_problems"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def load_settings(**overrides: Any):  # type: ignore[no-untyped-def]
+def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; a bad value becomes a usage error naming the variable."""
-    from pydantic import ValidationError
-
-    from kb.core.settings import Settings
-
     try:
-        settings = Settings()
-        return settings.with_overrides(**overrides) if overrides else settings
-    except ValidationError as exc:
-        raise click.UsageError(f"invalid setting: {settings_problems(exc)}") from exc
-
-
-def settings_problems(exc: Any) -> str:
-    """A pydantic validation error of the settings as one line naming each variable and the value read."""
-    problems = []
-    for e in exc.errors():
-        message = str(e["msg"]).removeprefix("Value error, ")
-        if e["loc"]:
-            name = "CTO_" + "_".join(str(p) for p in e["loc"]).upper()
-            problems.append(f"{name}={e.get('input')!r}: {message}")
-        else:  # a rule across fields: its message names the variables
-            problems.append(message)
-    return "; ".join(problems)
+        return console.load_settings(**overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def verbose_requested() -> bool:
-    """True when the user asked for tracebacks: ``--verbose`` on the command, or ``CTO_LOG_LEVEL=DEBUG``."""
-    if os.environ.get("CTO_LOG_LEVEL", "").upper() == "DEBUG":
+    """True when the user asked for tracebacks: ``--verbose`` on the command or the group, or ``CTO_LOG_LEVEL=DEBUG``."""
+    if console.debug_requested():
         return True
     ctx = click.get_current_context(silent=True)
     while ctx is not None:
@@ -57,42 +34,9 @@ def verbose_requested() -> bool:
     return False
 
 
-def configure_logging(level: str = "WARNING") -> None:
-    """Log to stderr as key=value lines; only entry points call this."""
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.WARNING), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("chromadb", "httpx", "sentence_transformers", "urllib3", "bm25s", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _fail(message: str, code: int) -> None:
-    if verbose_requested():
-        traceback.print_exc(file=sys.stderr)
-    click.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever the message held
-    sys.exit(code)
-
-
 def friendly_errors(func: F) -> F:
     """Show every error as one clear line (exit 2 for set-up problems, 1 otherwise), never a traceback.
 
     ``--verbose`` or ``CTO_LOG_LEVEL=DEBUG`` prints the traceback above the line, for a bug report.
     """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
-            raise
-        except StoreMismatchError as exc:
-            _fail(str(exc), 2)
-        except KBError as exc:
-            _fail(str(exc), 1)
-        except UnicodeDecodeError as exc:
-            _fail(f"an input is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 and try again", 1)
-        except Exception as exc:  # a bug or an unforeseen input: one line, the traceback on request
-            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-            _fail(f"unexpected {type(exc).__name__}: {exc}. Run the command again with --verbose (or "
-                  "CTO_LOG_LEVEL=DEBUG) to see the traceback, and report it", 1)
-
-    return wrapper  # type: ignore[return-value]
+    return console.guarded(func, verbose=lambda kwargs: verbose_requested())

@@ -85,7 +85,7 @@ def audit_show(answer_id: str, as_json: bool) -> None:
 def audit_replay(answer_id: str) -> None:
     """Ask ANSWER_ID's question again and report whether its sources changed since."""
     from kb.answering.assistant import Assistant
-    from kb.answering.audit import replay
+    from kb.answering.replay import replay
 
     journal = _journal()
     record = journal.audit(answer_id)

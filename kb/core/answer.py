@@ -16,6 +16,8 @@ class Claim:
     text: str
     sources: list[int]
     supported: bool = True
+    kind: str = "point"  # how it is laid out: "point" (a bullet), "step" (numbered), "lead-in" (introduces steps)
+    group: str = ""  # short label of the source or part it belongs to, shown once above its group
 
 
 @dataclass

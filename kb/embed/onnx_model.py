@@ -39,7 +39,7 @@ _BATCH = SMALL_BATCH  # texts per ONNX Runtime call
 class OnnxEmbedder:
     """A sentence-transformers model (BERT family, mean pooling) run by ONNX Runtime."""
 
-    def __init__(self, model: str, cache_dir: Path, quantize: bool = False, expected_sha256: str = "",
+    def __init__(self, model: str, cache_dir: Path, *, quantize: bool = False, expected_sha256: str = "",
                  threads: int = 0):
         self.name = model
         self.quantize = quantize

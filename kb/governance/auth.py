@@ -102,7 +102,7 @@ class Throttle:
     checked; ``failure()`` and ``success()`` record outcomes. Thread-safe.
     """
 
-    def __init__(self, free_attempts: int = 3, base_delay_s: float = 2.0, max_delay_s: float = 300.0,
+    def __init__(self, *, free_attempts: int = 3, base_delay_s: float = 2.0, max_delay_s: float = 300.0,
                  window_s: float = 900.0, clock: Callable[[], float] = time.monotonic):
         self.free_attempts = free_attempts
         self.base_delay_s = base_delay_s

@@ -58,7 +58,7 @@ class Journal:
                 conn.close()
 
     # ----- gaps ---------------------------------------------------------------------------
-    def record_gap(self, question: str, areas: list[str], nearest: list[str], reason: str) -> None:
+    def record_gap(self, question: str, *, areas: list[str], nearest: list[str], reason: str) -> None:
         with self._db() as db:
             db.execute("INSERT INTO gaps (at, question, areas, nearest, reason) VALUES (?, ?, ?, ?, ?)",
                        (_now(), question, json.dumps(areas), json.dumps(nearest), reason))
@@ -79,7 +79,7 @@ class Journal:
         return {a: sorted(q.values(), key=lambda g: -g["count"]) for a, q in sorted(grouped.items())}
 
     # ----- feedback ------------------------------------------------------------------------
-    def record_feedback(self, answer_id: str, question: str, rating: int, comment: str = "") -> None:
+    def record_feedback(self, answer_id: str, question: str, *, rating: int, comment: str = "") -> None:
         with self._db() as db:
             db.execute("INSERT INTO feedback (at, answer_id, question, rating, comment) VALUES (?, ?, ?, ?, ?)",
                        (_now(), answer_id, question, 1 if rating > 0 else -1, comment.strip()[:2000]))

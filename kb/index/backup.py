@@ -34,20 +34,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 
 from kb.core.documents import REV, DocRecord
 from kb.core.errors import BackupError, StoreMismatchError
 from kb.core.metadata import SOURCE_TYPES, MetadataError, parse_areas, parse_date, validate_fields
-from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
-from kb.index.store import SCHEMA, Store
+from kb.core.settings import Settings
+from kb.embed import Embedder
+from kb.index.store import DONE, INDEXING, SCHEMA, Store, manifest_fingerprint
 from kb.version import __version__
 
 __all__ = ["BackupSummary", "export_backup", "import_backup", "read_header", "FORMAT", "VERSION"]
 
 logger = logging.getLogger(__name__)
+
+
+class KnowledgeBase(Protocol):
+    """What a backup needs of a knowledge base (kb.index.knowledge.KnowledgeBase, which calls back into this module)."""
+
+    settings: Settings
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    def refresh(self, max_age_s: float = 1.0, force: bool = False) -> bool: ...
+
+    def reconcile(self) -> Any: ...
 FORMAT = "cto-assistant-kb-backup"
 VERSION = 1
 _WRITE_BATCH = 500
@@ -125,7 +142,7 @@ def export_backup(kb: KnowledgeBase, path: Path, overwrite: bool = False) -> Bac
     _check_target(path, overwrite)
     store = kb.store
     docs = sorted((d for d in store.docs() if d.status == DONE), key=lambda d: d.doc_id)
-    before = KnowledgeBase.fingerprint_of(docs)
+    before = manifest_fingerprint(docs)
     try:
         handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
     except OSError as exc:
@@ -134,7 +151,7 @@ def export_backup(kb: KnowledgeBase, path: Path, overwrite: bool = False) -> Bac
     tmp = Path(handle.name)
     try:
         summary = _write_file(kb, store, docs, tmp)
-        after = KnowledgeBase.fingerprint_of([d for d in store.docs() if d.status == DONE])
+        after = manifest_fingerprint([d for d in store.docs() if d.status == DONE])
         if after != before:
             raise BackupError("the knowledge base changed while it was being exported (an ingest or removal ran); "
                               "export again when it has finished")

@@ -81,7 +81,7 @@ class KeywordIndex:
     terms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # per document: its acronyms and numbered terms
 
     @classmethod
-    def build(cls, chunks: Iterable[Chunk], k1: float = 1.2, b: float = 0.75, doc_hashes: dict[str, str] | None = None,
+    def build(cls, chunks: Iterable[Chunk], *, k1: float = 1.2, b: float = 0.75, doc_hashes: dict[str, str] | None = None,
               reuse: KeywordIndex | None = None, keep: Collection[str] = ()) -> KeywordIndex:
         """Index the chunks, plus the entries of ``reuse`` whose document is in ``keep``.
 

@@ -17,15 +17,13 @@ from pathlib import Path
 
 from kb.core.documents import DocRecord, is_current
 from kb.core.settings import Settings
-from kb.embed.base import Embedder, make_embedder
+from kb.embed import Embedder, make_embedder
 from kb.index.keyword import KeywordIndex
-from kb.index.store import Store, open_store
+from kb.index.store import DONE, INDEXING, Store, manifest_fingerprint, open_store
 
 __all__ = ["KnowledgeBase", "Repair", "DONE", "INDEXING"]
 
 logger = logging.getLogger(__name__)
-DONE = "done"
-INDEXING = "indexing"
 
 
 @dataclass
@@ -76,8 +74,7 @@ class KnowledgeBase:
 
     @staticmethod
     def fingerprint_of(docs: list[DocRecord]) -> str:
-        rows = sorted(f"{d.doc_id}:{d.content_hash}:{d.chunk_count}:{d.status}" for d in docs)
-        return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+        return manifest_fingerprint(docs)
 
     def refresh(self, max_age_s: float = 1.0, force: bool = False) -> bool:
         """Pick up changes made by other processes; return True when the index changed.

@@ -12,6 +12,7 @@ built with, and refuses to open with different ones.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import uuid
@@ -26,10 +27,12 @@ from kb.core.errors import StoreError, StoreMismatchError
 from kb.core.metadata import date_number, stored_date, stored_meta
 from kb.core.settings import Settings
 
-__all__ = ["Store", "Hit", "open_store"]
+__all__ = ["Store", "Hit", "open_store", "DONE", "INDEXING", "manifest_fingerprint"]
 
 logger = logging.getLogger(__name__)
 SCHEMA = 1
+DONE = "done"  # a manifest row whose chunks are all written: readers see the document
+INDEXING = "indexing"  # a manifest row being written: readers skip it, the next run repairs it
 GENERATION_ID = "__generation__"  # manifest row whose stamp changes with every manifest write
 _CHUNK_FIELDS = ("doc_id", "index", "title", "source", "source_type", "page", "section", "anchor", "date")
 
@@ -415,3 +418,9 @@ def _backend_hint(stored: str, wanted: str) -> str:
 def open_store(settings: Settings, embedding_model: str | None = None) -> Store:
     """Open the store configured by the settings."""
     return Store(make_client(settings), settings, embedding_model or settings.embedding_identity).open()
+
+
+def manifest_fingerprint(docs: Sequence[DocRecord]) -> str:
+    """A short hash of the manifest rows (ids, content hashes, chunk counts, states): changes with any write."""
+    rows = sorted(f"{d.doc_id}:{d.content_hash}:{d.chunk_count}:{d.status}" for d in docs)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]

@@ -31,20 +31,12 @@ from kb.governance.tokens import TokenRecord, TokenStore
 from kb.server import openai_compat
 from kb.server.limits import BodyLimit, RateLimiter
 from kb.server.metrics import Metrics
-from kb.server.schemas import AskRequest, ChatRequest
+from kb.server.schemas import ApiError, AskRequest, ChatRequest
 from kb.version import __version__
 
 __all__ = ["create_app", "ApiError"]
 
 logger = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error the API answers with a JSON body (status, machine type, a message that says what to do)."""
-
-    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.kind, self.message, self.headers = status, kind, message, headers or {}
 
 
 def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -88,12 +80,13 @@ def _authorise(state: _State) -> Callable[[Request], TokenRecord]:
             state.metrics.add("kb_auth_failures_total", reason="missing")
             raise ApiError(401, "missing_token", "this request has no token: send the header "
                            "'Authorization: Bearer <token>' (an administrator makes one with `kb token create NAME`)",
-                           {"WWW-Authenticate": "Bearer"})
+                           headers={"WWW-Authenticate": "Bearer"})
         record = state.tokens.check(token.strip())
         if record is None:
             state.metrics.add("kb_auth_failures_total", reason="unknown")
             raise ApiError(401, "invalid_token", "this token is not known here: check it was copied whole, or ask "
-                           "an administrator for a new one (`kb token create NAME`)", {"WWW-Authenticate": "Bearer"})
+                           "an administrator for a new one (`kb token create NAME`)",
+                           headers={"WWW-Authenticate": "Bearer"})
         if record.revoked:
             state.metrics.add("kb_auth_failures_total", reason="revoked")
             raise ApiError(403, "token_revoked", f"the token {record.name!r} was revoked on {record.revoked_at}: "
@@ -102,7 +95,8 @@ def _authorise(state: _State) -> Callable[[Request], TokenRecord]:
         if wait > 0:
             state.metrics.add("kb_rate_limited_total", token=record.name)
             raise ApiError(429, "rate_limited", f"the token {record.name!r} may make {record.rate_per_minute} "
-                           f"requests a minute: retry in {wait:.1f} s", {"Retry-After": str(max(1, round(wait + 0.5)))})
+                           f"requests a minute: retry in {wait:.1f} s",
+                           headers={"Retry-After": str(max(1, round(wait + 0.5)))})
         return record
 
     return caller

@@ -7,7 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["FilterBody", "AskRequest", "ChatMessage", "ChatRequest"]
+__all__ = ["ApiError", "FilterBody", "AskRequest", "ChatMessage", "ChatRequest"]
+
+
+class ApiError(Exception):
+    """An error the API answers with a JSON body (status, machine type, a message that says what to do)."""
+
+    def __init__(self, status: int, kind: str, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.kind, self.message, self.headers = status, kind, message, headers or {}
+
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_TEXT = 4000  # characters of one question or message (the assistant reads at most 2,000 of a question)
@@ -88,8 +97,6 @@ class ChatRequest(BaseModel):
         """The last user message is the question; the user messages before it are the history."""
         users = [m.text().strip() for m in self.messages if m.role == "user" and m.text().strip()]
         if not users:
-            from kb.server.app import ApiError
-
             raise ApiError(400, "invalid_request", "the messages hold no user message with text: the last user "
                            "message is the question")
         question = users[-1][:MAX_TEXT]

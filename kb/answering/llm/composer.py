@@ -106,6 +106,38 @@ def build_chat_model(settings: Settings) -> Any:
                       timeout=s.llm_timeout_s, max_retries=MAX_RETRIES, temperature=0.0, use_responses_api=False)
 
 
+def answer_chain(model: Any, *, max_chars: int) -> Any:
+    """The answering step as an LCEL chain: prompt (``prompts/llm_system.md``, ``llm_user.md``) | model | text.
+
+    Input: ``{"question": ..., "passages": ...}`` (the numbered passage block); output: the reply text.
+    """
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.runnables import RunnableLambda
+
+    def prompt(values: dict[str, str]) -> list[Any]:
+        return [SystemMessage(render("llm_system", max_chars=max_chars)),
+                HumanMessage(render("llm_user", passages=values["passages"], question=values["question"]))]
+
+    return RunnableLambda(prompt, name="cto_answer_prompt") | model | StrOutputParser()
+
+
+def rewrite_chain(model: Any) -> Any:
+    """The follow-up rewrite as an LCEL chain: prompt (``prompts/llm_rewrite.md``) | model | text.
+
+    Input: ``{"question": ..., "history": [...]}``; output: the model's standalone question (checked by the caller).
+    """
+    from langchain_core.messages import HumanMessage
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.runnables import RunnableLambda
+
+    def prompt(values: dict[str, Any]) -> list[Any]:
+        turns = "\n".join(f"- {t}" for t in values["history"][-4:])
+        return [HumanMessage(render("llm_rewrite", history=turns, question=values["question"]))]
+
+    return RunnableLambda(prompt, name="cto_rewrite_prompt") | model | StrOutputParser()
+
+
 class LLMComposer:
     """Answers with a chat model from the retrieved passages only; every claim cited and checked."""
 
@@ -135,17 +167,18 @@ class LLMComposer:
         if not passages:
             return Draft(lead=[], composer=self.name)  # never let a model answer without sources
         if time.monotonic() < self._down_until:
-            return self._offline(question, passages, self._down_problem, question_vector)
+            return self._offline(question, passages, problem=self._down_problem, question_vector=question_vector)
         sent = prepare_passages(passages)
-        messages = self._messages(question, format_passages(sent))
         started = time.perf_counter()
         try:
-            text = self._call(messages, on_token)
+            chain = answer_chain(self._chat_model(), max_chars=self.settings.max_answer_chars)
+            text = self._run(chain, {"question": question, "passages": format_passages(sent)}, on_token)
             reply = parse_reply(text, len(sent))
             check_claims(reply.claims, sent, self.fallback.embedder)
             self._require_usable(text, reply)
         except Exception as exc:  # any failure of the backend ends in the offline answer, with a notice
-            return self._offline(question, passages, self._failed_call(exc), question_vector)
+            return self._offline(question, passages, problem=self._failed_call(exc),
+                                     question_vector=question_vector)
         logger.info("llm_answer composer=%s claims=%d unsupported=%d dropped=%d seconds=%.2f", self.name,
                     len(reply.claims), sum(not c.supported for c in reply.claims), reply.dropped,
                     time.perf_counter() - started)
@@ -157,11 +190,8 @@ class LLMComposer:
         default = standalone_question(question, turns)
         if not turns or time.monotonic() < self._down_until:
             return default
-        from langchain_core.messages import HumanMessage
-
-        prompt = render("llm_rewrite", history="\n".join(f"- {t}" for t in turns[-4:]), question=question)
         try:
-            text = self._call([HumanMessage(prompt)], None)
+            text = self._run(rewrite_chain(self._chat_model()), {"question": question, "history": turns}, None)
         except Exception as exc:  # the rule-based rewrite is always there to fall back on
             self._failed_call(exc)
             return default
@@ -182,23 +212,16 @@ class LLMComposer:
     def _build(self) -> Any:
         return build_chat_model(self.settings)
 
-    def _messages(self, question: str, passages_block: str) -> list[Any]:
-        from langchain_core.messages import HumanMessage, SystemMessage
-
-        system = render("llm_system", max_chars=self.settings.max_answer_chars)
-        return [SystemMessage(system), HumanMessage(render("llm_user", passages=passages_block, question=question))]
-
-    def _call(self, messages: list[Any], on_token: Callable[[str], None] | None) -> str:
-        """The model's whole reply; streamed piece by piece to ``on_token`` when one is given."""
-        model = self._chat_model()
+    @classmethod
+    def _run(cls, chain: Any, values: dict[str, Any], on_token: Callable[[str], None] | None) -> str:
+        """The chain's whole reply; streamed piece by piece to ``on_token`` when one is given."""
         if on_token is None:
-            return str(model.invoke(messages).text)
+            return str(chain.invoke(values))
         pieces: list[str] = []
-        for chunk in model.stream(messages):
-            piece = str(chunk.text)
+        for piece in chain.stream(values):
             if piece:
-                pieces.append(piece)
-                on_token = self._emit(on_token, piece)
+                pieces.append(str(piece))
+                on_token = cls._emit(on_token, str(piece))
         return "".join(pieces)
 
     @staticmethod
@@ -247,7 +270,7 @@ class LLMComposer:
             self._down_problem = problem
         return problem
 
-    def _offline(self, question: str, passages: Sequence[Passage], problem: str,
+    def _offline(self, question: str, passages: Sequence[Passage], *, problem: str,
                  question_vector: np.ndarray | None) -> Draft:
         draft = self.fallback.compose(question, passages, question_vector=question_vector)
         notice = render("llm_fallback", model=self.settings.llm_model, url=self.settings.llm_base_url, problem=problem)

@@ -18,7 +18,7 @@ from kb.answering.retrieval import Passage
 from kb.answering.safety import looks_like_injection
 from kb.core.answer import Claim
 from kb.core.text import paragraphs, split_sentences
-from kb.embed.base import Embedder
+from kb.embed import Embedder
 from kb.index.keyword import tokenize
 
 __all__ = ["SentPassage", "Reply", "prepare_passages", "format_passages", "parse_reply", "check_claims",

@@ -1,0 +1,146 @@
+"""From chosen sentences to a laid-out draft: claims, blocks, the lead by question shape, groups.
+
+The composer chooses seed sentences; every seed brings the sentences it needs
+(:func:`kb.answering.sentences.closure`). Here the chosen sentences of each passage become
+claims in source order (consecutive sentences read as one claim, each list item its own),
+claims become blocks (a lead-in with its items, or one claim), and the lead is the block
+that answers the question in its shape: the best sentence for it, or for a comparison the
+best sentence for each side. Points from several sources are grouped under short labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kb.answering.layout import LABEL_CHARS, render
+from kb.answering.sentences import Sentence, closure
+from kb.answering.shapes import QuestionShape, Shape
+from kb.core.answer import Claim, Draft
+from kb.core.text import STOPWORDS
+
+if TYPE_CHECKING:
+    from kb.answering.extractive import Candidate
+    from kb.answering.retrieval import Passage
+
+__all__ = ["Plan", "plan_draft", "short_label", "mentions"]
+
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "i": "1", "ii": "2"}
+
+
+@dataclass
+class Plan:
+    """What the layout needs to know about the passages and the question."""
+
+    passages: Sequence[Passage]
+    structures: Sequence[list[Sentence]]
+    shape: QuestionShape
+    max_chars: int
+
+    def fits(self, draft: Draft) -> bool:
+        """True when the draft laid out with citation markers stays within the length budget."""
+        text = render(draft, lambda c: c.text + "".join(f" [{s + 1}]" for s in c.sources))
+        return len(text) <= self.max_chars
+
+
+def short_label(title: str, section: str | None = None) -> str:
+    """A short label for a source: its title up to the first colon, comma or dash, cut at a word."""
+    label = re.split(r"[:,;(]| - | \u2013 ", title, maxsplit=1)[0]
+    label = re.sub(r"\s+", " ", label).strip(" :-")
+    if len(label) <= LABEL_CHARS:
+        return label
+    return label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
+
+
+def _words(text: str) -> list[str]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return [_NUMBER_WORDS.get(w, w) for w in words if w not in STOPWORDS or w in _NUMBER_WORDS]
+
+
+def mentions(side: str, text: str) -> bool:
+    """True when every word of ``side`` occurs in ``text`` (as a word start; "cat 1" matches "Category One")."""
+    wanted = _words(side)
+    have = _words(text)
+    return bool(wanted) and all(any(h == w or (len(w) >= 3 and h.startswith(w)) for h in have) for w in wanted)
+
+
+def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
+    """The chosen sentences of one passage as blocks of claims, in source order."""
+    sentences = plan.structures[p]
+    chunk = plan.passages[p].chunk
+    label = short_label(chunk.title)
+    chosen = set(positions)
+    lead_ins = {sentences[q].lead_in for q in positions if sentences[q].lead_in is not None}
+    blocks: list[list[Claim]] = []
+    prev = -2
+    for pos in positions:
+        s = sentences[pos]
+        head = s.item == pos
+        in_list = s.item is not None and (s.lead_in in chosen or (blocks and prev == pos - 1))
+        if head or pos != prev + 1 or pos in lead_ins or (blocks and blocks[-1][-1].kind == "lead-in"):
+            kind = "lead-in" if pos in lead_ins else ("step" if head and s.numbered else "point")
+            claim = Claim(s.text, [p], kind=kind, group=label)
+            if in_list and blocks:
+                blocks[-1].append(claim)
+            else:
+                blocks.append([claim])
+        else:
+            blocks[-1][-1].text += " " + s.text
+        prev = pos
+    return blocks
+
+
+def _lead_score(c: Candidate) -> float:
+    return 0.6 * c.similarity + 0.4 * c.overlap + 0.3 * c.fit - c.penalty
+
+
+def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:
+    """The seed that answers the question in its shape; for a comparison, the best seed for each side."""
+    ranked = sorted(seeds, key=lambda c: -_lead_score(c))
+    if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) == 2:
+        out: list[Candidate] = []
+        for side in plan.shape.sides:
+            match = next((c for c in ranked if mentions(side, c.text) and c not in out), None)
+            if match is not None:
+                out.append(match)
+        if out:
+            return out
+    return ranked[:1]
+
+
+def plan_draft(plan: Plan, seeds: Sequence[Candidate]) -> Draft:
+    """The draft for the chosen seeds: the lead block(s) first, then the rest grouped by source, in source order."""
+    positions: dict[int, set[int]] = {}
+    for seed in seeds:
+        positions.setdefault(seed.passage, set()).update(closure(plan.structures[seed.passage], seed.position))
+    blocks: list[tuple[int, list[Claim]]] = []
+    seen: set[str] = set()
+    for p in sorted(positions):
+        for block in _claims(plan, p, sorted(positions[p])):
+            block = [c for c in block if c.text.lower() not in seen]
+            seen.update(c.text.lower() for c in block)
+            if block:
+                blocks.append((p, block))
+    lead_blocks: list[list[Claim]] = []
+    for seed in _lead_seeds(plan, seeds):
+        text = plan.structures[seed.passage][seed.position].text
+        found = next((b for p, b in blocks if p == seed.passage and any(text in c.text for c in b)), None)
+        if found is not None and found not in lead_blocks:
+            lead_blocks.append(found)
+    lead: list[Claim] = []
+    points: list[Claim] = []
+    for block in lead_blocks:
+        lead.append(block[0])
+        points.extend(block[1:])
+    groups: dict[str, list[Claim]] = {}
+    for _, block in blocks:
+        if any(block is b for b in lead_blocks):
+            continue
+        groups.setdefault(block[0].group, []).extend(block)
+    first_group = lead[0].group if lead else ""
+    ordered = sorted(groups, key=lambda g: g != first_group)  # the lead's own source first
+    for group in ordered:
+        points.extend(groups[group])
+    return Draft(lead=lead, points=points)

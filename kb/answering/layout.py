@@ -1,0 +1,46 @@
+"""Laying a draft out as the answer text the user reads.
+
+The lead comes first as a paragraph; key points follow as bullets, steps as a numbered list
+under their lead-in, and points from several sources or question parts under short labels.
+The composer lays out its own draft with placeholder citation numbers to keep the answer
+within its length budget; the assistant lays it out again with the real numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from kb.core.answer import Claim, Draft
+
+__all__ = ["render", "LABEL_CHARS"]
+
+LABEL_CHARS = 40
+
+
+def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: str) -> list[str]:
+    lines: list[str] = []
+    group = lead_group
+    step = 0
+    for claim in points:
+        if claim.group and claim.group != group:
+            group = claim.group
+            lines.append(f"\n{claim.group}:")
+        if claim.kind == "step":
+            step += 1
+            lines.append(f"{step}. {mark(claim)}")
+            continue
+        step = 0
+        lines.append(mark(claim) if claim.kind == "lead-in" else f"- {mark(claim)}")
+    return lines
+
+
+def render(draft: Draft, mark: Callable[[Claim], str]) -> str:
+    """The answer text of a draft; ``mark(claim)`` gives a claim's text with its citation markers."""
+    lead = [c for c in draft.lead if c.sources]
+    points = [c for c in draft.points if c.sources]
+    lead_group = lead[0].group if lead else ""
+    head = " ".join(mark(c) for c in lead)
+    if head and lead_group and any(p.group and p.group != lead_group for p in points):
+        head = f"{lead_group}: {head}"  # label the lead too when other groups follow
+    body = "\n".join(_lines(points, mark, lead_group)).strip("\n")
+    return "\n\n".join(part for part in (head, body) if part)

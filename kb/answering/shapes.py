@@ -1,0 +1,139 @@
+"""The shape of a question, and the features that make a sentence answer that shape.
+
+A question's wording says what kind of answer it wants: "what is X" wants the defining
+sentence, "how do we X" the steps in order, "what first" the prioritised items, "X vs Y"
+both sides, "how much / when / who / how long" the sentence carrying the figure, date,
+role or duration. :func:`question_shape` recognises the shape from the question's opening
+words and cue phrases (patterns, not a list of known questions); :func:`shape_fit` scores
+how well one sentence carries what that shape asks for. The composer adds that fit to a
+sentence's relevance and lays the answer out by shape (numbered steps, both sides cited).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Shape", "QuestionShape", "question_shape", "shape_fit", "compare_sides"]
+
+
+class Shape(StrEnum):
+    DEFINE = "define"
+    STEPS = "steps"
+    PRIORITY = "priority"
+    COMPARE = "compare"
+    AMOUNT = "amount"
+    WHEN = "when"
+    WHO = "who"
+    DURATION = "duration"
+    GENERAL = "general"
+
+
+@dataclass(frozen=True)
+class QuestionShape:
+    """The recognised shape, and for a comparison the two sides being compared."""
+
+    shape: Shape
+    sides: tuple[str, ...] = ()
+
+
+_I = re.I
+# Order matters: the first matching rule wins (a "how much" is an amount, not steps).
+_RULES: list[tuple[Shape, re.Pattern[str]]] = [
+    (Shape.COMPARE, re.compile(r"\b(?:vs\.?|versus|compared? (?:to|with)|difference(?:s)? between|differ(?:s)? from|"
+                               r"distinguish|contrast|which is better|or the other)\b|"
+                               r"\bhow (?:does|do|is|are) .{2,60}? differ\b", _I)),
+    (Shape.AMOUNT, re.compile(r"\bhow (?:much|many|large|big|high|low)\b|\b(?:what|which) (?:percent(?:age)?|share|"
+                              r"amount|rate|discount|cap|limit|threshold|cost|price|fee|budget|number)\b|"
+                              r"\bcost\b.*\?$|\bpay for\b", _I)),
+    (Shape.DURATION, re.compile(r"\bhow (?:long|often|frequently|soon|quickly|fast)\b|\b(?:what|which) "
+                                r"(?:cycle|interval|frequency|retention period|period)\b|\bhow many (?:years|months|days|hours)\b", _I)),
+    (Shape.WHEN, re.compile(r"^\s*(?:\w+\s+){0,3}?when\b(?! (?:an?|the|we|our|you|they|a staff|someone|somebody)\b)|"
+                            r"\b(?:what|which) (?:date|deadline|year|month|day|window)\b|\bby when\b|\bdeadline\b", _I)),
+    (Shape.WHO, re.compile(r"^\s*(?:\w+\s+){0,3}?who(?:m|se)?\b|\b(?:which|what) (?:role|office|person|agency|body|team|"
+                           r"staff|department|official|organi[sz]ation)\b|\bresponsible for\b|\bin charge of\b", _I)),
+    (Shape.PRIORITY, re.compile(r"\b(?:first|priorit\w*|most important|top \w+|start with|begin with|where (?:do|should) "
+                                r"(?:we|i) (?:start|begin)|focus on|matters? most|biggest|critical first|must.have)\b", _I)),
+    (Shape.STEPS, re.compile(r"^\s*(?:\w+\s+){0,6}?how (?:do|does|should|can|could|would|to|we|i|are)\b|\bsteps?\b|"
+                             r"\bprocess\b|\bprocedure\b|\bchecklist\b|\bmake sure\b|\bensure\b|\bplan for\b|"
+                             r"\bwhat should (?:we|i|a district|districts) do\b|\bwhat do (?:we|i) do\b|\bgo about\b", _I)),
+    (Shape.DEFINE, re.compile(r"^\s*(?:\w+\s+){0,3}?(?:what(?:'s| is| are| does)|define|meaning of|explain)\b|"
+                              r"\bwhat (?:is|are) (?:meant by|the purpose of)\b|\bstand for\b", _I)),
+]
+_SIDES = re.compile(r"(.+?)\s+(?:vs\.?|versus|compared (?:to|with)|or)\s+(.+)", _I)
+_BETWEEN = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+)", _I)
+_LEAD_NOISE = re.compile(r"^(?:what(?:'s| is| are)?|how (?:does|do|is|are)|which is better[,:]?|compare|"
+                         r"the difference(?:s)?|in [\w-]+:?)\s+", _I)
+
+
+def compare_sides(question: str) -> tuple[str, ...]:
+    """The two things a comparison question sets against each other ("Cat 1 vs Cat 2 ..." -> Cat 1, Cat 2)."""
+    text = re.split(r"[?:]", question.strip())[0]
+    match = _BETWEEN.search(text) or _SIDES.search(text)
+    if not match:
+        return ()
+    left, right = (re.split(r"[,;]|\bin\b", part.strip(), maxsplit=1)[0].strip() for part in match.groups())
+    left = _LEAD_NOISE.sub("", left.split(". ")[-1]).strip()
+    left = " ".join(left.split()[-4:])
+    right = " ".join(right.split()[:4])
+    return (left, right) if left and right else ()
+
+
+def question_shape(question: str) -> QuestionShape:
+    """Recognise what kind of answer the question asks for (by its last sentence when it has several)."""
+    sentences = [s for s in re.split(r"(?<=[.?!])\s+", question.strip()) if s]
+    asked = next((s for s in reversed(sentences) if s.endswith("?")), sentences[-1] if sentences else "")
+    for shape, pattern in _RULES:
+        if pattern.search(asked):
+            if shape is Shape.COMPARE:
+                sides = compare_sides(asked)
+                if sides:
+                    return QuestionShape(shape, sides)
+                continue
+            return QuestionShape(shape)
+    return QuestionShape(Shape.GENERAL)
+
+
+_MONEY = re.compile(r"[$\u00a3\u20ac]\s?\d|\b\d[\d,.]*\s?(?:%|percent|per ?cent|million|billion|thousand|dollars?)\b|"
+                    r"\b(?:discount|cap|capped|maximum|minimum|budget|cost|costs|fund(?:s|ed|ing)?|pays?|reimburse\w*|"
+                    r"eligible|per student|per pupil)\b", _I)
+_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half|third|quarter)\b", _I)
+_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|"
+                   r"november|december)\b|\b(?:deadline|by the end of|no later than|before|after|within|effective)\b", _I)
+_ROLE = re.compile(r"\b(?:superintendent|board|cio|cto|ciso|director|officer|coordinator|administrator|manager|team|"
+                   r"staff|principal|teacher|vendor|agency|department|committee|council|lead|owner|responsible|"
+                   r"accountable|approves?|designat\w+|appoint\w*)\b", _I)
+_DURATION = re.compile(r"\b(?:\d+|one|two|three|four|five|six|seven|ten|twelve)[\s-]+(?:to[\s-]+\w+[\s-]+)?"
+                       r"(?:years?|months?|weeks?|days?|hours?|minutes?)\b|\b(?:annual(?:ly)?|yearly|quarterly|monthly|"
+                       r"weekly|daily|every|each year|once a|at least|cycle|refresh|retain\w*|retention|lifespan|life)\b", _I)
+_DEFINES = re.compile(r"\b(?:is|are) (?:an?|the) \w+|\b(?:refers? to|means|is defined as|defined as|stands for|"
+                      r"is a term|describes?)\b|\([A-Z][A-Za-z0-9&-]{1,9}\)", _I)
+_PRIORITY = re.compile(r"\b(?:first|priorit\w*|most important|highest|critical|essential|begin|start|top|immediately|"
+                       r"before anything|foundation(?:al)?|key|must)\b", _I)
+_IMPERATIVE = re.compile(r"^(?:[A-Z][a-z]+)\b(?<!The)(?<!This)(?<!These)(?<!It)(?<!A)(?<!An)(?<!In)(?<!For)(?<!If)")
+
+
+def shape_fit(shape: Shape, sentence: str, *, item: bool = False) -> float:
+    """How well one sentence carries what the question's shape asks for, from 0 to 1.
+
+    Args:
+        shape: the question's shape.
+        sentence: the candidate sentence (plain text).
+        item: the sentence is (or starts) an item of a list in its source.
+    """
+    if shape is Shape.AMOUNT:
+        return min(1.0, 0.5 * len(_MONEY.findall(sentence)) + 0.25 * bool(_NUMBER.search(sentence)))
+    if shape is Shape.WHEN:
+        return min(1.0, 0.5 * len(_DATE.findall(sentence)))
+    if shape is Shape.WHO:
+        return min(1.0, 0.4 * len(_ROLE.findall(sentence)))
+    if shape is Shape.DURATION:
+        return min(1.0, 0.5 * len(_DURATION.findall(sentence)))
+    if shape is Shape.DEFINE:
+        return 1.0 if _DEFINES.search(sentence[:160]) else 0.0
+    if shape is Shape.STEPS:
+        return 0.6 * item + 0.4 * bool(_IMPERATIVE.match(sentence))
+    if shape is Shape.PRIORITY:
+        return min(1.0, 0.5 * item + 0.35 * len(_PRIORITY.findall(sentence)))
+    return 0.0
