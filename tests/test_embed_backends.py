@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kb.core.documents import Chunk
 from kb.core.errors import StoreMismatchError
 from kb.core.settings import Settings
 from kb.embed import make_embedder
@@ -64,7 +65,10 @@ def test_bf16_vectors_match_float32(real_embedder: SentenceTransformerEmbedder) 
 ])
 def test_store_of_other_vectors_says_which_backend_to_use(tmp_path: Path, built: str, opened: str, hint: str) -> None:
     base = Settings(data_dir=tmp_path / "data", embedding_backend=built)
-    Store(make_client(base), base, base.embedding_identity).open()
+    store = Store(make_client(base), base, base.embedding_identity).open()
+    chunk = Chunk(id="c-0", doc_id="d", index=0, text="E-Rate covers internal connections.", title="E-Rate",
+                  source="/docs/e-rate.md", source_type="markdown", page=None, section=None, date=None, areas=[])
+    store.add_chunks([chunk], np.full((1, 384), 384 ** -0.5, dtype=np.float32))  # an empty store would adopt any settings
     with pytest.raises(StoreMismatchError) as caught:
         open_store(base.with_overrides(embedding_backend=opened))
     assert hint in str(caught.value) and "kb reset --yes" in str(caught.value)

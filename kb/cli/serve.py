@@ -22,10 +22,12 @@ Examples:
               help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes; each loads the model once (~300 MB) and answers one question at a time.")
+@click.option("--worker-timeout", default=60, show_default=True, type=click.IntRange(1, 3600),
+              help="Seconds a busy worker may take to answer the supervisor's health check before it is restarted.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level.")
 @friendly_errors
-def serve(host: str, port: int, workers: int, log_level: str) -> None:
+def serve(host: str, port: int, workers: int, worker_timeout: int, log_level: str) -> None:
     """Serve the knowledge base over HTTP: /v1/ask, OpenAI-compatible /v1/chat/completions, /v1/documents,
     /healthz and /metrics. Every /v1/ request needs a token from `kb token create`."""
     import uvicorn
@@ -40,7 +42,10 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     click.echo(f"serving on http://{host}:{port} with {workers} worker(s); Ctrl-C stops", err=True)
     uvicorn.run("kb.server.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=log_level in ("info", "debug"), proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1", server_header=False)
+                forwarded_allow_ips="127.0.0.1", server_header=False,
+                # uvicorn's default of 5 s restarted workers that were busy answering on loaded CPUs,
+                # dropping their requests (measured: 21 errors of 256 under 32 clients)
+                timeout_worker_healthcheck=worker_timeout)
 
 
 @click.group("token")
