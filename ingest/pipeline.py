@@ -37,6 +37,7 @@ from kb.core.errors import DocumentRejected, IngestError
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
+from kb.index.lock import writing
 
 __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 
@@ -275,8 +276,22 @@ def _limit_chars(doc: LoadedDocument, limit: int, warnings: list[str]) -> None:
 
 def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | None = None,
                progress: Progress | None = None) -> IngestReport:
-    """Ingest files, folders and URLs into the knowledge base; never stops on one bad input."""
+    """Ingest files, folders and URLs into the knowledge base; never stops on one bad input.
+
+    A real run holds the embedded store's write lock throughout (``kb.index.lock``): a
+    second writer is refused before anything is read or changed.
+
+    Raises:
+        StoreLockedError: another process is writing the same embedded store.
+    """
     options = options or IngestOptions()
+    if options.dry_run:
+        return _run_ingest(kb, inputs, options, progress)
+    with writing(kb.settings, "ingest"):
+        return _run_ingest(kb, inputs, options, progress)
+
+
+def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, progress: Progress | None) -> IngestReport:
     started = time.perf_counter()
     run = _Run(kb, options, progress)
     sources = expand_inputs(inputs, options.include, options.exclude)

@@ -21,6 +21,7 @@ from kb.core.errors import ConfigError
 from kb.core.settings import Settings
 from kb.governance.auth import Throttle
 from kb.governance.journal import Journal
+from kb.index import lock
 from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["settings", "knowledge_base", "assistant", "journal", "login_throttle", "ingest_lock", "setup_logging",
@@ -60,8 +61,15 @@ def setup_logging() -> bool:
 
 @st.cache_resource(show_spinner="Opening the knowledge base and loading the language model (first start only)...")
 def knowledge_base() -> KnowledgeBase:
-    """The knowledge base, opened and with its embedding model loaded, so the first answer is quick."""
+    """The knowledge base, opened and with its embedding model loaded, so the first answer is quick.
+
+    With the embedded store the app takes the data directory's write lock first and keeps it:
+    `ingest` or `kb` commands that would write behind its back are refused (the Library page
+    or server mode are the ways to add documents while it runs).
+    """
     kb = KnowledgeBase(settings())
+    if not kb.settings.server_mode:  # the app is the embedded store's one writer for as long as it runs
+        lock.acquire(kb.settings.data_dir, "the app")
     kb.embedder.embed_batch(["warm up"])
     kb.refresh(force=True)
     logger.info("knowledge base ready docs=%d model=%s", len(kb.done_docs()), kb.settings.embedding_model)

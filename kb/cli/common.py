@@ -17,15 +17,27 @@ __all__ = ["load_settings", "configure_logging", "friendly_errors"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def load_settings(**overrides: Any):  # type: ignore[no-untyped-def]
-    """Read settings from the environment; a bad value becomes a usage error naming the variable."""
+def load_settings(*, use_running_server: bool = True, **overrides: Any):  # type: ignore[no-untyped-def]
+    """Read settings from the environment; a bad value becomes a usage error naming the variable.
+
+    When no Chroma server is configured but ``kb run --server`` is serving this data
+    directory, the command uses that server (and says so on stderr): the embedded store
+    is locked by it, and writing through the server is what server mode is for.
+    """
     from pydantic import ValidationError
 
     from kb.core.settings import Settings
+    from kb.index.lock import running_server
 
     try:
         settings = Settings()
-        return settings.with_overrides(**overrides) if overrides else settings
+        settings = settings.with_overrides(**overrides) if overrides else settings
+        found = running_server(settings.data_dir) if use_running_server and not settings.server_mode else None
+        if found:
+            click.echo(f"note: using the Chroma server of the running app at {found[0]}:{found[1]} "
+                       f"(`kb run --server` serves {settings.data_dir})", err=True)
+            settings = settings.with_overrides(chroma_host=found[0], chroma_port=found[1])
+        return settings
     except ValidationError as exc:
         problems = "; ".join(f"CTO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
         raise click.UsageError(f"invalid setting: {problems}") from exc

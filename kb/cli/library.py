@@ -78,13 +78,16 @@ def stats(as_json: bool) -> None:
 @friendly_errors
 def remove(doc: str) -> None:
     """Remove one document (by id, or by its source path or URL) and all its chunks."""
+    from kb.index.lock import writing
+
     kb = _kb()
-    matches = [d for d in kb.store.docs() if doc in (d.doc_id, d.source) or d.source.endswith("/" + doc)]
-    if not matches:
-        raise click.ClickException(f"no document {doc!r}; `kb docs` lists ids and sources")
-    if len(matches) > 1:
-        raise click.ClickException(f"{doc!r} matches {len(matches)} documents; give the id from `kb docs`")
-    kb.store.delete_doc(matches[0].doc_id)
+    with writing(kb.settings, "kb remove"):
+        matches = [d for d in kb.store.docs() if doc in (d.doc_id, d.source) or d.source.endswith("/" + doc)]
+        if not matches:
+            raise click.ClickException(f"no document {doc!r}; `kb docs` lists ids and sources")
+        if len(matches) > 1:
+            raise click.ClickException(f"{doc!r} matches {len(matches)} documents; give the id from `kb docs`")
+        kb.store.delete_doc(matches[0].doc_id)
     click.echo(f"removed {matches[0].doc_id} ({matches[0].title}, {matches[0].chunk_count} chunks)")
 
 
@@ -93,16 +96,18 @@ def remove(doc: str) -> None:
 @friendly_errors
 def reset(yes: bool) -> None:
     """Delete every document and chunk (asks first)."""
+    import shutil
+
+    from kb.index.lock import writing
     from kb.index.store import Store, make_client
 
     settings = load_settings()
     configure_logging("WARNING")
-    if not yes:
-        click.confirm(f"Delete the whole knowledge base ({settings.collection})?", abort=True)
-    Store(make_client(settings), settings, settings.embedding_identity).reset()
-    import shutil
-
-    shutil.rmtree(settings.data_dir / "keyword", ignore_errors=True)
+    with writing(settings, "kb reset"):  # refused before asking when another process writes
+        if not yes:
+            click.confirm(f"Delete the whole knowledge base ({settings.collection})?", abort=True)
+        Store(make_client(settings), settings, settings.embedding_identity).reset()
+        shutil.rmtree(settings.data_dir / "keyword", ignore_errors=True)
     click.echo("The knowledge base is empty. Add documents with: ingest PATH")
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "ModelError",
     "StoreError",
     "StoreMismatchError",
+    "StoreLockedError",
     "IngestError",
     "UnsupportedFormatError",
     "DocumentRejected",
@@ -38,6 +39,10 @@ class StoreError(KBError):
 
 class StoreMismatchError(StoreError):
     """The store was built with another embedding model or chunking parameters."""
+
+
+class StoreLockedError(StoreError):
+    """Another process is writing the same embedded store (the single-writer lock is held)."""
 
 
 class IngestError(KBError):

@@ -24,6 +24,7 @@ import numpy as np
 from kb.core.documents import Chunk, DocRecord
 from kb.core.errors import StoreError, StoreMismatchError
 from kb.core.settings import Settings
+from kb.index import lock
 
 __all__ = ["Store", "Hit", "open_store"]
 
@@ -135,6 +136,21 @@ def _reattaching(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _writes(method: F) -> F:
+    """Hold the data directory's write lock during a write (embedded store only; re-entrant).
+
+    Commands and the app take the lock for their whole run; this makes sure that no write
+    ever reaches an embedded store another process is writing, whoever calls it.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with lock.writing(self._settings, "a writer"):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Store:
     """Chunks and manifest in Chroma, behind a small typed interface."""
 
@@ -186,6 +202,7 @@ class Store:
     def put_doc(self, doc: DocRecord) -> None:
         self.put_docs([doc])
 
+    @_writes
     @_reattaching
     def put_docs(self, docs: Sequence[DocRecord]) -> None:
         """Write manifest rows, as few calls as the server's batch limit allows (used by `kb import`)."""
@@ -220,6 +237,7 @@ class Store:
         got = self._docs.get(ids=[doc_id], include=["metadatas"])
         return _meta_to_doc(got["ids"][0], got["metadatas"][0] or {}) if got["ids"] else None
 
+    @_writes
     @_reattaching
     def delete_doc(self, doc_id: str) -> None:
         """Remove a document without ever showing it half-deleted.
@@ -237,6 +255,7 @@ class Store:
         self._bump_generation()
 
     # ----- chunks -------------------------------------------------------------------------
+    @_writes
     @_reattaching
     def add_chunks(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         for start in range(0, len(chunks), self._max_batch):
@@ -248,6 +267,7 @@ class Store:
                 metadatas=[chunk_to_meta(c) for c in part],
             )
 
+    @_writes
     @_reattaching
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
@@ -311,6 +331,7 @@ class Store:
                 yield {"id": i, "text": d or "", "meta": dict(m or {}), "embedding": np.asarray(e, dtype=np.float32)}
             offset += len(got["ids"])
 
+    @_writes
     @_reattaching
     def import_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write rows shaped like :meth:`export_rows` gives them (ids, texts, metadata and vectors as they are)."""
@@ -333,6 +354,7 @@ class Store:
                 for i, d, m, dist, v in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
                                             rows, strict=False)]
 
+    @_writes
     @_reattaching
     def clear(self) -> None:
         """Delete every chunk and manifest row but keep the collections (other app instances keep working)."""
@@ -341,6 +363,7 @@ class Store:
                 collection.delete(ids=ids)
         self._bump_generation()
 
+    @_writes
     def reset(self) -> None:
         """Delete both collections (everything in the knowledge base)."""
         for name in (self._settings.collection, self._settings.collection + "_docs"):
