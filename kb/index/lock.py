@@ -33,7 +33,7 @@ __all__ = ["LOCK_NAME", "Holder", "acquire", "release", "writing", "held", "hold
 
 LOCK_NAME = "write.lock"
 _registry: dict[Path, tuple[int, int]] = {}  # lock path -> (file descriptor, holds in this process)
-_guard = threading.Lock()
+_guard = threading.RLock()  # re-entrant: acquire() names the holder (holder_of) while it holds it
 
 
 @dataclass(frozen=True)
