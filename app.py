@@ -6,13 +6,15 @@ Navigation and wiring only; each page lives in ``ui/`` and every answer comes fr
 
 import streamlit as st
 
-from ui import nav, resources
+from ui import identity, nav, resources
 
 
 def main() -> None:
     st.set_page_config(page_title="CTO Assistant", page_icon=":material/school:", layout="centered")
     resources.setup_logging()
-    st.navigation(nav.pages(), position="sidebar").run()
+    me = identity.gate()  # with sign-in configured: the sign-in page until someone allowed signs in
+    identity.account_box(me)
+    st.navigation(nav.pages(me.role, me.signed_in), position="sidebar").run()
 
 
 # Streamlit runs this file as __main__; the ingest parser's worker processes re-import it as

@@ -65,6 +65,7 @@ def test_cli_ingest_while_the_app_answers_in_server_mode(tmp_path: Path) -> None
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
             page.goto(app.url)
             first = ask(page, "How should our district prepare for a ransomware attack?")
             sync_api.expect(first.get_by_test_id("stExpander").first).to_contain_text("Ransomware")

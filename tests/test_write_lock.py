@@ -140,3 +140,27 @@ def test_server_mode_takes_no_lock(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=1)
     with lock.writing(settings, "ingest"):
         assert not lock.held(settings.data_dir)
+
+
+def test_app_started_while_a_command_writes_says_so_and_opens_once_it_is_free(tmp_path: Path, holder,  # type: ignore[no-untyped-def]
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CTO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CTO_EMBEDDING_MODEL", "hash")
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()
+        errors = " ".join(e.value for e in at.error)
+        assert f"the app (process {holder.pid}" in errors and "is changing the knowledge base" in errors, errors
+        assert not at.exception
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        at.run()  # reloading once the writer has finished opens the knowledge base
+        assert not at.error and not at.exception
+        assert lock.held(tmp_path / "data")
+    finally:
+        st.cache_resource.clear()
+        while lock.held(tmp_path / "data"):
+            lock.release(tmp_path / "data")

@@ -47,6 +47,7 @@ def test_twenty_rounds_of_app_then_cli_ingest_are_refused(tmp_path: Path) -> Non
             app = start_app(tmp_path / "run", env)
             try:
                 page = browser.new_page()
+                page.set_default_timeout(90_000)
                 page.goto(app.url)
                 page.get_by_placeholder("Ask about security").wait_for(timeout=90_000)
                 page.get_by_text("Try a question").wait_for(timeout=90_000)  # the knowledge base is open
