@@ -200,10 +200,10 @@ def _record_rating(turn: Turn, rating: int) -> None:
 
 def _ask(assistant: Assistant, question: str, filters: Filters, turns: list[Turn], me: identity.Identity) -> Turn:
     """Answer one question in the conversation (streaming into the page when an LLM composes) and save it."""
-    history = [t.question for t in turns]
+    earlier = [t.question for t in turns]
     if assistant.settings.llm_backend == "none":
         with st.spinner("Searching the library..."):
-            answer = assistant.ask(question, history=history, filters=filters)
+            answer = assistant.ask(question, history=earlier, filters=filters)
     else:
         placeholder = st.empty()
         parts: list[str] = []
@@ -213,7 +213,7 @@ def _ask(assistant: Assistant, question: str, filters: Filters, turns: list[Turn
             placeholder.markdown(answer_md("".join(parts)) + " ...")
 
         with st.spinner("Searching the library and writing the answer..."):
-            answer = assistant.ask(question, history=history, filters=filters, on_token=on_token)
+            answer = assistant.ask(question, history=earlier, filters=filters, on_token=on_token)
         placeholder.empty()
     turn = Turn(question, answer)
     turns.append(turn)
