@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: setup setup-test run run-server seed test test-fast lint eval beir ablate bench clean
+.PHONY: setup setup-test run run-server seed test test-fast fuzz lint eval beir ablate bench clean
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,11 @@ test: setup-test
 
 test-fast: setup-test
 	@$(PY) -m pytest -m "not slow and not browser"
+
+## The long fuzz profile (Hypothesis): FUZZ_EXAMPLES cases per property (default 400), with statistics.
+fuzz: setup-test
+	@HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/test_fuzz.py -m fuzz -p no:cacheprovider \
+		--hypothesis-show-statistics -q
 
 lint: setup-test
 	@$(PY) -m ruff check kb ingest eval ui app.py

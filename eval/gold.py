@@ -1,4 +1,9 @@
-"""Gold question sets: loading and normalising the YAML files in ``eval/gold/``."""
+"""Gold question sets: loading and normalising the YAML files in ``eval/gold/``.
+
+An item may carry ``tags`` (for example ``[casual]``): each tag names a *slice* of the gold set
+that ``python -m eval run`` scores as its own row and keeps out of the overall and per-area rows,
+so a new slice never moves the established baselines or the regression gate.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import yaml
 __all__ = ["GoldRef", "GoldItem", "GOLD_DIR", "load_gold", "GOLD_SETS"]
 
 GOLD_DIR = Path(__file__).resolve().parent / "gold"
-GOLD_SETS = {"library": "library_*.yaml", "k12docs": "k12docs.yaml"}
+GOLD_SETS = {"library": "library_*.yaml", "k12docs": "k12docs*.yaml"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class GoldItem:
     refs: list[GoldRef] = field(default_factory=list)
     key_facts: list[str] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()  # slices this item belongs to (scored apart from the main set)
 
     @property
     def abstain(self) -> bool:
@@ -53,11 +59,19 @@ def _item(row: dict[str, Any]) -> GoldItem:
     return GoldItem(id=str(row["id"]), question=str(row["question"]), area=str(row.get("area", "")),
                     kind=str(row.get("kind", "factual")), refs=refs,
                     key_facts=[str(f) for f in row.get("key_facts") or []],
-                    history=[str(h) for h in row.get("history") or []])
+                    history=[str(h) for h in row.get("history") or []],
+                    tags=tuple(str(t) for t in row.get("tags") or []))
 
 
-def load_gold(name: str = "library", folder: Path = GOLD_DIR) -> list[GoldItem]:
-    """Load a gold set by name (``library`` or ``k12docs``) or by file path."""
+def load_gold(name: str = "library", folder: Path = GOLD_DIR, *, slices: bool = True) -> list[GoldItem]:
+    """Load a gold set by name (``library`` or ``k12docs``) or by file path.
+
+    Args:
+        name: ``library``, ``k12docs`` or the path of one YAML file.
+        folder: where the named sets live.
+        slices: ``False`` leaves out tagged items (the casual slice), e.g. for code that trains
+            or tunes on the gold set and must keep the slice held out.
+    """
     path = Path(name)
     files = [path] if path.suffix in {".yaml", ".yml"} and path.exists() else sorted(folder.glob(GOLD_SETS.get(name, name)))
     if not files:
@@ -65,4 +79,4 @@ def load_gold(name: str = "library", folder: Path = GOLD_DIR) -> list[GoldItem]:
     items: list[GoldItem] = []
     for file in files:
         items.extend(_item(row) for row in yaml.safe_load(file.read_text(encoding="utf-8")) or [])
-    return items
+    return items if slices else [item for item in items if not item.tags]

@@ -52,7 +52,8 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
     started = time.perf_counter()
     passages = assistant.retriever.retrieve(answer.standalone_question, k=RETRIEVAL_K, areas=answer.areas)
     retrieval_s = time.perf_counter() - started
-    row: dict[str, Any] = {"id": item.id, "area": item.area, "kind": item.kind, "question": item.question,
+    row: dict[str, Any] = {"id": item.id, "area": item.area, "kind": item.kind, "tags": list(item.tags),
+                           "question": item.question,
                            "abstain_expected": item.abstain, "abstained": answer.abstained,
                            "evidence": round(answer.evidence, 4), "chars": len(answer.text),
                            "latency": answer.timings.get("total", 0.0), "retrieval_latency": retrieval_s,
@@ -106,22 +107,32 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def run_gold(assistant: Assistant, items: list[GoldItem], progress: bool = False,
              judge: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Score every item; return the rows and the summary (overall and per area)."""
+    """Score every item; return the rows and the summary.
+
+    The summary holds ``overall`` and ``per_area`` over the untagged items (the main set) and
+    ``slices``: one summary per tag (for example ``casual``) over the items carrying it. Slices are
+    reported apart so that adding one leaves the main set's figures, and the gate, unchanged.
+    """
     iterator: Any = items
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(items, desc="questions", file=sys.stderr, leave=False)
     rows = [score_item(assistant, item, judge) for item in iterator]
-    areas = sorted({r["area"] for r in rows if r["area"]})
-    per_area = {a: summarise([r for r in rows if r["area"] == a]) for a in areas}
-    return rows, {"overall": summarise(rows), "per_area": per_area}
+    main = [r for r in rows if not r["tags"]]
+    areas = sorted({r["area"] for r in main if r["area"]})
+    per_area = {a: summarise([r for r in main if r["area"] == a]) for a in areas}
+    tags = sorted({t for r in rows for t in r["tags"]})
+    slices = {t: summarise([r for r in rows if t in r["tags"]]) for t in tags}
+    return rows, {"overall": summarise(main) if main else {}, "per_area": per_area, "slices": slices}
 
 
 def _table(summary: dict[str, Any], names: list[str]) -> str:
+    """One row for the main set, one per area, then one per slice (e.g. ``casual``)."""
     header = "| scope | " + " | ".join(names) + " |"
     lines = [header, "|" + "---|" * (len(names) + 1)]
-    scopes = [("overall", summary["overall"])] + list(summary["per_area"].items())
+    scopes = ([("overall", summary["overall"])] if summary.get("overall") else []) + list(summary["per_area"].items())
+    scopes += list(summary.get("slices", {}).items())
     for scope, values in scopes:
         lines.append(f"| {scope} | " + " | ".join(f"{values.get(n, 0):.3f}" if n not in {"latency_p50_ms", "latency_p95_ms", "mean_chars", "max_chars", "questions"} else f"{values.get(n, 0):.0f}" for n in names) + " |")
     return "\n".join(lines)
@@ -134,17 +145,20 @@ TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citat
 @click.command("run")
 @click.option("--gold", default="library", show_default=True, help="Gold set: library, k12docs, or a YAML path.")
 @click.option("--corpus", help="Corpus to answer from (default: the gold set's own: library or k12docs).")
+@click.option("--slice", "slice_tag", help="Answer only the items of this slice (a gold-set tag such as casual).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question rows (JSON lines).")
 @click.option("--gate", is_flag=True, help="Exit 1 when a metric falls below eval/thresholds.yaml.")
 @click.option("--judge", is_flag=True, help="Also score faithfulness with the configured LLM (CTO_LLM_BACKEND) as judge.")
-def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gate: bool, judge: bool) -> None:
+def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, rows_out: Path | None, gate: bool,
+        judge: bool) -> None:
     """Answer every gold question and report retrieval, answer, citation and abstention metrics.
 
     \b
     Examples:
       python -m eval run
       python -m eval run --gold k12docs --rows /tmp/rows.jsonl
+      python -m eval run --gold k12docs --slice casual
       python -m eval run --gate
       CTO_LLM_BACKEND=ollama python -m eval run --judge
     """
@@ -162,6 +176,12 @@ def run(gold: str, corpus: str | None, as_json: bool, rows_out: Path | None, gat
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
     items = load_gold(gold)
+    if slice_tag:
+        items = [item for item in items if slice_tag in item.tags]
+        if not items:
+            raise click.UsageError(f"the gold set {gold!r} has no items tagged {slice_tag!r}; try --slice casual")
+        if gate:
+            raise click.UsageError("--gate checks the whole gold set: drop --slice")
     corpus = corpus or ("k12docs" if gold == "k12docs" else "library")
     kb = eval_kb(settings, corpus, quiet=False)
     assistant = Assistant(kb.settings, kb=kb, journal=None)

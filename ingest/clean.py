@@ -21,7 +21,7 @@ _DIGITS = re.compile(r"\d+")
 # a list item, even mid-line, where a PDF put a whole list on one line.
 _BULLET = re.compile(r"[ \t]*\n?[ \t]*[\u2022\u2023\u2043\u25aa\u25cf\u25e6\uf000-\uf0ff][ \t]+(?=\S)")
 _NUMBER_LINE = re.compile(r"^(\d{1,2}[.)])\n(?=\S)", re.M)  # "1." alone on its line, its item on the next
-PARSER_VERSION = 2  # part of every document's content hash: a better parser re-reads documents once
+PARSER_VERSION = 3  # part of every document's content hash: a better parser re-reads documents once
 
 
 def clean_text(text: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kb.cli.common import configure_logging, friendly_errors, load_settings
+from kb.core.metadata import parse_areas, read_fields
 from kb.version import __version__
 
 EPILOG = """\b
@@ -50,9 +51,28 @@ class _Bar:
 
 
 def _metadata(area: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
-    meta: dict[str, Any] = {k: v for k, v in fields.items() if v}
+    """The options' metadata, checked where it enters (kb.core.metadata): a bad value is a usage error (exit 2)."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    for name, value in given.items():
+        if not value.strip():
+            raise click.BadParameter("is empty; leave the option out instead", param_hint=f"--{name.replace('_', '-')}")
+    read = read_fields(given)
+    if read.problems:
+        exc = read.problems[0]
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{exc.field.replace('_', '-')}")
+    meta = read.clean
+    for note in read.notes:
+        click.echo(f"note: --{note}", err=True)  # what a date that is not a whole day was read as
     if area:
-        meta["areas"] = list(area)
+        areas, unknown = parse_areas(list(area), field="--area")
+        if unknown:
+            from kb.core.areas import area_ids
+
+            raise click.BadParameter(f"unknown area {', '.join(unknown)}; choose from {', '.join(area_ids())}",
+                                     param_hint="--area")
+        meta["areas"] = areas
+    if meta.get("published"):
+        meta["date"] = meta["published"]
     return meta
 
 
@@ -84,11 +104,11 @@ def _print_summary(report: Any) -> None:
 @click.option("--area", multiple=True, help="Challenge area(s) for these documents (overrides front matter).")
 @click.option("--authority", help="federal, state, district policy, peer district, research, vendor or internal.")
 @click.option("--jurisdiction", help='A US state, or "national".')
-@click.option("--published", help="Publication date, YYYY-MM-DD.")
+@click.option("--published", help="Publication date, YYYY-MM-DD (also YYYY/MM/DD, YYYY-MM, YYYY).")
 @click.option("--reviewed", help="Date last reviewed, YYYY-MM-DD.")
 @click.option("--expires", help="Date after which the guidance should not be relied on, YYYY-MM-DD.")
 @click.option("--superseded-by", help="Title or id of the document that replaces these.")
-@click.option("-v", "--verbose", is_flag=True, help="Log every file.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every file; on an error, also print the traceback.")
 @click.version_option(__version__, prog_name="ingest")
 @friendly_errors
 def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...], prune: bool, dry_run: bool,
@@ -102,13 +122,15 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     from ingest.pipeline import IngestOptions, run_ingest
     from kb.index.knowledge import KnowledgeBase
 
+    blank = [i for i in inputs if not i.strip()]
+    if blank:
+        raise click.BadParameter("an input is empty; give a file, folder or URL (use . for the current folder)",
+                                 param_hint="PATH_OR_URL")
     settings = load_settings()
     interactive = sys.stderr.isatty() and not as_json
     configure_logging("INFO" if (verbose or not interactive) and not as_json else "WARNING")
     meta = _metadata(area, authority=authority, jurisdiction=jurisdiction, published=published, reviewed=reviewed,
                      expires=expires, superseded_by=superseded_by)
-    if published:
-        meta["date"] = published
     options = IngestOptions(include=list(include), exclude=list(exclude), prune=prune, dry_run=dry_run, metadata=meta)
     bar = _Bar(interactive)
     try:

@@ -68,7 +68,7 @@ def parse_job(job: ParseJob) -> tuple[LoadedDocument | None, str | None]:
     except MemoryError:
         return None, "document needs more memory than the parse limit allows"
     except Exception as exc:  # a parser bug on one file must not stop the run
-        logger.exception("parser failed location=%s", job.location)
+        logger.debug("parser failed location=%s", job.location, exc_info=True)  # the traceback with --verbose only
         return None, f"could not be parsed ({type(exc).__name__}: {str(exc)[:160]})"
 
 

@@ -16,6 +16,7 @@ import queue
 import stat
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,18 +33,20 @@ from ingest.loaders import detect_type
 from ingest.parse import ParseJob, ParserPool
 from ingest.sources import Source, expand_inputs
 from kb.core.areas import area_ids, classify
-from kb.core.documents import Chunk, DocRecord, LoadedDocument, file_sha256
+from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument, file_sha256
 from kb.core.errors import DocumentRejected, IngestError
+from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields, validate_fields
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
-from kb.index.lock import writing
+from kb.index.lock import write_lock
+from kb.index.store import Store
 
 __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 
 logger = logging.getLogger(__name__)
-CHUNK_EXTRA_FIELDS = ("authority", "jurisdiction", "expires", "superseded_by", "reviewed", "published")
 Progress = Callable[[str, int, int], None]
+_NOT_SCANNED = {"authority", "jurisdiction", "published", "reviewed", "expires", "source_url", "url", REV}
 PARSE_AHEAD = 16  # files parsed ahead of the main thread, which fills the next encode batch meanwhile
 
 
@@ -54,6 +57,14 @@ class IngestOptions:
     prune: bool = False
     dry_run: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)  # overrides: areas, authority, title, ...
+
+    def __post_init__(self) -> None:
+        """The overrides are the operator's own input: a bad date or authority is refused here, before any work.
+
+        Raises:
+            MetadataError: naming the field and the forms it accepts.
+        """
+        self.metadata = validate_fields(self.metadata)
 
 
 @dataclass
@@ -116,20 +127,57 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         while (item := self.queue.get()) is not None:
             record, chunks, vectors, result = item
-            store = self.kb.store
             try:
-                store.put_doc(DocRecord(**{**record.__dict__, "status": INDEXING}))
-                store.delete_chunks(record.doc_id)
-                store.add_chunks(chunks, vectors)
-                store.put_doc(record)
-            except Exception as exc:  # the store refused this document: undo it, report, go on
-                logger.exception("store write failed doc_id=%s", record.doc_id)
-                try:
-                    store.delete_doc(record.doc_id)
-                except Exception:
-                    logger.exception("cleanup failed doc_id=%s; the next run repairs it", record.doc_id)
-                result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc})"
+                write_document(self.kb.store, record, chunks, vectors)
+            except Exception as exc:  # the store refused this document: the previous version (if any) stays
+                logger.debug("store write failed doc_id=%s", record.doc_id, exc_info=True)
+                logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
+                result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc}); the previous version, if any, was kept"
             self.on_done(result)
+
+
+def write_document(store: Store, record: DocRecord, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Write one document so that readers, and a crash at any point, see the old version or the new, never neither.
+
+    A new document: its row is written as ``indexing``, then its chunks, then the row is marked
+    ``done``. An update: the new chunks are written beside the old ones under a new revision
+    (the old version stays complete and is what readers see), then the row switches to the new
+    revision in one write, then the old chunks are deleted. A crash leaves chunks of a revision
+    no row names, which the next run's repair deletes.
+    """
+    previous = store.doc(record.doc_id)
+    if previous is None or previous.status != DONE:
+        store.put_doc(DocRecord(**{**record.__dict__, "status": INDEXING}))
+        store.delete_chunks(record.doc_id)
+        try:
+            store.add_chunks(chunks, vectors)
+            store.put_doc(record)
+        except Exception:
+            _quietly(store.delete_doc, record.doc_id)
+            raise
+        return
+    old_ids = set(store.chunk_ids(record.doc_id))
+    rev = str(record.meta.get(REV, ""))
+    for chunk in chunks:  # same text at the same place: a distinct id, so the old version is not overwritten
+        if chunk.id in old_ids:
+            chunk.id = f"{chunk.id}-{rev[:6]}"
+    new_ids = [c.id for c in chunks]
+    try:
+        store.add_chunks(chunks, vectors)
+        store.put_doc(record)  # the switch
+    except Exception:
+        current = store.doc(record.doc_id)
+        if current is None or current.meta.get(REV) != rev:  # not switched: take the new chunks back out
+            _quietly(store.delete_chunk_ids, sorted(set(new_ids) - old_ids))
+            raise
+    store.delete_chunk_ids(sorted(old_ids - set(new_ids)))
+
+
+def _quietly(action: Callable[..., Any], *args: Any) -> None:
+    try:
+        action(*args)
+    except Exception as exc:  # the next run's repair finishes what this could not
+        logger.warning("cleanup failed action=%s error=%s; the next ingest repairs it", action.__name__, exc)
 
 
 class _Run:
@@ -199,20 +247,11 @@ class _Run:
 
     # ----- turning a parsed document into chunks -----------------------------------------------
     def prepare(self, pending: _Pending, doc: LoadedDocument) -> tuple[DocRecord, list[Chunk], FileResult]:
-        meta = {**doc.meta, **{k: v for k, v in self.options.metadata.items() if k not in {"areas", "title"}}}
-        doc.title = str(self.options.metadata.get("title") or doc.title)
-        if self.options.metadata.get("date"):
-            doc.date = str(self.options.metadata["date"])
-        warnings = list(doc.warnings)
-        known_areas = set(area_ids())
-        areas = list(self.options.metadata.get("areas") or doc.areas)
-        unknown = [a for a in areas if a not in known_areas]
-        if unknown:
-            warnings.append(f"unknown area(s) ignored: {', '.join(unknown)} (valid: {', '.join(sorted(known_areas))})")
-        doc.areas = [a for a in areas if a in known_areas] or classify(doc.title + "\n" + " ".join(s.text for s in doc.sections)[:30000])
+        meta, warnings = self._fields(doc, pending.source.doc_id)
         _limit_chars(doc, self.settings.max_chars, warnings)
-        self._privacy(doc, warnings)
+        self._privacy(doc, meta, warnings)
         extra = {k: str(meta[k]) for k in CHUNK_EXTRA_FIELDS if meta.get(k)}
+        extra[REV] = uuid.uuid4().hex[:12]
         if doc.url:
             extra["url"] = doc.url
         chunks = chunk_document(doc, pending.source.doc_id, self.settings.chunk_size, self.settings.chunk_overlap, extra)
@@ -224,12 +263,43 @@ class _Run:
             title=doc.title, content_hash=pending.content_hash, status=DONE, chunk_count=len(chunks),
             date=doc.date, areas=doc.areas, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             meta={**meta, "summary": doc.summary, "url": doc.url, "health": doc.health, "warnings": warnings,
-                  "minhash": minhash},
+                  "minhash": minhash, REV: extra[REV]},
         )
         self.prepared.append(record)
         status = "updated" if pending.previous else "added"
         result = FileResult(pending.source.location, status, record.doc_id, record.title, len(chunks), warnings=warnings)
         return record, chunks, result
+
+    def _fields(self, doc: LoadedDocument, doc_id: str) -> tuple[dict[str, Any], list[str]]:
+        """The document's own metadata with the run's options over it, checked and normalised once, here.
+
+        Sets the document's title, date and areas; returns the other fields and the warnings so far.
+        The options were checked where they entered (IngestOptions); a value of the document's own
+        (front matter, a page's date tag) that cannot be read is left out, with a warning that
+        quotes it and the accepted forms, and so is a rule across fields that fails
+        (``expires`` before the date, ``superseded_by`` naming the document itself).
+        """
+        overrides = self.options.metadata
+        warnings = list(doc.warnings)
+        own = dict(doc.meta)
+        if doc.date and not own.get("date"):
+            own["date"] = doc.date  # the loader's own date (PDF or DOCX properties, a page's tags)
+        title = overrides.get("title") or doc.title
+        doc.title = " ".join(str(title).split()) if isinstance(title, (str, int, float)) else doc.title
+        read = read_fields({**own, **{k: v for k, v in overrides.items() if k not in {"areas", "title"}}},
+                           title=doc.title, doc_id=doc_id)
+        warnings += read.notes + [f"{problem}; the value was left out" for problem in read.problems]
+        meta = read.clean
+        doc.date = meta.pop("date", None) or meta.get("published")
+        try:
+            areas, unknown = parse_areas(overrides.get("areas") or doc.areas)
+        except MetadataError as exc:
+            areas, unknown = [], []
+            warnings.append(f"{exc}; the areas were detected from the text instead")
+        if unknown:
+            warnings.append(f"unknown area(s) ignored: {', '.join(unknown)} (valid: {', '.join(area_ids())})")
+        doc.areas = areas or classify(doc.title + "\n" + " ".join(s.text for s in doc.sections)[:30000])
+        return meta, warnings
 
     def _health(self, doc: LoadedDocument, doc_id: str, warnings: list[str]) -> list[int]:
         """Add near-duplicate and flattened-table findings to the document's health; return its signature."""
@@ -245,11 +315,13 @@ class _Run:
             warnings.append(f"{len(tables)} section(s) look like flattened tables, answers from them may be garbled: {', '.join(tables[:6])}")
         return minhash
 
-    def _privacy(self, doc: LoadedDocument, warnings: list[str]) -> None:
+    def _privacy(self, doc: LoadedDocument, meta: dict[str, Any], warnings: list[str]) -> None:
         mode = self.settings.privacy_mode
         if mode == "allow":
             return
-        findings = privacy.scan("\n".join([doc.title, doc.summary or ""] + [s.text for s in doc.sections]))
+        fields = [k for k, v in meta.items() if isinstance(v, str) and k not in _NOT_SCANNED]
+        findings = privacy.scan("\n".join([doc.title, doc.summary or ""] + [str(meta[k]) for k in fields]
+                                          + [s.text for s in doc.sections]))
         if not findings:
             return
         found = ", ".join(f.describe() for f in findings)
@@ -259,6 +331,8 @@ class _Run:
             section.text = privacy.redact(section.text, findings)
         doc.title = privacy.redact(doc.title, findings)
         doc.summary = privacy.redact(doc.summary, findings) if doc.summary else doc.summary
+        for key in fields:  # front-matter notes, superseded_by...: shown on citation cards, so scanned like the body
+            meta[key] = privacy.redact(meta[key], findings)
         warnings.append(f"redacted student personal data ({found})")
 
 
@@ -282,12 +356,12 @@ def run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions | No
     second writer is refused before anything is read or changed.
 
     Raises:
-        StoreLockedError: another process is writing the same embedded store.
+        WriteLockBusy: another process is writing the same knowledge base (the app, or a command).
     """
     options = options or IngestOptions()
     if options.dry_run:
         return _run_ingest(kb, inputs, options, progress)
-    with writing(kb.settings, "ingest"):
+    with write_lock(kb.settings, "ingest"):  # one writer per data dir: the repair below only meets dead runs' leftovers
         return _run_ingest(kb, inputs, options, progress)
 
 

@@ -93,6 +93,8 @@ def expand_inputs(inputs: list[str], include: list[str] | None = None, exclude: 
         if path.is_dir():
             sources.extend(_walk(path, include, exclude))
         elif path.is_file():
+            if exclude and _matches(path.as_posix(), exclude):
+                continue  # --exclude applies to files named on the command line too
             sources.append(Source(str(path.resolve())))
         elif raw.startswith(("ftp://", "file://", "s3://")):
             sources.append(Source(raw, error="only http(s) URLs, files and folders can be ingested"))

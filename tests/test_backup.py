@@ -198,13 +198,14 @@ def test_a_damaged_file_is_refused_before_anything_changes(tmp_path: Path, hash_
     assert kb.store.count() == sum(d.chunk_count for d in before.values())
 
 
-def test_an_import_that_fails_while_writing_is_undone(tmp_path: Path, hash_settings: Settings) -> None:
-    """A file that is intact but that the store refuses half-way (a nested metadata value) leaves nothing behind."""
+def test_an_import_that_the_store_would_refuse_half_way_is_refused_before_writing(tmp_path: Path, hash_settings: Settings) -> None:
+    """A file that is intact but holds a value Chroma refuses (a nested metadata value, chunk 650 of 700) is refused
+    by the check of the whole file, before the first chunk is written."""
     kb = _hash_kb(hash_settings, tmp_path / "docs", DOCS)
     target = KnowledgeBase(hash_settings.with_overrides(data_dir=tmp_path / "target"))
     backup = tmp_path / "big.jsonl.gz"
     _synthetic_backup(kb, backup, chunks=700, bad_at=650)
-    with pytest.raises(BackupError, match="failed and was undone"):
+    with pytest.raises(BackupError, match="line 653: chunk switches-1:650 has metadata nested that is not text"):
         import_backup(target, backup)
     assert target.store.docs() == []
     assert target.store.count() == 0

@@ -131,7 +131,7 @@ def test_sign_in_roles_history_per_user_and_deletion(tmp_path: Path, data_dir: P
             lee = sign_in(browser, app.url, LEE)
             expect_nav(lee, ["Chat", "Library", "Evaluation", "Admin"])
             lee.get_by_test_id("stSidebarNav").get_by_role("link", name="Admin").click()
-            expect(lee.get_by_text(PAT)).to_be_visible(timeout=WAIT_MS)
+            expect(lee.get_by_text("2 conversations of 2 users")).to_be_visible(timeout=WAIT_MS)
             lee.get_by_test_id("stSelectbox").click()
             lee.get_by_role("option", name=PAT).click()
             lee.get_by_text("I understand this cannot be undone").click()

@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from kb.core.errors import StoreLockedError
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index import lock
+from kb.index.lock import WriteLockBusy
 from tests.helpers import write
 
 HOLDER = """
 import sys
 from pathlib import Path
+from kb.core.settings import Settings
 from kb.index import lock
-lock.acquire(Path(sys.argv[1]), "the app")
+lock.hold(Settings(data_dir=Path(sys.argv[1])), "the app")
 print("held", flush=True)
 sys.stdin.read()  # hold until the test closes stdin
 """
@@ -88,7 +89,7 @@ def test_second_writer_process_is_refused_and_changes_nothing(tmp_path: Path, ho
         lines = [line for line in refused.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, refused.stderr  # one line, no traceback
         message = lines[0]
-        assert f"the app (process {again.pid}" in message
+        assert f"the app (pid {again.pid}" in message
         assert "Library page" in message and "server mode" in message and "make run-server" in message
         for command in (["kb", "remove", before[0]], ["kb", "reset", "--yes"]):
             done = _run(command, data, tmp_path)
@@ -107,20 +108,24 @@ def test_second_writer_process_is_refused_and_changes_nothing(tmp_path: Path, ho
 def test_killed_holder_leaves_no_stale_lock(tmp_path: Path, holder) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "data"
     settings = Settings(data_dir=data)
-    with pytest.raises(StoreLockedError, match="open for writing by the app"):
-        lock.acquire(data, "test")
+    with pytest.raises(WriteLockBusy, match="open for writing by the app"):
+        lock.hold(settings, "test")
+    with pytest.raises(WriteLockBusy, match="Library page"):  # a running app is not waited for
+        with lock.write_lock(settings, "test", wait_s=600):
+            pass
     holder.kill()
     holder.wait(timeout=30)
-    with lock.writing(settings, "test"):
-        assert lock.held(data)
-    assert not lock.held(data)
+    with lock.write_lock(settings, "test", wait_s=0):
+        assert lock.held(settings)
+    assert not lock.held(settings)
 
 
 def test_lock_is_reentrant_in_one_process_and_released_by_the_last_hold(tmp_path: Path) -> None:
     data = tmp_path / "data"
     probe = tmp_path / "probe.py"
-    probe.write_text("import sys\nfrom pathlib import Path\nfrom kb.index import lock\n"
-                     "try:\n    lock.acquire(Path(sys.argv[1]), 'probe')\nexcept Exception as exc:\n"
+    probe.write_text("import sys\nfrom pathlib import Path\nfrom kb.core.settings import Settings\n"
+                     "from kb.index import lock\n"
+                     "try:\n    lock.hold(Settings(data_dir=Path(sys.argv[1])), 'probe')\nexcept Exception as exc:\n"
                      "    print(type(exc).__name__)\nelse:\n    print('free')\n", encoding="utf-8")
 
     def other_process_sees() -> str:
@@ -128,18 +133,20 @@ def test_lock_is_reentrant_in_one_process_and_released_by_the_last_hold(tmp_path
                               capture_output=True, text=True, timeout=60)
         return done.stdout.strip()
 
-    lock.acquire(data, "the app")
-    lock.acquire(data, "ingest")  # the Library page ingests while the app holds the lock
-    lock.release(data)
-    assert lock.held(data) and other_process_sees() == "StoreLockedError"
-    lock.release(data)
-    assert not lock.held(data) and other_process_sees() == "free"
+    settings = Settings(data_dir=data)
+    lock.hold(settings, "the app")
+    with lock.write_lock(settings, "ingest", wait_s=0):  # the Library page ingests while the app holds the lock
+        assert other_process_sees() == "WriteLockBusy"
+    assert lock.held(settings) and other_process_sees() == "WriteLockBusy"
+    lock.release(settings)
+    assert not lock.held(settings) and other_process_sees() == "free"
 
 
-def test_server_mode_takes_no_lock(tmp_path: Path) -> None:
+def test_server_mode_writes_take_their_own_lock_not_the_embedded_one(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=1)
-    with lock.writing(settings, "ingest"):
-        assert not lock.held(settings.data_dir)
+    with lock.write_lock(settings, "ingest", wait_s=0):
+        assert lock.held(settings) and lock.lock_path(settings).name == "write-server.lock"
+        assert lock.holder_of(settings.data_dir) is None  # `kb run --server` may hold the embedded one meanwhile
 
 
 def test_app_started_while_a_command_writes_says_so_and_opens_once_it_is_free(tmp_path: Path, holder,  # type: ignore[no-untyped-def]
@@ -153,14 +160,14 @@ def test_app_started_while_a_command_writes_says_so_and_opens_once_it_is_free(tm
     try:
         at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()
         errors = " ".join(e.value for e in at.error)
-        assert f"the app (process {holder.pid}" in errors and "is changing the knowledge base" in errors, errors
+        assert f"the app (pid {holder.pid}" in errors and "is changing the knowledge base" in errors, errors
         assert not at.exception
         holder.stdin.close()
         holder.wait(timeout=30)
         at.run()  # reloading once the writer has finished opens the knowledge base
         assert not at.error and not at.exception
-        assert lock.held(tmp_path / "data")
+        assert lock.held(Settings(data_dir=tmp_path / "data"))
     finally:
         st.cache_resource.clear()
-        while lock.held(tmp_path / "data"):
-            lock.release(tmp_path / "data")
+        while lock.held(Settings(data_dir=tmp_path / "data")):
+            lock.release(Settings(data_dir=tmp_path / "data"))

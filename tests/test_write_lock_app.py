@@ -58,7 +58,7 @@ def test_twenty_rounds_of_app_then_cli_ingest_are_refused(tmp_path: Path) -> Non
                 app.stop()
             lines = [line for line in refused.stderr.splitlines() if line.strip()]
             assert refused.returncode == 1 and len(lines) == 1, refused.stderr
-            assert f"the app (process {app.proc.pid}" in lines[0]
+            assert f"the app (pid {app.proc.pid}" in lines[0]
             assert "Library page" in lines[0] and "server mode" in lines[0]
             messages.append(lines[0])
             assert _docs(env, tmp_path) == before

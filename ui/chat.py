@@ -17,9 +17,10 @@ import streamlit as st
 import yaml
 
 from kb.answering.assistant import Assistant
-from kb.answering.retrieval import AUTHORITY_RANK, Filters
+from kb.answering.retrieval import Filters
 from kb.core.answer import Answer
 from kb.core.areas import area_ids, area_label
+from kb.core.metadata import AUTHORITIES, JURISDICTIONS
 from ui import history, identity, resources
 from ui.citations import area_badges, citation_card
 from ui.guard import guarded
@@ -33,11 +34,6 @@ STARTERS_FILE = Path(__file__).with_name("starter_questions.yaml")
 RATED, GAPS, COMMENTED = "chat_rated", "chat_gaps", "chat_commented"
 MAX_QUESTION = 2000
 
-JURISDICTIONS = ["national"] + [state.replace("_", " ") for state in """Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia
-Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts Michigan Minnesota Mississippi
-Missouri Montana Nebraska Nevada New_Hampshire New_Jersey New_Mexico New_York North_Carolina North_Dakota Ohio Oklahoma
-Oregon Pennsylvania Rhode_Island South_Carolina South_Dakota Tennessee Texas Utah Vermont Virginia Washington
-West_Virginia Wisconsin Wyoming""".split()]
 
 
 @lru_cache(maxsize=1)
@@ -103,10 +99,10 @@ def _sidebar() -> tuple[Filters, object]:
         dates = st.date_input("Sources dated between", value=[], min_value=date(1990, 1, 1),
                               max_value=date(today.year + 2, 12, 31), key="filter_dates", format="YYYY-MM-DD",
                               help="Pick a start and an end date; leave empty for sources of any date.")
-        authorities = st.multiselect("Source authority", list(AUTHORITY_RANK), key="filter_authorities",
+        authorities = st.multiselect("Source authority", list(AUTHORITIES), key="filter_authorities",
                                      placeholder="Any authority",
                                      help="Only documents whose front matter or ingest options give this authority.")
-        jurisdictions = st.multiselect("Jurisdiction", JURISDICTIONS, key="filter_jurisdictions",
+        jurisdictions = st.multiselect("Jurisdiction", list(JURISDICTIONS), key="filter_jurisdictions",
                                        placeholder="Any jurisdiction")
         filters = build_filters(areas, dates, authorities, jurisdictions)  # type: ignore[arg-type]
         if filters.active:

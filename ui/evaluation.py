@@ -2,7 +2,7 @@
 
 The report is ``reports_dir/eval/latest.json``, written by ``python -m eval run``:
 ``{"generated_at", "gold", "overall": {metric: value}, "per_area": {area: {metric: value}},
-"config": {...}, "charts": [PNG paths relative to that folder]}``.
+"slices": {tag: {metric: value}}, "config": {...}, "charts": [PNG paths relative to that folder]}``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ def _report(folder: Path) -> None:
         table.index = [area_label(str(a)) for a in table.index]
         st.markdown("**Per challenge area**")
         st.dataframe(table.round(3), width="stretch")
+    slices = report.get("slices") or {}
+    if slices:  # tagged gold items (e.g. casual wording), scored apart from the figures above
+        st.markdown("**Slices** (scored apart from the overall and per-area figures)")
+        st.dataframe(pd.DataFrame.from_dict(slices, orient="index").round(3), width="stretch")
     for path in chart_paths(folder, report):
         st.image(str(path), caption=path.stem.replace("_", " "), width="stretch")
     if report.get("config"):

@@ -21,13 +21,12 @@ import pandas as pd
 import streamlit as st
 
 from ingest.pipeline import IngestOptions, IngestReport, run_ingest
-from kb.answering.retrieval import AUTHORITY_RANK
 from kb.core.areas import area_ids, area_label
 from kb.core.documents import DocRecord
 from kb.core.errors import IngestError
+from kb.core.metadata import AUTHORITIES, JURISDICTIONS, MetadataError, validate_fields
 from kb.index.knowledge import KnowledgeBase
 from ui import resources
-from ui.chat import JURISDICTIONS
 from ui.staff import staff_panel
 
 __all__ = ["render", "safe_file_name", "save_upload", "remove_document", "UPLOAD_TYPES"]
@@ -120,8 +119,13 @@ def _upload(kb: KnowledgeBase) -> None:
     areas = st.multiselect("Challenge areas (optional)", area_ids(), format_func=area_label, key=f"lib_up_areas_{gen}",
                            placeholder="Detected from the text", help="Leave empty to detect the areas from the text.")
     metadata: dict[str, Any] = {"areas": areas} if areas else {}
-    metadata.update(_currency_fields(gen))
+    currency_fields = _currency_fields(gen)
     if not st.button("Add to the library", type="primary", icon=":material/upload:"):
+        return
+    try:
+        metadata.update(validate_fields(currency_fields))
+    except MetadataError as exc:
+        st.error(f"Nothing was added. {exc}.", icon=":material/event_busy:")
         return
     url = url.strip()
     if not files and not url:
@@ -136,7 +140,7 @@ def _upload(kb: KnowledgeBase) -> None:
 def _currency_fields(gen: int) -> dict[str, str]:
     """Optional currency and authority of the documents being added (as `ingest --authority ...`)."""
     with st.expander("Currency and authority (optional)"):
-        authority = st.selectbox("Authority", ["", *AUTHORITY_RANK], key=f"lib_up_auth_{gen}",
+        authority = st.selectbox("Authority", ["", *AUTHORITIES], key=f"lib_up_auth_{gen}",
                                  format_func=lambda v: v or "Not stated")
         jurisdiction = st.selectbox("Jurisdiction", ["", *JURISDICTIONS], key=f"lib_up_jur_{gen}",
                                     format_func=lambda v: v or "Not stated")

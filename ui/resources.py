@@ -17,7 +17,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from kb.answering.assistant import Assistant
-from kb.core.errors import ConfigError, StoreLockedError
+from kb.core.errors import ConfigError
 from kb.core.settings import Settings
 from kb.governance.auth import Throttle
 from kb.governance.conversations import Conversations
@@ -71,11 +71,11 @@ def knowledge_base() -> KnowledgeBase:
     kb = KnowledgeBase(settings())
     if not kb.settings.server_mode:  # the app is the embedded store's one writer for as long as it runs
         try:
-            lock.acquire(kb.settings.data_dir, "the app")
-        except StoreLockedError as exc:
+            lock.hold(kb.settings, "the app")
+        except lock.WriteLockBusy as exc:
             holder = lock.holder_of(kb.settings.data_dir)
             who = holder.describe() if holder else "another process"
-            raise StoreLockedError(f"{who} is changing the knowledge base right now; reload this page when it has "
+            raise lock.WriteLockBusy(f"{who} is changing the knowledge base right now; reload this page when it has "
                                    "finished (or run the app with `make run-server` so both can work at once)") from exc
     kb.embedder.embed_batch(["warm up"])
     kb.refresh(force=True)

@@ -1,9 +1,14 @@
-"""Markdown loader: YAML front matter for metadata, one section per heading."""
+"""Markdown loader: YAML front matter for metadata, one section per heading.
+
+The body is parsed with markdown-it-py (CommonMark plus tables), so that a ``#`` line
+inside a code block is code, not a heading; setext headings (a line underlined with
+``===`` or ``---``) start sections like ATX ones; and table rows keep their columns
+(``cell | cell``, as DOCX and HTML tables read).
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
 from typing import Any
 
 import yaml
@@ -13,89 +18,150 @@ from kb.core.documents import LoadedDocument, Section, slugify
 from kb.core.errors import IngestError
 
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", re.S)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$", re.M)
 _ADMONITION = re.compile(r"^:::.*$", re.M)
+_SKIPPED_INLINE = {"html_inline"}
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay text, read once by kb.core.metadata (2023-02-30 is refused there, not a crash here)."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """Return (front matter, body); a file without front matter gives an empty dict."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF files: the --- lines must still match
     match = _FRONT.match(text)
     if not match:
         return {}, text
     try:
-        data = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise IngestError(f"front matter is not valid YAML ({exc.__class__.__name__}); fix the block between the --- lines") from exc
+        data = yaml.load(match.group(1), Loader=_FrontMatterLoader) or {}  # noqa: S506 (a SafeLoader subclass)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 2}" if where is not None else ""
+        raise IngestError(f"front matter is not valid YAML{line} ({exc.__class__.__name__}); fix the block between the --- lines") from exc
     if not isinstance(data, dict):
         raise IngestError("front matter must be a YAML mapping of field: value")
     return data, text[match.end():]
 
 
-def _inline(text: str) -> str:
-    text = _LIQUID.sub("", text)
-    text = _HTML_COMMENT.sub("", text)
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _HTML_TAG.sub("", text)
-    text = _TABLE_RULE.sub("", text)
-    text = _ADMONITION.sub("", text)
-    for _ in range(2):
-        text = _EMPHASIS.sub(r"\2", text)
-    return text
+def _parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
-def _as_date(value: Any) -> str | None:
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str):
-        match = re.search(r"\d{4}-\d{2}-\d{2}", value)
-        if match:
-            return match.group(0)
-        match = re.search(r"\b(19|20)\d{2}\b", value)
-        return f"{match.group(0)}-01-01" if match else None
-    return None
+def _plain(inline: Any) -> str:
+    """The reader's text of an inline token: link and image text kept, markup and HTML dropped."""
+    parts: list[str] = []
+    for child in inline.children or []:
+        if child.type in {"softbreak", "hardbreak"}:
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(child.content)
+        elif child.type in {"text", "code_inline"}:
+            parts.append(child.content)
+        elif child.type in _SKIPPED_INLINE:
+            continue
+    return _LIQUID.sub("", "".join(parts))
 
 
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
+class _Walk:
+    """Collects blocks under the current heading trail and closes a Section at each heading."""
+
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self.first_h1: str | None = None
+        self.trail: list[tuple[int, str]] = []
+        self.heading: str | None = None
+        self.blocks: list[str] = []
+
+    def start(self, level: int, heading: str) -> None:
+        self.flush()
+        heading = clean_text(heading)
+        if level == 1 and self.first_h1 is None:
+            self.first_h1 = heading
+        self.trail = [(lv, h) for lv, h in self.trail if lv < level] + [(level, heading)]
+        self.heading = heading
+
+    def flush(self) -> None:
+        text = clean_text(_ADMONITION.sub("", "\n\n".join(self.blocks)))
+        self.blocks = []
+        if not text:
+            return
+        label = " > ".join(h for lv, h in self.trail if lv > 1 or len(self.trail) == 1) or self.heading
+        anchor = slugify(self.heading, 80) if self.heading else None
+        self.sections.append(Section(text=text, heading=label, anchor=anchor))
+
+
+def _table_rows(tokens: list[Any], start: int) -> tuple[str, int]:
+    """Rows of the table opening at ``start`` as ``cell | cell`` lines; returns (text, index after it)."""
+    rows: list[str] = []
+    cells: list[str] = []
+    i = start
+    while tokens[i].type != "table_close":
+        token = tokens[i]
+        if token.type == "inline":
+            cells.append(clean_text(_plain(token)).replace("\n", " "))
+        elif token.type == "tr_close":
+            if any(cells):
+                rows.append(" | ".join(cells))
+            cells = []
+        i += 1
+    return "\n".join(rows), i + 1
+
+
+def _list_prefix(token: Any) -> str:
+    """``- `` for a bullet item; ``3. `` for an ordered one (its own number, as written)."""
+    return f"{token.info}{token.markup} " if token.info else "- "
 
 
 def sections_from_markdown(body: str) -> tuple[str | None, list[Section]]:
-    """Split a Markdown body at headings; return (first H1 text, sections)."""
-    sections: list[Section] = []
-    first_h1: str | None = None
-    matches = list(_HEADING.finditer(body))
-    starts = [0] + [m.start() for m in matches]
-    headings: list[tuple[str | None, int]] = [(None, 0)] + [(m.group(2).strip(), len(m.group(1))) for m in matches]
-    trail: list[tuple[int, str]] = []
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else len(body)
-        heading, level = headings[i]
-        chunk = body[start:end]
-        if heading is not None:
-            chunk = chunk.split("\n", 1)[1] if "\n" in chunk else ""
-            heading = clean_text(_inline(heading))
-            if level == 1 and first_h1 is None:
-                first_h1 = heading
-            trail = [(lv, h) for lv, h in trail if lv < level] + [(level, heading)]
-        text = clean_text(_inline(chunk))
-        if text:
-            label = " > ".join(h for lv, h in trail if lv > 1 or len(trail) == 1) or heading
-            sections.append(Section(text=text, heading=label, anchor=slugify(heading or "", 80) if heading else None))
-    return first_h1, sections
+    """Split a Markdown body at its headings (ATX or setext, never inside code); return (first H1, sections)."""
+    tokens = _parser().parse(body)
+    walk = _Walk()
+    depth = 0  # list nesting: items of one list share a block, one line each
+    items: list[str] = []
+    prefix = ""
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        kind = token.type
+        target = items if depth else walk.blocks
+        if kind == "heading_open":
+            walk.start(int(token.tag[1]), _plain(tokens[i + 1]))
+            i += 3
+            continue
+        if kind == "table_open":
+            text, i = _table_rows(tokens, i)
+            target.append(text)
+            continue
+        if kind in {"bullet_list_open", "ordered_list_open"}:
+            depth += 1
+        elif kind in {"bullet_list_close", "ordered_list_close"}:
+            depth -= 1
+            if depth == 0:
+                walk.blocks.append("\n".join(items))
+                items = []
+        elif kind == "list_item_open":
+            prefix = _list_prefix(token)
+        elif kind in {"fence", "code_block"}:
+            target.append(token.content.rstrip("\n"))
+        elif kind == "html_block":
+            target.append(_HTML_TAG.sub("", _HTML_COMMENT.sub("", token.content)))
+        elif kind == "inline":
+            target.append(prefix + _plain(token))
+            prefix = ""
+        i += 1
+    walk.flush()
+    return walk.first_h1, walk.sections
 
 
 def load_markdown_text(text: str, source: str) -> LoadedDocument:
@@ -105,14 +171,16 @@ def load_markdown_text(text: str, source: str) -> LoadedDocument:
     if not sections:
         raise IngestError("the document has no text after its front matter")
     title = str(front.get("title") or h1 or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip()
-    meta = {k: v for k, v in front.items() if k not in {"title", "date", "areas", "summary"}}
+    # Dates, areas, authority... are checked and normalised where every source's metadata is:
+    # ingest.pipeline, through kb.core.metadata (a YAML date arrives here as text).
+    meta = {str(k): v for k, v in front.items() if k not in {"title", "areas", "summary"}}
     return LoadedDocument(
         source=source,
         source_type="markdown",
         title=title,
         sections=sections,
-        date=_as_date(front.get("date") or front.get("published")),
-        areas=_as_list(front.get("areas")),
+        date=None,
+        areas=front.get("areas") or [],
         summary=str(front["summary"]).strip() if front.get("summary") else None,
         url=str(front.get("source_url") or front.get("url") or "") or None,
         meta=meta,

@@ -24,6 +24,7 @@ from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
+from kb.core.metadata import currency, stored_date, stored_meta, years_old
 from kb.core.prompts import render
 from kb.core.settings import Settings
 from kb.governance import privacy
@@ -64,7 +65,8 @@ class Assistant:
         return self._composer
 
     def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
-            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None) -> Answer:
+            k: int | None = None, on_token: Callable[[str], None] | None = None, audit: bool | None = None,
+            *, log_gap: bool = True) -> Answer:
         """Answer one question (with the earlier user turns of the conversation, oldest first).
 
         Args:
@@ -74,6 +76,7 @@ class Assistant:
             k: passages to answer from (default: the ``top_k`` setting).
             on_token: called with each piece of text as an LLM composer streams it.
             audit: record the answer in the audit trail (default: the ``audit`` setting).
+            log_gap: record an abstention as a library gap (a replay of a recorded answer does not).
 
         Returns:
             The Answer; ``abstained`` is true when the library does not cover the question.
@@ -109,7 +112,7 @@ class Assistant:
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
         if self.journal is not None:
-            if answer.abstained and question:
+            if answer.abstained and question and log_gap:
                 self.journal.record_gap(question, answer.areas, answer.nearest_topics, "abstained")
             if self.settings.audit if audit is None else audit:
                 record = build_record(self, answer, list(history or []), filters)
@@ -189,6 +192,7 @@ class Assistant:
         )
 
     def _currency_notices(self, citations: list[Citation]) -> list[str]:
+        """Notices for cited sources that are superseded, expired, or all old (the rules live in kb.core.metadata)."""
         notices: list[str] = []
         today = date.today()
         docs = self.kb.done_docs()
@@ -197,19 +201,17 @@ class Assistant:
             if c.doc_id in seen:
                 continue
             seen.add(c.doc_id)
-            meta = docs[c.doc_id].meta if c.doc_id in docs else {}
-            successor = meta.get("superseded_by")
-            expires = str(meta.get("expires") or "")
-            if successor:
-                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(str(successor))), None)
+            state = currency(stored_meta(docs[c.doc_id].meta) if c.doc_id in docs else {}, today=today)
+            if state.superseded_by:
+                successor = state.superseded_by
+                newer = next((d.title for d in docs.values() if successor in (d.doc_id, d.title) or d.source.endswith(successor)), None)
                 notices.append(render("superseded", n=c.n, title=c.title, successor=newer or successor,
                                       held="" if newer else " (not in the library)"))
-            elif expires and expires[:10] < today.isoformat():
-                notices.append(render("expired", n=c.n, title=c.title, expires=expires[:10]))
-        dated = [c.date for c in citations if c.date]
+            elif state.expired is not None:
+                notices.append(render("expired", n=c.n, title=c.title, expires=state.expired.isoformat()))
+        dated = [day for c in citations if (day := stored_date(c.date)) is not None]
         if dated:
-            newest = max(dated)
-            age_years = (today - date.fromisoformat(newest[:10])).days / 365.25
-            if age_years > self.settings.stale_after_years:
-                notices.append(render("stale", year=newest[:4], years=int(age_years)))
+            age = years_old(max(dated), today=today)
+            if age > self.settings.stale_after_years:
+                notices.append(render("stale", year=max(dated).year, years=int(age)))
         return notices

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kb.answering.retrieval import Filters
 from kb.core import prompts
 from kb.core.answer import Answer
-from kb.core.documents import content_hash
+from kb.core.documents import content_hash, is_current
 from kb.version import __version__
 
 if TYPE_CHECKING:
@@ -78,17 +78,29 @@ def replay(assistant: Assistant, record: dict[str, Any]) -> Replay:
     """Ask the recorded question again (same history and filters) and compare the sources."""
     saved: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in (record.get("filters") or {}).items()}
     filters = Filters(**saved) if saved else None
-    answer = assistant.ask(record["question"], history=record.get("history") or [], filters=filters, audit=False)
+    answer = assistant.ask(record["question"], history=record.get("history") or [], filters=filters, audit=False,
+                             log_gap=False)
     then = {c["chunk_id"]: c["content_hash"] for c in record.get("cited", [])}
     chunks, _ = assistant.kb.store.get_chunks(list(then))
     now_hashes = {c.id: content_hash(c.text) for c in chunks}
     result = Replay(answer=answer, same_text=answer.text == record.get("answer"))
+    moved = _current_hashes(assistant, [c.get("doc_id", "") for c in record.get("cited", []) if c["chunk_id"] not in now_hashes])
     for chunk_id, old_hash in then.items():
         if chunk_id not in now_hashes:
-            result.missing.append(chunk_id)
+            if old_hash not in moved:  # an update re-wrote the document: the same passage under a new id is not lost
+                result.missing.append(chunk_id)
         elif now_hashes[chunk_id] != old_hash:
             result.changed.append(chunk_id)
     result.new_citations = [c.chunk_id for c in answer.citations if c.chunk_id not in then]
     current = {k: getattr(assistant.settings, k) for k in SHAPING_SETTINGS}
     result.settings_changed = {k: (v, current.get(k)) for k, v in (record.get("settings") or {}).items() if current.get(k) != v}
     return result
+
+
+def _current_hashes(assistant: Assistant, doc_ids: list[str]) -> set[str]:
+    """Content hashes of the current chunks of these documents."""
+    if not doc_ids:
+        return set()
+    done = assistant.kb.done_docs()
+    chunks = assistant.kb.store.chunks_of(sorted({d for d in doc_ids if d in done}))
+    return {content_hash(c.text) for c in chunks if is_current(c, done.get(c.doc_id))}

@@ -12,16 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from kb.core.documents import Chunk, is_outdated
+from kb.core import metadata
+from kb.core.documents import Chunk, is_current
+from kb.core.metadata import is_outdated
 from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex
 from kb.index.knowledge import KnowledgeBase
 
-__all__ = ["Filters", "Passage", "Retriever", "AUTHORITY_RANK"]
+__all__ = ["Filters", "Passage", "Retriever"]
 
-# Higher is more authoritative; used only to break near-ties in relevance.
-AUTHORITY_RANK = {"federal": 6, "state": 5, "district policy": 4, "research": 3, "peer district": 2,
-                  "internal": 1, "vendor": 0}
 CURRENCY_PENALTY = 0.06  # share of the top score taken from expired or superseded sources
 AUTHORITY_BONUS = 0.005  # share of the top score per authority level
 
@@ -36,6 +35,19 @@ class Filters:
     jurisdictions: tuple[str, ...] = ()
     date_from: str | None = None  # YYYY-MM-DD
     date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        """Dates, authorities and jurisdictions in the form the store holds them.
+
+        Raises:
+            MetadataError: for a date that is not YYYY-MM-DD, or an authority or jurisdiction not on its list.
+        """
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value:
+                object.__setattr__(self, name, metadata.parse_date(value, field=name).isoformat())
+        object.__setattr__(self, "authorities", tuple(metadata.parse_authority(a) for a in self.authorities))
+        object.__setattr__(self, "jurisdictions", tuple(metadata.parse_jurisdiction(j) for j in self.jurisdictions))
 
     def chroma_where(self) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
@@ -74,9 +86,10 @@ class Filters:
         return self.chroma_where() is not None
 
 
-def _ord(date: str) -> int:
-    digits = date.replace("-", "")
-    return int((digits + "0101")[:8])
+def _ord(day: str) -> int:
+    number = metadata.date_number(day)
+    assert number is not None  # the dates were checked in __post_init__
+    return number
 
 
 @dataclass
@@ -113,7 +126,7 @@ class Retriever:
             if query_vector is None:
                 query_vector = self.kb.embedder.embed_batch([question])[0]
             for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
-                if hit.chunk.doc_id in done:
+                if is_current(hit.chunk, done.get(hit.chunk.doc_id)):
                     dense[hit.chunk.id] = (hit.chunk, hit.score)
                     known[hit.chunk.id] = (hit.chunk, hit.vector)
         keyword: dict[str, float] = {}
@@ -134,7 +147,7 @@ class Retriever:
             by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
         passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, by_id[cid][1], query_vector), keyword.get(cid),
                             by_id[cid][1])
-                    for cid, score in ranked if cid in by_id and by_id[cid][0].doc_id in done]
+                    for cid, score in ranked if cid in by_id and is_current(by_id[cid][0], done.get(by_id[cid][0].doc_id))]
         if s.mmr and len(passages) > k:
             return _mmr(passages, k, s.mmr_lambda)
         return passages[:k]
@@ -184,7 +197,7 @@ class Retriever:
         out = {}
         for cid, score in fused.items():
             meta = index.meta_of(cid)
-            adjust = AUTHORITY_BONUS * AUTHORITY_RANK.get(str(meta.get("authority", "")).lower(), 1)
+            adjust = AUTHORITY_BONUS * metadata.authority_rank(meta.get("authority"))
             if is_outdated(meta):
                 adjust -= CURRENCY_PENALTY
             out[cid] = score + adjust * top

@@ -22,7 +22,8 @@ Examples:
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kb")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="On an error, also print the traceback (for a bug report).")
+def main(verbose: bool) -> None:
     """CTO Assistant knowledge base: ask questions with cited answers, list and manage documents."""
 
 

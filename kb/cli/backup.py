@@ -50,10 +50,10 @@ def import_cmd(file: Path, replace: bool, yes: bool) -> None:
     knowledge base. Without --replace the knowledge base must be empty.
     """
     from kb.index.backup import import_backup
-    from kb.index.lock import writing
+    from kb.index.lock import write_lock
 
     kb = _kb()
-    with writing(kb.settings, "kb import"):  # refused before asking when another process writes
+    with write_lock(kb.settings, "kb import"):  # refused before asking when the app (or a command) writes
         if replace and not yes:
             click.confirm(f"Replace every document in the knowledge base ({kb.settings.collection}) with {file}?",
                           abort=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,7 +14,7 @@ import click
 
 from kb.core.errors import KBError, StoreMismatchError
 
-__all__ = ["load_settings", "configure_logging", "friendly_errors"]
+__all__ = ["load_settings", "configure_logging", "friendly_errors", "verbose_requested", "settings_problems"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,8 +41,32 @@ def load_settings(*, use_running_server: bool = True, **overrides: Any):  # type
             settings = settings.with_overrides(chroma_host=found[0], chroma_port=found[1])
         return settings
     except ValidationError as exc:
-        problems = "; ".join(f"CTO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
-        raise click.UsageError(f"invalid setting: {problems}") from exc
+        raise click.UsageError(f"invalid setting: {settings_problems(exc)}") from exc
+
+
+def settings_problems(exc: Any) -> str:
+    """A pydantic validation error of the settings as one line naming each variable and the value read."""
+    problems = []
+    for e in exc.errors():
+        message = str(e["msg"]).removeprefix("Value error, ")
+        if e["loc"]:
+            name = "CTO_" + "_".join(str(p) for p in e["loc"]).upper()
+            problems.append(f"{name}={e.get('input')!r}: {message}")
+        else:  # a rule across fields: its message names the variables
+            problems.append(message)
+    return "; ".join(problems)
+
+
+def verbose_requested() -> bool:
+    """True when the user asked for tracebacks: ``--verbose`` on the command, or ``CTO_LOG_LEVEL=DEBUG``."""
+    if os.environ.get("CTO_LOG_LEVEL", "").upper() == "DEBUG":
+        return True
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("verbose"):
+            return True
+        ctx = ctx.parent
+    return False
 
 
 def configure_logging(level: str = "WARNING") -> None:
@@ -51,18 +77,34 @@ def configure_logging(level: str = "WARNING") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _fail(message: str, code: int) -> None:
+    if verbose_requested():
+        traceback.print_exc(file=sys.stderr)
+    click.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever the message held
+    sys.exit(code)
+
+
 def friendly_errors(func: F) -> F:
-    """Show our errors as one clear line (exit 2 for set-up problems, 1 otherwise), never a traceback."""
+    """Show every error as one clear line (exit 2 for set-up problems, 1 otherwise), never a traceback.
+
+    ``--verbose`` or ``CTO_LOG_LEVEL=DEBUG`` prints the traceback above the line, for a bug report.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
+            raise
         except StoreMismatchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            _fail(str(exc), 2)
         except KBError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            _fail(str(exc), 1)
+        except UnicodeDecodeError as exc:
+            _fail(f"an input is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 and try again", 1)
+        except Exception as exc:  # a bug or an unforeseen input: one line, the traceback on request
+            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+            _fail(f"unexpected {type(exc).__name__}: {exc}. Run the command again with --verbose (or "
+                  "CTO_LOG_LEVEL=DEBUG) to see the traceback, and report it", 1)
 
     return wrapper  # type: ignore[return-value]

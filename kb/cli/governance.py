@@ -107,7 +107,7 @@ def audit_replay(answer_id: str) -> None:
 
 
 @audit.command("prune")
-@click.option("--older-than", "days", type=click.IntRange(0), default=365, show_default=True, help="Days to keep.")
+@click.option("--older-than", "days", type=click.IntRange(0, 36_500), default=365, show_default=True, help="Days to keep.")
 @friendly_errors
 def audit_prune(days: int) -> None:
     """Delete audit records older than N days."""

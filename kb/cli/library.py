@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -38,9 +39,14 @@ def docs(as_json: bool, health: bool) -> None:
                 click.echo(f"    health: {line}")
 
 
-def _health_lines(meta: dict) -> list[str]:
-    lines = list(meta.get("warnings") or [])
-    h = meta.get("health") or {}
+def _health_lines(stored: object) -> list[str]:
+    from kb.core.metadata import stored_meta
+
+    meta = stored_meta(stored)
+    warnings = meta.get("warnings")
+    lines = [str(w) for w in warnings] if isinstance(warnings, list) else []
+    health = meta.get("health")
+    h: dict = health if isinstance(health, dict) else {}
     if h.get("pages"):
         lines.insert(0, f"{h.get('pages')} pages, {h.get('chars_per_page')} characters per page")
     return lines or ["ok"]
@@ -78,15 +84,18 @@ def stats(as_json: bool) -> None:
 @friendly_errors
 def remove(doc: str) -> None:
     """Remove one document (by id, or by its source path or URL) and all its chunks."""
-    from kb.index.lock import writing
+    from kb.index.lock import write_lock
 
     kb = _kb()
-    with writing(kb.settings, "kb remove"):
-        matches = [d for d in kb.store.docs() if doc in (d.doc_id, d.source) or d.source.endswith("/" + doc)]
-        if not matches:
-            raise click.ClickException(f"no document {doc!r}; `kb docs` lists ids and sources")
-        if len(matches) > 1:
-            raise click.ClickException(f"{doc!r} matches {len(matches)} documents; give the id from `kb docs`")
+    if not doc.strip():
+        raise click.BadParameter("is empty; give a document id or source from `kb docs`", param_hint="DOC_ID_OR_SOURCE")
+    path = str(Path(doc).expanduser().resolve()) if "://" not in doc else doc  # the path as `ingest` stored it
+    matches = [d for d in kb.store.docs() if doc in (d.doc_id, d.source) or d.source == path or d.source.endswith("/" + doc)]
+    if not matches:
+        raise click.ClickException(f"no document {doc!r}; `kb docs` lists ids and sources")
+    if len(matches) > 1:
+        raise click.ClickException(f"{doc!r} matches {len(matches)} documents; give the id from `kb docs`")
+    with write_lock(kb.settings, "kb remove"):
         kb.store.delete_doc(matches[0].doc_id)
     click.echo(f"removed {matches[0].doc_id} ({matches[0].title}, {matches[0].chunk_count} chunks)")
 
@@ -98,14 +107,14 @@ def reset(yes: bool) -> None:
     """Delete every document and chunk (asks first)."""
     import shutil
 
-    from kb.index.lock import writing
+    from kb.index.lock import write_lock
     from kb.index.store import Store, make_client
 
     settings = load_settings()
     configure_logging("WARNING")
-    with writing(settings, "kb reset"):  # refused before asking when another process writes
-        if not yes:
-            click.confirm(f"Delete the whole knowledge base ({settings.collection})?", abort=True)
+    if not yes:
+        click.confirm(f"Delete the whole knowledge base ({settings.collection})?", abort=True)
+    with write_lock(settings, "kb reset"):
         Store(make_client(settings), settings, settings.embedding_identity).reset()
         shutil.rmtree(settings.data_dir / "keyword", ignore_errors=True)
     click.echo("The knowledge base is empty. Add documents with: ingest PATH")

@@ -135,7 +135,7 @@ def run(server_mode: bool, host: str, port: int, chroma_port: int | None) -> Non
                                "`--server` starts a local one instead, so unset CTO_CHROMA_HOST to use it")
     chroma_port = chroma_port or settings.chroma_port
     address = f"127.0.0.1:{chroma_port}"
-    lock.acquire(settings.data_dir, f"the app in server mode (Chroma server {address})", server=address)
+    lock.hold(settings, f"the app in server mode (Chroma server {address})", server=address)
     chroma = _start_chroma(settings.data_dir / "chroma", chroma_port, settings.data_dir / "chroma-server.log")
     click.echo(f"Chroma server on http://{address} (data in {settings.data_dir / 'chroma'}); "
                f"CTO Assistant on http://{host}:{port}", err=True)

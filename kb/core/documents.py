@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "file_sha256", "slugify", "is_outdated"]
+from kb.core.metadata import is_outdated  # the currency rule lives with the other metadata rules
+
+__all__ = ["Section", "LoadedDocument", "Chunk", "DocRecord", "content_hash", "file_sha256", "slugify", "is_outdated",
+           "is_current", "REV"]
+
+REV = "rev"  # chunk and record metadata key: which write of a document a chunk belongs to
 
 
 def content_hash(text: str | bytes) -> str:
@@ -25,12 +29,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_outdated(meta: dict[str, Any]) -> bool:
-    """True for a source marked superseded, or whose ``expires`` date has passed."""
-    expires = str(meta.get("expires") or "")[:10]
-    return bool(meta.get("superseded_by")) or (bool(expires) and expires < date.today().isoformat())
 
 
 def slugify(text: str, limit: int = 48) -> str:
@@ -110,3 +108,17 @@ class DocRecord:
     areas: list[str] = field(default_factory=list)
     ingested_at: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def is_current(chunk: Chunk, record: DocRecord | None) -> bool:
+    """True when ``chunk`` belongs to the version of its document that ``record`` describes.
+
+    An update writes the new version's chunks beside the old ones under a new revision and
+    switches the manifest row afterwards, so until the old chunks are deleted (or after a
+    crash, until the next run's repair) a document may have chunks of two revisions: only
+    the row's revision is shown. Stores written before revisions existed have none on either side.
+    """
+    if record is None or record.doc_id != chunk.doc_id:
+        return False
+    meta = record.meta if isinstance(record.meta, dict) else {}
+    return chunk.extra.get(REV) == meta.get(REV)

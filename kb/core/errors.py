@@ -12,7 +12,6 @@ __all__ = [
     "ModelError",
     "StoreError",
     "StoreMismatchError",
-    "StoreLockedError",
     "IngestError",
     "UnsupportedFormatError",
     "DocumentRejected",
@@ -41,10 +40,6 @@ class StoreMismatchError(StoreError):
     """The store was built with another embedding model or chunking parameters."""
 
 
-class StoreLockedError(StoreError):
-    """Another process is writing the same embedded store (the single-writer lock is held)."""
-
-
 class IngestError(KBError):
     """One input could not be ingested; the run goes on with the others."""
 
@@ -63,3 +58,4 @@ class LLMError(KBError):
 
 class BackupError(KBError):
     """A backup file cannot be written, read or imported into this knowledge base."""
+

@@ -147,16 +147,24 @@ class Settings(BaseSettings):
         "audit, export and deleting a user's history)."
     )
     log_level: str = Field("INFO", description="Logging level for the commands and the app.")
+    write_lock_wait_s: float = Field(
+        600.0, ge=0, description="Seconds a writing command (ingest, kb import, kb remove) waits for another one "
+        "writing to the same data dir before it gives up; 0 refuses at once."
+    )
 
     @field_validator("data_dir", "library_dir", "reports_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+        value = value.expanduser().resolve()
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a folder; point it at a folder (it is created if missing)")
+        return value
 
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
-            raise ValueError("CTO_CHUNK_OVERLAP must be smaller than CTO_CHUNK_SIZE")
+            raise ValueError(f"CTO_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than CTO_CHUNK_SIZE "
+                             f"({self.chunk_size}); lower the overlap or raise the size")
         return self
 
     @property

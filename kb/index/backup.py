@@ -22,11 +22,14 @@ of the backup or none of it; a failure removes what was written.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import json
 import logging
 import os
+import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,8 +38,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from kb.core.documents import DocRecord
+from kb.core.documents import REV, DocRecord
 from kb.core.errors import BackupError, StoreMismatchError
+from kb.core.metadata import SOURCE_TYPES, MetadataError, parse_areas, parse_date, validate_fields
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
 from kb.index.store import SCHEMA, Store
 from kb.version import __version__
@@ -97,7 +101,8 @@ class _LineWriter:
 
 def _chunk_rows(store: Store, docs: list[DocRecord]) -> Iterator[tuple[DocRecord, list[dict[str, Any]]]]:
     for doc in docs:
-        rows = list(store.export_rows(doc.doc_id))
+        rev = doc.meta.get(REV) if isinstance(doc.meta, dict) else None
+        rows = [r for r in store.export_rows(doc.doc_id) if r["meta"].get(REV) == rev]  # not an update's leftovers
         if len(rows) != doc.chunk_count:
             raise BackupError(f"document {doc.doc_id} has {len(rows)} chunks in the store but its record says "
                               f"{doc.chunk_count}: the knowledge base is changing or damaged; wait for ingest to "
@@ -117,26 +122,53 @@ def export_backup(kb: KnowledgeBase, path: Path, overwrite: bool = False) -> Bac
         BackupError: the file exists, cannot be written, or the knowledge base changed meanwhile.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise BackupError(f"{path} already exists: choose another file name or pass --force to overwrite it")
+    _check_target(path, overwrite)
     store = kb.store
     docs = sorted((d for d in store.docs() if d.status == DONE), key=lambda d: d.doc_id)
     before = KnowledgeBase.fingerprint_of(docs)
-    tmp = path.with_name(path.name + ".partial")
+    try:
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
+    except OSError as exc:
+        raise BackupError(f"cannot write {path}: {exc.strerror or exc}; check the folder exists and is writable") from exc
+    handle.close()
+    tmp = Path(handle.name)
     try:
         summary = _write_file(kb, store, docs, tmp)
         after = KnowledgeBase.fingerprint_of([d for d in store.docs() if d.status == DONE])
         if after != before:
             raise BackupError("the knowledge base changed while it was being exported (an ingest or removal ran); "
                               "export again when it has finished")
-        os.replace(tmp, path)
+        _check_target(path, overwrite)  # still a regular file (or nothing) just before the switch
+        os.replace(tmp, path)  # atomic: the old file or the new one, never half of either
     except OSError as exc:
         raise BackupError(f"cannot write {path}: {exc.strerror or exc}; check the folder exists and is writable") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     summary.path = path
     logger.info("exported documents=%d chunks=%d path=%s", summary.documents, summary.chunks, path)
     return summary
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse a target that is not a regular file (a FIFO, device, folder...) or sits under something that is no folder."""
+    parent = path.parent
+    try:
+        if not parent.exists() and not parent.is_symlink():
+            parent.mkdir(parents=True)  # `kb export backups/kb.jsonl.gz` makes backups/
+        if not parent.is_dir():
+            problem = "does not exist" if not parent.exists() and not parent.is_symlink() else "is not a folder"
+            raise BackupError(f"cannot write {path}: {parent} {problem}; give a path in an existing folder")
+        info = path.lstat() if path.is_symlink() else (path.stat() if path.exists() else None)
+    except OSError as exc:
+        raise BackupError(f"cannot write {path}: {exc.strerror or exc}; give a path in an existing folder") from exc
+    if info is None:
+        return
+    if path.is_symlink() or not stat.S_ISREG(info.st_mode):
+        raise BackupError(f"{path} exists and is not a regular file (a link, pipe, device or folder): it is left "
+                          "alone; choose another file name")
+    if not overwrite:
+        raise BackupError(f"{path} already exists: choose another file name or pass --force to overwrite it")
 
 
 def _write_file(kb: KnowledgeBase, store: Store, docs: list[DocRecord], tmp: Path) -> BackupSummary:
@@ -145,7 +177,6 @@ def _write_file(kb: KnowledgeBase, store: Store, docs: list[DocRecord], tmp: Pat
                    **_settings_header(kb), "documents": len(docs), "chunks": sum(d.chunk_count for d in docs)}
     dimension: int | None = None
     chunks = 0
-    tmp.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(tmp, "wt", encoding="utf-8") as handle:
         out = _LineWriter(handle)
         out.write({"type": "header", **path_header})
@@ -245,7 +276,7 @@ def _validate(path: Path) -> tuple[dict[str, Any], list[DocRecord]]:
         else:
             raise BackupError(f"{where}: unknown line type {kind!r}; the file is damaged")
     _check_end(path, header, end, digest.hexdigest(), records, seen, len(chunk_ids), dimension)
-    return header, list(records.values())
+    return {**header, "dimension": dimension}, list(records.values())
 
 
 def _record(obj: dict[str, Any], where: str) -> DocRecord:
@@ -255,19 +286,66 @@ def _record(obj: dict[str, Any], where: str) -> DocRecord:
         raise BackupError(f"{where}: not a document record ({exc}); the file is damaged") from exc
     if record.status != DONE:
         raise BackupError(f"{where}: document {record.doc_id} has status {record.status!r}; the file is damaged")
+    problem = _record_problem(record)
+    if problem:
+        raise BackupError(f"{where}: document {record.doc_id!r} {problem}; the file was edited or damaged, export it again")
     return record
+
+
+def _record_problem(record: DocRecord) -> str | None:
+    """What is wrong with a document record's types and values (as ingest writes them), or None."""
+    for name in ("doc_id", "source", "source_type", "title", "content_hash", "ingested_at"):
+        if not isinstance(getattr(record, name), str):
+            return f"has {name} of type {type(getattr(record, name)).__name__}, not text"
+    if not record.doc_id:
+        return "has an empty id"
+    if record.source_type not in SOURCE_TYPES:
+        return f"has type {record.source_type!r}, not one of {', '.join(SOURCE_TYPES)}"
+    if isinstance(record.chunk_count, bool) or not isinstance(record.chunk_count, int) or record.chunk_count < 0:
+        return f"has chunk_count {record.chunk_count!r}, not a count"
+    if not isinstance(record.meta, dict):
+        return f"has metadata of type {type(record.meta).__name__}, not a mapping"
+    try:
+        if record.date is not None and (not isinstance(record.date, str) or parse_date(record.date).isoformat() != record.date):
+            return f"has date {record.date!r}, not an ISO date (YYYY-MM-DD)"
+        if not isinstance(record.areas, list) or parse_areas(record.areas) != (record.areas, []):
+            return f"has areas {record.areas!r}, not a list of known area ids"
+        fields = {k: record.meta[k] for k in ("published", "reviewed", "expires", "authority", "jurisdiction", "superseded_by")
+                  if record.meta.get(k) not in (None, "")}
+        if validate_fields(fields) != fields:
+            return f"has metadata not in the form ingest stores ({fields!r})"
+    except MetadataError as exc:
+        return f"has {exc}"
+    return None
+
+
+_SCALARS = (str, int, float, bool)
 
 
 def _check_chunk(obj: dict[str, Any], where: str, records: dict[str, DocRecord], ids: set[str]) -> tuple[str, int]:
     chunk_id, meta = obj.get("id"), obj.get("meta")
     if not isinstance(chunk_id, str) or not isinstance(meta, dict) or not isinstance(obj.get("text"), str):
         raise BackupError(f"{where}: a chunk needs an id, a text and metadata; the file is damaged")
-    doc_id = str(meta.get("doc_id", ""))
-    if doc_id not in records:
+    doc_id = meta.get("doc_id")
+    if not isinstance(doc_id, str) or doc_id not in records:
         raise BackupError(f"{where}: chunk {chunk_id} belongs to no document in the file; the file is damaged")
     if chunk_id in ids:
         raise BackupError(f"{where}: chunk {chunk_id} appears twice; the file is damaged")
     ids.add(chunk_id)
+    bad = [k for k, v in meta.items() if not isinstance(k, str) or not isinstance(v, _SCALARS)]
+    if bad:
+        raise BackupError(f"{where}: chunk {chunk_id} has metadata {', '.join(map(str, bad))} that is not text or a "
+                          "number; the file was edited or damaged, export it again")
+    if isinstance(meta.get("index"), bool) or not isinstance(meta.get("index", 0), int):
+        raise BackupError(f"{where}: chunk {chunk_id} has index {meta.get('index')!r}, not a number; the file is damaged")
+    try:
+        if meta.get("date") is not None and parse_date(meta["date"]).isoformat() != meta["date"]:
+            raise MetadataError("date", meta["date"], "an ISO date (YYYY-MM-DD)")
+        fields = {k: meta[k] for k in ("published", "reviewed", "expires", "authority", "jurisdiction") if meta.get(k) not in (None, "")}
+        if validate_fields(fields) != fields:
+            raise MetadataError("metadata", fields, "in the form ingest stores")
+    except MetadataError as exc:
+        raise BackupError(f"{where}: chunk {chunk_id}: {exc}; the file was edited or damaged, export it again") from exc
     vector = _decode_vector(str(obj.get("embedding", "")), where)
     if not vector.size or not np.all(np.isfinite(vector)):
         raise BackupError(f"{where}: chunk {chunk_id} has an empty or non-finite vector; the file is damaged")
@@ -295,35 +373,110 @@ def _check_end(path: Path, header: dict[str, Any], end: dict[str, Any] | None, d
 def import_backup(kb: KnowledgeBase, path: Path, replace: bool = False) -> BackupSummary:
     """Restore a backup into this knowledge base, all or nothing.
 
+    The whole file is checked first (checksum, counts, settings, vector dimension, every
+    field's type and value); only then is the store touched. A replace first saves what is
+    there to ``<data_dir>/import-rollback.jsonl.gz`` and leaves a marker: a failure puts the
+    saved documents back at once, and a crash (even SIGKILL) is rolled back by the next
+    ``ingest`` or ``kb import`` (their start-of-run repair), so the knowledge base ends up
+    with the old documents or the new ones, never neither.
+
     Args:
         kb: the knowledge base to fill; it must be empty unless ``replace``.
         path: a file written by :func:`export_backup`.
-        replace: delete the current documents first (only after the file has been checked).
+        replace: replace the current documents (only after the file has been checked).
 
     Raises:
         BackupError: the file is damaged, or the knowledge base is not empty and ``replace`` is false.
-        StoreMismatchError: the backup was made with another embedding model or chunking.
+        StoreMismatchError: the backup was made with another embedding model, chunking or vector size.
     """
+    from kb.index.lock import write_lock
+
     path = Path(path)
     check_settings(read_header(path), kb)
     header, records = _validate(path)
-    store = kb.store
-    kb.reconcile()
-    existing = store.docs()
-    if (existing or store.count()) and not replace:
-        raise BackupError(f"the knowledge base already holds {len(existing)} documents: import into an empty one "
-                          "(`kb reset --yes` first), or pass --replace to replace its contents with the backup")
-    if replace:
-        store.clear()
-    try:
-        _write_backup(store, path, records)
-    except Exception as exc:  # any failure while writing: take the partial import back out, then report
-        _undo(store, records)
-        lost = f"; the {len(existing)} documents it replaced are gone, import again" if existing else ""
-        raise BackupError(f"import of {path} failed and was undone ({exc}){lost}") from exc
+    _check_dimension(kb, header, path)
+    with write_lock(kb.settings, "kb import"):
+        store = kb.store
+        kb.reconcile()
+        existing = store.docs()
+        if (existing or store.count()) and not replace:
+            raise BackupError(f"the knowledge base already holds {len(existing)} documents: import into an empty one "
+                              "(`kb reset --yes` first), or pass --replace to replace its contents with the backup")
+        if existing or store.count():
+            _replace(kb, path, records)
+        else:
+            try:
+                _write_backup(store, path, records)
+            except Exception as exc:  # take the partial import back out, then report
+                _undo(store, records)
+                raise BackupError(f"import of {path} failed and was undone ({exc}); the knowledge base is empty, "
+                                  "as it was") from exc
     kb.refresh(force=True)
     logger.info("imported documents=%d chunks=%d path=%s replaced=%d", len(records), header.get("chunks"), path, len(existing))
     return BackupSummary(path, len(records), int(header.get("chunks") or 0), header, replaced=len(existing))
+
+
+def _check_dimension(kb: KnowledgeBase, header: dict[str, Any], path: Path) -> None:
+    dimension = header.get("dimension")
+    if dimension is None:
+        return
+    ours = int(np.asarray(kb.embedder.embed_batch(["dimension probe"])).shape[-1])
+    if int(dimension) != ours:
+        raise StoreMismatchError(f"{path} holds vectors of {dimension} values but this knowledge base's model "
+                                 f"({kb.settings.embedding_identity}) makes {ours}: questions could not be searched "
+                                 "against them. Import it with the model that wrote it, or re-ingest the documents")
+
+
+def _rollback_paths(kb: KnowledgeBase) -> tuple[Path, Path]:
+    return kb.settings.data_dir / "import-in-progress.json", kb.settings.data_dir / "import-rollback.jsonl.gz"
+
+
+def _replace(kb: KnowledgeBase, path: Path, records: list[DocRecord]) -> None:
+    """Replace the store's contents with the backup's; put the old contents back on any failure."""
+    marker, rollback = _rollback_paths(kb)
+    saved = export_backup(kb, rollback, overwrite=True)  # what is there now, complete, before anything changes
+    _write_marker(marker, {"backup": str(path), "rollback": str(rollback), "documents": saved.documents})
+    store = kb.store
+    try:
+        store.clear()
+        _write_backup(store, path, records)
+    except BaseException as exc:
+        logger.warning("import failed, restoring the previous contents error=%s", exc)
+        restore_interrupted_import(kb)
+        if not isinstance(exc, Exception):
+            raise
+        raise BackupError(f"import of {path} failed ({exc}); the {saved.documents} documents that were there have "
+                          "been restored, nothing else changed") from exc
+    marker.unlink()  # the switch is complete: from here on the new contents stay
+    with contextlib.suppress(OSError):
+        rollback.unlink()
+
+
+def _write_marker(marker: Path, data: dict[str, Any]) -> None:
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, marker)
+
+
+def restore_interrupted_import(kb: KnowledgeBase) -> bool:
+    """Put back what an interrupted ``kb import --replace`` replaced; True when there was one.
+
+    Called with the write lock held (by the start-of-run repair and by a failing import).
+    """
+    marker, rollback = _rollback_paths(kb)
+    if not marker.is_file():
+        return False
+    store = kb.store
+    logger.warning("an import --replace was interrupted; restoring the documents it replaced from %s", rollback)
+    _, records = _validate(rollback)
+    store.clear()
+    _write_backup(store, rollback, records)
+    marker.unlink()
+    with contextlib.suppress(OSError):
+        rollback.unlink()
+    return True
 
 
 def _write_backup(store: Store, path: Path, records: list[DocRecord]) -> None:
@@ -347,4 +500,4 @@ def _undo(store: Store, records: list[DocRecord]) -> None:
         try:
             store.delete_doc(record.doc_id)
         except Exception:  # keep undoing the others; `ingest` repairs what is left
-            logger.exception("undo failed doc_id=%s; run `ingest` once to repair", record.doc_id)
+            logger.warning("undo failed doc_id=%s; run `ingest` once to repair", record.doc_id)

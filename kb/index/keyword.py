@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from kb.core.documents import Chunk
+from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
 
 __all__ = ["KeywordIndex", "tokenize", "FILTER_FIELDS"]
@@ -195,8 +196,8 @@ def _compact(rows: list[np.ndarray], vocab: list[str]) -> tuple[list[np.ndarray]
 
 def _filter_meta(chunk: Chunk) -> dict[str, Any]:
     meta: dict[str, Any] = {"doc_id": chunk.doc_id, "areas": chunk.areas, "source_type": chunk.source_type}
-    if chunk.date:
-        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    if (number := date_number(chunk.date)) is not None:
+        meta["date_ord"] = number
     for key in ("authority", "jurisdiction", "expires", "superseded_by"):
         if chunk.extra.get(key):
             meta[key] = chunk.extra[key]

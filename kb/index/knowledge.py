@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.core.documents import DocRecord
+from kb.core.documents import DocRecord, is_current
 from kb.core.settings import Settings
 from kb.embed.base import Embedder, make_embedder
 from kb.index.keyword import KeywordIndex
@@ -34,10 +34,11 @@ class Repair:
 
     partial_docs: list[str]
     orphan_chunks: int
+    restored_import: bool = False  # an interrupted `kb import --replace` was rolled back to what it replaced
 
     @property
     def changed(self) -> bool:
-        return bool(self.partial_docs or self.orphan_chunks)
+        return bool(self.partial_docs or self.orphan_chunks or self.restored_import)
 
 
 class KnowledgeBase:
@@ -127,9 +128,11 @@ class KnowledgeBase:
             keep = {doc_id for doc_id, h in previous.doc_hashes.items() if hashes.get(doc_id) == h}
         if keep:  # only new and changed documents are read and tokenized again
             fresh = sorted(set(hashes) - keep)
-            index = KeywordIndex.build(self.store.chunks_of(fresh), doc_hashes=hashes, reuse=previous, keep=keep)
+            chunks = [c for c in self.store.chunks_of(fresh) if is_current(c, self._done.get(c.doc_id))]
+            index = KeywordIndex.build(chunks, doc_hashes=hashes, reuse=previous, keep=keep)
         else:
-            index = KeywordIndex.build((c for c in self.store.iter_chunks() if c.doc_id in hashes), doc_hashes=hashes)
+            index = KeywordIndex.build((c for c in self.store.iter_chunks() if is_current(c, self._done.get(c.doc_id))),
+                                       doc_hashes=hashes)
         try:
             index.save(folder)
             for old in folder.parent.iterdir():
@@ -154,31 +157,44 @@ class KnowledgeBase:
 
     # ----- repair -------------------------------------------------------------------------
     def reconcile(self) -> Repair:
-        """Undo what an interrupted ingest left: partial documents and chunks without a manifest row."""
+        """Undo what an interrupted write left: partial documents, and chunks no done row's revision names.
+
+        Callers hold the write lock (:func:`kb.index.lock.write_lock`), so whatever is found
+        here was left by a writer that is gone, never by one still running.
+        """
         with self._lock:
             store = self.store
+            restored = _finish_interrupted_import(self)
             docs = store.docs()
             partial = [d.doc_id for d in docs if d.status != DONE]
             for doc_id in partial:
                 store.delete_doc(doc_id)
-            done_docs = [d for d in docs if d.status == DONE]
-            if store.count() == sum(d.chunk_count for d in done_docs):
-                return Repair(partial_docs=partial, orphan_chunks=0)  # the common, cheap case
-            known = {d.doc_id for d in done_docs}
-            orphans: dict[str, int] = {}
+            done = {d.doc_id: d for d in docs if d.status == DONE}
+            if store.count() == sum(d.chunk_count for d in done.values()):
+                return Repair(partial_docs=partial, orphan_chunks=0, restored_import=restored)  # the common, cheap case
+            stale: list[str] = []
+            current: dict[str, int] = {}
             for chunk in store.iter_chunks():
-                if chunk.doc_id not in known:
-                    orphans[chunk.doc_id] = orphans.get(chunk.doc_id, 0) + 1
-            for doc_id in orphans:
-                store.delete_chunks(doc_id)
-            short = [d for d in done_docs if len(store.chunk_ids(d.doc_id)) != d.chunk_count]
+                if is_current(chunk, done.get(chunk.doc_id)):
+                    current[chunk.doc_id] = current.get(chunk.doc_id, 0) + 1
+                else:
+                    stale.append(chunk.id)
+            store.delete_chunk_ids(stale)
+            short = [d for d in done.values() if current.get(d.doc_id, 0) != d.chunk_count]
             for doc in short:
                 store.delete_doc(doc.doc_id)
-            repair = Repair(partial_docs=partial + [d.doc_id for d in short], orphan_chunks=sum(orphans.values()))
+            repair = Repair(partial_docs=partial + [d.doc_id for d in short], orphan_chunks=len(stale),
+                            restored_import=restored)
             if repair.changed:
-                logger.warning("repaired interrupted ingest partial_docs=%d orphan_chunks=%d",
+                logger.warning("repaired interrupted write partial_docs=%d orphan_chunks=%d",
                                len(repair.partial_docs), repair.orphan_chunks)
             return repair
+
+
+def _finish_interrupted_import(kb: KnowledgeBase) -> bool:
+    from kb.index.backup import restore_interrupted_import  # backup imports this module
+
+    return restore_interrupted_import(kb)
 
 
 def _remove_tree(path) -> None:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ import numpy as np
 
 from kb.core.documents import Chunk, DocRecord
 from kb.core.errors import StoreError, StoreMismatchError
+from kb.core.metadata import date_number, stored_date, stored_meta
 from kb.core.settings import Settings
 from kb.index import lock
 
@@ -52,31 +53,38 @@ def chunk_to_meta(chunk: Chunk) -> dict[str, Any]:
     meta["areas"] = ",".join(chunk.areas)
     for area in chunk.areas:
         meta[f"area_{area}"] = True
-    if chunk.date:
-        meta["date_ord"] = int(chunk.date.replace("-", "")[:8])
+    meta["date_ord"] = date_number(chunk.date)
     for key, value in chunk.extra.items():
         meta[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
     return _clean_meta(meta)
 
 
 def meta_to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    """A stored chunk; a value that is somehow invalid (an old store, an edited backup) is dropped with a warning."""
     known = set(_CHUNK_FIELDS) | {"areas", "date_ord"}
     extra = {k: v for k, v in meta.items() if k not in known and not k.startswith("area_")}
+    date = stored_date(meta.get("date"))
+    page = meta.get("page")
+    index = meta.get("index", 0)
     return Chunk(
         id=chunk_id,
         doc_id=str(meta.get("doc_id", "")),
-        index=int(meta.get("index", 0)),
+        index=index if isinstance(index, int) else 0,
         text=text,
         title=str(meta.get("title", "")),
         source=str(meta.get("source", "")),
         source_type=str(meta.get("source_type", "")),
-        page=meta.get("page"),
-        section=meta.get("section"),
-        anchor=meta.get("anchor"),
-        date=meta.get("date"),
+        page=page if isinstance(page, int) and not isinstance(page, bool) else None,
+        section=_text_or_none(meta.get("section")),
+        anchor=_text_or_none(meta.get("anchor")),
+        date=date.isoformat() if date else None,
         areas=[a for a in str(meta.get("areas", "")).split(",") if a],
         extra=extra,
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _chunks_of(got: dict[str, Any]) -> list[Chunk]:
@@ -96,12 +104,19 @@ def _doc_to_meta(doc: DocRecord) -> dict[str, Any]:
 
 
 def _meta_to_doc(doc_id: str, meta: dict[str, Any]) -> DocRecord:
+    """A manifest row; invalid stored values (a date, the metadata mapping) are dropped with a warning, never raised."""
+    try:
+        extra = json.loads(meta.get("meta") or "{}")
+    except (TypeError, ValueError):
+        extra = None
+    date = stored_date(meta.get("date") or None)
+    count = meta.get("chunk_count", 0)
     return DocRecord(
         doc_id=doc_id, source=str(meta.get("source", "")), source_type=str(meta.get("source_type", "")),
         title=str(meta.get("title", "")), content_hash=str(meta.get("content_hash", "")),
-        status=str(meta.get("status", "")), chunk_count=int(meta.get("chunk_count", 0)),
-        date=meta.get("date") or None, areas=[a for a in str(meta.get("areas", "")).split(",") if a],
-        ingested_at=str(meta.get("ingested_at", "")), meta=json.loads(meta.get("meta") or "{}"),
+        status=str(meta.get("status", "")), chunk_count=count if isinstance(count, int) else 0,
+        date=date.isoformat() if date else None, areas=[a for a in str(meta.get("areas", "")).split(",") if a],
+        ingested_at=str(meta.get("ingested_at", "")), meta=stored_meta(extra, where=f"document {doc_id}"),
     )
 
 
@@ -137,7 +152,7 @@ def _reattaching(method: F) -> F:
 
 
 def _writes(method: F) -> F:
-    """Hold the data directory's write lock during a write (embedded store only; re-entrant).
+    """Hold the data directory's write lock during a write (re-entrant: free when this process holds it).
 
     Commands and the app take the lock for their whole run; this makes sure that no write
     ever reaches an embedded store another process is writing, whoever calls it.
@@ -145,7 +160,7 @@ def _writes(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
-        with lock.writing(self._settings, "a writer"):
+        with lock.write_lock(self._settings, "a writer"):
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -192,11 +207,22 @@ class Store:
     def _check(self, expected: dict[str, Any]) -> None:
         found = self._chunks.metadata or {}
         diffs = [f"{k}: store has {found.get(k)!r}, settings say {v!r}" for k, v in expected.items() if found.get(k) != v]
+        if diffs and self._is_empty():
+            # Nothing was ever stored with the recorded settings (a first ingest that failed, say on a
+            # mistyped model name): the empty store takes the current ones instead of refusing forever.
+            logger.warning("empty store adopts the current settings (was: %s)", "; ".join(diffs))
+            self._chunks.modify(metadata=expected)
+            return
         if diffs:
             raise StoreMismatchError(
                 "the knowledge base was built with other settings (" + "; ".join(diffs) + "). "
                 "Either restore those settings, or rebuild: `kb reset --yes` and then `ingest` your documents again."
             )
+
+    def _is_empty(self) -> bool:
+        if self._chunks.count():
+            return False
+        return not [i for i in self._docs.get(include=[], limit=2)["ids"] if i != GENERATION_ID]
 
     # ----- manifest ---------------------------------------------------------------------
     def put_doc(self, doc: DocRecord) -> None:
@@ -271,6 +297,12 @@ class Store:
     @_reattaching
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
+
+    @_reattaching
+    def delete_chunk_ids(self, ids: Sequence[str]) -> None:
+        """Delete chunks by id (an update's old version, once the new one is in place)."""
+        for start in range(0, len(ids), self._max_batch):
+            self._chunks.delete(ids=list(ids[start:start + self._max_batch]))
 
     @_reattaching
     def chunk_ids(self, doc_id: str | None = None) -> list[str]:
