@@ -76,13 +76,14 @@ def _fold_small(sections: list[Section]) -> list[Section]:
     folded: list[Section] = []
     carry: Section | None = None
     for section in sections:
-        if carry is not None and carry.page == section.page:
+        if carry is not None and carry.page == section.page and not section.atomic:
             prefix = f"{carry.heading}\n{carry.text}" if carry.heading and carry.heading != section.heading else carry.text
             section = Section(text=f"{prefix}\n\n{section.text}", page=section.page,
-                              heading=section.heading or carry.heading, anchor=section.anchor or carry.anchor)
+                              heading=section.heading or carry.heading, anchor=section.anchor or carry.anchor,
+                              place=section.place or carry.place, ocr=section.ocr or carry.ocr)
         elif carry is not None:
             folded.append(carry)
-        carry = section if len(section.text) < SMALL_SECTION else None
+        carry = section if len(section.text) < SMALL_SECTION and not section.atomic else None
         if carry is None:
             folded.append(section)
     if carry is not None:
@@ -94,12 +95,13 @@ def chunk_document(doc: LoadedDocument, doc_id: str, size: int, overlap: int, ex
     """Cut a document into chunks carrying everything a citation needs."""
     chunks: list[Chunk] = []
     for section in _fold_small(doc.sections):
+        where = {**({"place": section.place} if section.place else {}), **({"ocr": True} if section.ocr else {})}
         for piece in split_text(section.text, size, overlap):
             index = len(chunks)
             chunk_id = f"{doc_id}-{index:05d}-{content_hash(piece)[:10]}"
             chunks.append(Chunk(
                 id=chunk_id, doc_id=doc_id, index=index, text=piece, title=doc.title, source=doc.source,
                 source_type=doc.source_type, page=section.page, section=section.heading,
-                anchor=section.anchor, date=doc.date, areas=list(doc.areas), extra=dict(extra or {}),
+                anchor=section.anchor, date=doc.date, areas=list(doc.areas), extra={**(extra or {}), **where},
             ))
     return chunks

@@ -19,6 +19,9 @@ Examples:
   ingest ./policies --include '*.pdf' --area cybersecurity --authority "district policy"
   ingest ./library --prune                also remove documents whose files are gone
   ingest ./library --dry-run --json       show what would change, machine-readable
+  ingest --watch ./library                keep the library in step with a folder (Ctrl-C stops)
+  ingest --refresh                        re-check every web source; unchanged ones cost one request
+  ingest --site https://district.example/policies/ --depth 2 --limit 100
 
 Exit status: 0 all inputs succeeded, 1 some failed (the rest were ingested), 2 usage error.
 """
@@ -78,14 +81,14 @@ def _metadata(area: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
 
 def _print_summary(report: Any) -> None:
     counts = report.counts()
-    order = ["added", "updated", "unchanged", "removed", "failed", "would-add", "would-update", "would-remove"]
+    order = ["added", "updated", "unchanged", "removed", "skipped", "failed", "would-add", "would-update", "would-remove"]
     parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
     click.echo(f"{', '.join(parts) or 'nothing to do'} in {report.seconds:.1f} s ({report.chunks_embedded} chunks embedded)")
     for result in report.results:
         if result.status == "failed":
             click.echo(f"  failed  {result.source}: {result.reason}")
-        elif result.status.startswith("would") or result.status == "removed":
-            click.echo(f"  {result.status:<8} {result.source}")
+        elif result.status.startswith("would") or result.status in {"removed", "skipped"}:
+            click.echo(f"  {result.status:<8} {result.source}" + (f": {result.reason}" if result.status == "skipped" else ""))
         for warning in result.warnings:
             click.echo(f"  warning {result.source}: {warning}")
     if report.repaired:
@@ -95,7 +98,7 @@ def _print_summary(report: Any) -> None:
 
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("inputs", nargs=-1, required=True, metavar="PATH_OR_URL...")
+@click.argument("inputs", nargs=-1, required=False, metavar="PATH_OR_URL...")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching this glob (repeatable).")
 @click.option("--prune", is_flag=True, help="Remove documents whose source file no longer exists.")
@@ -108,13 +111,20 @@ def _print_summary(report: Any) -> None:
 @click.option("--reviewed", help="Date last reviewed, YYYY-MM-DD.")
 @click.option("--expires", help="Date after which the guidance should not be relied on, YYYY-MM-DD.")
 @click.option("--superseded-by", help="Title or id of the document that replaces these.")
+@click.option("--watch", is_flag=True, help="Keep watching the folders given and ingest changes as they happen.")
+@click.option("--refresh", is_flag=True, help="Re-check every URL source (conditional requests); re-ingest changed ones.")
+@click.option("--site", metavar="URL", help="Follow a site's links from URL (same host and path prefix, robots.txt honoured).")
+@click.option("--depth", type=click.IntRange(0, 10), default=2, show_default=True, help="With --site: links to follow from the start page.")
+@click.option("--limit", type=click.IntRange(1, 5000), default=100, show_default=True, help="With --site: most pages and documents.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every file; on an error, also print the traceback.")
 @click.version_option(__version__, prog_name="ingest")
 @friendly_errors
 def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...], prune: bool, dry_run: bool,
          as_json: bool, area: tuple[str, ...], authority: str | None, jurisdiction: str | None, published: str | None,
-         reviewed: str | None, expires: str | None, superseded_by: str | None, verbose: bool) -> None:
-    """Add documents (PDF, HTML, Markdown, text, DOCX; files, folders or URLs) to the knowledge base.
+         reviewed: str | None, expires: str | None, superseded_by: str | None, watch: bool, refresh: bool,
+         site: str | None, depth: int, limit: int, verbose: bool) -> None:
+    """Add documents (PDF with OCR for scans, Word, PowerPoint, Excel, CSV, HTML, Markdown, text, e-mail, EPUB;
+    files, folders, URLs or a whole site section) to the knowledge base.
 
     Unchanged documents are skipped, changed ones replaced, and a broken file is
     reported without stopping the run or leaving anything half-indexed.
@@ -126,19 +136,68 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     if blank:
         raise click.BadParameter("an input is empty; give a file, folder or URL (use . for the current folder)",
                                  param_hint="PATH_OR_URL")
+    modes = [name for name, on in (("--watch", watch), ("--refresh", refresh), ("--site", bool(site))) if on]
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join(modes)} cannot be combined; run them one at a time")
+    if not inputs and not (refresh or site):
+        raise click.UsageError("Missing argument PATH_OR_URL...: name files, folders or URLs to ingest "
+                               "(or use --refresh or --site URL)")
+    if (refresh or site) and inputs:
+        raise click.UsageError(f"{modes[0]} takes no PATH_OR_URL arguments")
     settings = load_settings()
     interactive = sys.stderr.isatty() and not as_json
     configure_logging("INFO" if (verbose or not interactive) and not as_json else "WARNING")
     meta = _metadata(area, authority=authority, jurisdiction=jurisdiction, published=published, reviewed=reviewed,
                      expires=expires, superseded_by=superseded_by)
     options = IngestOptions(include=list(include), exclude=list(exclude), prune=prune, dry_run=dry_run, metadata=meta)
+    kb = KnowledgeBase(settings)
+    if watch:
+        _watch(kb, list(inputs), options, as_json)
+        return
     bar = _Bar(interactive)
     try:
-        report = run_ingest(KnowledgeBase(settings), list(inputs), options, progress=bar)
+        if refresh:
+            from ingest.sync import refresh_urls
+
+            report = refresh_urls(kb, progress=bar)
+        elif site:
+            report = _site(kb, site, options, depth=depth, limit=limit, progress=bar)
+        else:
+            report = run_ingest(kb, list(inputs), options, progress=bar)
     finally:
         bar.close()
+    _show(report, as_json)
+    sys.exit(report.exit_code)
+
+
+def _show(report: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_summary(report)
-    sys.exit(report.exit_code)
+
+
+def _site(kb: Any, start: str, options: Any, *, depth: int, limit: int, progress: Any) -> Any:
+    """Crawl, then ingest what was found; links robots.txt forbids are reported as skipped."""
+    from ingest.crawl import crawl_site
+    from ingest.pipeline import FileResult, run_ingest
+
+    settings = kb.settings
+    found = crawl_site(start, depth=depth, limit=limit, timeout_s=settings.url_timeout_s,
+                       max_bytes=int(settings.max_file_mb * 1_000_000))
+    options.prefetched = found.downloads
+    report = run_ingest(kb, found.urls, options, progress=progress)
+    report.results += [FileResult(url, "skipped", reason="disallowed by robots.txt") for url in found.disallowed]
+    if found.truncated:
+        report.results.append(FileResult(start, "skipped", reason=f"stopped at --limit {limit}; raise it to follow more links"))
+    return report
+
+
+def _watch(kb: Any, folders: list[str], options: Any, as_json: bool) -> None:
+    from ingest.sync import watch_folders
+
+    click.echo(f"Watching {', '.join(folders)} for changes; press Ctrl-C to stop.", err=True)
+    try:
+        watch_folders(kb, folders, options, on_report=lambda report: _show(report, as_json))
+    except KeyboardInterrupt:
+        click.echo("Stopped watching.", err=True)

@@ -3,6 +3,11 @@
 A hostile or broken file can hang a parser or eat memory; in a worker process it
 can be killed without taking the ingest run down. Jobs are prefetched so that the
 next documents are parsed while the current ones are being embedded.
+
+OCR is slow by nature (a second or two per scanned page), so the worker sends a
+heartbeat after each recognised page and every heartbeat extends the waiting job's time
+limit by the per-page OCR bound: CTO_PARSE_TIMEOUT_S bounds the parsing, CTO_OCR_TIMEOUT_S
+each recognised page.
 """
 
 from __future__ import annotations
@@ -10,12 +15,16 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import queue as queue_module
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ingest.loaders import BINARY_KINDS, LoadOptions
 from kb.core.documents import LoadedDocument
 from kb.core.errors import IngestError
 
@@ -32,6 +41,11 @@ class ParseJob:
     max_pages: int = 2000
     max_bytes: int = 50_000_000
     key: object = None  # caller's handle, returned unchanged
+    options: LoadOptions | None = None  # limits and OCR switches; None: max_pages and max_bytes with defaults
+
+    def load_options(self) -> LoadOptions:
+        base = self.options or LoadOptions(ocr=False)
+        return LoadOptions(**{**base.__dict__, "max_pages": self.max_pages, "max_bytes": self.max_bytes})
 
 
 @dataclass
@@ -44,19 +58,19 @@ class ParseResult:
 def parse_job(job: ParseJob) -> tuple[LoadedDocument | None, str | None]:
     """Parse one job; return (document, None) or (None, one-line reason)."""
     from ingest.loaders import load_bytes, load_file
-    from ingest.loaders.pdf import load_pdf
 
+    options = job.load_options()
     try:
         if job.data is None:
-            return load_file(Path(job.location), job.max_pages, job.max_bytes), None
-        if job.kind == "pdf":
-            with tempfile.NamedTemporaryFile(suffix=".pdf") as tmp:
+            return load_file(Path(job.location), options=options), None
+        if job.kind in BINARY_KINDS:
+            with tempfile.NamedTemporaryFile(suffix=f".{job.kind}") as tmp:
                 tmp.write(job.data)
                 tmp.flush()
-                doc = load_pdf(Path(tmp.name), job.max_pages)
+                doc = load_file(Path(tmp.name), options=options)
             doc.source = job.location
             return doc, None
-        return load_bytes(job.data, job.kind or "html", job.location), None
+        return load_bytes(job.data, job.kind or "html", job.location, options), None
     except IngestError as exc:
         return None, str(exc)
     except FileNotFoundError:
@@ -73,31 +87,46 @@ def parse_job(job: ParseJob) -> tuple[LoadedDocument | None, str | None]:
 
 
 def _warm_up() -> bool:
-    import ingest.loaders  # noqa: F401 (imported for its side effect: loaded once, before any timed job)
+    """Import every loader once, before any timed job (trafilatura alone takes a second)."""
+    import importlib
+
+    for name in ("pdf", "docx", "pptx", "sheet", "mail", "epub", "ocr"):
+        importlib.import_module(f"ingest.loaders.{name}")
+    import pypdfium2  # noqa: F401 (OCR renders with it)
+    import pytesseract  # noqa: F401
+    import trafilatura  # noqa: F401
 
     return True
 
 
-def _limit_memory(megabytes: int) -> None:
+def _start_worker(megabytes: int, beats: object) -> None:
+    """Worker initializer: bound its memory; send a heartbeat to the parent after each OCR page."""
     import resource
+
+    from ingest.loaders.ocr import set_heartbeat
 
     limit = megabytes * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    set_heartbeat(lambda: beats.put_nowait(1))  # type: ignore[attr-defined]
 
 
 class ParserPool:
     """One worker process parsing ahead of the consumer, with a per-file time limit."""
 
-    def __init__(self, timeout_s: float, memory_mb: int = 3072, window: int = 4):
+    def __init__(self, timeout_s: float, memory_mb: int = 3072, window: int = 4, *, ocr_page_s: float = 30.0):
         self._timeout = timeout_s
         self._memory = memory_mb
         self._window = window
+        self._ocr_page_s = ocr_page_s + 5.0  # the page bound plus rendering
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._beats: Any = None  # a spawn-context Queue of heartbeats
 
     def _start(self) -> cf.ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        self._beats = context.Queue()
         self._pool = cf.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_memory, initargs=(self._memory,),
+            max_workers=1, mp_context=context,
+            initializer=_start_worker, initargs=(self._memory, self._beats),
         )
         # Wait for the worker to start and import the loaders, so that the time limit measures
         # parsing only: a short CTO_PARSE_TIMEOUT_S must not fail the first file on a busy machine.
@@ -131,7 +160,7 @@ class ParserPool:
                     position += 1
                 job, future = queue.popleft()
                 try:
-                    document, error = future.result(timeout=self._timeout)
+                    document, error = self._result(future)
                     yield ParseResult(job, document, error)
                     continue
                 except cf.TimeoutError:
@@ -147,6 +176,30 @@ class ParserPool:
                     queue.append((again, pool.submit(parse_job, again)))
         finally:
             self.close()
+
+    def _heard(self) -> bool:
+        """True when the worker sent heartbeats since the last look (drains them)."""
+        heard = False
+        while self._beats is not None:
+            try:
+                self._beats.get_nowait()
+            except (queue_module.Empty, OSError, ValueError):
+                break
+            heard = True
+        return heard
+
+    def _result(self, future: cf.Future) -> tuple[LoadedDocument | None, str | None]:
+        """The job's result; the time limit is the parse limit, extended by each OCR page's bound."""
+        deadline = time.monotonic() + self._timeout
+        self._heard()  # beats of earlier jobs do not extend this one
+        while True:
+            try:
+                return future.result(timeout=max(0.0, min(1.0, deadline - time.monotonic())))  # type: ignore[no-any-return]
+            except cf.TimeoutError:
+                if self._heard():
+                    deadline = max(deadline, time.monotonic() + self._ocr_page_s)
+                if time.monotonic() >= deadline:
+                    raise
 
     def close(self) -> None:
         if self._pool is not None:

@@ -28,8 +28,8 @@ import numpy as np
 from ingest import health
 from ingest.chunking import chunk_document
 from ingest.clean import PARSER_VERSION
-from ingest.fetch import fetch_url
-from ingest.loaders import detect_type
+from ingest.fetch import Download, fetch_url
+from ingest.loaders import LoadOptions, detect_type
 from ingest.parse import ParseJob, ParserPool
 from ingest.sources import Source, expand_inputs
 from kb.core.areas import area_ids, classify
@@ -57,6 +57,8 @@ class IngestOptions:
     prune: bool = False
     dry_run: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)  # overrides: areas, authority, title, ...
+    prune_under: list[str] = field(default_factory=list)  # prune only documents whose files were under these folders
+    prefetched: dict[str, Download] = field(default_factory=dict)  # URL -> its download (a site crawl read it already)
 
     def __post_init__(self) -> None:
         """The overrides are the operator's own input: a bad date or authority is refused here, before any work.
@@ -113,6 +115,7 @@ class _Pending:
     content_hash: str
     previous: DocRecord | None
     job: ParseJob
+    validators: dict[str, str] = field(default_factory=dict)  # a URL's ETag / Last-Modified
 
 
 class _Writer(threading.Thread):
@@ -195,6 +198,19 @@ class _Run:
         self._files_done = 0
         self._files_total = 0
         self._meta_hash = hashlib.sha256(json.dumps(options.metadata, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        s = self.settings
+        self.load_options = LoadOptions(max_pages=s.max_pages, max_bytes=int(s.max_file_mb * 1_000_000),
+                                        sheet_max_rows=s.sheet_max_rows, sheet_max_cols=s.sheet_max_cols, ocr=s.ocr,
+                                        ocr_timeout_s=s.ocr_timeout_s, ocr_dpi=s.ocr_dpi, ocr_language=s.ocr_language)
+
+    def _read_key(self, kind: str | None) -> str:
+        """The settings that change what the parser reads from this kind of file, part of its content hash."""
+        o = self.load_options
+        if kind == "pdf":
+            return f":ocr{int(o.ocr)}-{o.ocr_dpi}-{o.ocr_language}" if o.ocr else ""
+        if kind in {"xlsx", "csv"}:
+            return f":rows{o.sheet_max_rows}-cols{o.sheet_max_cols}"
+        return ""
 
     def _finish(self, result: FileResult) -> None:
         with self._lock:
@@ -212,25 +228,43 @@ class _Run:
             if source.error:
                 self._finish(FileResult(source.location, "failed", reason=source.error))
                 continue
+            previous = known.get(source.doc_id)
             try:
-                data, kind, digest = self._read(source, max_bytes)
+                data, kind, digest, detected, validators = self._read(source, max_bytes, previous)
             except IngestError as exc:
                 self._finish(FileResult(source.location, "failed", doc_id=source.doc_id, reason=str(exc)))
                 continue
-            content_hash = f"{digest}:{self._meta_hash}:p{PARSER_VERSION}"
-            previous = known.get(source.doc_id)
+            content_hash = f"{digest}:{self._hash_suffix(kind or detected)}"
             if previous and previous.status == DONE and previous.content_hash == content_hash:
                 self._finish(FileResult(source.location, "unchanged", source.doc_id, previous.title, previous.chunk_count))
                 continue
             job = ParseJob(source.location, kind=kind, data=data, max_pages=self.settings.max_pages,
-                           max_bytes=max_bytes, key=source.doc_id)
-            todo.append(_Pending(source, content_hash, previous, job))
+                           max_bytes=max_bytes, key=source.doc_id, options=self.load_options)
+            todo.append(_Pending(source, content_hash, previous, job, validators))
         return todo
 
-    def _read(self, source: Source, max_bytes: int) -> tuple[bytes | None, str | None, str]:
+    def _hash_suffix(self, kind: str | None) -> str:
+        """Everything but the content digest in a content hash: options, parser version, reading settings."""
+        return f"{self._meta_hash}:p{PARSER_VERSION}{self._read_key(kind)}"
+
+    def _conditional(self, previous: DocRecord | None) -> dict[str, str] | None:
+        """The previous download's ETag/Last-Modified, when a 304 answer would mean "unchanged" for this run."""
+        if previous is None or previous.status != DONE or not isinstance(previous.meta.get("http"), dict):
+            return None
+        if previous.content_hash.split(":", 1)[-1] != self._hash_suffix(previous.source_type):
+            return None  # other options or a newer parser: the page must be read again in any case
+        return {k: str(v) for k, v in previous.meta["http"].items()}
+
+    def _read(self, source: Source, max_bytes: int,
+              previous: DocRecord | None) -> tuple[bytes | None, str | None, str, str, dict[str, str]]:
+        """(downloaded bytes or None, forced loader or None, content digest, detected kind, HTTP validators)."""
         if source.is_url:
-            download = fetch_url(source.location, self.settings.url_timeout_s, max_bytes)
-            return download.data, download.kind, hashlib.sha256(download.data).hexdigest()
+            saved = self._conditional(previous)
+            download = self.options.prefetched.get(source.location) or fetch_url(
+                source.location, self.settings.url_timeout_s, max_bytes, validators=saved)
+            if download.not_modified and previous is not None:  # 304: one request, nothing downloaded
+                return None, previous.source_type, previous.content_hash.split(":", 1)[0], previous.source_type, download.validators
+            return download.data, download.kind, hashlib.sha256(download.data).hexdigest(), download.kind, download.validators
         path = Path(source.location)
         try:
             info = path.stat()
@@ -238,8 +272,8 @@ class _Run:
                 raise IngestError("not a regular file (a pipe, socket or device); only files, folders and URLs can be ingested")
             if info.st_size > max_bytes:
                 raise IngestError(f"file is {info.st_size / 1e6:.1f}".rstrip("0").rstrip(".") + f" MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
-            detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
-            return None, None, file_sha256(path)
+            kind = detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
+            return None, None, file_sha256(path), kind, {}
         except PermissionError as exc:
             raise IngestError("file is not readable (permission denied); check its permissions") from exc
         except OSError as exc:
@@ -263,7 +297,8 @@ class _Run:
             title=doc.title, content_hash=pending.content_hash, status=DONE, chunk_count=len(chunks),
             date=doc.date, areas=doc.areas, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             meta={**meta, "summary": doc.summary, "url": doc.url, "health": doc.health, "warnings": warnings,
-                  "minhash": minhash, REV: extra[REV]},
+                  "minhash": minhash, REV: extra[REV], "ingest_options": dict(self.options.metadata),
+                  **({"http": pending.validators} if pending.validators else {})},
         )
         self.prepared.append(record)
         status = "updated" if pending.previous else "added"
@@ -375,7 +410,7 @@ def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, pr
     run.known = known
     run._files_total = len(sources)
     todo = run.plan(sources, known)
-    if options.prune:
+    if options.prune or options.prune_under:
         _prune(run, known, {s.doc_id for s in sources})
     if options.dry_run:
         for pending in todo:
@@ -392,8 +427,11 @@ def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, pr
 
 
 def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
+    roots = [Path(p).resolve() for p in run.options.prune_under]
     for doc in known.values():
         if doc.source.startswith(("http://", "https://")) or doc.doc_id in current or Path(doc.source).exists():
+            continue
+        if roots and not run.options.prune and not any(Path(doc.source).is_relative_to(r) for r in roots):
             continue
         if not run.options.dry_run:
             run.kb.store.delete_doc(doc.doc_id)  # never leaves a "done" row without its chunks
@@ -437,7 +475,8 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
 
     try:
         # parse far enough ahead that the worker is never the reason the encoder waits (see `eval bench`)
-        for parsed in ParserPool(run.settings.parse_timeout_s, window=PARSE_AHEAD).map(p.job for p in todo):
+        pool = ParserPool(run.settings.parse_timeout_s, window=PARSE_AHEAD, ocr_page_s=run.settings.ocr_timeout_s)
+        for parsed in pool.map(p.job for p in todo):
             pending = by_id[str(parsed.job.key)]
             if parsed.document is None:
                 run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))

@@ -146,7 +146,7 @@ class StreamingComposer:
     def __init__(self) -> None:
         self.streamed: list[str] = []
 
-    def compose(self, question, passages, on_token=None):  # type: ignore[no-untyped-def]
+    def compose(self, question, passages, *, question_vector=None, on_token=None):  # type: ignore[no-untyped-def]
         from kb.core.answer import Claim, Draft
         from kb.core.text import split_sentences
 
@@ -157,11 +157,14 @@ class StreamingComposer:
         first = split_sentences(passages[0].chunk.text)[0]
         return Draft(lead=[Claim(first, [0])], composer=self.name)
 
+    def rewrite(self, question, history):  # type: ignore[no-untyped-def]
+        return question
+
 
 def test_an_llm_answer_is_streamed_into_the_page(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     composer = StreamingComposer()
     monkeypatch.setenv("CTO_LLM_BACKEND", "ollama")
-    monkeypatch.setattr("kb.answering.composers.make_composer", lambda settings, embedder: composer)
+    monkeypatch.setattr("kb.answering.assistant.make_composer", lambda settings, embedder: composer)
     at = _ask(page_test("chat").run(), RANSOMWARE)
     assert composer.streamed == ["Keep one backup ", "offline [1]."]
     answer = at.session_state["chat_turns"][0].answer

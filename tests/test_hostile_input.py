@@ -226,7 +226,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "bomb.docx": ("failed", "zip bomb"),
     "spreadsheet-renamed.docx": ("failed", "word/document.xml is missing"),
     "bad-yaml.md": ("failed", "front matter is not valid YAML"),
-    "slides.pptx": ("failed", "unsupported file type .pptx"),
+    "slides.pptx": ("failed", "is not a PowerPoint file (not a zip archive)"),
     "program.exe": ("failed", "unsupported file type .exe"),
     "no-extension": ("failed", "unsupported file type (no extension)"),
     "one-long-line.txt": ("added", ""),

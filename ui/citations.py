@@ -54,8 +54,14 @@ def _where(c: Citation) -> str:
 
 
 def source_actions(c: Citation, key: str, max_mb: float) -> None:
-    """Open (web source, deep link) or download (local file) the original, and show it in the library."""
+    """View the cited place in the app, open (web source, deep link) or download (local file) the original."""
+    from ui import resources, viewer
+
+    settings = resources.settings()
     with st.container(horizontal=True, wrap=True, gap="small"):
+        if viewer.viewable(c, settings) is not None and st.button(viewer.view_label(c), key=f"view_{key}",
+                                                                  icon=":material/visibility:", type="primary"):
+            viewer.show_source(c, settings)
         if is_web_link(c.link):
             st.link_button(f"Open source{_where(c)}", str(c.link), icon=":material/open_in_new:")
         elif (path := local_file(c.source, max_mb)) is not None:

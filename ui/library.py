@@ -142,8 +142,10 @@ def _detail(kb: KnowledgeBase, doc: DocRecord, focus: str | None) -> None:
         st.warning(escape_md(issue), icon=":material/warning:")
     health = doc.meta.get("health") or {}
     if health.get("pages"):
+        ocr = health.get("ocr_pages") or []
         st.caption(f"{health['pages']} pages, {health.get('pages_read', health['pages'])} read, "
-                   f"about {health.get('chars_per_page', '?')} characters per page")
+                   f"about {health.get('chars_per_page', '?')} characters per page"
+                   + (f"; {len(ocr)} scanned page(s) read by OCR" if ocr else ""))
     _based_on(doc)
     _passages(kb, doc, focus)
 
@@ -172,7 +174,8 @@ def _based_on(doc: DocRecord) -> None:
 
 
 def _passage_label(chunk: Chunk) -> str:
-    where = [f"p. {chunk.page}" if chunk.page else "", f"§ {chunk.section}" if chunk.section else ""]
+    place = str(chunk.extra.get("place") or (f"p. {chunk.page}" if chunk.page else ""))
+    where = [place + (" (OCR)" if place and chunk.extra.get("ocr") else ""), f"§ {chunk.section}" if chunk.section else ""]
     return f"Passage {chunk.index + 1}" + "".join(f" · {escape_md(w)}" for w in where if w)
 
 

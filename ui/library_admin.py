@@ -32,7 +32,7 @@ from ui.staff import staff_panel
 __all__ = ["render", "safe_file_name", "save_upload", "remove_document", "UPLOAD_TYPES"]
 
 logger = logging.getLogger(__name__)
-UPLOAD_TYPES = ["pdf", "docx", "html", "htm", "md", "markdown", "txt"]
+UPLOAD_TYPES = ["pdf", "docx", "pptx", "xlsx", "csv", "html", "htm", "md", "markdown", "txt", "eml", "epub"]
 RESULT_KEY, GEN_KEY, NOTICE_KEY = "lib_ingest_result", "lib_upload_gen", "lib_notice"
 STATUS_LABELS = {"added": "Added", "updated": "Updated", "unchanged": "Unchanged (already in the library)",
                  "failed": "Failed", "removed": "Removed"}
@@ -112,7 +112,7 @@ def _upload(kb: KnowledgeBase) -> None:
     settings = kb.settings
     gen = st.session_state.setdefault(GEN_KEY, 0)
     st.subheader("Add documents")
-    files = st.file_uploader("Files: PDF, Word, HTML, Markdown or text", type=UPLOAD_TYPES, accept_multiple_files=True,
+    files = st.file_uploader("Files: PDF (scans too), Word, PowerPoint, Excel, CSV, HTML, Markdown, text, e-mail (.eml) or EPUB", type=UPLOAD_TYPES, accept_multiple_files=True,
                              key=f"lib_files_{gen}", max_upload_size=max(1, int(settings.max_file_mb)),
                              help="A file with the same name as an earlier upload replaces it.")
     url = st.text_input("Or the address of a web page or PDF", key=f"lib_url_{gen}", placeholder="https://")

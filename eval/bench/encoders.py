@@ -1,12 +1,14 @@
 """``python -m eval encoders``: the encoder backends side by side, speed and answer quality.
 
-For each backend (torch, onnx, onnx-int8) on the same texts, in one process:
+For each backend (torch float32, torch-bf16, onnx, onnx-int8) on the same texts, in one process:
 
-- ingest-style throughput: the starter library's chunks encoded in batches with all threads;
+- ingest-style throughput: the starter library's chunks encoded in batches with all threads,
+  in interleaved passes (A-B-C-D-D-C-B-A) so that load from other work falls on every backend
+  alike; the figure is the mean over both passes;
 - query-style latency: one question, and 16 answer sentences (the composer's shortlist);
 - fidelity: cosine of each chunk vector to the torch vector of the same chunk;
-- optionally the gold-set metrics (``--gold library``): a separate evaluation index is
-  built where the vectors differ (int8), so each backend answers from its own vectors.
+- optionally every gold-set metric (``--gold library``): each backend builds its own
+  evaluation index, so each answers from its own vectors.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any, get_args
 
 import click
@@ -24,11 +27,13 @@ from eval.bench.pipeline import percentile
 from eval.bench.probe import timed
 from kb.core.settings import REPO_ROOT, Settings
 from kb.embed.base import make_embedder
+from kb.embed.selection import pick_backend
 
 __all__ = ["compare_encoders", "COMMANDS"]
 
-BACKENDS = get_args(Settings.model_fields["embedding_backend"].annotation)  # torch, onnx, onnx-int8
-GOLD_COLUMNS = ("hit@5", "cited_right", "fact_recall", "abstain_recall", "answer_rate")
+BACKENDS = tuple(b for b in get_args(Settings.model_fields["embedding_backend"].annotation) if b != "auto")
+GOLD_COLUMNS = ("hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cited_right", "fact_recall",
+                "citation_precision", "citation_recall", "abstain_recall", "answer_rate")
 
 
 def _texts() -> tuple[list[str], list[str], list[list[str]]]:
@@ -47,24 +52,28 @@ def _texts() -> tuple[list[str], list[str], list[list[str]]]:
     return chunks, questions, batches
 
 
-def compare_encoders(settings: Settings, gold: str | None, echo: Any = print) -> dict[str, Any]:
-    """Measure every backend; return rows keyed by backend name."""
+def compare_encoders(settings: Settings, gold: str | None, echo: Any = print, limit: int | None = None) -> dict[str, Any]:
+    """Measure every backend; return rows keyed by backend name (``limit``: chunks per throughput pass)."""
     chunks, questions, batches = _texts()
-    rows: dict[str, Any] = {}
-    reference: np.ndarray | None = None
-    for backend in BACKENDS:
-        embedder = make_embedder(settings.with_overrides(embedding_backend=backend))
+    chunks = chunks[:limit] if limit else chunks
+    embedders = {b: make_embedder(settings.with_overrides(embedding_backend=b)) for b in BACKENDS}
+    for embedder in embedders.values():
         embedder.embed_batch(chunks[:70])  # load, export on first use, warm up
         timed(embedder.embed_batch, batches[:3] + [[q] for q in questions[:3]])
+    seconds: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    vectors: dict[str, np.ndarray] = {}
+    for backend in list(BACKENDS) + list(reversed(BACKENDS)):  # A-B-C-D-D-C-B-A
         started = time.perf_counter()
-        vectors = embedder.embed_batch(chunks)
-        seconds = time.perf_counter() - started
-        if reference is None:
-            reference = vectors
-        cosine = (vectors * reference).sum(axis=1)
+        vectors[backend] = embedders[backend].embed_batch(chunks)
+        seconds[backend].append(time.perf_counter() - started)
+    rows: dict[str, Any] = {}
+    for backend, embedder in embedders.items():
+        cosine = (vectors[backend] * vectors["torch"]).sum(axis=1)
         query = [s * 1000 for s in timed(embedder.embed_batch, [[q] for q in questions])]
         sentences = [s * 1000 for s in timed(embedder.embed_batch, batches)]
-        rows[backend] = {"chunks_per_s": len(chunks) / seconds, "query_p50_ms": statistics.median(query),
+        rows[backend] = {"chunks_per_s": len(chunks) / statistics.mean(seconds[backend]),
+                         "passes_chunks_per_s": [round(len(chunks) / x, 2) for x in seconds[backend]],
+                         "query_p50_ms": statistics.median(query),
                          "sentences16_p50_ms": statistics.median(sentences),
                          "sentences16_p95_ms": percentile(sentences, 95),
                          "cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min())}
@@ -73,7 +82,15 @@ def compare_encoders(settings: Settings, gold: str | None, echo: Any = print) ->
         rows[backend]["speedup"] = rows[backend]["chunks_per_s"] / rows["torch"]["chunks_per_s"]
     if gold:
         _gold_metrics(settings, gold, rows, echo)
-    return {"chunks": len(chunks), "rows": rows, "gold": gold}
+    return {"chunks": len(chunks), "rows": rows, "gold": gold, "loadavg": _loadavg(),
+            "picked_here": pick_backend("auto")}
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def _gold_metrics(settings: Settings, gold: str, rows: dict[str, Any], echo: Any) -> None:
@@ -83,8 +100,9 @@ def _gold_metrics(settings: Settings, gold: str, rows: dict[str, Any], echo: Any
 
     items = load_gold(gold)
     corpus = "k12docs" if gold == "k12docs" else "library"
-    for backend in rows:
-        kb = eval_kb(settings.with_overrides(embedding_backend=backend), corpus)
+    for backend in rows:  # each backend ingests the corpus itself, into a folder of its own
+        own = settings.with_overrides(embedding_backend=backend, data_dir=settings.data_dir / "encoders" / backend)
+        kb = eval_kb(own, corpus)
         _, summary = run_gold(Assistant(kb.settings, kb=kb, journal=None), items)
         rows[backend].update({name: summary["overall"][name] for name in GOLD_COLUMNS})
         echo(f"{backend}: fact recall {summary['overall']['fact_recall']:.3f}")
@@ -93,22 +111,25 @@ def _gold_metrics(settings: Settings, gold: str, rows: dict[str, Any], echo: Any
 def table(result: dict[str, Any]) -> str:
     """The comparison as a Markdown table."""
     gold = [c for c in GOLD_COLUMNS if any(c in r for r in result["rows"].values())]
-    head = ["backend", "chunks/s", "x torch", "query p50 ms", "16 sentences p50/p95 ms", "cosine to torch (mean/min)"] + gold
+    head = ["backend", "chunks/s", "x torch fp32", "query p50 ms", "16 sentences p50/p95 ms", "cosine to torch (mean/min)"] + gold
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, r in result["rows"].items():
         cells = [name, f"{r['chunks_per_s']:.1f}", f"{r['speedup']:.2f}", f"{r['query_p50_ms']:.1f}",
                  f"{r['sentences16_p50_ms']:.0f} / {r['sentences16_p95_ms']:.0f}",
                  f"{r['cosine_mean']:.4f} / {r['cosine_min']:.4f}"] + [f"{r[c]:.3f}" if c in r else "n/a" for c in gold]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append(f"\n{result.get('chunks', 'n/a')} chunks per pass; load average {result.get('loadavg', 'n/a')}; "
+                 f"`auto` picks {result.get('picked_here', 'n/a')} on this CPU.")
     return "\n".join(lines)
 
 
 @click.command("encoders")
 @click.option("--gold", type=click.Choice(["none", "library", "k12docs"]), default="library", show_default=True,
               help="Also answer this gold set with each backend (none: speed and fidelity only).")
+@click.option("--chunks", "limit", type=click.IntRange(16), help="Chunks per throughput pass (default: all of the library's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def encoders(gold: str, as_json: bool) -> None:
-    """Compare the encoder backends (torch, ONNX, ONNX int8): speed, fidelity, answer quality.
+def encoders(gold: str, limit: int | None, as_json: bool) -> None:
+    """Compare the encoder backends (torch fp32 and bf16, ONNX, ONNX int8): speed, fidelity, answer quality.
 
     \b
     Examples:
@@ -119,7 +140,8 @@ def encoders(gold: str, as_json: bool) -> None:
 
     configure_logging("WARNING")
     settings = load_settings()
-    result = compare_encoders(settings, None if gold == "none" else gold, echo=lambda m: click.echo(m, err=True))
+    result = compare_encoders(settings, None if gold == "none" else gold, echo=lambda m: click.echo(m, err=True),
+                              limit=limit)
     folder = settings.reports_dir / "encoders"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "encoders.json").write_text(json.dumps(result, indent=2))

@@ -30,7 +30,7 @@ from kb.core.settings import Settings
 from kb.index.knowledge import DONE
 from kb.index.store import Store, open_store
 
-__all__ = ["RealCorpus", "ScaleBuild", "build_scale", "NOISE_SIGMA", "SYNTHETIC_DOC_CHUNKS"]
+__all__ = ["RealCorpus", "ScaleBuild", "build_scale", "synthetic_part", "NOISE_SIGMA", "SYNTHETIC_DOC_CHUNKS"]
 
 NOISE_SIGMA = 0.03
 SYNTHETIC_DOC_CHUNKS = 50
@@ -75,13 +75,16 @@ def _real_part(real: RealCorpus, n: int) -> tuple[list[DocRecord], list[int]]:
     return docs, rows
 
 
-def _synthetic(real: RealCorpus, count: int, rng: random.Random, np_rng: np.random.Generator) -> tuple[list[DocRecord], list[Chunk], np.ndarray]:
+def synthetic_part(real: RealCorpus, count: int, rng: random.Random, np_rng: np.random.Generator,
+                   start: int = 0) -> tuple[list[DocRecord], list[Chunk], np.ndarray]:
+    """``count`` synthetic chunks in 50-chunk documents, numbered from chunk ``start`` (a multiple of 50) on."""
     docs: list[DocRecord] = []
     chunks: list[Chunk] = []
-    for d in range(0, count, SYNTHETIC_DOC_CHUNKS):
+    start -= start % SYNTHETIC_DOC_CHUNKS
+    for d in range(start, start + count, SYNTHETIC_DOC_CHUNKS):
         doc_id = f"synthetic-{d // SYNTHETIC_DOC_CHUNKS:06d}"
         title = f"{rng.choice(TERMS).title()} handbook {d // SYNTHETIC_DOC_CHUNKS + 1}"
-        n = min(SYNTHETIC_DOC_CHUNKS, count - d)
+        n = min(SYNTHETIC_DOC_CHUNKS, start + count - d)
         for i in range(n):
             text = paragraph(rng, 700)
             chunks.append(Chunk(id=f"{doc_id}-{i:05d}-{content_hash(text)[:10]}", doc_id=doc_id, index=i, text=text, title=title,
@@ -106,7 +109,7 @@ def build_scale(real: RealCorpus, n: int, base: Settings, folder: Path, seed: in
     chunks = [real.chunks[r] for r in rows]
     vectors = real.vectors[rows] if rows else np.zeros((0, real.vectors.shape[1]), np.float32)
     if n > len(rows):
-        s_docs, s_chunks, s_vectors = _synthetic(real, n - len(rows), random.Random(seed), np.random.default_rng(seed))
+        s_docs, s_chunks, s_vectors = synthetic_part(real, n - len(rows), random.Random(seed), np.random.default_rng(seed))
         docs, chunks, vectors = docs + s_docs, chunks + s_chunks, np.concatenate([vectors, s_vectors])
     store = open_store(settings)
     started = time.perf_counter()

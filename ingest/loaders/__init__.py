@@ -7,22 +7,38 @@ bytes; anything else is reported as unsupported, never guessed.
 from __future__ import annotations
 
 import codecs
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.clean import clean_text
-from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html_text
 from ingest.loaders.markdown import load_markdown_text
-from ingest.loaders.pdf import load_pdf
 from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError, UnsupportedFormatError
 
-__all__ = ["SUPPORTED", "detect_type", "load_file", "decode_text"]
+__all__ = ["SUPPORTED", "BINARY_KINDS", "LoadOptions", "detect_type", "load_file", "load_bytes", "decode_text"]
 
 SUPPORTED = {
     ".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
-    ".txt": "text", ".text": "text", ".docx": "docx",
+    ".txt": "text", ".text": "text", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv",
+    ".eml": "eml", ".epub": "epub",
 }
+BINARY_KINDS = {"pdf", "docx", "pptx", "xlsx", "epub"}  # read from a file (downloads go through a temporary one)
+_ZIP_KINDS = {"docx": "a Word document", "pptx": "a PowerPoint file", "xlsx": "an Excel workbook", "epub": "an EPUB book"}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Limits and switches the loaders need (taken from Settings by the pipeline)."""
+
+    max_pages: int = 2000
+    max_bytes: int = 50_000_000
+    sheet_max_rows: int = 5000
+    sheet_max_cols: int = 40
+    ocr: bool = True
+    ocr_timeout_s: float = 30.0
+    ocr_dpi: int = 300
+    ocr_language: str = "eng"
 
 
 def detect_type(path: Path) -> str:
@@ -39,10 +55,10 @@ def detect_type(path: Path) -> str:
         raise IngestError("file is empty (0 bytes)")
     if kind == "pdf" and not head.lstrip().startswith(b"%PDF"):
         raise IngestError("file is named .pdf but is not a PDF (no %PDF header)")
-    if kind == "docx" and not head.startswith(b"PK"):
-        raise IngestError("file is named .docx but is not a Word document (not a zip archive)")
+    if kind in _ZIP_KINDS and not head.startswith(b"PK"):
+        raise IngestError(f"file is named {path.suffix} but is not {_ZIP_KINDS[kind]} (not a zip archive)")
     utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # Windows "Unicode" text has NUL bytes
-    if kind in {"text", "markdown", "html"} and ((b"\x00" in head and not utf16) or head.startswith((b"%PDF", b"PK\x03\x04"))):
+    if kind in {"text", "markdown", "html", "csv", "eml"} and ((b"\x00" in head and not utf16) or head.startswith((b"%PDF", b"PK\x03\x04"))):
         raise IngestError(f"file is named {path.suffix} but holds binary data")
     return kind
 
@@ -63,13 +79,22 @@ def decode_text(data: bytes) -> str:
         ) from exc
 
 
-def load_bytes(data: bytes, kind: str, source: str) -> LoadedDocument:
+def load_bytes(data: bytes, kind: str, source: str, options: LoadOptions | None = None) -> LoadedDocument:
     """Parse text formats held in memory (used for downloads and files alike)."""
+    options = options or LoadOptions()
+    if kind == "eml":
+        from ingest.loaders.mail import load_eml
+
+        return load_eml(data, source)
     text = decode_text(data)
     if kind == "markdown":
         return load_markdown_text(text, source)
     if kind == "html":
         return load_html_text(text, source)
+    if kind == "csv":
+        from ingest.loaders.sheet import load_csv
+
+        return load_csv(text, source, max_rows=options.sheet_max_rows, max_cols=options.sheet_max_cols)
     body = clean_text(text)
     if not body:
         raise IngestError("text file has no readable text")
@@ -78,11 +103,37 @@ def load_bytes(data: bytes, kind: str, source: str) -> LoadedDocument:
     return LoadedDocument(source=source, source_type="text", title=title, sections=paragraphs)
 
 
-def load_file(path: Path, max_pages: int, max_bytes: int) -> LoadedDocument:
-    """Load one local file of a supported type."""
-    kind = detect_type(path)
+def _load_binary(path: Path, kind: str, options: LoadOptions) -> LoadedDocument:
+    expand = options.max_bytes * 20  # what a zip archive may expand to
     if kind == "pdf":
-        return load_pdf(path, max_pages)
+        from ingest.loaders.pdf import load_pdf
+
+        return load_pdf(path, options.max_pages, options=options)
     if kind == "docx":
-        return load_docx(path, max_bytes * 20)
-    return load_bytes(path.read_bytes(), kind, str(path))
+        from ingest.loaders.docx import load_docx
+
+        return load_docx(path, expand)
+    if kind == "pptx":
+        from ingest.loaders.pptx import load_pptx
+
+        return load_pptx(path, expand)
+    if kind == "xlsx":
+        from ingest.loaders.sheet import load_xlsx
+
+        return load_xlsx(path, expand, max_rows=options.sheet_max_rows, max_cols=options.sheet_max_cols)
+    from ingest.loaders.epub import load_epub
+
+    return load_epub(path, expand)
+
+
+def load_file(path: Path, max_pages: int | None = None, max_bytes: int | None = None,
+              options: LoadOptions | None = None) -> LoadedDocument:
+    """Load one local file of a supported type."""
+    options = options or LoadOptions()
+    if max_pages is not None or max_bytes is not None:
+        options = LoadOptions(**{**options.__dict__, "max_pages": max_pages or options.max_pages,
+                                 "max_bytes": max_bytes or options.max_bytes})
+    kind = detect_type(path)
+    if kind in BINARY_KINDS:
+        return _load_binary(path, kind, options)
+    return load_bytes(path.read_bytes(), kind, str(path), options)

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.clean import SectionBuilder
+from ingest.loaders.archive import check_zip
 from kb.core.documents import LoadedDocument
 from kb.core.errors import IngestError
 
 if TYPE_CHECKING:
     from docx.table import Table
 
-MAX_RATIO = 100  # uncompressed/compressed; real documents stay far below
-
 
 def _check_zip(path: Path, max_bytes: int) -> None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise IngestError("not a valid DOCX (the file is not a zip archive); re-save it from Word") from exc
-    total = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos) or 1
-    if total > max_bytes or total / packed > MAX_RATIO:
-        raise IngestError(
-            f"DOCX expands to {total // 1_000_000} MB from {packed // 1000} KB (a zip bomb?); refused"
-        )
-    if "word/document.xml" not in {i.filename for i in infos}:
-        raise IngestError("not a Word document (word/document.xml is missing)")
+    check_zip(path, max_bytes, member="word/document.xml", kind="Word document")
 
 
 def _table_text(table: Table) -> str:

@@ -161,15 +161,22 @@ def _main_content(html: str) -> list[Any] | None:
     return list(main) if main is not None and len(main) else None
 
 
-def load_html_text(html: str, source: str) -> LoadedDocument:
-    """Parse an HTML page into sections under its headings."""
+def load_html_text(html: str, source: str, *, extract: bool = True) -> LoadedDocument:
+    """Parse an HTML page into sections under its headings.
+
+    Args:
+        html: the page.
+        source: where it came from (the title of last resort).
+        extract: find the main content with trafilatura; False reads all of the markup
+            (for clean content such as an EPUB chapter, where every block is content).
+    """
     if not _depth_ok(html):
         raise IngestError(f"HTML nests elements more than {MAX_DEPTH} deep; it is not a normal page")
     soup = _soup(html)
     title = _title(soup)
     date = _page_date(html, soup)
     _strip(soup, boilerplate=False)  # hidden text (keyword stuffing) is not content, whatever the extractor thinks
-    blocks = _main_content(str(soup))
+    blocks = _main_content(str(soup)) if extract else None
     if blocks is not None:
         builder = SectionBuilder()
         for block in blocks:

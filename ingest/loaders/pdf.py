@@ -1,13 +1,21 @@
-"""PDF loader: one section per page, via pypdf, with running headers and footers removed."""
+"""PDF loader: one section per page, via pypdf, with running headers and footers removed.
+
+Pages without a text layer (scans) are recognised by OCR when CTO_OCR is on; their
+sections are marked ``ocr`` so that citations and the health report say so.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ingest.clean import clean_text, strip_repeated_lines
 from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError
+
+if TYPE_CHECKING:
+    from ingest.loaders import LoadOptions
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +52,55 @@ def _title(reader, path: Path) -> str:  # type: ignore[no-untyped-def]
     return title
 
 
-def load_pdf(path: Path, max_pages: int) -> LoadedDocument:
-    """Read a PDF's pages; raise IngestError for corrupt, encrypted or text-less files."""
+def _has_image(page: Any, depth: int = 0) -> bool:
+    """True when the page draws an image (a scan), looked up in its resources without decoding anything.
+
+    Pages of vector drawings, or empty pages, have no image to recognise; OCR skips them
+    (and a page whose content stream is a decompression bomb is never rendered for nothing).
+    """
+    try:
+        resources = page.get("/Resources") if depth == 0 else page
+        resources = resources.get_object() if resources is not None else None
+        xobjects = resources.get("/XObject") if resources is not None else None
+        xobjects = xobjects.get_object() if xobjects is not None else None
+        for ref in (xobjects or {}).values():
+            obj = ref.get_object()
+            subtype = obj.get("/Subtype")
+            if subtype == "/Image":
+                return True
+            if subtype == "/Form" and depth < 3 and _has_image(obj.get("/Resources"), depth + 1):
+                return True
+    except Exception:  # broken resource dictionaries: treat as no image rather than lose the document
+        return False
+    return False
+
+
+def _ocr(path: Path, texts: list[str], empty: list[int], options: LoadOptions, warnings: list[str]) -> list[int]:
+    """Replace the text of image-only pages by their OCR; return the pages that got text."""
+    from ingest.loaders.ocr import ocr_pages
+
+    try:
+        result = ocr_pages(path, empty, dpi=options.ocr_dpi, language=options.ocr_language, timeout_s=options.ocr_timeout_s)
+    except IngestError as exc:
+        warnings.append(f"{len(empty)} image-only page(s) not read: {exc}")
+        return []
+    recognised = []
+    for number, raw in result.texts.items():
+        text = clean_text(raw)
+        if len(text) >= MIN_PAGE_CHARS:
+            texts[number - 1] = text
+            recognised.append(number)
+    if result.failed:
+        reasons = sorted(set(result.failed.values()))
+        warnings.append(f"OCR could not read {len(result.failed)} page(s): {_page_list(sorted(result.failed))} ({'; '.join(reasons)[:200]})")
+    return sorted(recognised)
+
+
+def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) -> LoadedDocument:
+    """Read a PDF's pages (OCR for scanned ones); raise IngestError for corrupt, encrypted or text-less files."""
+    from ingest.loaders import LoadOptions
+
+    options = options or LoadOptions(ocr=False)
     reader = _reader(path)
     try:
         total = len(reader.pages)
@@ -67,11 +122,20 @@ def load_pdf(path: Path, max_pages: int) -> LoadedDocument:
             failed += 1
     texts = [clean_text(t) for t in strip_repeated_lines([clean_text(t) for t in raw])]
     empty = [i + 1 for i, t in enumerate(texts) if len(t) < MIN_PAGE_CHARS]
+    scans = [p for p in empty if _has_image(reader.pages[p - 1])] if options.ocr else []
+    ocr = _ocr(path, texts, scans, options, warnings) if scans else []
+    if ocr:
+        warnings.append(f"OCR: {len(ocr)} scanned page(s) read by text recognition, check them for misread words: {_page_list(ocr)}")
+        empty = [p for p in empty if p not in set(ocr)]
     if len(empty) == len(texts):
-        raise IngestError(
-            "PDF has no text layer (scanned or image-only); run OCR on it first, then ingest the result"
-        )
-    sections = [Section(text=t, page=i + 1) for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
+        if not options.ocr:
+            hint = "turn OCR on (CTO_OCR=true) or run OCR on it first, then ingest the result"
+        elif scans:
+            hint = "OCR found no text in its images either; re-scan it at 300 dpi in black and white"
+        else:
+            hint = "its pages hold no scanned images either (drawings only?); export it again with its text"
+        raise IngestError(f"PDF has no text layer (scanned or image-only); {hint}")
+    sections = [Section(text=t, page=i + 1, ocr=(i + 1) in set(ocr)) for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
     if empty:
         warnings.append(f"{len(empty)} empty or image-only page(s): {_page_list(empty)}")
     if failed:
@@ -81,6 +145,7 @@ def load_pdf(path: Path, max_pages: int) -> LoadedDocument:
         "pages": total,
         "pages_read": len(texts),
         "empty_pages": empty,
+        "ocr_pages": ocr,
         "pages_failed": failed,
         "chars_per_page": round(chars / max(1, len(texts))),
     }

@@ -15,11 +15,11 @@ from datetime import date
 
 import numpy as np
 
+from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
-from kb.answering.conversation import standalone_question
-from kb.answering.extractive import Composer, ExtractiveComposer
+from kb.answering.composers import Composer, make_composer
+from kb.answering.extractive import ExtractiveComposer
 from kb.answering.links import deep_link
-from kb.answering.relevance_gate import evidence_features
 from kb.answering.retrieval import Filters, Passage, Retriever
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
@@ -54,14 +54,23 @@ class Assistant:
         self.kb = kb or KnowledgeBase(settings)
         self.retriever = Retriever(self.kb, settings)
         self._composer = composer
+        self._probe_composer: ExtractiveComposer | None = None
         self.journal = journal if journal is not None else Journal(settings.data_dir)
 
     @property
-    def composer(self) -> Composer:
-        if self._composer is None:
-            from kb.answering.composers import make_composer
+    def probe_composer(self) -> ExtractiveComposer:
+        """The offline composer whose draft the abstention model reads (and, offline, the answer itself)."""
+        if self._probe_composer is None:
+            self._probe_composer = ExtractiveComposer(self.kb.embedder, max_chars=self.settings.max_answer_chars,
+                                                      shortlist=self.settings.compose_shortlist)
+        return self._probe_composer
 
-            self._composer = make_composer(self.settings, self.kb.embedder)
+    @property
+    def composer(self) -> Composer:
+        """The composer that writes answers: the probe itself offline, else the configured one."""
+        if self._composer is None:
+            offline = self.settings.llm_backend == "none"
+            self._composer = self.probe_composer if offline else make_composer(self.settings, self.kb.embedder)
         return self._composer
 
     def ask(self, question: str, history: Sequence[str] | None = None, filters: Filters | None = None,
@@ -91,23 +100,29 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
             notices.append(render("question_truncated", limit=MAX_QUESTION_CHARS))
         standalone = self._standalone(question, list(history or []))
-        areas = classify(standalone)
+        searched = self._expand(standalone)  # the library's own words for its acronyms and informal terms
+        areas = classify(searched)
         mark = time.perf_counter()
-        vector = self.kb.embedder.embed_batch([standalone])[0]
+        vector = self.kb.embedder.embed_batch([searched])[0]
         timings["embed"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passages = self.retriever.retrieve(standalone, filters, k, areas=areas, query_vector=vector)
+        passages = self.retriever.retrieve(searched, filters, k, areas=areas, query_vector=vector)
         timings["retrieve"] = time.perf_counter() - mark
-        gate = evidence_features(standalone, passages, self.kb.keyword)
-        evidence = gate.score
-        required = self.settings.min_relevance_unknown_names if gate.missing else self.settings.min_relevance
-        if not passages or evidence < required:
+        mark = time.perf_counter()
+        probe = self._probe(searched, passages, vector)
+        timings["compose"] = time.perf_counter() - mark
+        features = gate_features(searched, passages, self.kb.keyword, probe)
+        evidence, answers = self._decide(features)
+        if not passages or probe is None or not answers:
             answer = self._abstain(question, standalone, areas, passages, evidence, filters, notices)
         else:
-            mark = time.perf_counter()
-            draft = self._compose(standalone, passages, vector, on_token)
-            timings["compose"] = time.perf_counter() - mark
+            draft = probe
+            if self.composer is not self.probe_composer:  # another composer writes the answer the probe allowed
+                mark = time.perf_counter()
+                draft = self.composer.compose(searched, passages, question_vector=vector, on_token=on_token)
+                timings["compose"] += time.perf_counter() - mark
             answer = self._render(question, standalone, areas, passages, draft, evidence, notices)
+        answer.gate = {name: round(value, 4) for name, value in features.items()}
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         answer.retrieved = [_passage_ref(p) for p in passages]
@@ -120,19 +135,30 @@ class Assistant:
         return answer
 
     # ----- steps ------------------------------------------------------------------------------
-    def _standalone(self, question: str, history: list[str]) -> str:
-        """The follow-up made standalone: by the LLM composer when it offers ``rewrite``, else by rule."""
-        rewrite = getattr(self.composer, "rewrite", None) if history else None
-        if callable(rewrite):
-            return str(rewrite(question, history))  # falls back to the rule itself when the LLM fails
-        return standalone_question(question, history)
+    def _expand(self, question: str) -> str:
+        """The question with the long forms of the acronyms and informal terms it uses appended."""
+        if not self.settings.expand_vocabulary:
+            return question
+        return self.kb.keyword.vocabulary.expand(question)
 
-    def _compose(self, question: str, passages: list[Passage], vector: np.ndarray,
-                 on_token: Callable[[str], None] | None) -> Draft:
-        composer = self.composer
-        if isinstance(composer, ExtractiveComposer):
-            return composer.compose(question, passages, question_vector=vector)
-        return composer.compose(question, passages, on_token=on_token)
+    def _probe(self, question: str, passages: list[Passage], vector: np.ndarray) -> Draft | None:
+        """The extractive draft: the answer itself offline, and the sentences the abstention model reads."""
+        if not passages:
+            return None
+        return self.probe_composer.compose(question, passages, question_vector=vector)
+
+    def _decide(self, features: dict[str, float]) -> tuple[float, bool]:
+        """(evidence, answer?): the trained model's probability, or the one-score threshold gate."""
+        model = load_model() if self.settings.abstention == "model" else None
+        if model is not None:
+            probability = model.probability(features)
+            return probability, probability >= model.threshold
+        required = self.settings.min_relevance_unknown_names if features["missing"] else self.settings.min_relevance
+        return features["evidence"], features["evidence"] >= required
+
+    def _standalone(self, question: str, history: list[str]) -> str:
+        """The follow-up made standalone by the composer (an LLM composer falls back to the rule itself)."""
+        return self.composer.rewrite(question, history) if history else question
 
     def _empty(self, question: str, message: str) -> Answer:
         return Answer(question=question, standalone_question=question, text=message, citations=[], areas=[],
@@ -187,8 +213,10 @@ class Assistant:
         return Citation(
             n=n, doc_id=chunk.doc_id, chunk_id=chunk.id, title=chunk.title, source=chunk.source, page=chunk.page,
             section=chunk.section, date=chunk.date, snippet=privacy.redact(chunk.text), score=round(passage.score, 4),
-            content_hash=content_hash(chunk.text), link=deep_link(chunk), supporting=supporting,
+            content_hash=content_hash(chunk.text), link=deep_link(chunk, supporting[0] if supporting else None),
+            supporting=supporting,
             areas=chunk.areas, authority=chunk.extra.get("authority"),
+            place=chunk.extra.get("place"), ocr=bool(chunk.extra.get("ocr")),
         )
 
     def _currency_notices(self, citations: list[Citation]) -> list[str]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from kb.answering.conversation import standalone_question
 from kb.answering.retrieval import Passage
 from kb.answering.safety import looks_like_injection
 from kb.core.answer import Claim, Draft
@@ -22,7 +22,7 @@ from kb.core.text import paragraphs, split_sentences
 from kb.embed.base import Embedder
 from kb.index.keyword import tokenize
 
-__all__ = ["Composer", "ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN"]
+__all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN"]
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 MIN_SENTENCE = 25
@@ -30,16 +30,6 @@ MAX_SENTENCE = 600
 ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
 _LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 _TABLE_ROW = re.compile(r"\|.*\|")
-
-
-class Composer(Protocol):
-    """Turns a question and its passages into a draft answer."""
-
-    name: str
-
-    def compose(self, question: str, passages: Sequence[Passage], on_token: Callable[[str], None] | None = None) -> Draft:
-        """Draft the answer; a streaming composer passes each piece of text to ``on_token``."""
-        ...
 
 
 @dataclass
@@ -203,8 +193,8 @@ class ExtractiveComposer:
         self.redundancy = redundancy
         self.floor = floor
 
-    def compose(self, question: str, passages: Sequence[Passage], on_token: Callable[[str], None] | None = None,
-                question_vector: np.ndarray | None = None) -> Draft:
+    def compose(self, question: str, passages: Sequence[Passage], *, question_vector: np.ndarray | None = None,
+                on_token: Callable[[str], None] | None = None) -> Draft:
         """Quote the passages' best sentences (nothing streams: the draft is ready at once)."""
         items = score_candidates(question, candidates(passages), passages, self.embedder, question_vector,
                                  self.weights, self.shortlist)
@@ -220,6 +210,10 @@ class ExtractiveComposer:
             points=[Claim(c.text, [c.passage]) for c in rest],
             composer=self.name,
         )
+
+    def rewrite(self, question: str, history: Sequence[str]) -> str:
+        """A follow-up made standalone by the deterministic rule (no model offline)."""
+        return standalone_question(question, list(history))
 
     def _select(self, ranked: list[Candidate]) -> list[Candidate]:
         if not ranked:

@@ -6,8 +6,10 @@ scores and single-retriever modes exist for measurement (``python -m eval ablate
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -103,6 +105,12 @@ class Passage:
     vector: np.ndarray | None = field(default=None, repr=False)
 
 
+@lru_cache(maxsize=1)
+def _keyword_pool() -> cf.ThreadPoolExecutor:
+    """Threads for keyword searches (bm25s scores in numpy, which releases the GIL), made on first use."""
+    return cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
+
+
 class Retriever:
     """Finds the passages for a question."""
 
@@ -120,8 +128,14 @@ class Retriever:
         if not done:
             return []
         index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
+        if s.expand_vocabulary:  # "Cat 2" also searches "Category Two" (a no-op on an expanded question)
+            question = index.vocabulary.expand(question)
         dense: dict[str, tuple[Chunk, float]] = {}
         known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
+        searching: cf.Future[list[tuple[str, float]]] | None = None
+        if s.fusion != "dense":  # the keyword search runs beside the encoder and the vector search
+            allow: Callable[[dict[str, Any]], bool] | None = filters.allows if filters.active else None
+            searching = _keyword_pool().submit(index.search, question, s.fetch_k, allow)
         if s.fusion != "bm25":
             if query_vector is None:
                 query_vector = self.kb.embedder.embed_batch([question])[0]
@@ -129,10 +143,7 @@ class Retriever:
                 if is_current(hit.chunk, done.get(hit.chunk.doc_id)):
                     dense[hit.chunk.id] = (hit.chunk, hit.score)
                     known[hit.chunk.id] = (hit.chunk, hit.vector)
-        keyword: dict[str, float] = {}
-        if s.fusion != "dense":
-            allow: Callable[[dict[str, Any]], bool] | None = filters.allows if filters.active else None
-            keyword = dict(index.search(question, s.fetch_k, allow))
+        keyword: dict[str, float] = dict(searching.result()) if searching is not None else {}
         fused = self._fuse(dense, keyword)
         if areas and s.area_boost:
             fused = self._boost(fused, dense, areas, index)

@@ -48,7 +48,9 @@ def _health_lines(stored: object) -> list[str]:
     health = meta.get("health")
     h: dict = health if isinstance(health, dict) else {}
     if h.get("pages"):
-        lines.insert(0, f"{h.get('pages')} pages, {h.get('chars_per_page')} characters per page")
+        ocr = h.get("ocr_pages") or []
+        lines.insert(0, f"{h.get('pages')} pages, {h.get('chars_per_page')} characters per page"
+                     + (f", OCR on {len(ocr)} scanned page(s)" if ocr else ""))
     return lines or ["ok"]
 
 

@@ -47,12 +47,15 @@ class Citation:
     supporting: list[str] = field(default_factory=list)
     areas: list[str] = field(default_factory=list)
     authority: str | None = None
+    place: str | None = None  # "slide 3", "sheet Budget, row 14": named instead of the page
+    ocr: bool = False  # the passage was recognised from a scanned page
 
     @property
     def location(self) -> str:
         parts = []
-        if self.page:
-            parts.append(f"p. {self.page}")
+        where = self.place or (f"p. {self.page}" if self.page else "")
+        if where:
+            parts.append(where + (" (OCR)" if self.ocr else ""))
         if self.section:
             parts.append(f"§ {self.section}")
         return ", ".join(parts)
@@ -76,6 +79,7 @@ class Answer:
     evidence: float = 0.0
     id: str = ""
     retrieved: list[dict[str, Any]] = field(default_factory=list)  # every passage considered, best first
+    gate: dict[str, float] = field(default_factory=dict)  # the abstention decision's signals (kb/answering/abstention.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

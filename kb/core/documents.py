@@ -45,6 +45,9 @@ class Section:
     page: int | None = None
     heading: str | None = None
     anchor: str | None = None
+    place: str | None = None  # how a citation names it when "p. N" would be wrong: "slide 3", "sheet Budget, row 14"
+    ocr: bool = False  # the text was recognised from an image of the page
+    atomic: bool = False  # never folded into a neighbour (a spreadsheet row is cited on its own)
 
 
 @dataclass

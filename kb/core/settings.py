@@ -53,9 +53,10 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_SHA256,
         description="Expected sha256 of the model's model.safetensors; empty skips the check.",
     )
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="Encoder runtime: torch (default, fastest measured here), onnx, or onnx-int8 "
-        "(int8 weights: a different index, rebuild after switching). See `python -m eval encoders`."
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+        "auto", description="Encoder runtime: auto (torch-bf16 on CPUs with native bf16, else torch), torch (float32), "
+        "torch-bf16, onnx, or onnx-int8 (int8 weights: a different index, rebuild after switching). "
+        "See `python -m eval encoders`."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
@@ -83,11 +84,20 @@ class Settings(BaseSettings):
     area_boost: float = Field(
         0.1, ge=0.0, description="Score bonus for passages in the question's challenge areas."
     )
+    expand_vocabulary: bool = Field(
+        True, description="Expand acronyms and informal terms the library defines (\"Cat 2\" -> \"Category Two\", "
+        "\"MFA\" -> \"multi-factor authentication\") in the question before retrieval and the relevance gate."
+    )
+    abstention: Literal["model", "threshold"] = Field(
+        "model", description="How the assistant decides to abstain: model (the logistic model trained on the gold "
+        "sets, kb/answering/abstention_model.json; `python -m eval train-gate` refits it) or threshold "
+        "(min_relevance on one evidence score)."
+    )
     min_relevance: float = Field(
-        0.36, description="Relevance gate: below this evidence score the answer abstains (calibrated on the gold sets)."
+        0.36, description="Relevance gate with CTO_ABSTENTION=threshold: below this evidence score the answer abstains."
     )
     min_relevance_unknown_names: float = Field(
-        0.51, description="Stricter gate for questions naming things the library never mentions (a product, a state)."
+        0.51, description="Stricter threshold gate for questions naming things the library never mentions (a product, a state)."
     )
 
     # --- answers -------------------------------------------------------------------------
@@ -124,6 +134,22 @@ class Settings(BaseSettings):
     privacy_mode: Literal["refuse", "redact", "allow"] = Field(
         "refuse", description="What ingest does with student personal data: refuse, redact or allow."
     )
+    sheet_max_rows: int = Field(
+        5000, ge=1, description="Most data rows read from one spreadsheet sheet or CSV (more: a health warning)."
+    )
+    sheet_max_cols: int = Field(
+        40, ge=1, description="Most columns read from one spreadsheet sheet or CSV (more: a health warning)."
+    )
+    ocr: bool = Field(True, description="Recognise the text of scanned (image-only) PDF pages with Tesseract.")
+    ocr_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds Tesseract may spend on one page before the page is skipped with a warning."
+    )
+    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution scanned pages are rendered at for OCR.")
+    ocr_language: str = Field("eng", description="Tesseract language(s) for OCR, e.g. eng or eng+spa.")
+    viewer_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Extra folders whose files the in-app viewer may open (the library folder and uploads always may).",
+    )
 
     # --- app -----------------------------------------------------------------------------------
     staff_password_hash: str = Field(
@@ -151,6 +177,14 @@ class Settings(BaseSettings):
         600.0, ge=0, description="Seconds a writing command (ingest, kb import, kb remove) waits for another one "
         "writing to the same data dir before it gives up; 0 refuses at once."
     )
+
+    # --- HTTP API (`kb serve`) ---------------------------------------------------------------
+    api_rate_per_minute: int = Field(
+        60, ge=1, description="Default requests per minute for a new API token (`kb token create --rate` overrides); "
+        "counted in each worker process."
+    )
+    api_max_request_kb: int = Field(64, ge=1, description="Largest API request body, in KiB (bigger ones get 413).")
+    api_max_history: int = Field(20, ge=0, description="Most earlier turns of a conversation the API reads.")
 
     @field_validator("data_dir", "library_dir", "reports_dir")
     @classmethod
@@ -188,12 +222,12 @@ def settings_table() -> str:
     """The Markdown table of every setting (README's configuration section is generated from it)."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         if isinstance(default, SecretStr):
             default = "(empty)" if not default.get_secret_value() else "(set)"
         elif isinstance(default, Path):
             default = default.relative_to(REPO_ROOT).as_posix() + "/" if default.is_relative_to(REPO_ROOT) else str(default)
-        elif default is None or default == "":
+        elif default is None or default == "" or default == []:
             default = "(unset)"
         rows.append(f"| `CTO_{name.upper()}` | `{default}` | {field.description} |")
     return "\n".join(rows)

@@ -21,6 +21,7 @@ import numpy as np
 from kb.core.documents import Chunk
 from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
+from kb.index.vocabulary import Vocabulary, find_terms
 
 __all__ = ["KeywordIndex", "tokenize", "FILTER_FIELDS"]
 
@@ -77,6 +78,7 @@ class KeywordIndex:
     tokens: list[np.ndarray] | None = None  # per chunk: ids into vocab (None for an index saved before they were kept)
     vocab: list[str] = field(default_factory=list)
     doc_hashes: dict[str, str] = field(default_factory=dict)
+    terms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # per document: its acronyms and numbered terms
 
     @classmethod
     def build(cls, chunks: Iterable[Chunk], k1: float = 1.2, b: float = 0.75, doc_hashes: dict[str, str] | None = None,
@@ -92,6 +94,7 @@ class KeywordIndex:
         meta: list[dict[str, Any]] = []
         rows: list[np.ndarray] = []
         vocab: list[str] = []
+        terms: dict[str, dict[str, list[str]]] = {}
         kept_rows = reuse.tokens if reuse is not None and keep else None
         if reuse is not None and kept_rows is not None:
             wanted = set(keep)
@@ -101,19 +104,29 @@ class KeywordIndex:
                     ids.append(cid)
                     meta.append(entry)
                     rows.append(row)
+            terms = {doc_id: found for doc_id, found in reuse.terms.items() if doc_id in wanted}
         positions = {word: n for n, word in enumerate(vocab)}
         for chunk in chunks:
             ids.append(chunk.id)
             meta.append(_filter_meta(chunk))
             words = tokenize(chunk.embed_text) or ["_empty_"]
             rows.append(np.fromiter((positions.setdefault(w, len(positions)) for w in words), dtype=np.int32, count=len(words)))
+            _merge_terms(terms.setdefault(chunk.doc_id, {}), find_terms(chunk.text))
         vocab = list(positions)  # insertion order: old words first, then new ones
         if kept_rows is not None:  # words of documents no longer kept would otherwise stay in the vocabulary
             rows, vocab = _compact(rows, vocab)
         retriever = _bm25s().BM25(k1=k1, b=b)
         if rows:
             retriever.index((rows, {word: n for n, word in enumerate(vocab)}), show_progress=False)
-        return cls(ids=ids, meta=meta, retriever=retriever, tokens=rows, vocab=vocab, doc_hashes=dict(doc_hashes or {}))
+        return cls(ids=ids, meta=meta, retriever=retriever, tokens=rows, vocab=vocab, doc_hashes=dict(doc_hashes or {}),
+                   terms=terms)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The acronyms and numbered terms the indexed documents define (built once per index)."""
+        if not hasattr(self, "_vocabulary"):
+            self._vocabulary = Vocabulary.from_terms(self.terms)
+        return self._vocabulary
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a (tokenized) term; unseen terms get the maximum."""
@@ -159,7 +172,8 @@ class KeywordIndex:
         tmp.mkdir(parents=True)
         if self.ids:
             self.retriever.save(str(tmp / "bm25"), show_progress=False)
-        entries: dict[str, Any] = {"ids": self.ids, "meta": self.meta, "vocab": self.vocab, "doc_hashes": self.doc_hashes}
+        entries: dict[str, Any] = {"ids": self.ids, "meta": self.meta, "vocab": self.vocab, "doc_hashes": self.doc_hashes,
+                                   "terms": self.terms}
         if self.tokens is not None:
             lengths = np.fromiter((len(row) for row in self.tokens), dtype=np.int64, count=len(self.tokens))
             flat = np.concatenate(self.tokens) if self.tokens else np.zeros(0, dtype=np.int32)
@@ -172,6 +186,8 @@ class KeywordIndex:
     def load(cls, folder: Path) -> KeywordIndex:
         bm25s = _bm25s()
         entries = json.loads((folder / "entries.json").read_text())
+        if "terms" not in entries:  # saved before the vocabulary was kept: the caller rebuilds it
+            raise ValueError(f"keyword index in {folder} has no vocabulary")
         retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if entries["ids"] else bm25s.BM25()
         tokens: list[np.ndarray] | None = None
         if (folder / "tokens.npz").is_file():
@@ -181,7 +197,13 @@ class KeywordIndex:
             if len(tokens) != len(entries["ids"]):
                 tokens = None  # not this index's tokens: the next change rebuilds from the texts
         return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever, tokens=tokens,
-                   vocab=entries.get("vocab", []), doc_hashes=entries.get("doc_hashes", {}))
+                   vocab=entries.get("vocab", []), doc_hashes=entries.get("doc_hashes", {}), terms=entries["terms"])
+
+
+def _merge_terms(into: dict[str, list[str]], found: dict[str, list[str]]) -> None:
+    for kind, values in found.items():
+        if values:
+            into[kind] = sorted(set(into.get(kind, [])) | set(values))
 
 
 def _compact(rows: list[np.ndarray], vocab: list[str]) -> tuple[list[np.ndarray], list[str]]:

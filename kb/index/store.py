@@ -216,7 +216,8 @@ class Store:
         if diffs:
             raise StoreMismatchError(
                 "the knowledge base was built with other settings (" + "; ".join(diffs) + "). "
-                "Either restore those settings, or rebuild: `kb reset --yes` and then `ingest` your documents again."
+                + _backend_hint(str(found.get("embedding_model")), str(expected["embedding_model"]))
+                + "Either restore those settings, or rebuild: `kb reset --yes` and then `ingest` your documents again."
             )
 
     def _is_empty(self) -> bool:
@@ -423,6 +424,15 @@ def make_client(settings: Settings) -> Any:
             f"cannot reach the knowledge base at {target}: {exc}. "
             + ("Start the server with `chroma run --host 127.0.0.1 --port PORT --path DIR`." if settings.server_mode else "Check that the folder is writable.")
         ) from exc
+
+
+def _backend_hint(stored: str, wanted: str) -> str:
+    """What to set when only the encoder's precision differs (int8 vectors are an index of their own)."""
+    if stored.removesuffix("+int8") != wanted.removesuffix("+int8") or stored == wanted:
+        return ""
+    if stored.endswith("+int8"):
+        return "It holds int8 vectors: query it with CTO_EMBEDDING_BACKEND=onnx-int8. "
+    return "It holds full-precision vectors: query it with CTO_EMBEDDING_BACKEND=auto (or torch, torch-bf16, onnx). "
 
 
 def open_store(settings: Settings, embedding_model: str | None = None) -> Store:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from pydantic import SecretStr
 
 from kb.answering.conversation import standalone_question
@@ -118,13 +119,14 @@ class LLMComposer:
         self._down_problem = ""
 
     # ----- the composer protocol ------------------------------------------------------------
-    def compose(self, question: str, passages: Sequence[Passage],
+    def compose(self, question: str, passages: Sequence[Passage], *, question_vector: np.ndarray | None = None,
                 on_token: Callable[[str], None] | None = None) -> Draft:
         """Answer from the passages with the LLM, or offline with a notice when it fails.
 
         Args:
             question: the standalone question.
             passages: retrieved passages, best first; citations ``[n]`` refer to their order.
+            question_vector: the question's embedding, passed on to the offline fallback.
             on_token: called with each piece of the reply as the model streams it.
 
         Returns:
@@ -133,17 +135,17 @@ class LLMComposer:
         if not passages:
             return Draft(lead=[], composer=self.name)  # never let a model answer without sources
         if time.monotonic() < self._down_until:
-            return self._offline(question, passages, self._down_problem)
+            return self._offline(question, passages, self._down_problem, question_vector)
         sent = prepare_passages(passages)
         messages = self._messages(question, format_passages(sent))
         started = time.perf_counter()
         try:
             text = self._call(messages, on_token)
             reply = parse_reply(text, len(sent))
-            check_claims(reply.claims, sent, getattr(self.fallback, "embedder", None))
+            check_claims(reply.claims, sent, self.fallback.embedder)
             self._require_usable(text, reply)
         except Exception as exc:  # any failure of the backend ends in the offline answer, with a notice
-            return self._offline(question, passages, self._failed_call(exc))
+            return self._offline(question, passages, self._failed_call(exc), question_vector)
         logger.info("llm_answer composer=%s claims=%d unsupported=%d dropped=%d seconds=%.2f", self.name,
                     len(reply.claims), sum(not c.supported for c in reply.claims), reply.dropped,
                     time.perf_counter() - started)
@@ -245,8 +247,9 @@ class LLMComposer:
             self._down_problem = problem
         return problem
 
-    def _offline(self, question: str, passages: Sequence[Passage], problem: str) -> Draft:
-        draft = self.fallback.compose(question, passages)
+    def _offline(self, question: str, passages: Sequence[Passage], problem: str,
+                 question_vector: np.ndarray | None) -> Draft:
+        draft = self.fallback.compose(question, passages, question_vector=question_vector)
         notice = render("llm_fallback", model=self.settings.llm_model, url=self.settings.llm_base_url, problem=problem)
         draft.notices = [notice, *draft.notices]
         return draft

@@ -1,0 +1,202 @@
+"""``python -m eval train-gate``: fit the abstention model on the gold sets, with grouped cross-validation.
+
+Every gold question (library and k12docs, casual slices included) is asked through the one
+answering path; the signals the decision reads (``Answer.gate``) and whether the question is
+covered become one training row. Rows are grouped by the document that answers them (all
+uncovered questions of one set and area form a group), so cross-validation never scores a
+question whose document it trained on. The reported figures are cross-validated: for each
+held-out fold, the model and its threshold are fitted on the other folds only.
+
+The fit is deterministic (rounded features, lbfgs, unshuffled folds); the result is written
+to ``kb/answering/abstention_model.json`` and ``--check`` refits and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from eval.gold import load_gold
+from eval.run import eval_kb
+from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel
+
+__all__ = ["gate_rows", "fit_gate", "cross_validate", "COMMANDS"]
+
+CORPORA = ("library", "k12docs")
+MIN_ANSWER_RATE = 0.96  # the threshold keeps at least this share of covered questions answered
+FOLDS = 5
+C = 1.0  # inverse regularisation strength: a plain, lightly regularised fit (not tuned per question)
+
+
+def gate_rows(settings: Any, corpora: tuple[str, ...] = CORPORA, progress: bool = False) -> list[dict[str, Any]]:
+    """One row per gold question: its gate signals, whether it is covered, its group and slice."""
+    from kb.answering.assistant import Assistant
+
+    rows: list[dict[str, Any]] = []
+    for corpus in corpora:
+        kb = eval_kb(settings, corpus)
+        assistant = Assistant(kb.settings, kb=kb, journal=None)
+        items = load_gold(corpus)
+        for n, item in enumerate(items):
+            if progress and n % 25 == 0:
+                click.echo(f"{corpus}: {n}/{len(items)}", err=True)
+            answer = assistant.ask(item.question, history=item.history, audit=False)
+            group = item.refs[0].stem if item.refs else f"{corpus}:{item.area}:uncovered"
+            rows.append({"id": item.id, "corpus": corpus, "slice": ",".join(getattr(item, "tags", ())) or "main",
+                         "covered": not item.abstain, "group": group,
+                         **{name: round(float(answer.gate.get(name, 0.0)), 4) for name in (*FEATURES, "evidence", "missing")}})
+    return rows
+
+
+def _matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([[row[f] for f in FEATURES] for row in rows], dtype=np.float64)
+    y = np.array([1 if row["covered"] else 0 for row in rows], dtype=np.int64)
+    return x, y
+
+
+def _threshold(probabilities: np.ndarray, y: np.ndarray, min_answer_rate: float) -> float:
+    """The highest threshold that still answers ``min_answer_rate`` of the covered questions."""
+    covered = np.sort(probabilities[y == 1])
+    if not len(covered):
+        return 0.5
+    allowed = int(np.floor((1.0 - min_answer_rate) * len(covered)))  # covered questions it may refuse
+    return float(covered[allowed]) - 1e-6
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=C, class_weight="balanced", solver="lbfgs", max_iter=5000)
+    model.fit((x - mean) / scale, y)
+    return mean, scale, model
+
+
+def _oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int) -> np.ndarray:
+    """Out-of-fold probabilities from grouped cross-validation."""
+    from sklearn.model_selection import GroupKFold
+
+    out = np.zeros(len(y))
+    for train, test in GroupKFold(n_splits=min(folds, len(set(groups)))).split(x, y, groups):
+        mean, scale, model = _fit(x[train], y[train])
+        out[test] = model.predict_proba((x[test] - mean) / scale)[:, 1]
+    return out
+
+
+def fit_gate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RATE, folds: int = FOLDS) -> GateModel:
+    """Fit the model on every row; its threshold comes from grouped out-of-fold probabilities."""
+    x, y = _matrix(rows)
+    groups = np.array([row["group"] for row in rows])
+    mean, scale, model = _fit(x, y)
+    threshold = _threshold(_oof(x, y, groups, folds), y, min_answer_rate)
+    return GateModel(features=FEATURES, mean=tuple(round(float(v), 4) for v in mean),
+                     scale=tuple(round(float(v), 4) for v in scale),
+                     coef=tuple(round(float(v), 4) for v in model.coef_[0]),
+                     intercept=round(float(model.intercept_[0]), 4), threshold=round(threshold, 4))
+
+
+def cross_validate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RATE,
+                   folds: int = FOLDS) -> list[bool]:
+    """Held-out decisions (True: answer) for every row: each fold's model and threshold never saw it."""
+    from sklearn.model_selection import GroupKFold
+
+    x, y = _matrix(rows)
+    groups = np.array([row["group"] for row in rows])
+    decisions = np.zeros(len(rows), dtype=bool)
+    for train, test in GroupKFold(n_splits=min(folds, len(set(groups)))).split(x, y, groups):
+        inner = _oof(x[train], y[train], groups[train], folds)
+        threshold = _threshold(inner, y[train], min_answer_rate)
+        mean, scale, model = _fit(x[train], y[train])
+        decisions[test] = model.predict_proba((x[test] - mean) / scale)[:, 1] >= threshold
+    return [bool(d) for d in decisions]
+
+
+def _scores(rows: list[dict[str, Any]], answered: list[bool]) -> dict[str, dict[str, float]]:
+    """Abstain recall and answer rate per corpus and slice."""
+    out: dict[str, dict[str, float]] = {}
+    scopes = sorted({(r["corpus"], r["slice"]) for r in rows})
+    for corpus, part in [*scopes, ("all", "all")]:
+        chosen = [(r, a) for r, a in zip(rows, answered, strict=True)
+                  if corpus == "all" or (r["corpus"] == corpus and r["slice"] == part)]
+        covered = [a for r, a in chosen if r["covered"]]
+        uncovered = [a for r, a in chosen if not r["covered"]]
+        out[f"{corpus}/{part}"] = {
+            "answer_rate": round(sum(covered) / len(covered), 3) if covered else 0.0,
+            "abstain_recall": round(1 - sum(uncovered) / len(uncovered), 3) if uncovered else 0.0,
+            "covered": float(len(covered)), "uncovered": float(len(uncovered))}
+    return out
+
+
+def _threshold_gate(rows: list[dict[str, Any]], settings: Any) -> list[bool]:
+    """The one-score gate's decisions, for comparison."""
+    return [r["evidence"] >= (settings.min_relevance_unknown_names if r["missing"] else settings.min_relevance)
+            for r in rows]
+
+
+def _table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = ["| decision | scope | answer_rate | abstain_recall | covered | uncovered |", "|---|---|---|---|---|---|"]
+    for name, scopes in results.items():
+        for scope, v in scopes.items():
+            lines.append(f"| {name} | {scope} | {v['answer_rate']:.3f} | {v['abstain_recall']:.3f} | "
+                         f"{v['covered']:.0f} | {v['uncovered']:.0f} |")
+    return "\n".join(lines)
+
+
+@click.command("train-gate")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=MODEL_PATH, show_default=True,
+              help="Where to write the fitted model (JSON).")
+@click.option("--rows", "rows_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Reuse (or, when absent, write) the per-question signals in this JSON-lines file.")
+@click.option("--check", is_flag=True, help="Refit and exit 1 when the result differs from --out (nothing written).")
+def train_gate(out: Path, rows_path: Path | None, check: bool) -> None:
+    """Fit the abstention model on the gold sets and print its cross-validated figures.
+
+    \b
+    Examples:
+      python -m eval train-gate
+      python -m eval train-gate --check
+      python -m eval train-gate --rows /tmp/gate-rows.jsonl
+    """
+    from kb.cli.common import configure_logging, load_settings
+
+    configure_logging("WARNING")
+    settings = load_settings()
+    if rows_path is not None and rows_path.is_file():
+        rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
+    else:
+        rows = gate_rows(settings, progress=sys.stderr.isatty())
+        if rows_path is not None:
+            rows_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = fit_gate(rows)
+    results = {"model (cross-validated)": _scores(rows, cross_validate(rows)),
+               "threshold gate (min_relevance)": _scores(rows, _threshold_gate(rows, settings))}
+    document = {"command": "python -m eval train-gate", "model": model.to_dict(), "cross_validated": results["model (cross-validated)"],
+                "rows": len(rows), "min_answer_rate": MIN_ANSWER_RATE, "folds": FOLDS, "C": C}
+    click.echo(_table(results))
+    if check:
+        shipped = json.loads(out.read_text())["model"] if out.is_file() else None
+        same = shipped is not None and _close(shipped, model.to_dict())
+        click.echo("the shipped model matches a refit" if same else f"the shipped model in {out} differs from a refit: "
+                   "run `python -m eval train-gate` and commit the file")
+        sys.exit(0 if same else 1)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    click.echo(f"model written to {out}")
+
+
+def _close(a: dict[str, Any], b: dict[str, Any], tolerance: float = 2e-3) -> bool:
+    """Same features and every number within ``tolerance`` (float noise across machines)."""
+    if a["features"] != b["features"]:
+        return False
+    pairs = [(a[k], b[k]) for k in ("intercept", "threshold")]
+    pairs += [(x, y) for k in ("mean", "scale", "coef") for x, y in zip(a[k], b[k], strict=True)]
+    return all(abs(float(x) - float(y)) <= tolerance for x, y in pairs)
+
+
+COMMANDS = [train_gate]

@@ -1,0 +1,199 @@
+"""Vocabulary the library defines itself: acronyms, their expansions, and numbered terms.
+
+Found in chunk texts when the keyword index is built (and kept per document, so an
+incremental build reads only new and changed documents):
+
+- acronyms defined in the text, "multi-factor authentication (MFA)" or
+  "MFA (multi-factor authentication)", checked by the Schwartz-Hearst rule (the
+  acronym's letters appear, in order, in the long form, the first at a word start);
+- numbered terms, "Category Two" or "Title IV", whose informal forms a reader types
+  ("Cat 2", "category 2", "C2", "Title 4").
+
+At question time :meth:`Vocabulary.expand` appends the long forms of the acronyms and
+informal terms the question uses, so retrieval and the relevance gate see the words the
+library itself uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kb.core.text import STOPWORDS
+
+__all__ = ["Vocabulary", "find_terms"]
+
+_SHORT = r"[A-Za-z][A-Za-z0-9&/-]{1,9}"
+_LONG_THEN_SHORT = re.compile(r"((?:[A-Za-z0-9][\w'&/-]*[\s,]+){1,12})\((" + _SHORT + r")s?\)")
+_SHORT_THEN_LONG = re.compile(r"\b(" + _SHORT + r")\s+\(([A-Za-z][^()]{3,90})\)")
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+_ROMAN = ["", "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"]
+_NUMBER = r"(?:\d{1,2}|" + "|".join(_NUMBER_WORDS[1:]) + r"|" + "|".join(r for r in _ROMAN[1:] if r) + r")"
+_NUMBERED_TERM = re.compile(r"\b([A-Z][a-z]{2,})\s+(" + _NUMBER + r")\b", re.IGNORECASE)
+_INFORMAL = re.compile(r"\b([A-Za-z]{3,})\.?\s*(" + _NUMBER + r")\b", re.IGNORECASE)
+_LETTER_DIGIT = re.compile(r"\b([A-Za-z])(\d{1,2})\b")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9&/'-]*")
+_MAX_EXPANSIONS = 6
+
+
+def _number(text: str) -> int | None:
+    """The value of ``2``, ``two`` or ``II`` (1-10), else None."""
+    low = text.lower()
+    if low.isdigit():
+        return int(low) if 0 < int(low) <= 10 else None
+    if low in _NUMBER_WORDS:
+        return _NUMBER_WORDS.index(low) or None
+    if low in _ROMAN:
+        return _ROMAN.index(low) or None
+    return None
+
+
+def _acronym_like(short: str) -> bool:
+    """At least two capitals (``MFA``, ``CoSN``, ``A4L``) or a capital and a digit; not a plain word."""
+    capitals = sum(ch.isupper() for ch in short)
+    return capitals >= 2 or (capitals >= 1 and any(ch.isdigit() for ch in short) and short[0].isupper())
+
+
+def _long_form(short: str, text: str) -> str | None:
+    """The shortest tail of ``text`` whose characters spell ``short`` (Schwartz and Hearst, 2003)."""
+    s, i = len(short) - 1, len(text) - 1
+    while s >= 0:
+        ch = short[s].lower()
+        if not ch.isalpha():  # digits are checked on the whole long form below ("Category Two (C2)")
+            s -= 1
+            continue
+        while i >= 0 and (text[i].lower() != ch or (s == 0 and i > 0 and text[i - 1].isalnum())):
+            i -= 1
+        if i < 0:
+            return None
+        i -= 1
+        s -= 1
+    start = text.rfind(" ", 0, i + 1) + 1
+    long = text[start:].strip(" ,")
+    return long if _initials_fit(short, long) else None
+
+
+def _initials_fit(short: str, long: str) -> bool:
+    """The long form's content words start with the acronym's letters, in order, nearly one word per letter.
+
+    Rejects tails that merely contain the letters ("industry council" for ITI, "cisa publishes
+    free tabletop exercise packages" for CTEPs).
+    """
+    letters = [ch.lower() for ch in short if ch.isalpha()]
+    split = [w for w in re.split(r"[\s/-]+", long.strip(",")) if w]
+    numbers = {_number(w) for w in split} - {None}
+    if any(int(d) not in numbers for d in re.findall(r"\d", short) if d != "0"):
+        return False
+    words = [w for w in split if w[:1].isalpha() and w.lower() not in STOPWORDS and _number(w) is None]
+    if not words or long.split()[0].lower() in STOPWORDS or len(words) < max(min(2, len(letters)), len(letters) - 2):
+        return False
+    position = 0
+    for word in words:
+        position = letters.index(word[0].lower(), position) + 1 if word[0].lower() in letters[position:] else -1
+        if position < 0:
+            return False
+    return True
+
+
+def _definitions(text: str) -> Iterable[tuple[str, str]]:
+    for match in _LONG_THEN_SHORT.finditer(text):
+        short = match.group(2)
+        if not _acronym_like(short):
+            continue
+        before = " ".join(match.group(1).split())
+        long = _long_form(short, before)
+        while long is None and " " in before:  # a leading stop word ("the") can hide a valid long form
+            before = before.split(" ", 1)[1]
+            long = _long_form(short, before) if before.split()[0].lower() not in STOPWORDS else None
+        if long:
+            yield short, long
+    for match in _SHORT_THEN_LONG.finditer(text):
+        short, inside = match.group(1), " ".join(match.group(2).split())
+        if _acronym_like(short) and _long_form(short, inside) == inside:
+            yield short, inside
+
+
+def find_terms(text: str) -> dict[str, list[str]]:
+    """Acronym definitions and numbered terms in one text.
+
+    Returns:
+        ``{"acronyms": ["MFA=multi-factor authentication", ...], "numbered": ["Category Two", ...]}``
+        (strings, so the index can store them as JSON).
+    """
+    acronyms = sorted({f"{short}={long}" for short, long in _definitions(text)})
+    numbered = sorted({f"{m.group(1)} {m.group(2)}" for m in _NUMBERED_TERM.finditer(text)
+                       if m.group(1)[0].isupper() and m.group(1).lower() not in STOPWORDS and _number(m.group(2))})
+    return {"acronyms": acronyms, "numbered": numbered}
+
+
+@dataclass
+class Vocabulary:
+    """Acronyms and numbered terms of the whole knowledge base, for expanding questions."""
+
+    acronyms: dict[str, str] = field(default_factory=dict)  # upper-cased acronym -> most used long form
+    numbered: dict[tuple[str, int], str] = field(default_factory=dict)  # (lower head word, number) -> term as written
+
+    @classmethod
+    def from_terms(cls, per_doc: Mapping[str, Mapping[str, list[str]]]) -> Vocabulary:
+        """Merge the per-document terms (:func:`find_terms` output): the long form most documents use wins."""
+        long_forms: dict[str, Counter[str]] = {}
+        numbered: dict[tuple[str, int], Counter[str]] = {}
+        for terms in per_doc.values():
+            for entry in terms.get("acronyms", []):
+                short, _, long = entry.partition("=")
+                long_forms.setdefault(short.upper(), Counter())[long.lower()] += 1
+            for term in terms.get("numbered", []):
+                head, _, number = term.rpartition(" ")
+                value = _number(number)
+                if value:
+                    numbered.setdefault((head.lower(), value), Counter())[term] += 1
+        return cls(acronyms={short: _most_common(c) for short, c in long_forms.items()},
+                   numbered={key: _most_common(c) for key, c in numbered.items()})
+
+    def __len__(self) -> int:
+        return len(self.acronyms) + len(self.numbered)
+
+    def expansions(self, question: str) -> list[str]:
+        """Long forms of the acronyms and informal numbered terms the question uses (not already in it)."""
+        found: list[str] = []
+        low = question.lower()
+        for match in _WORD.finditer(question):
+            word = match.group(0).rstrip("s") if match.group(0).endswith("s") and match.group(0)[:-1].isupper() else match.group(0)
+            if word.lower() in STOPWORDS:
+                continue
+            long = self.acronyms.get(word.upper())
+            if long and long not in low and long not in found:
+                found.append(long)
+        for match in _INFORMAL.finditer(question):
+            head, number = match.group(1), match.group(2)
+            if head.lower() in STOPWORDS or not (number.isdigit() or number.isupper()):
+                continue  # "for one", "have two": abbreviated heads take a numeral, as people type them
+            term = self._numbered(head, number)
+            if term and term.lower() not in low and term not in found:
+                found.append(term)
+        for match in _LETTER_DIGIT.finditer(question):
+            if match.group(0).upper() in self.acronyms:
+                continue
+            term = self._numbered(match.group(1), match.group(2))
+            if term and term.lower() not in low and term not in found:
+                found.append(term)
+        return found[:_MAX_EXPANSIONS]
+
+    def _numbered(self, head: str, number: str) -> str | None:
+        value = _number(number)
+        if value is None:
+            return None
+        head = head.lower()
+        hits = sorted(term for (word, n), term in self.numbered.items() if n == value and word.startswith(head))
+        return hits[0] if len(hits) == 1 else None  # an ambiguous short head ("Cat" for two terms) expands nothing
+
+    def expand(self, question: str) -> str:
+        """The question with the long forms it abbreviates appended; unchanged when there are none."""
+        found = self.expansions(question)
+        return f"{question} ({'; '.join(found)})" if found else question
+
+
+def _most_common(counter: Counter[str]) -> str:
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]

@@ -1,0 +1,110 @@
+"""The abstention decision: its signals, the shipped model, and the deterministic, grouped training."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from eval.train_gate import cross_validate, fit_gate
+from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, _asking_part, load_model
+from kb.core.settings import REPO_ROOT
+
+
+def test_the_asking_sentence_is_told_apart_from_its_context() -> None:
+    asking, context = _asking_part("We moved every teacher to Gmail and Google Workspace last year. Under FERPA, "
+                                   "may teachers email grades to parents? (family educational rights)")
+    assert asking == "Under FERPA, may teachers email grades to parents?"
+    assert "Gmail" in context and "Gmail" not in asking
+    assert _asking_part("Does Gmail encrypt mail at rest?") == ("Does Gmail encrypt mail at rest?", "")
+
+
+def _rows(seed: int = 7, n: int = 160) -> list[dict[str, object]]:
+    """Synthetic gate rows: covered questions have closer passages and better coverage, with noise."""
+    rng = random.Random(seed)
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        covered = i % 4 != 0
+        base = 0.6 if covered else 0.35
+        row: dict[str, object] = {f: round(rng.random(), 4) for f in FEATURES}
+        row.update({"dense": round(base + rng.gauss(0, 0.1), 4), "coverage": round(base + rng.gauss(0, 0.15), 4),
+                    "missing_asked": float(rng.random() < (0.1 if covered else 0.4)),
+                    "covered": covered, "group": f"doc{i % 23}", "corpus": "synthetic", "slice": "main"})
+        rows.append(row)
+    return rows
+
+
+def test_fitting_is_deterministic_and_learns_the_signal() -> None:
+    rows = _rows()
+    first, second = fit_gate(rows), fit_gate(list(rows))
+    assert first == second
+    coef = dict(zip(first.features, first.coef, strict=True))
+    assert coef["dense"] > 0 and coef["coverage"] > 0 and coef["missing_asked"] < 0
+    decisions = cross_validate(rows)
+    covered = [d for d, r in zip(decisions, rows, strict=True) if r["covered"]]
+    uncovered = [d for d, r in zip(decisions, rows, strict=True) if not r["covered"]]
+    assert sum(covered) / len(covered) > 0.8 and sum(uncovered) / len(uncovered) < 0.5
+
+
+def test_cross_validation_never_scores_a_question_with_a_model_that_saw_its_group() -> None:
+    rows = _rows()
+    flipped = [dict(r, covered=not r["covered"]) if r["group"] == "doc5" else r for r in rows]
+    before, after = cross_validate(rows), cross_validate(flipped)
+    same_group = [i for i, r in enumerate(rows) if r["group"] == "doc5"]
+    assert [before[i] for i in same_group] == [after[i] for i in same_group]
+    assert before != after  # the flip does change the folds that trained on doc5
+
+
+def test_the_shipped_model_is_readable_and_complete() -> None:
+    model = load_model()
+    assert isinstance(model, GateModel)
+    assert model.features == FEATURES
+    document = json.loads(MODEL_PATH.read_text())
+    assert document["command"] == "python -m eval train-gate"
+    assert set(document["cross_validated"]) >= {"library/main", "k12docs/main", "all/all"}
+    low = dict.fromkeys(FEATURES, 0.0) | {"question_terms": 2.0}
+    high = low | {"dense": 0.8, "coverage": 0.9, "cited_coverage": 0.9, "cited_rare_coverage": 1.0,
+                  "agree_top_doc": 1.0, "agree_share": 1.0, "keyword_top": 0.8}
+    assert model.probability(high) > model.threshold > model.probability(low)
+
+
+@pytest.mark.slow
+def test_retraining_on_the_gold_sets_reproduces_the_shipped_model() -> None:
+    """`python -m eval train-gate --check` refits from the gold sets and compares with the shipped file."""
+    result = subprocess.run([sys.executable, "-m", "eval", "train-gate", "--check"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=3600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "matches" in result.stdout
+
+
+def test_gate_features_read_the_asking_sentence_and_the_cited_sentences(hash_settings) -> None:  # type: ignore[no-untyped-def]
+    from kb.answering.abstention import gate_features
+    from kb.answering.retrieval import Retriever
+    from kb.core.answer import Claim, Draft
+    from kb.core.documents import Chunk, DocRecord
+    from kb.index.knowledge import DONE, KnowledgeBase
+
+    kb = KnowledgeBase(hash_settings)
+    text = "Teachers may share grades with parents under FERPA. The service costs $5 per student each year."
+    chunk = Chunk(id="ferpa-0", doc_id="ferpa", index=0, text=text, title="FERPA brief", source="/lib/ferpa.md",
+                  source_type="md")
+    kb.store.add_chunks([chunk], kb.embedder.embed_batch([chunk.embed_text]))
+    kb.store.put_doc(DocRecord(doc_id="ferpa", source=chunk.source, source_type="md", title="FERPA brief",
+                               content_hash="1", status=DONE, chunk_count=1))
+    kb.refresh(force=True)
+    question = "We moved everyone to Gmail and starlink last year. Under FERPA, what does sharing grades cost?"
+    passages = Retriever(kb).retrieve(question, k=3)
+    no_figure = Draft(lead=[Claim("Teachers may share grades with parents under FERPA.", [0])])
+    with_figure = Draft(lead=[Claim("The service costs $5 per student each year.", [0])])
+
+    features = gate_features(question, passages, kb.keyword, no_figure)
+    assert set(FEATURES) <= set(features)
+    assert features["missing_context"] == 1.0 and features["missing_asked"] == 0.0  # Gmail: context, not subject
+    assert features["unseen_context"] >= 2.0 and features["unseen_asked"] == 0.0  # gmail, starlink, moved ...
+    assert features["asks_amount"] == 1.0 and features["amount_unanswered"] == 1.0
+    assert gate_features(question, passages, kb.keyword, with_figure)["amount_unanswered"] == 0.0
+    asked = gate_features("Does Gmail encrypt grades?", passages, kb.keyword, no_figure)
+    assert asked["missing_asked"] == 1.0 and asked["missing_context"] == 0.0

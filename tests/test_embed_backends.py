@@ -1,0 +1,75 @@
+"""Encoder backend selection from the CPU flags, bf16 fidelity, and the message for a store of other vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kb.core.errors import StoreMismatchError
+from kb.core.settings import Settings
+from kb.embed.base import SentenceTransformerEmbedder, make_embedder
+from kb.embed.selection import cpu_flags, pick_backend
+from kb.index.store import Store, make_client, open_store
+
+EPYC = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
+OLD_XEON = frozenset({"avx2", "avx512f"})
+
+
+def test_auto_picks_bf16_only_where_the_cpu_has_it() -> None:
+    assert pick_backend("auto", EPYC) == "torch-bf16"
+    assert pick_backend("auto", frozenset({"amx_bf16"})) == "torch-bf16"
+    assert pick_backend("auto", OLD_XEON) == "torch"
+    assert pick_backend("auto", frozenset()) == "torch"  # no /proc/cpuinfo: the safe choice
+
+
+def test_a_named_backend_wins_over_the_cpu(caplog: pytest.LogCaptureFixture) -> None:
+    assert pick_backend("torch", EPYC) == "torch"
+    assert pick_backend("onnx-int8", EPYC) == "onnx-int8"
+    assert pick_backend("torch-bf16", OLD_XEON) == "torch-bf16"
+    assert "without native bf16" in caplog.text
+
+
+def test_cpu_flags_read_from_cpuinfo(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16 avx512_vnni\n\nprocessor\t: 1\n")
+    assert cpu_flags(info) == frozenset({"fpu", "avx2", "avx512_bf16", "avx512_vnni"})
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_factory_builds_the_picked_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kb.embed.selection.cpu_flags", lambda: EPYC)
+    embedder = make_embedder(Settings(embedding_backend="auto"))
+    assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.precision == "bf16"
+    monkeypatch.setattr("kb.embed.selection.cpu_flags", lambda: OLD_XEON)
+    embedder = make_embedder(Settings(embedding_backend="auto"))
+    assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.precision == "fp32"
+
+
+def test_bf16_vectors_match_float32(real_embedder: SentenceTransformerEmbedder) -> None:
+    texts = ["How should a district prepare for ransomware?", "E-Rate Category Two covers internal connections.",
+             "Device refresh cycles for Chromebooks are usually four years. " * 8]
+    bf16 = SentenceTransformerEmbedder(real_embedder.name, precision="bf16").embed_batch(texts)
+    fp32 = real_embedder.embed_batch(texts)
+    assert bf16.dtype == np.float32
+    assert np.allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert (bf16 * fp32).sum(axis=1).min() > 0.995
+
+
+@pytest.mark.parametrize(("built", "opened", "hint"), [
+    ("onnx-int8", "auto", "CTO_EMBEDDING_BACKEND=onnx-int8"),
+    ("torch", "onnx-int8", "CTO_EMBEDDING_BACKEND=auto"),
+])
+def test_store_of_other_vectors_says_which_backend_to_use(tmp_path: Path, built: str, opened: str, hint: str) -> None:
+    base = Settings(data_dir=tmp_path / "data", embedding_backend=built)
+    Store(make_client(base), base, base.embedding_identity).open()
+    with pytest.raises(StoreMismatchError) as caught:
+        open_store(base.with_overrides(embedding_backend=opened))
+    assert hint in str(caught.value) and "kb reset --yes" in str(caught.value)
+
+
+def test_bf16_and_float32_share_one_index(tmp_path: Path) -> None:
+    base = Settings(data_dir=tmp_path / "data", embedding_backend="torch")
+    Store(make_client(base), base, base.embedding_identity).open()
+    open_store(base.with_overrides(embedding_backend="torch-bf16"))  # no mismatch: compatible vectors

@@ -1,0 +1,111 @@
+"""The library's own vocabulary: acronyms and numbered terms found at indexing, expanded in questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.answering.assistant import Assistant
+from kb.core.documents import Chunk, DocRecord
+from kb.core.settings import Settings
+from kb.index.keyword import KeywordIndex
+from kb.index.knowledge import DONE, KnowledgeBase
+from kb.index.vocabulary import Vocabulary, find_terms
+
+ERATE = ("E-Rate Category One covers data transmission services and internet access to the school. "
+         "Category Two (C2) covers internal connections: switches, routers, wireless access points and "
+         "basic firewall service, within a five-year budget per school.")
+SECURITY = ("Require multi-factor authentication (MFA) for every staff account, starting with email and the "
+            "student information system (SIS). Single sign-on (SSO) reduces the number of passwords.")
+OFFBOARDING = "When staff leave, disable their accounts the same day and recover devices."
+
+
+def test_acronym_definitions_are_found_both_ways_round() -> None:
+    terms = find_terms(SECURITY + " The Consortium for School Networking (CoSN) and Access 4 Learning (A4L) "
+                       "publish guides. EDR (endpoint detection and response) stops ransomware. Power over Ethernet (PoE) "
+                       "switches cost more.")
+    assert "MFA=multi-factor authentication" in terms["acronyms"]
+    assert "SIS=student information system" in terms["acronyms"]
+    assert "SSO=Single sign-on" in terms["acronyms"]
+    assert "CoSN=Consortium for School Networking" in terms["acronyms"]
+    assert "A4L=Access 4 Learning" in terms["acronyms"]
+    assert "EDR=endpoint detection and response" in terms["acronyms"]
+    assert "PoE=Power over Ethernet" in terms["acronyms"]
+
+
+@pytest.mark.parametrize("text", [
+    "Information Technology Industry Council (ITI) members",  # the tail "Industry Council" does not spell ITI
+    "CISA publishes free Tabletop Exercise Packages (CTEPs) for schools",  # "CISA publishes ..." is not CTEPs
+    "district costs (FY2025) rose by a tenth",  # a year, not an acronym definition
+    "switches (see Figure 2) and routers",
+])
+def test_parentheses_that_define_nothing_are_ignored(text: str) -> None:
+    assert find_terms(text)["acronyms"] == []
+
+
+def test_numbered_terms_and_a_digit_acronym() -> None:
+    terms = find_terms(ERATE + " Title IV grants and Tier 2 supports.")
+    assert {"Category One", "Category Two", "Title IV", "Tier 2"} <= set(terms["numbered"])
+    assert "C2=Category Two" in terms["acronyms"]
+
+
+def test_questions_are_expanded_with_the_library_s_own_words() -> None:
+    vocabulary = Vocabulary.from_terms({"erate": find_terms(ERATE), "security": find_terms(SECURITY)})
+    assert vocabulary.expand("Cat 1 vs Cat 2 in E-Rate: what falls in each bucket?") == (
+        "Cat 1 vs Cat 2 in E-Rate: what falls in each bucket? (Category One; Category Two)")
+    assert vocabulary.expansions("do we need mfa before sso?") == ["multi-factor authentication", "single sign-on"]
+    assert vocabulary.expansions("what does c2 pay for") == ["category two"]
+    assert vocabulary.expansions("which SISs support MFA?") == ["student information system", "multi-factor authentication"]
+    # already spelled out, stop words, or a number that is not an informal term: nothing to add
+    assert vocabulary.expand("Does Category Two cover firewalls?") == "Does Category Two cover firewalls?"
+    assert vocabulary.expansions("is it for one year or for 2 years?") == []
+    assert vocabulary.expand(vocabulary.expand("cat 2")) == vocabulary.expand("cat 2")  # idempotent
+
+
+def test_an_ambiguous_informal_head_expands_nothing() -> None:
+    vocabulary = Vocabulary.from_terms({"a": {"numbered": ["Category Two", "Catalog Two"]}})
+    assert vocabulary.expansions("cat 2 costs") == []
+    assert vocabulary.expansions("categ 2 costs") == ["Category Two"]
+
+
+def _add(kb: KnowledgeBase, doc_id: str, text: str, version: str = "1") -> None:
+    chunk = Chunk(id=f"{doc_id}-0-{version}", doc_id=doc_id, index=0, text=text, title=doc_id,
+                  source=f"/lib/{doc_id}.md", source_type="md")
+    kb.store.delete_chunks(doc_id)
+    kb.store.add_chunks([chunk], kb.embedder.embed_batch([chunk.embed_text]))
+    kb.store.put_doc(DocRecord(doc_id=doc_id, source=chunk.source, source_type="md", title=doc_id,
+                               content_hash=f"{doc_id}-{version}", status=DONE, chunk_count=1))
+
+
+@pytest.fixture
+def kb(hash_settings: Settings) -> KnowledgeBase:
+    kb = KnowledgeBase(hash_settings)
+    for doc_id, text in (("erate", ERATE), ("security", SECURITY), ("offboarding", OFFBOARDING)):
+        _add(kb, doc_id, text)
+    kb.refresh(force=True)
+    return kb
+
+
+def test_the_index_keeps_terms_per_document_incrementally_and_on_disk(kb: KnowledgeBase) -> None:
+    assert kb.keyword.vocabulary.acronyms["MFA"] == "multi-factor authentication"
+    _add(kb, "security", "Endpoint detection and response (EDR) watches laptops.", "2")
+    kb.store.delete_doc("erate")
+    assert kb.refresh(force=True)
+    vocabulary = kb.keyword.vocabulary
+    assert "MFA" not in vocabulary.acronyms and vocabulary.acronyms["EDR"] == "endpoint detection and response"
+    assert vocabulary.expansions("cat 2") == []  # the E-Rate document and its terms are gone
+    assert set(kb.keyword.terms) == {"security", "offboarding"}
+
+    reopened = KnowledgeBase(kb.settings)
+    assert reopened.keyword.terms == kb.keyword.terms  # loaded from disk, not rebuilt
+    rebuilt = KeywordIndex.build(kb.store.iter_chunks())
+    assert rebuilt.terms == kb.keyword.terms
+
+
+def test_retrieval_finds_the_defined_term_only_with_expansion(kb: KnowledgeBase) -> None:
+    question = "what does cat 2 pay for?"
+    on = Assistant(kb.settings, kb=kb, journal=None).retriever.retrieve(question, k=1)
+    off_settings = kb.settings.with_overrides(expand_vocabulary=False)
+    off = Assistant(off_settings, kb=KnowledgeBase(off_settings, embedder=kb.embedder, store=kb.store),
+                    journal=None).retriever.retrieve(question, k=1, query_vector=kb.embedder.embed_batch([question])[0])
+    assert on[0].chunk.doc_id == "erate" and on[0].keyword is not None
+    assert not off or off[0].keyword is None  # "cat" and "2" are not the library's words
