@@ -17,7 +17,7 @@ from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, star
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-WAIT_MS = 90_000
+WAIT_MS = 240_000  # the first page loads the model; on a busy machine that takes minutes
 FIRST = "How should our district prepare for a ransomware attack?"
 FOLLOW_UP = "What about small rural districts?"
 

@@ -22,7 +22,7 @@ from tests.oidc_provider import OIDCProvider, oidc_provider  # noqa: F401 (the f
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-WAIT_MS = 90_000
+WAIT_MS = 240_000  # the first page loads the model; on a busy machine that takes minutes
 PAT, SAM, LEE, KIM = "pat@lakeside.k12.us", "sam@lakeside.k12.us", "lee@lakeside.k12.us", "kim@gmail.com"
 PAT_Q = "How should our district prepare for a ransomware attack?"
 SAM_Q = "What does E-Rate Category Two cover?"
