@@ -6,6 +6,7 @@ answer's standalone question carries the first question's subject.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_conversation_survives_refresh_and_restart_and_the_follow_up_uses_it(tmp
             page.set_default_timeout(WAIT_MS)
             page.goto(app.url)
             ask(page, FIRST)
-            expect(page).to_have_url(lambda url: "c=" in url, timeout=WAIT_MS)  # type: ignore[arg-type]
+            expect(page).to_have_url(re.compile(r"[?&]c=[0-9a-f]{32}"), timeout=WAIT_MS)  # the address names it
             address = page.url
             sidebar = page.get_by_test_id("stSidebar")
             expect(sidebar.get_by_role("button", name=FIRST)).to_be_visible(timeout=WAIT_MS)
