@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: setup setup-test run seed test test-fast fuzz lint eval beir ablate bench clean
+.PHONY: setup setup-test run run-server seed test test-fast fuzz lint eval beir ablate bench clean
 
 setup:
 	@scripts/setup.sh
@@ -19,6 +19,11 @@ run: seed
 	@echo "CTO Assistant on http://$(HOST):$(PORT)"
 	@$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
+
+## Like run, over a local Chroma server (started and stopped with the app, data in CTO_DATA_DIR/chroma):
+## command-line `ingest` and `kb` commands work while people chat.
+run-server: seed
+	@$(PY) -m kb run --server --host $(HOST) --port $(PORT)
 
 ## Set up and run the whole test suite (unit, integration, browser, eval gate).
 test: setup-test

@@ -6,16 +6,18 @@ Navigation and wiring only; each page lives in ``ui/`` and every answer comes fr
 
 import streamlit as st
 
-from ui import nav, resources
+from ui import identity, nav, resources
 
 
 def main() -> None:
     st.set_page_config(page_title="CTO Assistant", page_icon=":material/school:", layout="centered")
     resources.setup_logging()
-    from ui import chat, evaluation, library  # here, not at the top: worker processes re-import this file
+    me = identity.gate()  # with sign-in configured: the sign-in page until someone allowed signs in
+    identity.account_box(me)
+    from ui import admin, chat, evaluation, library  # here, not at the top: worker processes re-import this file
 
-    renderers = {"chat": chat.render, "library": library.render, "evaluation": evaluation.render}
-    st.navigation(nav.pages(renderers), position="sidebar").run()
+    renderers = {"chat": chat.render, "library": library.render, "evaluation": evaluation.render, "admin": admin.render}
+    st.navigation(nav.pages(renderers, role=me.role, signed_in=me.signed_in), position="sidebar").run()
 
 
 # Streamlit runs this file as __main__; the ingest parser's worker processes re-import it as

@@ -10,6 +10,7 @@ import click
 
 from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.metadata import parse_areas, read_fields
+from kb.index.lock import with_running_server
 from kb.version import __version__
 
 EPILOG = """\b
@@ -144,7 +145,7 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
                                "(or use --refresh or --site URL)")
     if (refresh or site) and inputs:
         raise click.UsageError(f"{modes[0]} takes no PATH_OR_URL arguments")
-    settings = load_settings()
+    settings = with_running_server(load_settings())  # `kb run --server`: write through the app's server
     interactive = sys.stderr.isatty() and not as_json
     configure_logging("INFO" if (verbose or not interactive) and not as_json else "WARNING")
     meta = _metadata(area, authority=authority, jurisdiction=jurisdiction, published=published, reviewed=reviewed,

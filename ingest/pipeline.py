@@ -386,7 +386,14 @@ def _limit_chars(doc: LoadedDocument, limit: int, warnings: list[str]) -> None:
 
 def run_ingest(kb: KnowledgeBase, inputs: list[str], *, options: IngestOptions | None = None,
                progress: Progress | None = None) -> IngestReport:
-    """Ingest files, folders and URLs into the knowledge base; never stops on one bad input."""
+    """Ingest files, folders and URLs into the knowledge base; never stops on one bad input.
+
+    A real run holds the embedded store's write lock throughout (``kb.index.lock``): a
+    second writer is refused before anything is read or changed.
+
+    Raises:
+        WriteLockBusy: another process is writing the same knowledge base (the app, or a command).
+    """
     options = options or IngestOptions()
     if options.dry_run:
         return _run_ingest(kb, inputs, options, progress)

@@ -1,14 +1,14 @@
 """The Chat page: questions in, cited answers out, with follow-ups, filters, feedback and export.
 
-The conversation belongs to the browser session (``st.session_state``); answering is
-``Assistant.ask`` and nothing else.
+The conversation in view lives in the browser session (``st.session_state``) and every
+turn is saved for its user as it is answered (``ui.history``: resume, rename, delete,
+survive a refresh or restart); answering is ``Assistant.ask`` and nothing else.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,25 +21,19 @@ from kb.answering.retrieval import Filters
 from kb.core.answer import Answer
 from kb.core.areas import area_ids, area_label
 from kb.core.metadata import AUTHORITIES, JURISDICTIONS
-from ui import resources
+from ui import history, identity, resources
 from ui.citations import area_badges, citation_card
 from ui.guard import guarded
+from ui.history import PENDING, TURNS, Turn
 from ui.safe_text import answer_md, escape_md
 
 __all__ = ["render", "Turn", "conversation_markdown", "starter_questions", "build_filters"]
 
 logger = logging.getLogger(__name__)
 STARTERS_FILE = Path(__file__).with_name("starter_questions.yaml")
-TURNS, PENDING, RATED, GAPS, COMMENTED = "chat_turns", "chat_pending", "chat_rated", "chat_gaps", "chat_commented"
+RATED, GAPS, COMMENTED = "chat_rated", "chat_gaps", "chat_commented"
 MAX_QUESTION = 2000
 
-
-@dataclass
-class Turn:
-    """One exchange of the conversation."""
-
-    question: str
-    answer: Answer
 
 
 @lru_cache(maxsize=1)
@@ -82,11 +76,6 @@ def _turns() -> list[Turn]:
     return _state(TURNS, list)  # type: ignore[return-value]
 
 
-def _new_chat() -> None:
-    for key in (TURNS, PENDING):
-        st.session_state.pop(key, None)
-
-
 def _queue(question: str) -> None:
     st.session_state[PENDING] = question
 
@@ -121,15 +110,18 @@ def _sidebar() -> tuple[Filters, object]:
     return filters, actions
 
 
-def _actions(slot: object, turns: list[Turn]) -> None:
-    """New chat and export, drawn last so that they know about the answer given in this run."""
+def _actions(slot: object, turns: list[Turn], me: identity.Identity) -> None:
+    """New chat, export, rename or delete, and the saved conversations: drawn last, so that they include
+    the answer given in this run."""
     with slot.container():  # type: ignore[attr-defined]
-        st.button("New chat", icon=":material/add_comment:", on_click=_new_chat, width="stretch",
-                  disabled=not turns, help="Start a new conversation (the current one is cleared).")
+        st.button("New chat", icon=":material/add_comment:", on_click=history.new_chat, width="stretch",
+                  disabled=not turns, help="Start a new conversation (this one stays in your conversations).")
         st.download_button("Export conversation", data=conversation_markdown(turns) if turns else "",
                            file_name=f"cto-assistant-{datetime.now():%Y%m%d-%H%M}.md", mime="text/markdown",
                            on_click="ignore", icon=":material/download:", width="stretch", disabled=not turns,
                            help="Download the questions, answers and sources as a Markdown file.")
+        history.manage(me)
+        history.conversation_list(me)
 
 
 # ----- answers -------------------------------------------------------------------------------
@@ -183,7 +175,8 @@ def _feedback(turn: Turn) -> None:
         comment = st.text_input("Add a comment (optional)", key=f"fbt_{answer.id}", max_chars=1000,
                                 placeholder="What was missing or wrong?" if rating < 0 else "What helped?")
         if st.form_submit_button("Send comment", icon=":material/send:") and comment.strip():
-            resources.journal().record_feedback(answer.id, turn.question, rating=rating, comment=comment)
+            resources.journal().record_feedback(answer.id, turn.question, rating=rating, comment=comment,
+                                                conversation_id=history.current_id(), turn=turn.n)
             commented.add(answer.id)
             st.caption("Thank you: your comment was saved.")
 
@@ -191,7 +184,7 @@ def _feedback(turn: Turn) -> None:
 def _record_rating(turn: Turn, rating: int) -> None:
     answer = turn.answer
     journal = resources.journal()
-    journal.record_feedback(answer.id, turn.question, rating=rating)
+    journal.record_feedback(answer.id, turn.question, rating=rating, conversation_id=history.current_id(), turn=turn.n)
     gaps: set[str] = _state(GAPS, set)  # type: ignore[assignment]
     if rating < 0 and answer.id not in gaps and not answer.abstained:  # abstentions are logged by the assistant
         titles = list(dict.fromkeys(c.title for c in answer.citations))
@@ -201,12 +194,12 @@ def _record_rating(turn: Turn, rating: int) -> None:
              icon=":material/thumb_up:" if rating > 0 else ":material/thumb_down:")
 
 
-def _ask(assistant: Assistant, question: str, filters: Filters, turns: list[Turn]) -> Turn:
-    """Answer one question in the conversation (streaming into the page when an LLM composes)."""
-    history = [t.question for t in turns]
+def _ask(assistant: Assistant, question: str, filters: Filters, turns: list[Turn], me: identity.Identity) -> Turn:
+    """Answer one question in the conversation (streaming into the page when an LLM composes) and save it."""
+    earlier = [t.question for t in turns]
     if assistant.settings.llm_backend == "none":
         with st.spinner("Searching the library..."):
-            answer = assistant.ask(question, history=history, filters=filters)
+            answer = assistant.ask(question, history=earlier, filters=filters)
     else:
         placeholder = st.empty()
         parts: list[str] = []
@@ -216,10 +209,11 @@ def _ask(assistant: Assistant, question: str, filters: Filters, turns: list[Turn
             placeholder.markdown(answer_md("".join(parts)) + " ...")
 
         with st.spinner("Searching the library and writing the answer..."):
-            answer = assistant.ask(question, history=history, filters=filters, on_token=on_token)
+            answer = assistant.ask(question, history=earlier, filters=filters, on_token=on_token)
         placeholder.empty()
     turn = Turn(question, answer)
     turns.append(turn)
+    history.save(me, turn)
     return turn
 
 
@@ -244,7 +238,12 @@ def render() -> None:
     """The Chat page."""
     st.set_page_config(layout="centered")
     assistant = resources.assistant()
+    me = identity.current()
+    if me is None:  # app.py's gate runs first; this only guards a page opened some other way
+        st.error("Sign in first.", icon=":material/lock:")
+        return
     filters, actions = _sidebar()
+    history.restore(me)
     st.title("Ask the library")
     st.caption("Answers come only from the district technology library, and every claim names its source. "
                "When the library does not cover a question, the assistant says so instead of guessing.")
@@ -262,7 +261,7 @@ def render() -> None:
         with st.chat_message("user"):
             st.markdown(escape_md(question))
         with st.chat_message("assistant"):
-            _show_answer(_ask(assistant, question, filters, turns), max_mb)
+            _show_answer(_ask(assistant, question, filters, turns, me), max_mb)
     elif not turns:
         if not assistant.kb.done_docs():
             st.info("The library is empty. Staff can add documents on the Library page, or run `ingest PATH`.",
@@ -270,4 +269,4 @@ def render() -> None:
         _starters(filters)
     if filters.active:
         st.caption("Filters are on (see the sidebar): answers use only matching sources.")
-    _actions(actions, turns)
+    _actions(actions, turns, me)

@@ -16,7 +16,8 @@ import streamlit as st
 
 from kb.core.areas import area_label
 from kb.core.errors import ConfigError
-from ui import resources
+from kb.governance.roles import Role
+from ui import identity, resources
 from ui.guard import guarded
 from ui.safe_text import escape_md
 
@@ -120,6 +121,9 @@ def _feedback() -> None:
 def render() -> None:
     """The Evaluation page."""
     st.set_page_config(layout="wide")
+    if not identity.sees(Role.STAFF):
+        st.error("Only staff may open this page (it shows users' feedback).", icon=":material/lock:")
+        return
     st.title("Evaluation")
     _report(resources.settings().reports_dir / "eval")
     _feedback()

@@ -13,8 +13,9 @@ import streamlit as st
 
 from kb.core.areas import area_ids, area_label
 from kb.core.documents import Chunk, DocRecord
+from kb.governance.roles import Role
 from kb.index.knowledge import DONE, KnowledgeBase
-from ui import library_admin, resources
+from ui import identity, library_admin, resources
 from ui.citations import area_badges, is_web_link, local_file
 from ui.guard import guarded
 from ui.safe_text import escape_md, highlight_passage
@@ -194,8 +195,11 @@ def _passages(kb: KnowledgeBase, doc: DocRecord, focus: str | None) -> None:
 
 # ----- coverage tab ------------------------------------------------------------------------------
 def _coverage(docs: list[DocRecord]) -> None:
-    gaps = resources.journal().gaps_by_area()
+    staff_view = identity.sees(Role.STAFF)  # with sign-in, gaps (users' questions) are for staff
+    gaps = resources.journal().gaps_by_area() if staff_view else {}
     table = coverage_table(docs, gaps)
+    if not staff_view:
+        table = table.drop(columns=["Open questions"])
     st.subheader("Coverage by challenge area")
     summary = ", ".join(f"{r.Area}: {r.Documents}" for r in table.itertuples())
     chart = table.assign(Area=[short_label(a) for a in area_ids()])
@@ -204,6 +208,8 @@ def _coverage(docs: list[DocRecord]) -> None:
     empty = [r.Area for r in table.itertuples() if r.Documents == 0]
     if empty:
         st.warning("No documents yet for: " + escape_md(", ".join(empty)), icon=":material/warning:")
+    if not staff_view:
+        return
     st.subheader("What staff should add next")
     rows = gaps_table(gaps)
     if rows.empty:

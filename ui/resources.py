@@ -20,11 +20,13 @@ from kb.answering.assistant import Assistant
 from kb.core.errors import ConfigError
 from kb.core.settings import Settings
 from kb.governance.auth import Throttle
+from kb.governance.conversations import Conversations
 from kb.governance.journal import Journal
+from kb.index import lock
 from kb.index.knowledge import KnowledgeBase
 
-__all__ = ["settings", "knowledge_base", "assistant", "journal", "login_throttle", "ingest_lock", "setup_logging",
-           "clear"]
+__all__ = ["settings", "knowledge_base", "assistant", "journal", "conversations", "login_throttle", "ingest_lock",
+           "setup_logging", "clear"]
 
 logger = logging.getLogger(__name__)
 _QUIET = ("chromadb", "httpx", "httpcore", "urllib3", "sentence_transformers", "bm25s", "watchdog")
@@ -60,8 +62,21 @@ def setup_logging() -> bool:
 
 @st.cache_resource(show_spinner="Opening the knowledge base and loading the language model (first start only)...")
 def knowledge_base() -> KnowledgeBase:
-    """The knowledge base, opened and with its embedding model loaded, so the first answer is quick."""
+    """The knowledge base, opened and with its embedding model loaded, so the first answer is quick.
+
+    With the embedded store the app takes the data directory's write lock first and keeps it:
+    `ingest` or `kb` commands that would write behind its back are refused (the Library page
+    or server mode are the ways to add documents while it runs).
+    """
     kb = KnowledgeBase(settings())
+    if not kb.settings.server_mode:  # the app is the embedded store's one writer for as long as it runs
+        try:
+            lock.hold(kb.settings, "the app")
+        except lock.WriteLockBusy as exc:
+            holder = lock.holder_of(kb.settings.data_dir)
+            who = holder.describe() if holder else "another process"
+            raise lock.WriteLockBusy(f"{who} is changing the knowledge base right now; reload this page when it has "
+                                   "finished (or run the app with `make run-server` so both can work at once)") from exc
     kb.embedder.embed_batch(["warm up"])
     kb.refresh(force=True)
     logger.info("knowledge base ready docs=%d model=%s", len(kb.done_docs()), kb.settings.embedding_model)
@@ -72,6 +87,16 @@ def knowledge_base() -> KnowledgeBase:
 def journal() -> Journal:
     """The local journal of gaps, feedback and answers."""
     return Journal(settings().data_dir)
+
+
+@st.cache_resource(show_spinner=False)
+def conversations() -> Conversations:
+    """Every user's saved conversations; those unused for the retention period are pruned once at start."""
+    store = Conversations(settings().data_dir)
+    pruned = store.prune(settings().conversation_retention_days)
+    if pruned:
+        logger.info("conversations pruned count=%d retention_days=%d", pruned, settings().conversation_retention_days)
+    return store
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,8 +1,11 @@
-"""The staff role: sign in with the staff password to upload and remove documents.
+"""The staff role: who may upload and remove documents.
 
-The password is checked against ``CTO_STAFF_PASSWORD_HASH`` (see ``kb.governance.auth``); the
-role is kept in this browser session only. Repeated wrong passwords are slowed down
-per session and for the whole app. No password or hash is ever logged or shown.
+With sign-in (OIDC) configured, the role comes from the signed-in account
+(``ui.identity``, ``CTO_AUTH_STAFF`` / ``CTO_AUTH_ADMINS``). Without it (single-user
+mode) staff sign in with the staff password, checked against ``CTO_STAFF_PASSWORD_HASH``
+(see ``kb.governance.auth``); the role is kept in this browser session only. Repeated
+wrong passwords are slowed down per session and for the whole app. No password or hash
+is ever logged or shown.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import math
 import streamlit as st
 
 from kb.governance.auth import Throttle, attempt_login, check_hash_format
-from ui import resources
+from kb.governance.roles import Role
+from ui import identity, resources
 
-__all__ = ["is_staff", "staff_panel", "enabled"]
+__all__ = ["is_staff", "staff_panel", "enabled", "password_signed_in"]
 
 ROLE_KEY = "staff_signed_in"
 THROTTLE_KEY = "staff_throttle"
@@ -29,9 +33,28 @@ def enabled() -> bool:
     return bool(resources.settings().staff_password_hash.strip())
 
 
-def is_staff() -> bool:
-    """True when this session has signed in as staff (and sign-in is still configured)."""
+def password_signed_in() -> bool:
+    """True when this session signed in with the staff password (single-user mode)."""
     return enabled() and bool(st.session_state.get(ROLE_KEY))
+
+
+def is_staff() -> bool:
+    """True when this session may change the library: a staff or admin account, or the staff password."""
+    if identity.sign_in_configured():
+        me = identity.current()
+        return me is not None and me.can(Role.STAFF)
+    return password_signed_in()
+
+
+def _account_panel() -> bool:
+    me = identity.current()
+    if me is not None and me.can(Role.STAFF):
+        st.markdown(f":green-badge[:material/verified_user: Signed in as {me.user} ({me.role.label})]")
+        return True
+    who = me.user if me else "this account"
+    st.info(f"{who} has the reader role: only staff add or remove documents. Ask an admin to add your address to "
+            "CTO_AUTH_STAFF.", icon=":material/lock:")
+    return False
 
 
 def _session_throttle() -> Throttle:
@@ -62,11 +85,13 @@ def _try_sign_in(password: str) -> None:
 
 def staff_panel() -> bool:
     """Sign-in or sign-out controls; returns True when this session may change the library."""
+    if identity.sign_in_configured():
+        return _account_panel()
     if not enabled():
         st.info(HOW_TO_ENABLE, icon=":material/lock:")
         return False
     check_hash_format(resources.settings().staff_password_hash)  # a broken hash is a set-up error, said plainly
-    if is_staff():
+    if password_signed_in():
         with st.container(horizontal=True, vertical_alignment="center"):
             st.markdown(":green-badge[:material/verified_user: Signed in as staff]")
             st.button("Sign out", on_click=_sign_out, icon=":material/logout:")

@@ -86,7 +86,8 @@ def ask(question: str | None, as_json: bool, batch: TextIO | None, history: tupl
 
     if not (question or "").strip() and batch is None:
         raise click.UsageError('give a QUESTION, e.g. kb ask "How do we budget for device refresh?", or --batch FILE')
-    settings = load_settings(**({"llm_backend": llm} if llm else {}))
+    overrides: dict[str, Any] = {"llm_backend": llm} if llm else {}
+    settings = load_settings(**overrides)
     configure_logging("WARNING")
     filters = _filters(area, authority, jurisdiction, date_from, date_to)
     assistant = Assistant(settings)

@@ -50,11 +50,14 @@ def import_cmd(file: Path, replace: bool, yes: bool) -> None:
     knowledge base. Without --replace the knowledge base must be empty.
     """
     from kb.index.backup import import_backup
+    from kb.index.lock import write_lock
 
     kb = _kb()
-    if replace and not yes:
-        click.confirm(f"Replace every document in the knowledge base ({kb.settings.collection}) with {file}?", abort=True)
-    summary = import_backup(kb, file, replace=replace)
+    with write_lock(kb.settings, "kb import"):  # refused before asking when the app (or a command) writes
+        if replace and not yes:
+            click.confirm(f"Replace every document in the knowledge base ({kb.settings.collection}) with {file}?",
+                          abort=True)
+        summary = import_backup(kb, file, replace=replace)
     replaced = f", replacing {summary.replaced} documents" if summary.replaced else ""
     click.echo(f"imported {summary.documents} documents ({summary.chunks} chunks) from {file}{replaced}")
 

@@ -10,16 +10,23 @@ from kb.core import console
 from kb.core.console import F, configure_logging, settings_problems
 from kb.core.errors import ConfigError
 from kb.core.settings import Settings
+from kb.index.lock import with_running_server
 
 __all__ = ["load_settings", "configure_logging", "friendly_errors", "verbose_requested", "settings_problems"]
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read settings from the environment; a bad value becomes a usage error naming the variable."""
+def load_settings(*, use_running_server: bool = True, **overrides: Any) -> Settings:
+    """Read settings from the environment; a bad value becomes a usage error naming the variable.
+
+    When no Chroma server is configured but ``kb run --server`` is serving this data
+    directory, the command uses that server (and says so on stderr): the embedded store
+    is locked by it, and writing through the server is what server mode is for.
+    """
     try:
-        return console.load_settings(**overrides)
+        settings = console.load_settings(**overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    return with_running_server(settings) if use_running_server else settings
 
 
 def verbose_requested() -> bool:

@@ -107,19 +107,18 @@ def remove(doc: str) -> None:
 @friendly_errors
 def reset(yes: bool) -> None:
     """Delete every document and chunk (asks first)."""
+    import shutil
+
+    from kb.index.lock import write_lock
     from kb.index.store import Store, make_client
 
     settings = load_settings()
     configure_logging("WARNING")
     if not yes:
         click.confirm(f"Delete the whole knowledge base ({settings.collection})?", abort=True)
-    from kb.index.lock import write_lock
-
     with write_lock(settings, "kb reset"):
         Store(make_client(settings), settings, settings.embedding_identity).reset()
-    import shutil
-
-    shutil.rmtree(settings.data_dir / "keyword", ignore_errors=True)
+        shutil.rmtree(settings.data_dir / "keyword", ignore_errors=True)
     click.echo("The knowledge base is empty. Add documents with: ingest PATH")
 
 

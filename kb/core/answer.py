@@ -88,6 +88,17 @@ class Answer:
         data["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """The answer back from ``to_dict`` (saved conversations); unknown keys are ignored."""
+        known = {f for f in cls.__dataclass_fields__}
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["citations"] = [Citation(**{k: v for k, v in c.items() if k in Citation.__dataclass_fields__})
+                               for c in data.get("citations", [])]
+        fields["claims"] = [Claim(**{k: v for k, v in c.items() if k in Claim.__dataclass_fields__})
+                            for c in data.get("claims", [])]
+        return cls(**fields)
+
     def cited(self, n: int) -> Citation | None:
         return next((c for c in self.citations if c.n == n), None)
 

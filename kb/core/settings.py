@@ -156,6 +156,22 @@ class Settings(BaseSettings):
         "", description="Hash of the staff password (make one with `kb hash-password`); empty: read-only."
     )
     audit: bool = Field(True, description="Record every answer in the audit log.")
+    conversation_retention_days: int = Field(
+        365, ge=1, description="Saved conversations unused for this many days are deleted (at app start and by "
+        "`kb conversations prune`)."
+    )
+    auth_allowed_domains: str = Field(
+        "", description="With sign-in (OIDC in .streamlit/secrets.toml): comma-separated e-mail domains allowed in, "
+        "e.g. `district.org`; empty allows every account the provider signs in."
+    )
+    auth_staff: str = Field(
+        "", description="With sign-in: comma-separated e-mail addresses (or `@domain`) with the staff role (add and "
+        "remove documents, see gaps and feedback)."
+    )
+    auth_admins: str = Field(
+        "", description="With sign-in: comma-separated e-mail addresses with the admin role (staff, plus settings, "
+        "audit, export and deleting a user's history)."
+    )
     log_level: str = Field("INFO", description="Logging level for the commands and the app.")
     write_lock_wait_s: float = Field(
         600.0, ge=0, description="Seconds a writing command (ingest, kb import, kb remove) waits for another one "

@@ -31,6 +31,18 @@ CREATE TABLE IF NOT EXISTS audit (id TEXT PRIMARY KEY, at TEXT NOT NULL, questio
 """
 
 
+_ADDED_COLUMNS = {"feedback": {"conversation_id": "TEXT NOT NULL DEFAULT ''", "turn": "INTEGER NOT NULL DEFAULT 0"}}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a journal written by an older version up to date (columns added since, with defaults)."""
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -51,6 +63,7 @@ class Journal:
             try:
                 if not self._ready:
                     conn.executescript(_SCHEMA)
+                    _add_missing_columns(conn)
                     self._ready = True
                 yield conn
                 conn.commit()
@@ -79,16 +92,31 @@ class Journal:
         return {a: sorted(q.values(), key=lambda g: -g["count"]) for a, q in sorted(grouped.items())}
 
     # ----- feedback ------------------------------------------------------------------------
-    def record_feedback(self, answer_id: str, question: str, *, rating: int, comment: str = "") -> None:
+    def record_feedback(self, answer_id: str, question: str, *, rating: int, comment: str = "",
+                        conversation_id: str = "", turn: int = 0) -> None:
+        """Save a rating (and comment), linked to the answer and, when saved, its conversation turn."""
         with self._db() as db:
-            db.execute("INSERT INTO feedback (at, answer_id, question, rating, comment) VALUES (?, ?, ?, ?, ?)",
-                       (_now(), answer_id, question, 1 if rating > 0 else -1, comment.strip()[:2000]))
+            db.execute("INSERT INTO feedback (at, answer_id, question, rating, comment, conversation_id, turn) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (_now(), answer_id, question, 1 if rating > 0 else -1,
+                                                         comment.strip()[:2000], conversation_id, int(turn)))
 
     def feedback(self, limit: int = 500) -> list[dict[str, Any]]:
         with self._db() as db:
-            rows = db.execute("SELECT at, answer_id, question, rating, comment FROM feedback ORDER BY id DESC LIMIT ?",
-                              (limit,)).fetchall()
-        return [{"at": r[0], "answer_id": r[1], "question": r[2], "rating": r[3], "comment": r[4]} for r in rows]
+            rows = db.execute("SELECT at, answer_id, question, rating, comment, conversation_id, turn FROM feedback "
+                              "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{"at": r[0], "answer_id": r[1], "question": r[2], "rating": r[3], "comment": r[4],
+                 "conversation_id": r[5], "turn": r[6]} for r in rows]
+
+    def forget_answers(self, answer_ids: list[str]) -> int:
+        """Delete the feedback and audit records of these answers (a user's deletion request); returns rows deleted."""
+        deleted = 0
+        with self._db() as db:
+            for start in range(0, len(answer_ids), 500):
+                part = answer_ids[start:start + 500]
+                marks = ",".join("?" * len(part))
+                deleted += db.execute(f"DELETE FROM feedback WHERE answer_id IN ({marks})", part).rowcount
+                deleted += db.execute(f"DELETE FROM audit WHERE id IN ({marks})", part).rowcount
+        return deleted
 
     # ----- audit ------------------------------------------------------------------------------
     def record_audit(self, answer_id: str, question: str, record: dict[str, Any]) -> None:

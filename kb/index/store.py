@@ -26,6 +26,7 @@ from kb.core.documents import Chunk, DocRecord
 from kb.core.errors import StoreError, StoreMismatchError
 from kb.core.metadata import date_number, stored_date, stored_meta
 from kb.core.settings import Settings
+from kb.index import lock
 
 __all__ = ["Store", "Hit", "open_store", "DONE", "INDEXING", "manifest_fingerprint"]
 
@@ -153,6 +154,21 @@ def _reattaching(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _writes(method: F) -> F:
+    """Hold the data directory's write lock during a write (re-entrant: free when this process holds it).
+
+    Commands and the app take the lock for their whole run; this makes sure that no write
+    ever reaches an embedded store another process is writing, whoever calls it.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with lock.write_lock(self._settings, "a writer"):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Store:
     """Chunks and manifest in Chroma, behind a small typed interface."""
 
@@ -216,6 +232,7 @@ class Store:
     def put_doc(self, doc: DocRecord) -> None:
         self.put_docs([doc])
 
+    @_writes
     @_reattaching
     def put_docs(self, docs: Sequence[DocRecord]) -> None:
         """Write manifest rows, as few calls as the server's batch limit allows (used by `kb import`)."""
@@ -250,6 +267,7 @@ class Store:
         got = self._docs.get(ids=[doc_id], include=["metadatas"])
         return _meta_to_doc(got["ids"][0], got["metadatas"][0] or {}) if got["ids"] else None
 
+    @_writes
     @_reattaching
     def delete_doc(self, doc_id: str) -> None:
         """Remove a document without ever showing it half-deleted.
@@ -267,6 +285,7 @@ class Store:
         self._bump_generation()
 
     # ----- chunks -------------------------------------------------------------------------
+    @_writes
     @_reattaching
     def add_chunks(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         for start in range(0, len(chunks), self._max_batch):
@@ -278,6 +297,7 @@ class Store:
                 metadatas=[chunk_to_meta(c) for c in part],
             )
 
+    @_writes
     @_reattaching
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
@@ -347,6 +367,7 @@ class Store:
                 yield {"id": i, "text": d or "", "meta": dict(m or {}), "embedding": np.asarray(e, dtype=np.float32)}
             offset += len(got["ids"])
 
+    @_writes
     @_reattaching
     def import_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write rows shaped like :meth:`export_rows` gives them (ids, texts, metadata and vectors as they are)."""
@@ -369,6 +390,7 @@ class Store:
                 for i, d, m, dist, v in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
                                             rows, strict=False)]
 
+    @_writes
     @_reattaching
     def clear(self) -> None:
         """Delete every chunk and manifest row but keep the collections (other app instances keep working)."""
@@ -377,6 +399,7 @@ class Store:
                 collection.delete(ids=ids)
         self._bump_generation()
 
+    @_writes
     def reset(self) -> None:
         """Delete both collections (everything in the knowledge base)."""
         for name in (self._settings.collection, self._settings.collection + "_docs"):
