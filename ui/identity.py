@@ -16,7 +16,8 @@ import streamlit as st
 from kb.governance.roles import Role, decide
 from ui import resources
 
-__all__ = ["Identity", "sign_in_configured", "current", "gate", "account_box", "sees", "LOCAL_USER"]
+__all__ = ["Identity", "sign_in_configured", "current", "gate", "account_box", "sees", "LOCAL_USER", "password_signed_in",
+           "PASSWORD_ROLE_KEY"]
 
 LOCAL_USER = "local"
 
@@ -46,10 +47,16 @@ def _providers() -> list[str | None]:
     return list(named) if named else [None]
 
 
-def _single_user() -> Identity:
-    from ui import staff  # staff imports this module
+PASSWORD_ROLE_KEY = "staff_signed_in"  # set by ui.staff when the staff password was given in this session
 
-    role = Role.ADMIN if staff.password_signed_in() else Role.READER
+
+def password_signed_in() -> bool:
+    """True when this session signed in with the staff password (single-user mode) and a password is configured."""
+    return bool(resources.settings().staff_password_hash.strip()) and bool(st.session_state.get(PASSWORD_ROLE_KEY))
+
+
+def _single_user() -> Identity:
+    role = Role.ADMIN if password_signed_in() else Role.READER
     return Identity(user=LOCAL_USER, name="", role=role, signed_in=False)
 
 

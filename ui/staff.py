@@ -20,7 +20,7 @@ from ui import identity, resources
 
 __all__ = ["is_staff", "staff_panel", "enabled", "password_signed_in"]
 
-ROLE_KEY = "staff_signed_in"
+ROLE_KEY = identity.PASSWORD_ROLE_KEY
 THROTTLE_KEY = "staff_throttle"
 HOW_TO_ENABLE = (
     "The library is read-only here. To let staff upload and remove documents, run `kb hash-password`, "
@@ -33,9 +33,7 @@ def enabled() -> bool:
     return bool(resources.settings().staff_password_hash.strip())
 
 
-def password_signed_in() -> bool:
-    """True when this session signed in with the staff password (single-user mode)."""
-    return enabled() and bool(st.session_state.get(ROLE_KEY))
+password_signed_in = identity.password_signed_in
 
 
 def is_staff() -> bool:
