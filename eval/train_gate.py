@@ -45,7 +45,8 @@ def gate_rows(settings: Any, corpora: tuple[str, ...] = CORPORA, progress: bool 
         for n, item in enumerate(items):
             if progress and n % 25 == 0:
                 click.echo(f"{corpus}: {n}/{len(items)}", err=True)
-            answer = assistant.ask(item.question, history=item.history, audit=False)
+            # unsplit: the gate's signals belong to one retrieval, and a multi-part question's parts each pass the gate
+            answer = assistant.ask(item.question, history=item.history, audit=False, log_gap=False, split=False)
             group = item.refs[0].stem if item.refs else f"{corpus}:{item.area}:uncovered"
             rows.append({"id": item.id, "corpus": corpus, "slice": ",".join(getattr(item, "tags", ())) or "main",
                          "covered": not item.abstain, "group": group,

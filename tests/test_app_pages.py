@@ -286,11 +286,12 @@ def test_staff_upload_with_a_partial_date_is_refused_with_the_accepted_form(data
     at = _sign_in(_staff_page(monkeypatch, "staff password"), "staff password")
     at.file_uploader[0].upload("note.md", b"# Note\n\nRostering runs nightly from the SIS.\n", "text/markdown")
     at.run()
-    at.text_input(key="lib_up_pub_0").input("2024").run()
+    at.text_input(key="lib_up_pub_0").input("March 2024").run()
     next(b for b in at.button if b.label == "Add to the library").click().run()
     assert not at.exception
-    assert at.error and at.error[0].value == ("Nothing was added. published: '2024' is not a date; write it as "
-                                              "YYYY-MM-DD, for example 2024-03-01.")
+    assert at.error and at.error[0].value == ("Nothing was added. published: 'March 2024' is not a date; write it as "
+                                              "YYYY-MM-DD, for example 2024-03-01 (also YYYY/MM/DD, YYYY-MM, YYYY or "
+                                              "a timestamp).")
     assert not (data_dir / "uploads").exists()
 
 
@@ -392,7 +393,7 @@ def test_sidebar_filters_include_authority_and_jurisdiction() -> None:
     from kb.core.metadata import JURISDICTIONS
     from ui.chat import build_filters
 
-    assert "New Hampshire" in JURISDICTIONS and JURISDICTIONS[0] == "national" and len(JURISDICTIONS) == 51
+    assert "New Hampshire" in JURISDICTIONS and JURISDICTIONS[0] == "national" and len(JURISDICTIONS) == 52  # 50 states, DC
     filters = build_filters([], None, authorities=["federal"], jurisdictions=["Texas"])
     assert filters.authorities == ("federal",) and filters.jurisdictions == ("Texas",)
     assert filters.chroma_where() == {"$and": [{"authority": {"$in": ["federal"]}}, {"jurisdiction": {"$in": ["Texas"]}}]}

@@ -122,8 +122,8 @@ def test_forget_user_deletes_history_and_its_feedback_and_audit(tmp_path: Path, 
     store.add_turn(SAM, None, q3, answers[q3])
     for q in (q1, q3):
         journal.record_audit(answers[q].id, q, {"question": q})
-    journal.record_feedback(answers[q1].id, q1, -1, "missing the backups part", conversation_id=conv, turn=n)
-    journal.record_feedback(answers[q3].id, q3, 1)
+    journal.record_feedback(answers[q1].id, q1, rating=-1, comment="missing the backups part", conversation_id=conv, turn=n)
+    journal.record_feedback(answers[q3].id, q3, rating=1)
     row = next(r for r in journal.feedback() if r["answer_id"] == answers[q1].id)
     assert (row["conversation_id"], row["turn"]) == (conv, 1)  # a rating names its conversation turn
 
@@ -148,7 +148,7 @@ def test_old_journal_gets_the_feedback_link_columns(tmp_path: Path) -> None:
                    "question TEXT NOT NULL, rating INTEGER NOT NULL, comment TEXT NOT NULL DEFAULT '')")
         db.execute("INSERT INTO feedback (at, answer_id, question, rating) VALUES ('2025-01-01', 'a1', 'q', 1)")
     journal = Journal(data)
-    journal.record_feedback("a2", "q2", -1, conversation_id="c1", turn=3)
+    journal.record_feedback("a2", "q2", rating=-1, conversation_id="c1", turn=3)
     rows = journal.feedback()
     assert [(r["answer_id"], r["conversation_id"], r["turn"]) for r in rows] == [("a2", "c1", 3), ("a1", "", 0)]
 

