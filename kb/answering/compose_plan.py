@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from kb.answering.layout import LABEL_CHARS, render
 from kb.answering.sentences import Sentence, closure
@@ -25,17 +25,6 @@ if TYPE_CHECKING:
     from kb.answering.retrieval import Passage
     from kb.answering.sentences import Candidate
 
-
-class Candidate(Protocol):
-    """What the layout reads of a chosen sentence (kb.answering.extractive.Candidate)."""
-
-    text: str
-    passage: int
-    position: int
-    similarity: float
-    overlap: float
-    fit: float
-    penalty: float
 
 __all__ = ["Plan", "plan_draft", "short_label", "mentions"]
 
