@@ -32,9 +32,9 @@ def answers(library_assistant: Assistant) -> dict[str, object]:
 def test_turns_are_saved_per_user_and_come_back_whole(tmp_path: Path, answers: dict) -> None:  # type: ignore[type-arg]
     store = Conversations(tmp_path / "data")
     q1, q2, q3 = list(answers)
-    conv, n1 = store.add_turn(PAT, None, q1, answers[q1])
-    same, n2 = store.add_turn(PAT, conv, q2, answers[q2])
-    other, _ = store.add_turn(SAM, None, q3, answers[q3])
+    conv, n1 = store.add_turn(PAT, None, q1, answer=answers[q1])
+    same, n2 = store.add_turn(PAT, conv, q2, answer=answers[q2])
+    other, _ = store.add_turn(SAM, None, q3, answer=answers[q3])
     assert (same, n1, n2) == (conv, 1, 2)
 
     # a second process (a restart, another browser's server) reads the same
@@ -51,7 +51,7 @@ def test_turns_are_saved_per_user_and_come_back_whole(tmp_path: Path, answers: d
     assert [c.id for c in reopened.recent(SAM)] == [other]
     assert reopened.turns(SAM, conv) == [] and reopened.get(SAM, conv) is None
     with pytest.raises(KeyError):
-        reopened.add_turn(SAM, conv, "sneak", answers[q3])
+        reopened.add_turn(SAM, conv, "sneak", answer=answers[q3])
     assert not reopened.rename(SAM, conv, "mine now") and not reopened.delete(SAM, conv)
     assert len(reopened.turns(PAT, conv)) == 2
 
@@ -59,10 +59,10 @@ def test_turns_are_saved_per_user_and_come_back_whole(tmp_path: Path, answers: d
 def test_list_is_newest_first_with_titles_from_the_first_question(tmp_path: Path, answers: dict) -> None:  # type: ignore[type-arg]
     store = Conversations(tmp_path / "data")
     q1, q2, q3 = list(answers)
-    older, _ = store.add_turn(PAT, None, q1, answers[q1])
-    newer, _ = store.add_turn(PAT, None, q3, answers[q3])
+    older, _ = store.add_turn(PAT, None, q1, answer=answers[q1])
+    newer, _ = store.add_turn(PAT, None, q3, answer=answers[q3])
     assert [c.title for c in store.recent(PAT)] == [q3, q1]
-    store.add_turn(PAT, older, q2, answers[q2])  # using a conversation moves it to the top
+    store.add_turn(PAT, older, q2, answer=answers[q2])  # using a conversation moves it to the top
     listed = store.recent(PAT)
     assert [c.id for c in listed] == [older, newer] and listed[0].turns == 2
     assert store.rename(PAT, older, "  Ransomware   plan ") and store.get(PAT, older).title == "Ransomware plan"  # type: ignore[union-attr]
@@ -74,10 +74,10 @@ def test_list_is_newest_first_with_titles_from_the_first_question(tmp_path: Path
 def test_prune_removes_conversations_unused_for_the_retention_period(tmp_path: Path, answers: dict) -> None:  # type: ignore[type-arg]
     store = Conversations(tmp_path / "data")
     q1, _, q3 = list(answers)
-    old, _ = store.add_turn(PAT, None, q1, answers[q1])
-    kept, _ = store.add_turn(SAM, None, q3, answers[q3])
+    old, _ = store.add_turn(PAT, None, q1, answer=answers[q1])
+    kept, _ = store.add_turn(SAM, None, q3, answer=answers[q3])
     later = datetime.now(UTC) + timedelta(days=31)
-    store.add_turn(SAM, kept, "And the deadlines?", answers[q3])
+    store.add_turn(SAM, kept, "And the deadlines?", answer=answers[q3])
     assert store.prune(30, now=datetime.now(UTC)) == 0
     import sqlite3
 
@@ -94,7 +94,7 @@ def test_cli_prune_uses_the_retention_setting(tmp_path: Path, answers: dict) -> 
     data = tmp_path / "data"
     store = Conversations(data)
     q1 = next(iter(answers))
-    conv, _ = store.add_turn(PAT, None, q1, answers[q1])
+    conv, _ = store.add_turn(PAT, None, q1, answer=answers[q1])
     import sqlite3
 
     with sqlite3.connect(store.path) as db:
@@ -118,8 +118,8 @@ def test_forget_user_deletes_history_and_its_feedback_and_audit(tmp_path: Path, 
     data = tmp_path / "data"
     store, journal = Conversations(data), Journal(data)
     q1, q2, q3 = list(answers)
-    conv, n = store.add_turn(PAT, None, q1, answers[q1])
-    store.add_turn(SAM, None, q3, answers[q3])
+    conv, n = store.add_turn(PAT, None, q1, answer=answers[q1])
+    store.add_turn(SAM, None, q3, answer=answers[q3])
     for q in (q1, q3):
         journal.record_audit(answers[q].id, q, {"question": q})
     journal.record_feedback(answers[q1].id, q1, rating=-1, comment="missing the backups part", conversation_id=conv, turn=n)

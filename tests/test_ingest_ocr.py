@@ -78,12 +78,12 @@ def test_ocr_time_bound_per_page_skips_a_slow_page_with_a_warning(tmp_path: Path
 
 
 def test_each_ocr_page_extends_the_parse_time_limit(hash_settings: Settings, tmp_path: Path) -> None:
-    """A 3-page scan takes far longer than a 2 s parse limit; the per-page heartbeat keeps it alive."""
+    """A 3-page scan takes longer than a 1 s parse limit; the per-page heartbeat keeps it alive."""
     pdf = ff.scanned_pdf(tmp_path / "packet.pdf", SCANNED)
-    kb, _ = hash_kb(hash_settings.with_overrides(parse_timeout_s=2.0))
+    kb, _ = hash_kb(hash_settings.with_overrides(parse_timeout_s=1.0))
     started = time.perf_counter()
     [result] = run_ingest(kb, [str(pdf)]).results
-    assert time.perf_counter() - started > 3  # OCR really outlasted the parse limit
+    assert time.perf_counter() - started > 1.5  # OCR really outlasted the parse limit
     assert result.status == "added", result.reason
     assert any(w.startswith("OCR: 3 scanned page(s)") for w in result.warnings)
     assert {c.page for c in kb.store.iter_chunks() if c.extra.get("ocr")} == {1, 2, 3}

@@ -66,9 +66,9 @@ def save(me: Identity, turn: Turn) -> None:
     """Save an answered turn into the conversation in view (a new conversation for the first question)."""
     store = resources.conversations()
     try:
-        conversation_id, turn.n = store.add_turn(me.user, current_id() or None, turn.question, turn.answer)
+        conversation_id, turn.n = store.add_turn(me.user, current_id() or None, turn.question, answer=turn.answer)
     except KeyError:  # deleted meanwhile (in another browser): keep the exchange in a new conversation
-        conversation_id, turn.n = store.add_turn(me.user, None, turn.question, turn.answer)
+        conversation_id, turn.n = store.add_turn(me.user, None, turn.question, answer=turn.answer)
         st.toast("The earlier conversation was deleted elsewhere; this question starts a new one.",
                  icon=":material/history:")
     st.session_state[CONV] = conversation_id

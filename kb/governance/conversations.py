@@ -102,7 +102,7 @@ class Conversations:
                 conn.close()
 
     # ----- writing -------------------------------------------------------------------------
-    def add_turn(self, user: str, conversation_id: str | None, question: str, answer: Answer) -> tuple[str, int]:
+    def add_turn(self, user: str, conversation_id: str | None, question: str, *, answer: Answer) -> tuple[str, int]:
         """Save one exchange; a new conversation (titled by its first question) when ``conversation_id`` is None.
 
         Returns:
