@@ -53,3 +53,17 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def ask_in_chat(page, question: str, *, wait_ms: int) -> object:  # type: ignore[no-untyped-def]
+    """Type a question into the app's chat and wait for the whole answer (its feedback buttons); returns its message."""
+    from playwright.sync_api import expect
+
+    messages = page.get_by_test_id("stChatMessage")
+    before = messages.count()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    box.press("Enter")
+    expect(messages).to_have_count(before + 2, timeout=wait_ms)
+    expect(messages.last.get_by_test_id("stFeedback")).to_be_visible(timeout=wait_ms)
+    return messages.last

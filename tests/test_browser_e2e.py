@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from kb.core.settings import REPO_ROOT
-from tests.helpers import write
+from tests.helpers import ask_in_chat, write
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
@@ -122,14 +122,8 @@ def app_url(tmp_path: Path, real_embedder) -> Iterator[tuple[str, Path]]:  # typ
         print(log.read_text()[-3000:])  # shown by pytest when the test fails
 
 
-def _ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
-    expect = sync_api.expect
-    before = page.get_by_test_id("stChatMessage").count()
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(question)
-    box.press("Enter")
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(before + 2, timeout=WAIT_MS)
-    expect(page.get_by_test_id("stChatMessage").last.get_by_test_id("stFeedback")).to_be_visible(timeout=WAIT_MS)
+def _ask(page, question: str) -> object:  # type: ignore[no-untyped-def]
+    return ask_in_chat(page, question, wait_ms=WAIT_MS)
 
 
 _HIDDEN_HEIGHT = """Math.max(0, ...Array.from(

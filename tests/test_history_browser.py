@@ -14,6 +14,7 @@ import pytest
 from kb.core.settings import REPO_ROOT, Settings
 from kb.governance.conversations import Conversations
 from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, start_app
+from tests.helpers import ask_in_chat
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")]
@@ -24,14 +25,7 @@ FOLLOW_UP = "What about small rural districts?"
 
 
 def ask(page, question: str) -> object:  # type: ignore[no-untyped-def]
-    expect = sync_api.expect
-    before = page.get_by_test_id("stChatMessage").count()
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(question)
-    box.press("Enter")
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(before + 2, timeout=WAIT_MS)
-    expect(page.get_by_test_id("stChatMessage").last.get_by_test_id("stFeedback")).to_be_visible(timeout=WAIT_MS)
-    return page.get_by_test_id("stChatMessage").last
+    return ask_in_chat(page, question, wait_ms=WAIT_MS)
 
 
 @pytest.fixture

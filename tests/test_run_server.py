@@ -18,7 +18,7 @@ import pytest
 
 from kb.core.settings import REPO_ROOT
 from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, start_app
-from tests.helpers import write
+from tests.helpers import ask_in_chat, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")]
@@ -38,15 +38,7 @@ tablet at the orchard gate before the bus leaves, and the orchard trip coordinat
 
 
 def ask(page, question: str) -> object:  # type: ignore[no-untyped-def]
-    """Type a question into the chat and wait for the whole answer; returns the answer's message."""
-    expect = sync_api.expect
-    before = page.get_by_test_id("stChatMessage").count()
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(question)
-    box.press("Enter")
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(before + 2, timeout=WAIT_MS)
-    expect(page.get_by_test_id("stChatMessage").last.get_by_test_id("stFeedback")).to_be_visible(timeout=WAIT_MS)
-    return page.get_by_test_id("stChatMessage").last
+    return ask_in_chat(page, question, wait_ms=WAIT_MS)
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,7 @@ import pytest
 from kb.core.settings import REPO_ROOT, Settings
 from kb.governance.conversations import Conversations
 from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, free_port, start_app
+from tests.helpers import ask_in_chat
 from tests.oidc_provider import OIDCProvider, oidc_provider  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
@@ -34,14 +35,8 @@ def _secrets(provider: OIDCProvider, port: int) -> str:
             f'client_secret = "{provider.client_secret}"\nserver_metadata_url = "{provider.metadata_url}"\n')
 
 
-def ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
-    expect = sync_api.expect
-    before = page.get_by_test_id("stChatMessage").count()
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(question)
-    box.press("Enter")
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(before + 2, timeout=WAIT_MS)
-    expect(page.get_by_test_id("stChatMessage").last.get_by_test_id("stFeedback")).to_be_visible(timeout=WAIT_MS)
+def ask(page, question: str) -> object:  # type: ignore[no-untyped-def]
+    return ask_in_chat(page, question, wait_ms=WAIT_MS)
 
 
 def sign_in(browser, url: str, email: str):  # type: ignore[no-untyped-def]
