@@ -17,12 +17,13 @@ from eval.tables import TABLE_METRICS, summary_table
 from kb.answering.assistant import Assistant
 from kb.answering.readability import violations
 from kb.core.console import configure_logging, friendly_errors, load_settings
+from kb.core.paths import bundled
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["CORPORA", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
 
-CORPORA = {"library": REPO_ROOT / "library", "k12docs": REPO_ROOT.parent / "shared" / "data" / "k12docs"}
+CORPORA = {"library": bundled("library"), "k12docs": REPO_ROOT.parent / "shared" / "data" / "k12docs"}
 RETRIEVAL_K = 10
 
 

@@ -13,9 +13,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kb.core.paths import PACKAGE_ROOT, bundled, data_home
+
 __all__ = ["Settings", "REPO_ROOT", "DEFAULT_MODEL_SHA256", "settings_table"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = PACKAGE_ROOT  # the checkout (tests and dev tools read it); an installed package: see kb.core.paths
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
@@ -28,15 +30,17 @@ class Settings(BaseSettings):
 
     # --- where things live -------------------------------------------------------
     data_dir: Path = Field(
-        REPO_ROOT / "data",
-        description="Folder for the knowledge base, keyword index, feedback and audit logs.",
+        data_home() / "data",
+        description="Folder for the knowledge base, keyword index, feedback and audit logs "
+        "(an installed package: ~/.local/share/cto-assistant/data).",
     )
     library_dir: Path = Field(
-        REPO_ROOT / "library",
-        description="Starter library used to seed an empty knowledge base.",
+        bundled("library"),
+        description="Starter library used to seed an empty knowledge base (an installed package carries its copy).",
     )
     reports_dir: Path = Field(
-        REPO_ROOT / "reports", description="Where evaluation and benchmark reports are written."
+        data_home() / "reports", description="Where evaluation and benchmark reports are written "
+        "(an installed package: ~/.local/share/cto-assistant/reports)."
     )
     collection: str = Field("cto_kb", description="Name of the Chroma collection of chunks.")
     chroma_host: str | None = Field(

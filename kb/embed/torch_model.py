@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kb.core.errors import ModelError
 from kb.embed.base import choose_threads, resolve_model_dir, verify_weights
 
 __all__ = ["SentenceTransformerEmbedder"]
@@ -41,8 +42,15 @@ class SentenceTransformerEmbedder:
                 verify_weights(model_dir, self._expected)
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import torch
-                from sentence_transformers import SentenceTransformer
+                try:
+                    import torch
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as missing:
+                    raise ModelError(
+                        f"the embedding model needs torch and sentence-transformers ({missing.name} is not installed): "
+                        "run `make setup`, which installs a CPU build of torch and the `model` extra, or install "
+                        "them yourself (README, Install without make)"
+                    ) from missing
 
                 try:
                     from transformers.utils import logging as hf_logging
