@@ -134,12 +134,12 @@ def local_wheel_from_report(report: dict[str, object]) -> TorchWheel | None:
     return None
 
 
-def find_local_torch(python: str, version: str) -> TorchWheel | None:
+def find_local_torch(python: str, version: str, *, env: dict[str, str] | None = None) -> TorchWheel | None:
     """Ask ``python``'s pip, with no index (find-links folders only), for a CPU build of torch==version."""
     command = [python, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "--no-index",
                "--quiet", "--report", "-", "torch==" + version]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0 or not done.stdout.strip():
