@@ -102,7 +102,7 @@ install_torch() {
   plan=$(.venv/bin/python scripts/setup_plan.py torch $cuda_flag) || exit 1
   eval "$plan"
   step_started=$SECONDS
-  say "[2/4] torch ($state now) from $TORCH_SOURCE: $TORCH_SIZE"
+  say "[2/4] torch (now: $state) from $TORCH_SOURCE: $TORCH_SIZE"
   # shellcheck disable=SC2086  # TORCH_ARGS is a list of pip arguments
   pip_shown install $TORCH_ARGS || {
     say "could not install torch from $TORCH_SOURCE. Set CTO_TORCH_INDEX_URL to a CPU wheel index you can reach"
@@ -119,9 +119,9 @@ install_torch() {
 
 install_package() {
   step_started=$SECONDS
-  local size="about 900 MB"
-  [ $want_eval = 1 ] && size="about 1.3 GB"
-  [ $want_test = 1 ] && size="about 1.4 GB"
+  local size="about 1.4 GB"
+  [ $want_eval = 1 ] && size="about 1.7 GB"
+  [ $want_test = 1 ] && size="about 1.9 GB"
   say "[3/4] CTO Assistant (editable) with the extras $extras and the libraries they need: $size installed"
   pip_shown install -e ".[$extras]"
   done_step

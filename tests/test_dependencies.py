@@ -130,6 +130,14 @@ def test_what_loads_with_the_package_is_a_core_dependency() -> None:
                               f"function that needs it, or make it a core dependency): {outside_core}")
 
 
+def test_eval_needs_no_test_tool() -> None:
+    """`make eval` and `make bench` install the model and eval extras, not the test tools: eval/ imports nothing else."""
+    groups = declared()
+    elsewhere = {dist: sorted(files) for dist, files in imported(("eval",)).items()
+                 if groups.get(dist) not in {"core", "model", "onnx", "eval"}}
+    assert not elsewhere, f"eval/ imports what only the test extra declares (add it to the eval extra): {elsewhere}"
+
+
 def test_the_issue_examples() -> None:
     """numpy is imported everywhere and was undeclared; langchain-text-splitters was declared and never imported."""
     groups = declared()
