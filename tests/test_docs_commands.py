@@ -30,7 +30,7 @@ SHELL_LANGS = {"bash", "sh", "shell"}
 # Programs a guide may show that this project does not ship: system administration only.
 SYSTEM_PROGRAMS = {
     "apt-get", "cat", "cd", "chown", "cp", "crontab", "date", "echo", "export", "git", "iconv", "install",
-    "journalctl", "ln", "ls", "mkdir", "mv", "nginx", "ocrmypdf", "printf", "rm", "rsync", "sha256sum",
+    "journalctl", "ln", "ls", "mkdir", "mv", "nginx", "ocrmypdf", "pip", "printf", "rm", "rsync", "sha256sum",
     "sqlite3", "systemctl", "systemd-analyze", "tar", "tee", "useradd",
 }
 # Environment variables the docs may name that are not settings of the app.
