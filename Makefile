@@ -39,7 +39,7 @@ fuzz: setup-test
 
 lint: setup-test
 	@$(PY) -m ruff check kb ingest eval ui app.py
-	@$(PY) -m mypy kb ingest eval
+	@$(PY) -m mypy kb ingest eval ui app.py
 
 eval: setup
 	@$(PY) -m eval run
