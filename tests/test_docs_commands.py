@@ -16,6 +16,7 @@ import importlib.util
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,7 +209,8 @@ def _make_dry_run(args: tuple[str, ...]) -> str | None:
 
 @functools.cache
 def _chroma_help(sub: str) -> str:
-    done = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "chroma"), sub, "--help"], capture_output=True,
+    # the chroma beside the running Python: .venv's, or a .venv-nomodel-3.X's in `make test-nomodel`
+    done = subprocess.run([str(Path(sys.executable).parent / "chroma"), sub, "--help"], capture_output=True,
                           text=True, timeout=60)
     return done.stdout if done.returncode == 0 else ""
 
