@@ -95,6 +95,33 @@ def _amber_pixels(png: bytes) -> int:
     return int(((r > 220) & (g > 150) & (g < 235) & (b < 150)).sum())
 
 
+AMBER_JS = """c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) { if (d[i] > 220 && d[i+1] > 150 && d[i+1] < 235 && d[i+2] < 150) n++; }
+  return n;
+}"""
+
+
+def _whole_pdf_has_the_highlight_on_page_2_only(page, dialog) -> None:  # type: ignore[no-untyped-def]
+    """The second tab: st.pdf (pdf.js) draws every page; only the cited page carries amber."""
+    expect = sync_api.expect
+    dialog.get_by_role("tab", name="The whole PDF (3 pages)").click()
+    expect(dialog.get_by_text("The quote is highlighted on page 2")).to_be_visible(timeout=WAIT_MS)
+    amber: dict[int, int] = {}
+    for index in range(3):  # the viewer draws pages as they scroll into view
+        item = dialog.locator(f'[data-index="{index}"]')
+        expect(item).to_have_count(1, timeout=WAIT_MS)
+        item.scroll_into_view_if_needed()
+        canvas = item.locator("canvas")
+        expect(canvas).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_timeout(500)  # pdf.js paints the canvas after it is laid out
+        amber[index + 1] = int(canvas.evaluate(AMBER_JS))
+        if index == 1:
+            page.screenshot(path=str(SHOTS / "22-viewer-whole-pdf-st-pdf.png"))
+    assert amber[2] > 500 and amber[1] == 0 and amber[3] == 0, amber
+
+
 def test_citation_opens_the_pdf_at_the_cited_page_with_the_quote_highlighted(viewer_app: str) -> None:
     expect = sync_api.expect
     with sync_api.sync_playwright() as p:
@@ -119,6 +146,7 @@ def test_citation_opens_the_pdf_at_the_cited_page_with_the_quote_highlighted(vie
         assert _amber_pixels(png) > 50  # the boxes are drawn on the page that was cited
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "20-viewer-pdf-page-highlight.png"))
+        _whole_pdf_has_the_highlight_on_page_2_only(page, dialog)
         page.keyboard.press("Escape")
 
         _ask(page, "What do Lakeside staff need before a password reset?")
