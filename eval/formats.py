@@ -9,11 +9,12 @@ regenerated files would differ in their zip and PDF timestamps and be re-ingeste
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 __all__ = ["VERSION", "LETTER", "SLIDES", "INVENTORY", "build_corpus"]
 
-VERSION = 1
+VERSION = 2
 LETTER = [  # the scanned board letter: page 1, then page 2 (the one questions are about)
     "Harbor View School District, Office of Technology. To the members of the Board of Education. "
     "This letter reports on the review of camera systems and visitor badges that the board asked for in the spring.",
@@ -43,6 +44,7 @@ def _deck(path: Path) -> None:
 
     deck = Presentation()
     deck.core_properties.title = "Harbor View network refresh"
+    deck.core_properties.created = datetime(2026, 9, 1)  # else the blank template's own date (2013)
     for title, bullets, notes in SLIDES:
         slide = deck.slides.add_slide(deck.slide_layouts[1])
         slide.shapes.title.text = title

@@ -33,6 +33,7 @@ from kb.index import snapshot
 __all__ = ["unchanged_report", "hash_suffix", "read_local"]
 
 logger = logging.getLogger(__name__)
+SHEET_ROWS_VERSION = 2  # how a row becomes a passage; a change re-reads spreadsheets only, not the whole library
 
 
 def hash_suffix(settings: Settings, metadata: dict[str, Any], kind: str | None) -> str:
@@ -49,7 +50,7 @@ def _read_key(settings: Settings, kind: str | None) -> str:
     if kind == "pdf":
         return f":ocr{int(settings.ocr)}-{settings.ocr_dpi}-{settings.ocr_language}" if settings.ocr else ""
     if kind in {"xlsx", "csv"}:
-        return f":rows{settings.sheet_max_rows}-cols{settings.sheet_max_cols}"
+        return f":rows{settings.sheet_max_rows}-cols{settings.sheet_max_cols}-r{SHEET_ROWS_VERSION}"
     return ""
 
 
