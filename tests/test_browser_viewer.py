@@ -6,18 +6,15 @@ Screenshots go to ``test-output/screenshots/`` (git-ignored) for a human look.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kb.core.settings import REPO_ROOT
+from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, start_app
 from tests.helpers import make_pdf, write
-from tests.test_browser_e2e import CHROMIUM, CHROMIUM_ARGS, SHOTS, WAIT_MS, _ask, _free_port, _wait_healthy
+from tests.test_browser_e2e import SHOTS, WAIT_MS, _ask
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")]
@@ -60,30 +57,12 @@ def viewer_app(tmp_path: Path, real_embedder) -> Iterator[str]:  # type: ignore[
     settings = Settings(data_dir=data, reports_dir=tmp_path / "reports", library_dir=library)
     report = run_ingest(KnowledgeBase(settings, embedder=real_embedder), [str(library)])
     assert report.counts() == {"added": 2}, report.to_dict()
-    run_dir = tmp_path / "run"
-    (run_dir / ".streamlit").mkdir(parents=True)
-    (run_dir / ".streamlit" / "config.toml").write_text((REPO_ROOT / ".streamlit" / "config.toml").read_text())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data), CTO_REPORTS_DIR=str(tmp_path / "reports"), CTO_LIBRARY_DIR=str(library),
-               HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO_ROOT))
-    port = _free_port()
-    log = tmp_path / "streamlit.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=run_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    app = start_app(tmp_path / "run", app_env(data, CTO_LIBRARY_DIR=str(library)), timeout_s=90.0)
     try:
-        _wait_healthy(url, proc, log)
-        yield url
+        yield app.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print(log.read_text()[-3000:])
+        app.stop(timeout_s=20.0)
+        print(app.log_tail(3000))  # shown by pytest when the test fails
 
 
 def _amber_pixels(png: bytes) -> int:
