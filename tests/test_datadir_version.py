@@ -147,3 +147,13 @@ def test_kb_upgrade_check_then_upgrade_then_current(hash_settings: Settings, tmp
     again = kb("upgrade")
     assert again.returncode == 0 and "is current (schema 2); nothing to do" in again.stdout
     assert kb("upgrade", "--check").returncode == 0
+
+
+def test_kb_upgrade_refuses_server_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from kb.cli import main
+
+    monkeypatch.setenv("CTO_CHROMA_HOST", "127.0.0.1")
+    result = CliRunner().invoke(main, ["upgrade"])
+    assert result.exit_code == 2 and "works on the embedded store in CTO_DATA_DIR" in result.output

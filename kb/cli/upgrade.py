@@ -31,7 +31,10 @@ def upgrade_cmd(backup_to: Path | None, check_only: bool) -> None:
     from kb.index.store import open_store
 
     configure_logging("WARNING")
-    settings = load_settings(use_running_server=False).with_overrides(upgrade_on_open=False)
+    settings = load_settings(use_running_server=False)
+    if settings.server_mode:
+        raise click.UsageError("kb upgrade works on the embedded store in CTO_DATA_DIR: run it on the machine that "
+                               "holds the Chroma server's data, with CTO_CHROMA_HOST unset and the server stopped")
     store = open_store(settings)  # opened without the check that KnowledgeBase.store makes
     state = datadir.state_of(settings, store)
     if check_only:
