@@ -49,7 +49,8 @@ def _filled(settings: Settings, tmp_path: Path) -> Settings:
     return settings
 
 
-def test_a_good_install_passes_every_check_in_one_line_each(tmp_path: Path) -> None:
+def test_a_good_install_passes_every_check_in_one_line_each(settings: Settings, tmp_path: Path) -> None:
+    """(``settings``, the real model's, marks this test as one that needs torch and the model.)"""
     done = subprocess.run([sys.executable, "-m", "kb", "doctor"], env=_env(tmp_path / "data"), cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
