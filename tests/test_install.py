@@ -28,6 +28,7 @@ import pytest
 
 from kb.core import paths
 from kb.core.settings import REPO_ROOT
+from kb.version import __version__
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "streamlit", "chromadb")
 LIGHT_IMPORTS = ("kb", "ingest", "kb.cli", "ingest.cli", "kb.embed", "kb.index.knowledge", "kb.answering.assistant")
@@ -110,7 +111,7 @@ def test_the_wheel_installs_and_runs_without_a_checkout(tmp_path: Path) -> None:
     where = run(str(bin_dir / "python"), "-c", "import kb, kb.core.paths as p; print(kb.__file__, p.CHECKOUT)")
     assert where.startswith(str(venv)) and where.split()[1] == "False", where
     _pip_check(bin_dir / "python", work, env)
-    assert run(str(bin_dir / "kb"), "--version").strip() == "kb, version 0.1.0"
+    assert run(str(bin_dir / "kb"), "--version").strip() == f"kb, version {__version__}"
 
     seeded = run(str(bin_dir / "python"), "-m", "ingest.seed")
     data = home / ".local" / "share" / "cto-assistant" / "data"
