@@ -78,7 +78,8 @@ def _agreement(passages: Sequence[Passage]) -> tuple[float, float]:
     return float(top_dense == top_keyword), len(keyword) / len(passages)
 
 
-def gate_features(question: str, passages: Sequence[Passage], index: KeywordIndex, *, draft: Draft | None) -> dict[str, float]:
+def gate_features(question: str, passages: Sequence[Passage], index: KeywordIndex, *, draft: Draft | None,
+                  similarities: Sequence[float] = ()) -> dict[str, float]:
     """The signals the abstention model reads, for one question (already expanded) and its passages.
 
     Args:
@@ -86,6 +87,7 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
         passages: the retrieved passages, best first.
         index: the keyword index (term rarity and the library's vocabulary of names).
         draft: the extractive draft: its sentences are the ones the answer would cite.
+        similarities: cosine similarity of each cited sentence to the question (empty: not measured).
     """
     evidence = evidence_features(question, passages, index)
     terms = set(tokenize(question))
@@ -97,6 +99,7 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
     rare = sorted(weights, key=lambda t: (-weights[t], t))[: max(1, len(weights) // 3)]
     asking, context = _asking_part(question)
     agree_doc, agree_share = _agreement(passages)
+    asked = _answerability(asking, passages, index, cited=cited)
     top_keyword = max((p.keyword or 0.0 for p in passages), default=0.0)
     return {
         "dense": evidence.dense,
@@ -113,9 +116,38 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
         "asks_amount": asks_amount,
         "amount_unanswered": asks_amount * float(not _AMOUNT.search(cited_text)),
         "question_terms": math.log1p(len(terms)),
+        **asked,
+        "sentence_best": max(similarities, default=0.0),
+        "sentence_mean": sum(similarities) / len(similarities) if similarities else 0.0,
         "evidence": evidence.score,  # the one-score threshold gate's inputs (CTO_ABSTENTION=threshold)
         "missing": float(len(evidence.missing)),
     }
+
+
+def _answerability(asking: str, passages: Sequence[Passage], index: KeywordIndex, *, cited: set[str]) -> dict[str, float]:
+    """Does the answer carry what the asking sentence names? (candidates the model may read; see eval train-gate --ablate)
+
+    - ``asked_uncited``: the rarity of the rarest word of the asking sentence that the library uses
+      but the cited sentences lack, over the rarity of a word the library never uses (0: all cited);
+      "What does PowerSchool cost per student?" answered from sentences about SIS costs in general;
+    - ``asked_rare_cited``: the asking sentence's rarest third of known words (by rarity) found in the
+      cited sentences;
+    - ``asked_rare_passages``: the same, found in the three best passages.
+    """
+    vocab = index.retriever.vocab_dict if len(index) else {}
+    known = {t: index.idf(t) for t in set(tokenize(asking)) if t in vocab}
+    if not known:
+        return {"asked_uncited": 0.0, "asked_rare_cited": 0.0, "asked_rare_passages": 0.0}
+    n = max(1, len(index))
+    ceiling = math.log((n + 0.5) / 0.5 + 1.0)  # the rarity (BM25 idf) of a word no passage has
+    rare = sorted(known, key=lambda t: (-known[t], t))[: max(1, len(known) // 3)]
+    top: set[str] = set()
+    for passage in passages[:3]:
+        top |= set(tokenize(passage.chunk.embed_text))
+    uncited = max((w for t, w in known.items() if t not in cited), default=0.0)
+    return {"asked_uncited": uncited / ceiling,
+            "asked_rare_cited": _weighted_coverage({t: known[t] for t in rare}, cited),
+            "asked_rare_passages": _weighted_coverage({t: known[t] for t in rare}, top)}
 
 
 @dataclass(frozen=True)
