@@ -201,15 +201,17 @@ class _Run:
         s = self.settings
         self.load_options = LoadOptions(max_pages=s.max_pages, max_bytes=int(s.max_file_mb * 1_000_000),
                                         sheet_max_rows=s.sheet_max_rows, sheet_max_cols=s.sheet_max_cols, ocr=s.ocr,
-                                        ocr_timeout_s=s.ocr_timeout_s, ocr_dpi=s.ocr_dpi, ocr_language=s.ocr_language)
+                                        ocr_timeout_s=s.ocr_timeout_s, ocr_dpi=s.ocr_dpi, ocr_language=s.ocr_language,
+                                        pdf_outline=s.pdf_outline_headings)
 
     def _read_key(self, kind: str | None) -> str:
         """The settings that change what the parser reads from this kind of file, part of its content hash."""
         o = self.load_options
-        if kind == "pdf":
-            return f":ocr{int(o.ocr)}-{o.ocr_dpi}-{o.ocr_language}" if o.ocr else ""
-        if kind in {"xlsx", "csv"}:
-            return f":rows{o.sheet_max_rows}-cols{o.sheet_max_cols}"
+        if kind == "pdf":  # ":outline": pages read before they took their bookmark's heading are read again once
+            outline = ":outline" if o.pdf_outline else ""
+            return (f":ocr{int(o.ocr)}-{o.ocr_dpi}-{o.ocr_language}" if o.ocr else "") + outline
+        if kind in {"xlsx", "csv"}:  # ":stop": rows read before they ended with a full stop are read again once
+            return f":rows{o.sheet_max_rows}-cols{o.sheet_max_cols}:stop"
         return ""
 
     def _finish(self, result: FileResult) -> None:
