@@ -215,7 +215,7 @@ def _table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 # signals gate_features reports that the shipped model does not read: --ablate tries adding each
 CANDIDATES = ("cited_coverage", "agree_top_doc", "amount_unanswered", "question_terms", "asked_uncited",
-              "asked_rare_cited", "asked_rare_passages", "sentence_best", "sentence_mean")
+              "asked_rare_cited", "asked_rare_passages")
 
 
 def _ablation_sets(rows: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:

@@ -78,8 +78,7 @@ def _agreement(passages: Sequence[Passage]) -> tuple[float, float]:
     return float(top_dense == top_keyword), len(keyword) / len(passages)
 
 
-def gate_features(question: str, passages: Sequence[Passage], index: KeywordIndex, *, draft: Draft | None,
-                  similarities: Sequence[float] = ()) -> dict[str, float]:
+def gate_features(question: str, passages: Sequence[Passage], index: KeywordIndex, *, draft: Draft | None) -> dict[str, float]:
     """The signals the abstention model reads, for one question (already expanded) and its passages.
 
     Args:
@@ -87,7 +86,6 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
         passages: the retrieved passages, best first.
         index: the keyword index (term rarity and the library's vocabulary of names).
         draft: the extractive draft: its sentences are the ones the answer would cite.
-        similarities: cosine similarity of each cited sentence to the question (empty: not measured).
     """
     evidence = evidence_features(question, passages, index)
     terms = set(tokenize(question))
@@ -117,8 +115,6 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
         "amount_unanswered": asks_amount * float(not _AMOUNT.search(cited_text)),
         "question_terms": math.log1p(len(terms)),
         **asked,
-        "sentence_best": max(similarities, default=0.0),
-        "sentence_mean": sum(similarities) / len(similarities) if similarities else 0.0,
         "evidence": evidence.score,  # the one-score threshold gate's inputs (CTO_ABSTENTION=threshold)
         "missing": float(len(evidence.missing)),
     }
