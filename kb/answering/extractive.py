@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kb.answering.compose_plan import Plan, plan_draft
+from kb.answering.compose_plan import Plan, keep_readable, plan_draft
 from kb.answering.conversation import standalone_question
 from kb.answering.retrieval import Passage
 from kb.answering.sentences import LIST_JOIN, MAX_SENTENCE, Candidate, Sentence, closure, passage_sentences
@@ -99,6 +99,20 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     return items
 
 
+def _readable(draft: Draft, passages: Sequence[Passage]) -> Draft:
+    """The draft without claims that would not stand on their own (see :func:`keep_readable`)."""
+    claims = draft.lead + draft.points
+    kept = keep_readable(claims, lambda n: passages[n].chunk.text)
+    if len(kept) == len(claims):
+        return draft
+    ids = {id(c) for c in kept}
+    lead = [c for c in draft.lead if id(c) in ids]
+    points = [c for c in draft.points if id(c) in ids]
+    if not lead and points:
+        lead = [points.pop(0)]  # the answer still opens with a paragraph
+    return Draft(lead=lead, points=points, notices=draft.notices)
+
+
 def _passage_relevance(passages: Sequence[Passage], question_vector: np.ndarray) -> list[float]:
     """Each passage's cosine similarity to the question (from its stored vector when known)."""
     out = []
@@ -141,6 +155,7 @@ class ExtractiveComposer:
         while seeds:
             draft = plan_draft(plan, seeds)
             if plan.fits(draft):
+                draft = _readable(draft, passages)
                 draft.composer = self.name
                 return draft
             seeds = seeds[:-1]  # labels and markers took more room than estimated: drop the weakest
