@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from kb.answering.compose_plan import keep_readable
 from kb.answering.conversation import standalone_question
 from kb.answering.layout import render as render_layout
-from kb.answering.compose_plan import keep_readable
 from kb.answering.shapes import carries_answer, question_shape
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.prompts import render
