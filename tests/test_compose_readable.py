@@ -20,7 +20,7 @@ from kb.core.documents import Chunk
 from kb.embed.hashing import HashEmbedder
 
 
-def _passage(n: int, text: str, score: float = 0.7, title: str = "Doc") -> Passage:
+def _passage(n: int | str, text: str, score: float = 0.7, title: str = "Doc") -> Passage:
     chunk = Chunk(id=f"c{n}", doc_id=f"d{n}", index=0, text=text, title=f"{title} {n}", source=f"/lib/{n}.md",
                   source_type="md", date="2024-05-01")
     return Passage(chunk, score, dense=score)
@@ -195,3 +195,22 @@ def test_multi_part_question_over_the_library_says_the_cost_part_is_not_covered(
     pairs = [(c.text, [cit.snippet for n in c.sources if (cit := answer.cited(n))]) for c in answer.claims]
     assert violations(pairs) == []
     assert len(answer.text) <= 1500
+
+
+def test_passage_relevance_follows_the_retrievers_fused_ranking() -> None:
+    import numpy as np
+
+    from kb.answering.extractive import _passage_relevance
+
+    bm25_winner = _passage("1", "Form 471 is the application a district files to request E-Rate funding for the "
+                                "services it chose.", 0.9)
+    bm25_winner.dense = 0.40
+    close_in_meaning = _passage("2", "Districts apply each winter for discounts on connectivity.", 0.5)
+    close_in_meaning.dense = 0.60
+    question = np.zeros(8, dtype=np.float32)
+    fused = _passage_relevance([bm25_winner, close_in_meaning], question)
+    assert fused[0] > fused[1]  # the retriever put it first: its sentences are not ranked below the other's
+    assert fused == pytest.approx([0.60, 0.60 * 0.5 / 0.9])
+    assert _passage_relevance([bm25_winner, close_in_meaning], question, fused=False) == pytest.approx([0.40, 0.60])
+    bm25_winner.score = -1.0  # a score that is not a positive scale: each passage's own cosine
+    assert _passage_relevance([bm25_winner, close_in_meaning], question) == pytest.approx([0.40, 0.60])

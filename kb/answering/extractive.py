@@ -63,7 +63,8 @@ class Weights:
 
 def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], *, embedder: Embedder,
                      question_vector: np.ndarray | None = None, weights: Weights = Weights(),
-                     shortlist: int | None = None, shape: QuestionShape | None = None) -> list[Candidate]:
+                     shortlist: int | None = None, shape: QuestionShape | None = None,
+                     fused: bool = True) -> list[Candidate]:
     """Score sentences by meaning (cosine), shared question terms, their passage's relevance and the shape fit.
 
     Encoding the sentences is the costly part of composing, so with ``shortlist`` only that
@@ -79,7 +80,7 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
         question_vector = embedder.embed_batch([question])[0]
     shape = shape or question_shape(question)
     q_terms = set(tokenize(question))
-    relevance = _passage_relevance(passages, question_vector)
+    relevance = _passage_relevance(passages, question_vector, fused=fused)
     outdated = [OUTDATED_PENALTY if is_outdated(p.chunk.extra) else 0.0 for p in passages]
     for item in items:
         terms = set(tokenize(item.text))
@@ -113,15 +114,26 @@ def _readable(draft: Draft, passages: Sequence[Passage]) -> Draft:
     return Draft(lead=lead, points=points, notices=draft.notices)
 
 
-def _passage_relevance(passages: Sequence[Passage], question_vector: np.ndarray) -> list[float]:
-    """Each passage's cosine similarity to the question (from its stored vector when known)."""
-    out = []
+def _passage_relevance(passages: Sequence[Passage], question_vector: np.ndarray, *, fused: bool = True) -> list[float]:
+    """Each passage's relevance to the question, on the scale of cosine similarity.
+
+    With ``fused`` (the default), the retriever's own score (dense and BM25 fused, with its area and
+    currency adjustments) relative to the best passage's, times the best passage's cosine: the
+    ranking the retriever settled on, which the dense cosine alone contradicts when a passage wins
+    on the question's exact terms (measured: k12docs key facts 0.562 -> 0.616, see the issue-14
+    notes). Without it, or when the scores are not positive, each passage's own cosine.
+    """
+    cosines = []
     for passage in passages:
         if passage.vector is not None and passage.vector.shape == question_vector.shape:
-            out.append(float(passage.vector @ question_vector))
+            cosines.append(float(passage.vector @ question_vector))
         else:
-            out.append(float(passage.dense or 0.0))
-    return out
+            cosines.append(float(passage.dense or 0.0))
+    scores = [float(p.score) for p in passages]
+    if not fused or not scores or max(scores) <= 0 or min(scores) < 0:
+        return cosines
+    top, high = max(cosines), max(scores)
+    return [top * score / high for score in scores]
 
 
 class ExtractiveComposer:
@@ -131,8 +143,9 @@ class ExtractiveComposer:
 
     def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
-                 shortlist: int | None = None):
+                 shortlist: int | None = None, fused_relevance: bool = True):
         self.embedder = embedder
+        self.fused_relevance = fused_relevance
         self.shortlist = shortlist
         self.weights = weights
         self.max_chars = max_chars
@@ -147,7 +160,7 @@ class ExtractiveComposer:
         structures = [passage_sentences(p.chunk.text) for p in passages]
         items = score_candidates(question, candidates(passages, structures), passages, embedder=self.embedder,
                                  question_vector=question_vector, weights=self.weights, shortlist=self.shortlist,
-                                 shape=shape)
+                                 shape=shape, fused=self.fused_relevance)
         ranked = sorted(items, key=lambda c: -c.score)
         budget = max_chars or self.max_chars
         plan = Plan(passages=passages, structures=structures, shape=shape, max_chars=budget)
