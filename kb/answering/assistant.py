@@ -65,7 +65,8 @@ class Assistant:
         """The offline composer whose draft the abstention model reads (and, offline, the answer itself)."""
         if self._probe_composer is None:
             self._probe_composer = ExtractiveComposer(self.kb.embedder, max_chars=self.settings.max_answer_chars,
-                                                      shortlist=self.settings.compose_shortlist)
+                                                      shortlist=self.settings.compose_shortlist,
+                                                      fused_relevance=self.settings.compose_fused_relevance)
         return self._probe_composer
 
     @property
