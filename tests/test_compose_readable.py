@@ -210,7 +210,7 @@ def test_passage_relevance_follows_the_retrievers_fused_ranking() -> None:
     question = np.zeros(8, dtype=np.float32)
     fused = _passage_relevance([bm25_winner, close_in_meaning], question)
     assert fused[0] > fused[1]  # the retriever put it first: its sentences are not ranked below the other's
-    assert fused == pytest.approx([0.60, 0.60 * 0.5 / 0.9])
+    assert fused == pytest.approx([0.5 * 0.40 + 0.5 * 0.60, 0.5 * 0.60 + 0.5 * 0.60 * 0.5 / 0.9])
     assert _passage_relevance([bm25_winner, close_in_meaning], question, fused=False) == pytest.approx([0.40, 0.60])
     bm25_winner.score = -1.0  # a score that is not a positive scale: each passage's own cosine
     assert _passage_relevance([bm25_winner, close_in_meaning], question) == pytest.approx([0.40, 0.60])

@@ -107,8 +107,8 @@ class Settings(BaseSettings):
         "shared terms and passage relevance); encoding them is most of an answer's time."
     )
     compose_fused_relevance: bool = Field(
-        True, description="Offline composer: weigh a sentence by its passage's fused retrieval score (dense + BM25) "
-        "scaled to the best passage's cosine; false uses each passage's dense cosine alone."
+        True, description="Offline composer: weigh a sentence by the mean of its passage's cosine and its fused "
+        "retrieval score (dense + BM25) scaled to the best passage's cosine; false uses the cosine alone."
     )
     stale_after_years: float = Field(
         4.0, gt=0, description="Sources older than this many years get an age notice."
