@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import partial
 
 from kb.answering.compose_plan import keep_readable
 from kb.answering.conversation import standalone_question
@@ -123,7 +124,7 @@ def merge_answers(parts: list[Part], answers: list[Answer], *, max_chars: int) -
             if len(_section(part, trial)) > share:
                 break
             kept = trial
-        kept = keep_readable(kept, lambda n, a=answer: _snippet(a, n))  # e.g. an announcement whose items did not fit
+        kept = keep_readable(kept, partial(_snippet, answer))  # e.g. an announcement whose items did not fit
         if not kept or not carries_answer(question_shape(part.asked).shape, [c.text for c in kept]):
             notes[i] = render("part_not_covered", part=part.asked)  # nothing new, or no figure for "how much"
             room -= len(notes[i]) + 2
