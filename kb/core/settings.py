@@ -110,6 +110,10 @@ class Settings(BaseSettings):
         16, ge=1, le=200, description="Sentences the offline composer encodes per answer (the most promising by "
         "shared terms and passage relevance); encoding them is most of an answer's time."
     )
+    compose_fused_relevance: bool = Field(
+        True, description="Offline composer: weigh a sentence by the mean of its passage's cosine and its fused "
+        "retrieval score (dense + BM25) scaled to the best passage's cosine; false uses the cosine alone."
+    )
     stale_after_years: float = Field(
         4.0, gt=0, description="Sources older than this many years get an age notice."
     )
