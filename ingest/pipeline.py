@@ -36,6 +36,7 @@ from kb.core.areas import area_ids, classify
 from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument, file_sha256
 from kb.core.errors import DocumentRejected, IngestError
 from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields, validate_fields
+from kb.embed import bulk_encoder
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
@@ -457,7 +458,7 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
 
     def encode(items: list[tuple[DocRecord, list[Chunk], FileResult]]) -> None:
         texts = [c.embed_text for _, chunks, _ in items for c in chunks]
-        vectors = run.kb.embedder.embed_batch(texts)
+        vectors = bulk_encoder(run.kb.embedder).embed_batch(texts)
         run.report.chunks_embedded += len(texts)
         run.progress("chunks", run.report.chunks_embedded, 0)
         offset = 0

@@ -40,7 +40,7 @@ from ingest.pipeline import run_ingest
 from kb.answering.retrieval import Retriever
 from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import Settings
-from kb.embed import Embedder, make_embedder
+from kb.embed import Embedder, bulk_encoder, make_embedder
 from kb.embed.base import resolve_model_dir
 from kb.embed.torch_model import SentenceTransformerEmbedder
 from kb.index.knowledge import KnowledgeBase
@@ -85,6 +85,7 @@ def _stats(seconds: list[float]) -> dict[str, float]:
 
 def _raw_encode(embedder: Embedder, texts: list[str], batch_size: int) -> float:
     """Seconds for one plain encode of the texts (SentenceTransformer.encode when the model is one)."""
+    embedder = bulk_encoder(embedder)
     started = time.perf_counter()
     if isinstance(embedder, SentenceTransformerEmbedder):
         model: Any = embedder._load()
@@ -217,7 +218,7 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
     qs = questions(plan.questions)
     ingest, kb = _ingest_stage(settings, embedder, corpus.folder, folder, echo)
     baseline = None
-    if plan.langchain and isinstance(embedder, SentenceTransformerEmbedder):
+    if plan.langchain and isinstance(bulk_encoder(embedder), SentenceTransformerEmbedder):
         baseline = _langchain_stage(settings, kb, qs, folder / "langchain", echo)
     scales = _scale_stage(settings, kb, ingest, plan, qs, folder, echo)
     summary: dict[str, Any] = {"plan": asdict(plan), "embedding_model": embedder.name, "batch_size": settings.embedding_batch_size,
