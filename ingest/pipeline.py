@@ -17,7 +17,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,7 +120,7 @@ class _Pending:
 
 
 class _Writer(threading.Thread):
-    """Writes finished documents to the store in order, beside the encoder."""
+    """Writes finished documents to the store in order, beside the encoder, and tokenizes them for the keyword index."""
 
     def __init__(self, kb: KnowledgeBase, on_done: Callable[[FileResult], None]):
         super().__init__(daemon=True, name="ingest-writer")
@@ -130,14 +130,20 @@ class _Writer(threading.Thread):
 
     def run(self) -> None:
         while (item := self.queue.get()) is not None:
-            record, chunks, vectors, result = item
-            try:
-                write_document(self.kb.store, record, chunks, vectors=vectors)
-            except Exception as exc:  # the store refused this document: the previous version (if any) stays
-                logger.debug("store write failed doc_id=%s", record.doc_id, exc_info=True)
-                logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
-                result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc}); the previous version, if any, was kept"
-            self.on_done(result)
+            _store(self.kb, *item)
+            self.on_done(item[3])
+
+
+def _store(kb: KnowledgeBase, record: DocRecord, chunks: list[Chunk], vectors: np.ndarray, result: FileResult) -> None:
+    """Write one document and hand its chunks to the keyword index; a refused write marks the result failed."""
+    try:
+        write_document(kb.store, record, chunks, vectors=vectors)
+    except Exception as exc:  # the store refused this document: the previous version (if any) stays
+        logger.debug("store write failed doc_id=%s", record.doc_id, exc_info=True)
+        logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
+        result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc}); the previous version, if any, was kept"
+        return
+    kb.offer_analysis(chunks)
 
 
 def write_document(store: Store, record: DocRecord, chunks: list[Chunk], *, vectors: np.ndarray) -> None:
@@ -440,8 +446,39 @@ def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
         run.report.results.append(FileResult(doc.source, "removed", doc.doc_id, doc.title, doc.chunk_count, reason="source no longer exists"))
 
 
-def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
+def _parsed(run: _Run, todo: list[_Pending], window: int) -> Iterator[tuple[DocRecord, list[Chunk], FileResult]]:
+    """Each document parsed (in the worker) and prepared (here), in order; failures are reported and skipped."""
     by_id = {p.source.doc_id: p for p in todo}
+    pool = ParserPool(run.settings.parse_timeout_s, window=window, ocr_page_s=run.settings.ocr_timeout_s)
+    for parsed in pool.map(p.job for p in todo):
+        pending = by_id[str(parsed.job.key)]
+        if parsed.document is None:
+            run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
+            continue
+        try:
+            yield run.prepare(pending, parsed.document)
+        except IngestError as exc:
+            run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, parsed.document.title, reason=str(exc)))
+
+
+def _one_after_another(run: _Run, todo: list[_Pending]) -> None:
+    """The serial path (CTO_INGEST_OVERLAP=false): parse, prepare, encode, write each document in turn.
+
+    Slower, and the reference the overlapped path must reproduce (tests/test_ingest_overlap.py).
+    """
+    encoder = bulk_encoder(run.kb.embedder)
+    for record, chunks, result in _parsed(run, todo, window=1):
+        vectors = encoder.embed_batch([c.embed_text for c in chunks])
+        run.report.chunks_embedded += len(chunks)
+        run.progress("chunks", run.report.chunks_embedded, 0)
+        _store(run.kb, record, chunks, vectors, result)
+        run._finish(result)
+
+
+def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
+    if not run.settings.ingest_overlap:
+        _one_after_another(run, todo)
+        return
     writer = _Writer(run.kb, run._finish)
     writer.start()
     batch: list[tuple[DocRecord, list[Chunk], FileResult]] = []
@@ -453,12 +490,14 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
     # Encoding runs in its own thread (torch releases the GIL) while this thread prepares the
     # next batch; at most one batch is encoding and one is being filled.
     encoder = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-encoder")
-    encoding: cf.Future[None] | None = None
+    encoding: cf.Future[Any] | None = None
     first = True
+
+    bulk = bulk_encoder(run.kb.embedder)
 
     def encode(items: list[tuple[DocRecord, list[Chunk], FileResult]]) -> None:
         texts = [c.embed_text for _, chunks, _ in items for c in chunks]
-        vectors = bulk_encoder(run.kb.embedder).embed_batch(texts)
+        vectors = bulk.embed_batch(texts)
         run.report.chunks_embedded += len(texts)
         run.progress("chunks", run.report.chunks_embedded, 0)
         offset = 0
@@ -475,19 +514,11 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
         encoding = encoder.submit(encode, batch)
         batch, batch_chunks, first = [], 0, False
 
+    # The model loads (imports torch, reads the weights) while the parser worker starts: both take seconds.
+    encoding = encoder.submit(bulk.embed_batch, ["warm up the encoder"])
     try:
         # parse far enough ahead that the worker is never the reason the encoder waits (see `eval bench`)
-        pool = ParserPool(run.settings.parse_timeout_s, window=PARSE_AHEAD, ocr_page_s=run.settings.ocr_timeout_s)
-        for parsed in pool.map(p.job for p in todo):
-            pending = by_id[str(parsed.job.key)]
-            if parsed.document is None:
-                run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
-                continue
-            try:
-                record, chunks, result = run.prepare(pending, parsed.document)
-            except IngestError as exc:
-                run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, parsed.document.title, reason=str(exc)))
-                continue
+        for record, chunks, result in _parsed(run, todo, window=PARSE_AHEAD):
             batch.append((record, chunks, result))
             batch_chunks += len(chunks)
             # the first batch is small so that the encoder starts as soon as a few files are parsed

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(
         0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use one."
     )
+    ingest_overlap: bool = Field(
+        True, description="Ingest parses, encodes and writes at the same time (false: one document after another, "
+        "slower; the reference the overlapped path is tested against)."
+    )
     query_encoder: Literal["numpy", "same"] = Field(
         "numpy", description="Encoder for small batches (questions, answer sentences) with the torch backends: numpy "
         "(the same float32 vectors, starts without importing torch) or same (CTO_EMBEDDING_BACKEND for everything)."

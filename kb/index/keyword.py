@@ -23,7 +23,7 @@ from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
 from kb.index.vocabulary import Vocabulary, find_terms
 
-__all__ = ["KeywordIndex", "tokenize", "FILTER_FIELDS"]
+__all__ = ["KeywordIndex", "tokenize", "analyse", "Analysis", "FILTER_FIELDS"]
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
@@ -62,6 +62,18 @@ def tokenize(text: str) -> list[str]:
     return _stem(words)
 
 
+Analysis = tuple[list[str], dict[str, list[str]]]  # a chunk's tokens and the terms it defines
+
+
+def analyse(chunk: Chunk) -> Analysis:
+    """What the index keeps of one chunk: its tokens (never empty) and its acronyms and numbered terms.
+
+    Ingest calls this beside the encoder as chunks are written, so the index build at the end
+    of a run only counts (``KeywordIndex.build`` with ``analysed``).
+    """
+    return tokenize(chunk.embed_text) or ["_empty_"], find_terms(chunk.text)
+
+
 @dataclass
 class KeywordIndex:
     """BM25 over chunk texts, with per-chunk filter metadata.
@@ -82,14 +94,17 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, chunks: Iterable[Chunk], *, k1: float = 1.2, b: float = 0.75, doc_hashes: dict[str, str] | None = None,
-              reuse: KeywordIndex | None = None, keep: Collection[str] = ()) -> KeywordIndex:
+              reuse: KeywordIndex | None = None, keep: Collection[str] = (),
+              analysed: dict[str, Analysis] | None = None) -> KeywordIndex:
         """Index the chunks, plus the entries of ``reuse`` whose document is in ``keep``.
 
         Args:
             chunks: the chunks to tokenize (the new and changed documents' when reusing).
             doc_hashes: content hash of every document the index will hold (for later reuse).
             reuse: an earlier index whose tokens are kept for the documents in ``keep``.
+            analysed: :func:`analyse` results by chunk id, made earlier (by ingest); others are analysed here.
         """
+        analysed = analysed or {}
         ids: list[str] = []
         meta: list[dict[str, Any]] = []
         rows: list[np.ndarray] = []
@@ -109,9 +124,9 @@ class KeywordIndex:
         for chunk in chunks:
             ids.append(chunk.id)
             meta.append(_filter_meta(chunk))
-            words = tokenize(chunk.embed_text) or ["_empty_"]
+            words, found = analysed.get(chunk.id) or analyse(chunk)
             rows.append(np.fromiter((positions.setdefault(w, len(positions)) for w in words), dtype=np.int32, count=len(words)))
-            _merge_terms(terms.setdefault(chunk.doc_id, {}), find_terms(chunk.text))
+            _merge_terms(terms.setdefault(chunk.doc_id, {}), found)
         vocab = list(positions)  # insertion order: old words first, then new ones
         if kept_rows is not None:  # words of documents no longer kept would otherwise stay in the vocabulary
             rows, vocab = _compact(rows, vocab)
