@@ -119,19 +119,59 @@ class _Pending:
     validators: dict[str, str] = field(default_factory=dict)  # a URL's ETag / Last-Modified
 
 
+Item = tuple[DocRecord, list[Chunk], np.ndarray, FileResult]
+GROUP = 64  # documents written together at most: a store write is a disk commit, ~40 ms on a busy disk
+
+
 class _Writer(threading.Thread):
-    """Writes finished documents to the store in order, beside the encoder, and tokenizes them for the keyword index."""
+    """Writes finished documents to the store in order, beside the encoder, and tokenizes them for the keyword index.
+
+    It takes every document waiting in its queue (an encode batch hands over many at once)
+    and writes the new ones together: five store writes for the group instead of five each.
+    """
 
     def __init__(self, kb: KnowledgeBase, on_done: Callable[[FileResult], None]):
         super().__init__(daemon=True, name="ingest-writer")
         self.kb = kb
         self.on_done = on_done
-        self.queue: queue.Queue[tuple[DocRecord, list[Chunk], np.ndarray, FileResult] | None] = queue.Queue(maxsize=8)
+        self.queue: queue.Queue[Item | None] = queue.Queue(maxsize=GROUP)
 
     def run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            _store(self.kb, *item)
-            self.on_done(item[3])
+        stop = False
+        while not stop:
+            group: list[Item] = []
+            item = self.queue.get()
+            while item is not None:
+                group.append(item)
+                if len(group) >= GROUP or self.queue.empty():
+                    break
+                item = self.queue.get()
+            stop = item is None
+            if group:
+                _store_group(self.kb, group)
+                for entry in group:
+                    self.on_done(entry[3])
+
+
+def _store_group(kb: KnowledgeBase, group: list[Item]) -> None:
+    """Write documents: new ones together (:func:`write_new_documents`), updates one by one; then hand their chunks
+    to the keyword index. A refused group is written again one document at a time, so only a bad document fails."""
+    fresh = [entry for entry in group if _is_new(kb.store.doc(entry[0].doc_id))]
+    if len(fresh) > 1:
+        try:
+            write_new_documents(kb.store, [(record, chunks, vectors) for record, chunks, vectors, _ in fresh])
+            for _, chunks, _, _ in fresh:
+                kb.offer_analysis(chunks)
+            written = {id(entry) for entry in fresh}
+            group = [entry for entry in group if id(entry) not in written]
+        except Exception as exc:  # find the document the store refused
+            logger.info("group write failed, writing one by one documents=%d error=%s", len(fresh), exc)
+    for entry in group:
+        _store(kb, *entry)
+
+
+def _is_new(previous: DocRecord | None) -> bool:
+    return previous is None or previous.status != DONE
 
 
 def _store(kb: KnowledgeBase, record: DocRecord, chunks: list[Chunk], vectors: np.ndarray, result: FileResult) -> None:
@@ -146,6 +186,26 @@ def _store(kb: KnowledgeBase, record: DocRecord, chunks: list[Chunk], vectors: n
     kb.offer_analysis(chunks)
 
 
+def write_new_documents(store: Store, items: list[tuple[DocRecord, list[Chunk], np.ndarray]]) -> None:
+    """Write documents the store does not hold (complete) yet, together, with the same guarantee as one by one.
+
+    Their rows are written as ``indexing``, any leftover chunks of theirs deleted, all their
+    chunks written, then the rows marked ``done`` in one write: a crash before that leaves
+    ``indexing`` rows that the next run's repair removes with their chunks. On an error the
+    rows are taken out again and the error raised.
+    """
+    records = [record for record, _, _ in items]
+    store.put_docs([DocRecord(**{**r.__dict__, "status": INDEXING}) for r in records])
+    store.delete_chunks_of([r.doc_id for r in records])
+    try:
+        store.add_chunks([c for _, chunks, _ in items for c in chunks], np.vstack([v for _, _, v in items]))
+        store.put_docs(records)
+    except Exception:
+        for record in records:
+            _quietly(store.delete_doc, record.doc_id)
+        raise
+
+
 def write_document(store: Store, record: DocRecord, chunks: list[Chunk], *, vectors: np.ndarray) -> None:
     """Write one document so that readers, and a crash at any point, see the old version or the new, never neither.
 
@@ -156,7 +216,7 @@ def write_document(store: Store, record: DocRecord, chunks: list[Chunk], *, vect
     no row names, which the next run's repair deletes.
     """
     previous = store.doc(record.doc_id)
-    if previous is None or previous.status != DONE:
+    if _is_new(previous):
         store.put_doc(DocRecord(**{**record.__dict__, "status": INDEXING}))
         store.delete_chunks(record.doc_id)
         try:
@@ -515,7 +575,9 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
         batch, batch_chunks, first = [], 0, False
 
     # The model loads (imports torch, reads the weights) while the parser worker starts: both take seconds.
-    encoding = encoder.submit(bulk.embed_batch, ["warm up the encoder"])
+    warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
+    if warm_up is not None:
+        encoding = encoder.submit(warm_up)
     try:
         # parse far enough ahead that the worker is never the reason the encoder waits (see `eval bench`)
         for record, chunks, result in _parsed(run, todo, window=PARSE_AHEAD):

@@ -23,7 +23,8 @@ import pytest
 from kb.core.settings import REPO_ROOT
 from tests.helpers import write
 
-WRITES = ("put_docs", "add_chunks", "delete_chunk_ids", "delete_chunks", "import_rows", "clear", "_bump_generation")
+WRITES = ("put_docs", "add_chunks", "delete_chunk_ids", "delete_chunks", "delete_chunks_of", "import_rows", "clear",
+          "_bump_generation")
 
 CHILD = f"""
 import os, signal, sys

@@ -256,13 +256,14 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="A small version (about 100 chunks, scales 300 and 2,000) that finishes in about a minute on an idle machine.")
 @click.option("--scales", default="", help="Comma-separated chunk counts to measure (default 1000,10000,100000).")
+@click.option("--chunks", type=click.IntRange(20, 100_000), help="Size of the generated ingest corpus in chunks (default 2000; --quick 100).")
 @click.option("--no-langchain", is_flag=True, help="Skip the LangChain baseline.")
 @click.option("--whole", "whole", default="", metavar="FOLDER",
               help="Also ingest FOLDER whole-process, `ingest` against a plain LangChain pipeline, A-B-B-A "
                    "(e.g. ../shared/data/k12docs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @friendly_errors
-def bench_command(quick: bool, scales: str, no_langchain: bool, whole: str, as_json: bool) -> None:
+def bench_command(quick: bool, scales: str, chunks: int | None, no_langchain: bool, whole: str, as_json: bool) -> None:
     """Ingest throughput, re-ingest, retrieval and answer latency, memory and scaling.
 
     \b
@@ -279,6 +280,8 @@ def bench_command(quick: bool, scales: str, no_langchain: bool, whole: str, as_j
     plan = QUICK if quick else FULL
     if scales:
         plan = replace(plan, scales=tuple(int(s) for s in scales.split(",") if s.strip()))
+    if chunks:
+        plan = replace(plan, target_chunks=chunks)
     if no_langchain:
         plan = replace(plan, langchain=False)
     if whole:

@@ -58,6 +58,10 @@ class SentenceTransformerEmbedder:
                 self._model = model.to(torch.bfloat16) if self.precision == "bf16" else model
         return self._model
 
+    def warm_up(self) -> None:
+        """Import torch and load the model now (ingest does it while its parser starts), not on the first batch."""
+        self._load()
+
     @property
     def dimension(self) -> int:
         model = self._load()
