@@ -120,37 +120,26 @@ class _Pending:
 
 
 Item = tuple[DocRecord, list[Chunk], np.ndarray, FileResult]
-GROUP = 64  # documents written together at most: a store write is a disk commit, ~40 ms on a busy disk
 
 
 class _Writer(threading.Thread):
-    """Writes finished documents to the store in order, beside the encoder, and tokenizes them for the keyword index.
+    """Writes encoded batches to the store in order, beside the encoder, and tokenizes them for the keyword index.
 
-    It takes every document waiting in its queue (an encode batch hands over many at once)
-    and writes the new ones together: five store writes for the group instead of five each.
+    Each queue item is one encode batch's documents; the new ones among them are written
+    together: five store writes (each a disk commit) for the batch instead of five per document.
     """
 
     def __init__(self, kb: KnowledgeBase, on_done: Callable[[FileResult], None]):
         super().__init__(daemon=True, name="ingest-writer")
         self.kb = kb
         self.on_done = on_done
-        self.queue: queue.Queue[Item | None] = queue.Queue(maxsize=GROUP)
+        self.queue: queue.Queue[list[Item] | None] = queue.Queue(maxsize=2)
 
     def run(self) -> None:
-        stop = False
-        while not stop:
-            group: list[Item] = []
-            item = self.queue.get()
-            while item is not None:
-                group.append(item)
-                if len(group) >= GROUP or self.queue.empty():
-                    break
-                item = self.queue.get()
-            stop = item is None
-            if group:
-                _store_group(self.kb, group)
-                for entry in group:
-                    self.on_done(entry[3])
+        while (group := self.queue.get()) is not None:
+            _store_group(self.kb, group)
+            for entry in group:
+                self.on_done(entry[3])
 
 
 def _store_group(kb: KnowledgeBase, group: list[Item]) -> None:
@@ -560,10 +549,11 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
         vectors = bulk.embed_batch(texts)
         run.report.chunks_embedded += len(texts)
         run.progress("chunks", run.report.chunks_embedded, 0)
-        offset = 0
+        offset, group = 0, []
         for record, chunks, result in items:
-            writer.queue.put((record, chunks, vectors[offset:offset + len(chunks)], result))
+            group.append((record, chunks, vectors[offset:offset + len(chunks)], result))
             offset += len(chunks)
+        writer.queue.put(group)
 
     def flush() -> None:
         nonlocal batch, batch_chunks, encoding, first

@@ -139,7 +139,7 @@ def test_sigkill_before_each_write_of_an_update_leaves_the_old_or_the_new_versio
     clean = tmp_path / "clean"
     _copy(base, clean)
     code, total = _child(tmp_path, clean, 0, "ingest", str(docs))
-    assert code == 0 and total is not None and total >= 8, total
+    assert code == 0 and total is not None and total >= 6, total  # per changed document: new chunks, the switch, old chunks out
     new = _check(tmp_path, clean)["after"]
     assert old["docs"] != new["docs"]
     for step in range(1, total + 1):
