@@ -163,17 +163,46 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None) -> list[tuple[str, float]]:
-        """Top-k (chunk id, BM25 score) pairs; ``allow`` filters by chunk metadata."""
+    def codes(self, name: str) -> tuple[np.ndarray, dict[Any, int]]:
+        """One filter field of every entry as integer codes and the code of each value (built once per field).
+
+        ``areas`` is a list per entry: its codes are those of the entry's first area, so filters
+        on areas use :meth:`has_area` instead.
+        """
+        cache: dict[str, tuple[np.ndarray, dict[Any, int]]] = self.__dict__.setdefault("_codes", {})
+        if name not in cache:
+            values: dict[Any, int] = {}
+            column = np.fromiter((values.setdefault(_hashable(m.get(name)), len(values)) for m in self.meta),
+                                 dtype=np.int32, count=len(self.meta))
+            cache[name] = (column, values)
+        return cache[name]
+
+    def has_area(self, area: str) -> np.ndarray:
+        """Which entries are tagged with the area (built once per area)."""
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_areas", {})
+        if area not in cache:
+            cache[area] = np.fromiter((area in m.get("areas", ()) for m in self.meta), dtype=bool, count=len(self.meta))
+        return cache[area]
+
+    def dates(self) -> np.ndarray:
+        """Every entry's date as a day number, NaN where it has none (built once)."""
+        if not hasattr(self, "_dates"):
+            self._dates = np.fromiter((m.get("date_ord", np.nan) for m in self.meta), dtype=np.float64, count=len(self.meta))
+        return self._dates
+
+    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None, *,
+               mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Top-k (chunk id, BM25 score) pairs; ``allow`` (per entry) or ``mask`` (0/1 per entry) filters them."""
         if not self.ids:
             return []
         vocab = self.retriever.vocab_dict
         tokens = [t for t in tokenize(query) if t in vocab]
         if not tokens:
             return []
-        mask = None
         if allow is not None:
             mask = np.fromiter((1.0 if allow(m) else 0.0 for m in self.meta), dtype=np.float32, count=len(self.meta))
+        if mask is not None:
+            mask = mask.astype(np.float32, copy=False)
             if not mask.any():
                 return []
         k = min(k, len(self.ids))
@@ -213,6 +242,10 @@ class KeywordIndex:
                 tokens = None  # not this index's tokens: the next change rebuilds from the texts
         return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever, tokens=tokens,
                    vocab=entries.get("vocab", []), doc_hashes=entries.get("doc_hashes", {}), terms=entries["terms"])
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _merge_terms(into: dict[str, list[str]], found: dict[str, list[str]]) -> None:
