@@ -174,7 +174,9 @@ def _whole_stage(settings: Settings, plan: BenchPlan, folder: Path, echo: Echo) 
     from eval.bench.whole import whole_process
 
     env = {**os.environ, "CTO_EMBEDDING_MODEL": settings.embedding_model, "CTO_EMBEDDING_SHA256": settings.embedding_sha256,
-           "CTO_REPORTS_DIR": str(folder / "whole-reports")}
+           "CTO_REPORTS_DIR": str(folder / "whole-reports"),
+           # LangChain's loaders have no time limit: ours must not skip a big PDF on a busy machine either
+           "CTO_PARSE_TIMEOUT_S": str(max(settings.parse_timeout_s, 3600.0))}
     env.pop("CTO_CHROMA_HOST", None)
     result = whole_process(Path(plan.whole), folder / "whole", str(resolve_model_dir(settings.embedding_model)), env)
     echo(f"whole process, {plan.whole}: ingest {result['ours_runs_s']} s, LangChain {result['langchain_runs_s']} s, "
