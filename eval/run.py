@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index.knowledge import KnowledgeBase
 
-__all__ = ["CORPORA", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
+__all__ = ["CORPORA", "GENERATED", "corpus_folder", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
 
 CORPORA = {"library": REPO_ROOT / "library", "k12docs": REPO_ROOT.parent / "shared" / "data" / "k12docs"}
+GENERATED = {"formats"}  # corpora the evaluation writes itself (eval/formats.py), under the data dir
 RETRIEVAL_K = 10
 
 
@@ -33,10 +35,21 @@ def eval_kb(settings: Settings, corpus: str, *, embedder: Any = None, quiet: boo
     tag = f"{corpus}-{settings.embedding_identity.replace('/', '_')}-{settings.chunk_size}-{settings.chunk_overlap}"
     eval_settings = settings.with_overrides(data_dir=settings.data_dir / "eval-kb" / tag, chroma_host=None, audit=False)
     kb = KnowledgeBase(eval_settings, embedder=embedder)
-    report = run_ingest(kb, [str(CORPORA[corpus])])
+    report = run_ingest(kb, [str(corpus_folder(settings, corpus))])
     if report.failed and not quiet:
         click.echo(f"warning: {len(report.failed)} evaluation documents failed to ingest", err=True)
     return kb
+
+
+def corpus_folder(settings: Settings, corpus: str) -> Path:
+    """Where a corpus's files are: a fixed folder, or (``formats``) the files generated for it."""
+    if corpus in GENERATED:
+        from eval.formats import build_corpus
+
+        return build_corpus(settings.data_dir / "eval-corpus" / corpus)
+    if corpus not in CORPORA:
+        raise click.UsageError(f"unknown corpus {corpus!r}; choose one of {', '.join([*CORPORA, *GENERATED])}")
+    return CORPORA[corpus]
 
 
 @dataclass
@@ -112,20 +125,25 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = False,
-             judge: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = False, judge: Any = None,
+             on_item: Callable[[int, int], None] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Score every item; return the rows and the summary.
 
     The summary holds ``overall`` and ``per_area`` over the untagged items (the main set) and
     ``slices``: one summary per tag (for example ``casual``) over the items carrying it. Slices are
     reported apart so that adding one leaves the main set's figures, and the gate, unchanged.
+    ``on_item(done, total)`` is called after each question (the Evaluation page's progress).
     """
     iterator: Any = items
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(items, desc="questions", file=sys.stderr, leave=False)
-    rows = [score_item(assistant, item, judge) for item in iterator]
+    rows = []
+    for item in iterator:
+        rows.append(score_item(assistant, item, judge))
+        if on_item is not None:
+            on_item(len(rows), len(items))
     main = [r for r in rows if not r["tags"]]
     areas = sorted({r["area"] for r in main if r["area"]})
     per_area = {a: summarise([r for r in main if r["area"] == a]) for a in areas}
@@ -135,16 +153,18 @@ def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = Fa
 
 
 @click.command("run")
-@click.option("--gold", default="library", show_default=True, help="Gold set: library, k12docs, or a YAML path.")
-@click.option("--corpus", help="Corpus to answer from (default: the gold set's own: library or k12docs).")
+@click.option("--gold", default="library", show_default=True, help="Gold set: library, k12docs, formats, or a YAML path.")
+@click.option("--corpus", help="Corpus to answer from (default: the gold set's own: library, k12docs or formats).")
 @click.option("--slice", "slice_tag", help="Answer only the items of this slice (a gold-set tag such as casual).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question rows (JSON lines).")
 @click.option("--gate", is_flag=True, help="Exit 1 when a metric falls below eval/thresholds.yaml.")
 @click.option("--judge", is_flag=True, help="Also score faithfulness with the configured LLM (CTO_LLM_BACKEND) as judge.")
+@click.option("--progress-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Record the run's progress (questions done of total) as JSON in this file (the Evaluation page's runs).")
 @friendly_errors
 def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, rows_out: Path | None, gate: bool,
-        judge: bool) -> None:
+        judge: bool, progress_file: Path | None) -> None:
     """Answer every gold question and report retrieval, answer, citation and abstention metrics.
 
     \b
@@ -155,9 +175,18 @@ def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, row
       python -m eval run --gate
       CTO_LLM_BACKEND=ollama python -m eval run --judge
     """
-    from eval.reports import write_report
+    from eval.background import progress_to
 
     configure_logging("WARNING")
+    with progress_to(progress_file) as update:
+        _run(gold, corpus=corpus, slice_tag=slice_tag, as_json=as_json, rows_out=rows_out, gate=gate, judge=judge,
+             update=update)
+
+
+def _run(gold: str, *, corpus: str | None, slice_tag: str | None, as_json: bool, rows_out: Path | None, gate: bool,
+         judge: bool, update: Callable[..., None]) -> None:
+    from eval.reports import write_report
+
     settings = load_settings()
     judge_model = None
     if judge:
@@ -174,11 +203,15 @@ def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, row
             raise click.UsageError(f"the gold set {gold!r} has no items tagged {slice_tag!r}; try --slice casual")
         if gate:
             raise click.UsageError("--gate checks the whole gold set: drop --slice")
-    corpus = corpus or ("k12docs" if gold == "k12docs" else "library")
+    corpus = corpus or (gold if gold in {"k12docs", *GENERATED} else "library")
+    update(stage=f"indexing the {corpus} corpus", total=len(items))
     kb = eval_kb(settings, corpus, quiet=False)
     assistant = Assistant(kb.settings, kb=kb, journal=None)
-    rows, summary = run_gold(assistant, items, progress=sys.stderr.isatty(), judge=judge_model)
+    update(stage="answering the gold questions")
+    rows, summary = run_gold(assistant, items, progress=sys.stderr.isatty(), judge=judge_model,
+                             on_item=lambda done, total: update(done=done, total=total))
     summary.update({"gold": gold, "corpus": corpus, "config": _config(kb.settings)})
+    update(stage="writing the report")
     folder = write_report(settings.reports_dir / "eval", summary, rows)
     if rows_out:
         rows_out.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))

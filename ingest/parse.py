@@ -95,7 +95,7 @@ def _warm_up() -> bool:
     """
     import importlib
 
-    for name in ("pdf", "docx", "pptx", "sheet", "mail", "epub", "ocr"):
+    for name in ("markdown", "html", "pdf", "docx", "pptx", "sheet", "mail", "epub", "ocr"):
         importlib.import_module(f"ingest.loaders.{name}")
     import pypdfium2  # noqa: F401 (OCR renders with it)
     import trafilatura  # noqa: F401

@@ -1,6 +1,6 @@
 """Spreadsheet loader (.xlsx, .csv): each sheet a section, each row a passage that keeps its column headers.
 
-A row reads ``Line: 14 | Item: Access switch | Cost: 4200``, so a question about "line 14"
+A row reads ``Line: 14 | Item: Access switch | Cost: 4200.``, so a question about "line 14"
 finds it and the citation names the sheet and the row ("sheet Form 471, row 15": the row
 number staff see in Excel). Sheets wider or longer than the limits are cut, with a warning.
 """
@@ -36,6 +36,12 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+def _record(text: str) -> str:
+    """A row as a statement: ended with a full stop, so the answer composer can quote it like a sentence
+    (text that ends without one reads to it as a heading or a label, and a row was never quoted)."""
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
 def rows_to_sections(sheet: str, rows: Iterable[tuple[int, Sequence[Any]]], *, max_rows: int, max_cols: int,
                      warnings: list[str]) -> tuple[list[Section], int]:
     """Sections for one sheet's ``(row number, cells)``: the first non-empty row is the header.
@@ -61,8 +67,8 @@ def rows_to_sections(sheet: str, rows: Iterable[tuple[int, Sequence[Any]]], *, m
         if seen > max_rows:
             continue
         pairs = [f"{header[i] if i < len(header) else f'Column {i + 1}'}: {c}" for i, c in enumerate(cells) if c]
-        sections.append(Section(text=clean_text(" | ".join(pairs)), heading=sheet, place=f"sheet {sheet}, row {number}",
-                                atomic=True))
+        sections.append(Section(text=_record(clean_text(" | ".join(pairs))), heading=sheet,
+                                place=f"sheet {sheet}, row {number}", atomic=True))
     if wide:
         warnings.append(f"sheet {sheet!r} is wider than {max_cols} columns; only the first {max_cols} were read (CTO_SHEET_MAX_COLS)")
     if seen > max_rows:

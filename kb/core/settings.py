@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     )
     ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution scanned pages are rendered at for OCR.")
     ocr_language: str = Field("eng", description="Tesseract language(s) for OCR, e.g. eng or eng+spa.")
+    pdf_outline_headings: bool = Field(
+        True, description="Give each PDF page the heading of the bookmark (outline entry) it falls under, "
+        "searched with the page's text."
+    )
     viewer_dirs: list[Path] = Field(
         default_factory=list,
         description="Extra folders whose files the in-app viewer may open (the library folder and uploads always may).",
@@ -184,6 +188,13 @@ class Settings(BaseSettings):
     write_lock_wait_s: float = Field(
         600.0, ge=0, description="Seconds a writing command (ingest, kb import, kb remove) waits for another one "
         "writing to the same data dir before it gives up; 0 refuses at once."
+    )
+    upgrade_on_open: bool = Field(
+        True, description="Upgrade a data dir written by an older release when it is opened (after a backup with "
+        "`kb export`'s code into data_dir/backups/); false refuses and names `kb upgrade` instead."
+    )
+    eval_page_gold: str = Field(
+        "library", description="Gold set the Evaluation page's Run button scores (library, k12docs, or a YAML path)."
     )
 
     # --- HTTP API (`kb serve`) ---------------------------------------------------------------

@@ -65,6 +65,12 @@ class KnowledgeBase:
         with self._lock:
             if self._store is None:
                 self._store = open_store(self.settings)
+                if not self.settings.server_mode:
+                    try:  # a folder written by another release is upgraded (after a backup) or refused here
+                        _ensure_current(self)
+                    except BaseException:
+                        self._store = None
+                        raise
             return self._store
 
     # ----- manifest views ---------------------------------------------------------------
@@ -200,6 +206,12 @@ class KnowledgeBase:
                 logger.warning("repaired interrupted write partial_docs=%d orphan_chunks=%d",
                                len(repair.partial_docs), repair.orphan_chunks)
             return repair
+
+
+def _ensure_current(kb: KnowledgeBase) -> None:
+    from kb.index.datadir import ensure_current  # datadir imports backup, which imports this module's neighbours
+
+    ensure_current(kb)
 
 
 def _finish_interrupted_import(kb: KnowledgeBase) -> bool:
