@@ -57,14 +57,22 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_SHA256,
         description="Expected sha256 of the model's model.safetensors; empty skips the check.",
     )
-    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8", "numpy"] = Field(
         "auto", description="Encoder runtime: auto (torch-bf16 on CPUs with native bf16, else torch), torch (float32), "
-        "torch-bf16, onnx, or onnx-int8 (int8 weights: a different index, rebuild after switching). "
-        "See `python -m eval encoders`."
+        "torch-bf16, onnx, onnx-int8 (int8 weights: a different index, rebuild after switching), or numpy "
+        "(float32 without torch: quick to start, slow for ingest). See `python -m eval encoders`."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
         0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use one."
+    )
+    ingest_overlap: bool = Field(
+        True, description="Ingest parses, encodes and writes at the same time (false: one document after another, "
+        "slower; the reference the overlapped path is tested against)."
+    )
+    query_encoder: Literal["numpy", "same"] = Field(
+        "numpy", description="Encoder for small batches (questions, answer sentences) with the torch backends: numpy "
+        "(the same float32 vectors, starts without importing torch) or same (CTO_EMBEDDING_BACKEND for everything)."
     )
 
     # --- chunking --------------------------------------------------------------------
