@@ -28,6 +28,7 @@ from typing import Any
 
 from kb.core.errors import KBError
 from kb.core.settings import Settings
+from kb.index.lock import held_elsewhere
 
 __all__ = ["RunStatus", "EvalRunBusy", "start_run", "read_status", "progress_to", "run_folder"]
 
@@ -92,17 +93,7 @@ def _read(path: Path) -> RunStatus:
 
 def _locked(folder: Path) -> bool:
     """True while a run holds the folder's lock (probed without keeping it)."""
-    try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return held_elsewhere(folder / LOCK_FILE)
 
 
 def read_status(folder: Path) -> RunStatus:

@@ -41,7 +41,7 @@ from typing import IO
 from kb.core.errors import StoreError
 from kb.core.settings import Settings
 
-__all__ = ["WriteLockBusy", "Holder", "write_lock", "lock_path", "hold", "release", "held", "holder_of",
+__all__ = ["WriteLockBusy", "Holder", "write_lock", "lock_path", "hold", "release", "held", "held_elsewhere", "holder_of",
            "running_server", "refusal", "with_running_server"]
 
 logger = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ def _read(path: Path) -> Holder | None:
         return None
 
 
-def _held_elsewhere(path: Path) -> bool:
-    """True when another process holds the lock (probed without keeping it)."""
+def held_elsewhere(path: Path) -> bool:
+    """True when another process holds an ``fcntl`` lock on ``path`` (probed without keeping it)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -104,7 +104,7 @@ def holder_of(data_dir: Path, name: str = EMBEDDED_LOCK) -> Holder | None:
     path = Path(data_dir) / name
     with _guard:
         mine = path in _holds
-    if not mine and not _held_elsewhere(path):
+    if not mine and not held_elsewhere(path):
         return None
     return _read(path)
 
