@@ -26,6 +26,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,20 @@ def _probe(settings: Settings, asks: int) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, env: dict[str, str]) -> dict[str, Any]:
-    """``kb serve --workers N`` on the same store, hammered by ``clients`` threads; latency and errors."""
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, env: dict[str, str], log: Path,
+              worker_timeout: int | None = None) -> dict[str, Any]:
+    """``kb serve --workers N`` on the same store, hammered by ``clients`` threads; latency, errors and their causes.
+
+    The server's log goes to ``log``; every failed request keeps its status and the start of its body (or the
+    client-side exception), and worker processes that were replaced during the run are counted.
+    """
     import httpx
 
     kb = str(Path(sys.executable).parent / "kb")
@@ -100,38 +113,59 @@ def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, 
                           env=env, capture_output=True, text=True, check=True)
     token = made.stdout.strip().splitlines()[-1]
     port = _free_port()
-    server = subprocess.Popen([kb, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [kb, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "info"]
+    if worker_timeout is not None:
+        args += ["--worker-timeout", str(worker_timeout)]
+    with log.open("ab") as out:
+        server = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
+        started_wait = time.perf_counter()
         _wait_http(f"{url}/healthz", 1800)
         asked = questions(requests, seed=11)
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(timeout=600, limits=httpx.Limits(max_connections=clients)) as client:
             for q in asked[:workers * 4]:  # warm every worker (model, keyword index)
                 client.post(f"{url}/v1/ask", json={"question": q}, headers=headers)
+            ready_s = time.perf_counter() - started_wait
+            workers_before = set(_children(server.pid))
+            peak_rss: dict[int, float] = {}
+            sampling = True
 
-            def one(question: str) -> tuple[float, int]:
-                started = time.perf_counter()
+            def sample() -> None:
+                while sampling:
+                    for pid in _children(server.pid):
+                        peak_rss[pid] = max(peak_rss.get(pid, 0.0), _rss_mb(pid))
+                    time.sleep(1.0)
+
+            def one(question: str) -> tuple[float, int, str]:
+                began = time.perf_counter()
                 try:
-                    status = client.post(f"{url}/v1/ask", json={"question": question}, headers=headers).status_code
-                except httpx.HTTPError:
-                    status = 0
-                return time.perf_counter() - started, status
+                    response = client.post(f"{url}/v1/ask", json={"question": question}, headers=headers)
+                    status, detail = response.status_code, "" if response.status_code == 200 else response.text[:200]
+                except httpx.HTTPError as exc:
+                    status, detail = 0, f"{type(exc).__name__}: {exc}"[:200]
+                return time.perf_counter() - began, status, detail
 
-            started = time.perf_counter()
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            began = time.perf_counter()
             with cf.ThreadPoolExecutor(clients) as pool:
                 results = list(pool.map(one, asked))
-            wall = time.perf_counter() - started
-        ms = [s * 1000 for s, _ in results]
-        worker_rss = [_rss_mb(int(p)) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-        return {"workers": workers, "clients": clients, "requests": len(results),
-                "errors": sum(1 for _, status in results if status != 200), "p50_ms": round(percentile(ms, 50), 1),
-                "p95_ms": round(percentile(ms, 95), 1), "throughput_rps": round(len(results) / wall, 2),
-                "worker_rss_mb": worker_rss}
+            wall = time.perf_counter() - began
+            sampling = False
+            workers_after = set(_children(server.pid))
+        ms = [s * 1000 for s, _, _ in results]
+        failed = [{"status": status, "detail": detail} for _, status, detail in results if status != 200]
+        return {"workers": workers, "clients": clients, "requests": len(results), "errors": len(failed),
+                "error_samples": failed[:10], "workers_replaced": len(workers_before - workers_after),
+                "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
+                "max_ms": round(max(ms), 1), "throughput_rps": round(len(results) / wall, 2),
+                "ready_s": round(ready_s, 1), "worker_peak_rss_mb": sorted(round(v) for v in peak_rss.values()),
+                "worker_timeout": worker_timeout}
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        server.wait(timeout=120)
 
 
 def _write_step(store: Any, real: RealCorpus, start: int, n: int) -> None:
@@ -204,7 +238,8 @@ def _loadavg() -> str:
 
 
 def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int, clients: int, requests: int,
-                checkpoints: tuple[int, ...], writers: int, echo: Any) -> dict[str, Any]:
+                checkpoints: tuple[int, ...], writers: int, echo: Any,
+                worker_timeout: int | None = None) -> dict[str, Any]:
     """Grow the knowledge base checkpoint by checkpoint until the budget runs out (resumable); then the API load test."""
     from eval.run import eval_kb
     from kb.index.store import open_store
@@ -260,7 +295,8 @@ def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int
             echo(json.dumps(row))
         reached = bool(state["rows"]) and state["rows"][-1]["chunks"] >= checkpoints[-1]
         if requests and (reached or budget_s <= 0):
-            api = _api_load(served, workers=workers, clients=clients, requests=requests, env=env)
+            api = _api_load(served, workers=workers, clients=clients, requests=requests, env=env,
+                            log=root / f"serve-{int(time.time())}.log", worker_timeout=worker_timeout)
             api["chroma_rss_mb"] = _rss_mb(chroma.pid)
             api["chunks"] = store.count()
             api["loadavg"] = _loadavg()
@@ -288,7 +324,8 @@ def table(result: dict[str, Any]) -> str:
     if api:
         lines.append(f"\nAPI: {api['workers']} workers, {api['clients']} concurrent clients, {api['requests']} requests: "
                      f"p50 {api['p50_ms']} ms, p95 {api['p95_ms']} ms, {api['throughput_rps']} requests/s, "
-                     f"{api['errors']} errors; worker RSS MB {api['worker_rss_mb']}; Chroma RSS {api['chroma_rss_mb']} MB")
+                     f"{api['errors']} errors ({api.get('workers_replaced', 'n/a')} workers replaced); worker peak RSS MB "
+                     f"{api.get('worker_peak_rss_mb')}; Chroma RSS {api['chroma_rss_mb']} MB; load {api.get('loadavg')}")
     return "\n".join(lines)
 
 
@@ -301,9 +338,10 @@ def table(result: dict[str, Any]) -> str:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The run's folder (default: REPORTS_DIR/million); a run stopped early resumes from it.")
 @click.option("--writers", default=2, show_default=True, type=click.IntRange(1, 8), help="Write steps in flight at once.")
+@click.option("--worker-timeout", type=int, default=None, help="Passed to kb serve (default: kb serve's own).")
 @click.option("--api-only", is_flag=True, help="Skip the growth: the API load test on the store the folder holds.")
 def million(budget_min: float, up_to: int, workers: int, clients: int, requests: int, root: Path | None, writers: int,
-            api_only: bool) -> None:
+            api_only: bool, worker_timeout: int | None) -> None:
     """Grow a knowledge base on a Chroma server towards a million chunks and load-test the API on it.
 
     \b
@@ -319,7 +357,7 @@ def million(budget_min: float, up_to: int, workers: int, clients: int, requests:
     folder = root or settings.reports_dir / "million"
     result = run_million(settings, root=folder, budget_s=0.0 if api_only else budget_min * 60, workers=workers,
                          clients=clients, requests=requests, checkpoints=checkpoints, writers=writers,
-                         echo=lambda m: click.echo(m, err=True))
+                         worker_timeout=worker_timeout, echo=lambda m: click.echo(m, err=True))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "million.json").write_text(json.dumps(result, indent=2))
     (folder / "million.md").write_text(f"# A million chunks\n\n{table(result)}\n")
