@@ -216,7 +216,7 @@ def _grow_to(store: Any, real: RealCorpus, state: _State, target: int, *, deadli
     while have < target:
         if time.monotonic() >= deadline:
             return False
-        starts = []
+        starts: list[int] = []
         for _ in range(writers):
             if have + len(starts) * WRITE_STEP < target:
                 starts.append(have + len(starts) * WRITE_STEP)
