@@ -73,6 +73,9 @@ def load_gold(name: str = "library", folder: Path = GOLD_DIR, *, slices: bool = 
             or tunes on the gold set and must keep the slice held out.
     """
     path = Path(name)
+    if path.suffix in {".yaml", ".yml"} and not path.is_file():
+        raise FileNotFoundError(f"no gold set {name!r}: that file does not exist; give a YAML file or one of "
+                                f"{', '.join(GOLD_SETS)}")
     files = [path] if path.suffix in {".yaml", ".yml"} and path.exists() else sorted(folder.glob(GOLD_SETS.get(name, name)))
     if not files:
         raise FileNotFoundError(f"no gold set {name!r} in {folder}; choose one of {', '.join(GOLD_SETS)}")

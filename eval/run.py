@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,20 +113,25 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = False,
-             judge: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = False, judge: Any = None,
+             on_item: Callable[[int, int], None] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Score every item; return the rows and the summary.
 
     The summary holds ``overall`` and ``per_area`` over the untagged items (the main set) and
     ``slices``: one summary per tag (for example ``casual``) over the items carrying it. Slices are
     reported apart so that adding one leaves the main set's figures, and the gate, unchanged.
+    ``on_item(done, total)`` is called after each question (the Evaluation page's progress).
     """
     iterator: Any = items
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(items, desc="questions", file=sys.stderr, leave=False)
-    rows = [score_item(assistant, item, judge) for item in iterator]
+    rows = []
+    for item in iterator:
+        rows.append(score_item(assistant, item, judge))
+        if on_item is not None:
+            on_item(len(rows), len(items))
     main = [r for r in rows if not r["tags"]]
     areas = sorted({r["area"] for r in main if r["area"]})
     per_area = {a: summarise([r for r in main if r["area"] == a]) for a in areas}
@@ -142,9 +148,11 @@ def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = Fa
 @click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question rows (JSON lines).")
 @click.option("--gate", is_flag=True, help="Exit 1 when a metric falls below eval/thresholds.yaml.")
 @click.option("--judge", is_flag=True, help="Also score faithfulness with the configured LLM (CTO_LLM_BACKEND) as judge.")
+@click.option("--progress-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Record the run's progress (questions done of total) as JSON in this file (the Evaluation page's runs).")
 @friendly_errors
 def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, rows_out: Path | None, gate: bool,
-        judge: bool) -> None:
+        judge: bool, progress_file: Path | None) -> None:
     """Answer every gold question and report retrieval, answer, citation and abstention metrics.
 
     \b
@@ -155,9 +163,18 @@ def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, row
       python -m eval run --gate
       CTO_LLM_BACKEND=ollama python -m eval run --judge
     """
-    from eval.reports import write_report
+    from eval.background import progress_to
 
     configure_logging("WARNING")
+    with progress_to(progress_file) as update:
+        _run(gold, corpus=corpus, slice_tag=slice_tag, as_json=as_json, rows_out=rows_out, gate=gate, judge=judge,
+             update=update)
+
+
+def _run(gold: str, *, corpus: str | None, slice_tag: str | None, as_json: bool, rows_out: Path | None, gate: bool,
+         judge: bool, update: Callable[..., None]) -> None:
+    from eval.reports import write_report
+
     settings = load_settings()
     judge_model = None
     if judge:
@@ -175,10 +192,14 @@ def run(gold: str, corpus: str | None, slice_tag: str | None, as_json: bool, row
         if gate:
             raise click.UsageError("--gate checks the whole gold set: drop --slice")
     corpus = corpus or ("k12docs" if gold == "k12docs" else "library")
+    update(stage=f"indexing the {corpus} corpus", total=len(items))
     kb = eval_kb(settings, corpus, quiet=False)
     assistant = Assistant(kb.settings, kb=kb, journal=None)
-    rows, summary = run_gold(assistant, items, progress=sys.stderr.isatty(), judge=judge_model)
+    update(stage="answering the gold questions")
+    rows, summary = run_gold(assistant, items, progress=sys.stderr.isatty(), judge=judge_model,
+                             on_item=lambda done, total: update(done=done, total=total))
     summary.update({"gold": gold, "corpus": corpus, "config": _config(kb.settings)})
+    update(stage="writing the report")
     folder = write_report(settings.reports_dir / "eval", summary, rows)
     if rows_out:
         rows_out.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))

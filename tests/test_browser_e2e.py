@@ -8,19 +8,14 @@ go to ``test-output/screenshots/`` in the repository (git-ignored) for a human l
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kb.core.settings import REPO_ROOT
+from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, start_app
 from tests.helpers import ask_in_chat, write
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -28,9 +23,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
                                  reason="no Chromium at /usr/bin/chromium (install Debian's chromium package)")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = REPO_ROOT / "test-output" / "screenshots"
 LIBRARY_FILES = ["cyber-ransomware-preparedness.md", "cyber-insurance.md", "budget-e-rate-category-one-and-two.md",
                  "pd-models-that-work.md", "equity-home-connectivity-after-acp.md"]
@@ -63,26 +55,6 @@ days unless it is needed for a safety investigation, and it is never posted publ
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited early:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"streamlit did not become healthy:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture
 def app_url(tmp_path: Path, real_embedder) -> Iterator[tuple[str, Path]]:  # type: ignore[no-untyped-def]
     """A running app over a small real knowledge base; yields (base URL, data dir)."""
@@ -96,30 +68,12 @@ def app_url(tmp_path: Path, real_embedder) -> Iterator[tuple[str, Path]]:  # typ
     report = run_ingest(KnowledgeBase(settings, embedder=real_embedder),
                         [str(REPO_ROOT / "library" / name) for name in LIBRARY_FILES])
     assert not report.failed, [r.reason for r in report.failed]
-    run_dir = tmp_path / "run"
-    (run_dir / ".streamlit").mkdir(parents=True)
-    (run_dir / ".streamlit" / "config.toml").write_text((REPO_ROOT / ".streamlit" / "config.toml").read_text())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data), CTO_REPORTS_DIR=str(tmp_path / "reports"), HF_HUB_OFFLINE="1",
-               CTO_STAFF_PASSWORD_HASH=hash_password(PASSWORD), PYTHONPATH=str(REPO_ROOT))
-    port = _free_port()
-    log = tmp_path / "streamlit.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=run_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    app = start_app(tmp_path / "run", app_env(data, CTO_STAFF_PASSWORD_HASH=hash_password(PASSWORD)), timeout_s=90.0)
     try:
-        _wait_healthy(url, proc, log)
-        yield url, data
+        yield app.url, data
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print(log.read_text()[-3000:])  # shown by pytest when the test fails
+        app.stop(timeout_s=20.0)
+        print(app.log_tail(3000))  # shown by pytest when the test fails
 
 
 def _ask(page, question: str) -> object:  # type: ignore[no-untyped-def]
@@ -221,5 +175,5 @@ def test_ask_cite_feedback_upload_and_cite_the_upload(app_url, tmp_path: Path) -
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390 + 1, f"the chat scrolls sideways at phone width ({width}px)"
         browser.close()
-    log = (tmp_path / "streamlit.log").read_text()
+    log = "".join(f.read_text() for f in (tmp_path / "run").glob("app-*.log"))
     assert log.count("loading embedding model") == 1, "the model must load once per process, not per question"

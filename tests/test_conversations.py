@@ -171,3 +171,12 @@ def test_unverified_address_is_refused_when_domains_are_restricted() -> None:
     assert decide(PAT, restricted, email_verified=False).role is None
     assert decide(PAT, restricted, email_verified=True).role == Role.READER
     assert json.dumps(decide(PAT, Settings()).reason) == '""'
+
+
+def test_an_email_verified_claim_sent_as_a_string_is_read_as_the_provider_meant_it() -> None:
+    """Some providers send "false" as a string: it must refuse like False, not pass as a truthy value."""
+    restricted = Settings(auth_allowed_domains="lakeside.k12.us")
+    assert decide(PAT, restricted, email_verified="false").role is None
+    assert decide(PAT, restricted, email_verified=" FALSE ").role is None
+    assert decide(PAT, restricted, email_verified="true").role == Role.READER
+    assert decide(PAT, restricted, email_verified="maybe").role == Role.READER  # no claim we can read: domain decides

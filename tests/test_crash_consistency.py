@@ -73,9 +73,13 @@ def visible():
             "total": kb.store.count()}
 
 before = visible()
+read = None
+if "--read" in sys.argv:  # what a reader (the app, `kb ask`) is shown when it opens the library
+    read = sorted(KnowledgeBase(Settings()).done_docs())
 if "--reconcile" in sys.argv:
     kb.reconcile()
-print(json.dumps({"before": before, "after": visible()}))
+print(json.dumps({"before": before, "read": read, "read_state": visible() if read is not None else None,
+                  "after": visible()}))
 """
 
 
@@ -95,10 +99,11 @@ def _child(workdir: Path, data_dir: Path, kill_at: int, *command: str) -> tuple[
     return done.returncode, int(writes[-1].split("=")[1]) if writes else None
 
 
-def _check(workdir: Path, data_dir: Path, reconcile: bool = True) -> dict[str, Any]:
+def _check(workdir: Path, data_dir: Path, reconcile: bool = True, read: bool = False) -> dict[str, Any]:
     script = workdir / "crash_check.py"
     script.write_text(CHECK, encoding="utf-8")
-    done = subprocess.run([sys.executable, str(script)] + (["--reconcile"] if reconcile else []), env=_env(data_dir),
+    flags = (["--reconcile"] if reconcile else []) + (["--read"] if read else [])
+    done = subprocess.run([sys.executable, str(script), *flags], env=_env(data_dir),
                           cwd=workdir, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
@@ -186,3 +191,32 @@ def test_sigkill_before_each_write_of_an_import_replace_leaves_the_old_or_the_ne
         assert state["after"]["docs"] in (old["docs"], new["docs"]), f"step {step}: neither the old nor the new contents"
         assert state["after"]["total"] == sum(state["after"]["counts"].values())
         assert not (data / "import-in-progress.json").exists(), f"step {step}: the repair left the marker"
+
+
+@pytest.mark.slow
+def test_a_reader_after_a_killed_import_replace_sees_the_library_it_replaced(tmp_path: Path) -> None:
+    """Killed after the store was emptied: the next reader (no writing command in between) restores the old library."""
+    docs_a, docs_b, base = tmp_path / "a", tmp_path / "b", tmp_path / "base"
+    for name, text in V1.items():
+        write(docs_a / name, text)
+    write(docs_b / "vpn.md", "# VPN\n\n" + "Staff connect to the district VPN with multi-factor sign-in. " * 30)
+    assert _child(tmp_path, base, 0, "ingest", str(docs_a))[0] == 0
+    other = tmp_path / "other"
+    assert _child(tmp_path, other, 0, "ingest", str(docs_b))[0] == 0
+    backup = tmp_path / "b.jsonl.gz"
+    assert _child(tmp_path, other, 0, "kb", "export", str(backup))[0] == 0
+    old = _check(tmp_path, base, reconcile=False)["after"]
+    for step in range(1, 8):  # the first write after the store was emptied (clear counts as one or two writes)
+        data = tmp_path / f"run-{step}"
+        _copy(base, data)
+        code, _ = _child(tmp_path, data, step, "kb", "import", str(backup), "--replace", "--yes")
+        assert code == -9, f"step {step}: the child was not killed (exit {code})"
+        if _check(tmp_path, data, reconcile=False)["after"]["docs"] != old["docs"]:
+            break
+    else:
+        pytest.fail("no kill step left the store without its old documents: the test lost its point")
+    state = _check(tmp_path, data, reconcile=False, read=True)
+    assert state["before"]["docs"] != old["docs"]  # what the killed import left, unrepaired
+    assert state["read"] == sorted(old["docs"]), "the reader was shown a library the import had half replaced"
+    assert state["read_state"]["docs"] == old["docs"]
+    assert not (data / "import-in-progress.json").exists()

@@ -1,6 +1,8 @@
 """The Evaluation page: the latest evaluation report and what users said about answers.
 
-The report is ``reports_dir/eval/latest.json``, written by ``python -m eval run``:
+Staff start an evaluation of the gold set ``CTO_EVAL_PAGE_GOLD`` from the page: it runs in its own
+process (:mod:`eval.background`) while the page shows its progress. The report is
+``reports_dir/eval/latest.json``, written by ``python -m eval run``:
 ``{"generated_at", "gold", "overall": {metric: value}, "per_area": {area: {metric: value}},
 "slices": {tag: {metric: value}}, "config": {...}, "charts": [PNG paths relative to that folder]}``.
 """
@@ -13,7 +15,10 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+import yaml
 
+from eval import background
+from eval.gold import load_gold
 from kb.core.areas import area_label
 from kb.core.errors import ConfigError
 from kb.governance.roles import Role
@@ -23,7 +28,9 @@ from ui.safe_text import escape_md
 
 __all__ = ["render", "load_report", "chart_paths", "feedback_table"]
 
-NO_REPORT = "No evaluation report yet: run `python -m eval run` (or `make eval`), then reload this page."
+NO_REPORT = ("No evaluation report yet: start one with **Run the evaluation** above (or run `python -m eval run` on "
+             "the server); the report appears here when it finishes.")
+POLL_S = 2.0  # how often a running evaluation's progress is re-read
 
 
 def load_report(folder: Path) -> dict[str, Any] | None:
@@ -101,6 +108,53 @@ def _report(folder: Path) -> None:
             st.json(report["config"])
 
 
+@st.fragment(run_every=POLL_S)
+def _progress(folder: Path) -> None:
+    """A running evaluation's progress, re-read every few seconds; when it ends, the whole page reloads."""
+    status = background.read_status(folder)
+    if not status.running:
+        st.rerun()  # the run ended: show its report (or why it failed)
+    share = status.done / status.total if status.total else 0.0
+    label = (f"{status.done} of {status.total} questions answered" if status.done else
+             f"{status.stage or 'starting'} ({status.total} questions to answer)")
+    st.progress(share, text=f"Evaluation running: {label}")
+    st.caption(f"Gold set `{escape_md(status.gold)}`, {escape_md(status.describe())}. Chat keeps working meanwhile; "
+               "you can leave this page and come back.")
+
+
+def _start(gold: str) -> None:
+    me = identity.current()
+    try:
+        background.start_run(resources.settings(), gold=gold, started_by=(me.name or me.user) if me else "")
+    except background.EvalRunBusy as exc:
+        st.warning(f"Not started: {exc}", icon=":material/hourglass_top:")
+        return
+    st.rerun()
+
+
+def _runner(folder: Path) -> None:
+    st.subheader("Run the evaluation")
+    status = background.read_status(folder)
+    if status.running:
+        _progress(folder)
+        return
+    if status.state == "failed":
+        st.error(f"The last evaluation run failed: {escape_md(status.error)}. Fix the cause (the log is "
+                 f"{escape_md(str(folder / background.LOG_FILE))}) and run it again.", icon=":material/error:")
+    gold = resources.settings().eval_page_gold
+    try:
+        count = len(load_gold(gold))
+    except (OSError, ValueError, KeyError, yaml.YAMLError) as exc:  # a missing file, bad YAML, a missing field
+        st.error(f"The gold set {escape_md(gold)} cannot be read ({escape_md(str(exc))}); fix CTO_EVAL_PAGE_GOLD.",
+                 icon=":material/error:")
+        return
+    st.caption(f"Answers the {count} questions of the gold set `{escape_md(gold)}` over the starter library and "
+               "scores retrieval, answers, citations and abstention. It runs in the background at low priority "
+               "(a few minutes); chat keeps working meanwhile.")
+    if st.button("Run the evaluation", icon=":material/play_arrow:", type="primary"):
+        _start(gold)
+
+
 def _feedback() -> None:
     st.subheader("Feedback on answers")
     table = feedback_table(resources.journal().feedback())
@@ -125,5 +179,7 @@ def render() -> None:
         st.error("Only staff may open this page (it shows users' feedback).", icon=":material/lock:")
         return
     st.title("Evaluation")
-    _report(resources.settings().reports_dir / "eval")
+    folder = background.run_folder(resources.settings())
+    _runner(folder)
+    _report(folder)
     _feedback()

@@ -109,6 +109,14 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
     return code
 
 
+def _check_data_dir(upgrade: bool) -> None:
+    """Run `kb upgrade` (or `kb upgrade --check`) on the data directory; stop here when it fails."""
+    args = [sys.executable, "-m", "kb", "upgrade"] + ([] if upgrade else ["--check"])
+    done = subprocess.run(args, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode:
+        sys.exit(done.returncode)
+
+
 @click.command("run", epilog="""\b
 Examples:
   kb run                          the app on the embedded store (one writer: the app)
@@ -134,6 +142,7 @@ def run(server_mode: bool, host: str, port: int, chroma_port: int | None) -> Non
         raise click.UsageError("CTO_CHROMA_HOST is set: that server is used by `kb run` already; "
                                "`--server` starts a local one instead, so unset CTO_CHROMA_HOST to use it")
     chroma_port = chroma_port or settings.chroma_port
+    _check_data_dir(settings.upgrade_on_open)  # the Chroma server cannot: upgrade (or refuse) before it starts
     address = f"127.0.0.1:{chroma_port}"
     lock.hold(settings, f"the app in server mode (Chroma server {address})", server=address)
     chroma = _start_chroma(settings.data_dir / "chroma", chroma_port, settings.data_dir / "chroma-server.log")

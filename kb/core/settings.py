@@ -177,6 +177,13 @@ class Settings(BaseSettings):
         600.0, ge=0, description="Seconds a writing command (ingest, kb import, kb remove) waits for another one "
         "writing to the same data dir before it gives up; 0 refuses at once."
     )
+    upgrade_on_open: bool = Field(
+        True, description="Upgrade a data dir written by an older release when it is opened (after a backup with "
+        "`kb export`'s code into data_dir/backups/); false refuses and names `kb upgrade` instead."
+    )
+    eval_page_gold: str = Field(
+        "library", description="Gold set the Evaluation page's Run button scores (library, k12docs, or a YAML path)."
+    )
 
     # --- HTTP API (`kb serve`) ---------------------------------------------------------------
     api_rate_per_minute: int = Field(

@@ -13,18 +13,14 @@ than the retention period are pruned (``prune``; the app prunes once at start, a
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from kb.core.answer import Answer
 from kb.governance.journal import Journal
+from kb.governance.sqlite_file import SqliteFile
 
 __all__ = ["Conversations", "ConversationInfo", "SavedTurn", "title_from", "forget_user", "MAX_TITLE"]
 
@@ -78,28 +74,12 @@ class SavedTurn:
     answer: Answer
 
 
-class Conversations:
+class Conversations(SqliteFile):
     """Thread-safe access to ``data_dir/conversations.sqlite3`` (several processes may share it)."""
 
-    def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "conversations.sqlite3"
-        self._lock = threading.Lock()
-        self._ready = False
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30)
-            try:
-                conn.execute("PRAGMA foreign_keys=ON")
-                if not self._ready:
-                    conn.executescript(_SCHEMA)
-                    self._ready = True
-                yield conn
-                conn.commit()
-            finally:
-                conn.close()
+    filename = "conversations.sqlite3"
+    schema = _SCHEMA
+    foreign_keys = True
 
     # ----- writing -------------------------------------------------------------------------
     def add_turn(self, user: str, conversation_id: str | None, question: str, *, answer: Answer) -> tuple[str, int]:

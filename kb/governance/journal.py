@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+
+from kb.governance.sqlite_file import SqliteFile
 
 __all__ = ["Journal"]
 
@@ -47,28 +45,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Journal:
+class Journal(SqliteFile):
     """Thread-safe access to ``data_dir/journal.sqlite3``."""
 
-    def __init__(self, data_dir: Path):
-        self.path = data_dir / "journal.sqlite3"
-        self._lock = threading.Lock()
-        self._ready = False
+    filename = "journal.sqlite3"
+    schema = _SCHEMA
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10)
-            try:
-                if not self._ready:
-                    conn.executescript(_SCHEMA)
-                    _add_missing_columns(conn)
-                    self._ready = True
-                yield conn
-                conn.commit()
-            finally:
-                conn.close()
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        super()._prepare(conn)
+        _add_missing_columns(conn)
 
     # ----- gaps ---------------------------------------------------------------------------
     def record_gap(self, question: str, *, areas: list[str], nearest: list[str], reason: str) -> None:

@@ -16,7 +16,7 @@ from enum import IntEnum
 
 from kb.core.settings import Settings
 
-__all__ = ["Role", "Decision", "decide", "parse_list"]
+__all__ = ["Role", "Decision", "decide", "parse_list", "verified_claim"]
 
 
 class Role(IntEnum):
@@ -56,21 +56,30 @@ def _matches(email: str, entries: list[str]) -> bool:
     return any(email == entry or (entry.startswith("@") and _domain(email) == entry[1:]) for entry in entries)
 
 
-def decide(email: str | None, settings: Settings, *, email_verified: bool | None = None) -> Decision:
+def verified_claim(value: object) -> bool | None:
+    """The ``email_verified`` claim as a bool: some providers send the strings "true"/"false"; None when absent or odd."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def decide(email: str | None, settings: Settings, *, email_verified: object = None) -> Decision:
     """The role of a signed-in account, or a refusal naming the reason.
 
     Args:
         email: the ``email`` claim of the ID token.
         settings: the app's settings (allowed domains, staff and admin lists).
-        email_verified: the ``email_verified`` claim when the provider sends one; False is refused
-            when domains are restricted (an unverified address proves no domain).
+        email_verified: the ``email_verified`` claim when the provider sends one (a bool, or "true"/"false");
+            false is refused when domains are restricted (an unverified address proves no domain).
     """
     address = (email or "").strip().lower()
     domains = [d.lstrip("@") for d in parse_list(settings.auth_allowed_domains)]
     if domains:
         if not address or _domain(address) not in domains:
             return Decision(None, f"accounts of {', '.join(domains)} only")
-        if email_verified is False:
+        if verified_claim(email_verified) is False:
             return Decision(None, "the provider has not verified this e-mail address")
     if address and _matches(address, parse_list(settings.auth_admins)):
         return Decision(Role.ADMIN)

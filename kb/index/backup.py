@@ -46,7 +46,7 @@ from kb.embed import Embedder
 from kb.index.store import DONE, INDEXING, SCHEMA, Store, manifest_fingerprint
 from kb.version import __version__
 
-__all__ = ["BackupSummary", "export_backup", "import_backup", "read_header", "FORMAT", "VERSION"]
+__all__ = ["BackupSummary", "export_backup", "import_backup", "import_interrupted", "read_header", "FORMAT", "VERSION"]
 
 logger = logging.getLogger(__name__)
 
@@ -445,7 +445,16 @@ def _check_dimension(kb: KnowledgeBase, header: dict[str, Any], path: Path) -> N
 
 
 def _rollback_paths(kb: KnowledgeBase) -> tuple[Path, Path]:
-    return kb.settings.data_dir / "import-in-progress.json", kb.settings.data_dir / "import-rollback.jsonl.gz"
+    return _marker_path(kb.settings.data_dir), kb.settings.data_dir / "import-rollback.jsonl.gz"
+
+
+def _marker_path(data_dir: Path) -> Path:
+    return data_dir / "import-in-progress.json"
+
+
+def import_interrupted(settings: Settings) -> bool:
+    """True when a ``kb import --replace`` began and has not finished (running now, or killed)."""
+    return _marker_path(settings.data_dir).is_file()
 
 
 def _replace(kb: KnowledgeBase, path: Path, records: list[DocRecord]) -> None:

@@ -67,6 +67,12 @@ class KnowledgeBase:
         with self._lock:
             if self._store is None:
                 self._store = open_store(self.settings)
+                if not self.settings.server_mode:
+                    try:  # a folder written by another release is upgraded (after a backup) or refused here
+                        _ensure_current(self)
+                    except BaseException:
+                        self._store = None
+                        raise
             return self._store
 
     # ----- manifest views ---------------------------------------------------------------
@@ -90,6 +96,8 @@ class KnowledgeBase:
             if not force and self._fingerprint is not None and now - self._checked_at < max_age_s:
                 return False
             self._checked_at = now
+            if self._fingerprint is None:
+                _finish_abandoned_import(self)
             generation = self.store.generation()
             if not force and generation is not None and generation == self._generation:
                 return False
@@ -205,6 +213,12 @@ class KnowledgeBase:
             return repair
 
 
+def _ensure_current(kb: KnowledgeBase) -> None:
+    from kb.index.datadir import ensure_current  # datadir imports backup, which imports this module's neighbours
+
+    ensure_current(kb)
+
+
 def _finish_interrupted_import(kb: KnowledgeBase) -> bool:
     from kb.index.backup import restore_interrupted_import  # backup imports this module
 
@@ -226,6 +240,29 @@ def _build_lock(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _finish_abandoned_import(kb: KnowledgeBase) -> None:
+    """On first read, put back what a killed ``kb import --replace`` replaced, if its writer is gone.
+
+    Without this a reader (the app, ``kb ask``, the API) would see an empty or partial library
+    until the next writing command ran the repair. The check is one ``stat``; the restore runs
+    only when no other process holds the write lock (a running import is left to finish).
+    """
+    from kb.index import lock
+    from kb.index.backup import import_interrupted  # backup imports this module
+
+    if not import_interrupted(kb.settings):
+        return
+    try:
+        with lock.write_lock(kb.settings, "the restore of an interrupted import", wait_s=0.0):
+            if _finish_interrupted_import(kb):
+                logger.warning("restored the documents a killed `kb import --replace` had removed")
+    except lock.WriteLockBusy:
+        logger.info("an import --replace is running; the library is shown as it stands until it finishes")
+    except Exception as exc:  # a read-only data dir or damaged rollback file: read what is there, say so
+        logger.warning("could not restore after an interrupted import (%s); run `ingest` or `kb import` "
+                       "once to repair", exc)
 
 
 def _remove_tree(path) -> None:  # type: ignore[no-untyped-def]
