@@ -16,7 +16,7 @@ import yaml
 __all__ = ["GoldRef", "GoldItem", "GOLD_DIR", "load_gold", "GOLD_SETS"]
 
 GOLD_DIR = Path(__file__).resolve().parent / "gold"
-GOLD_SETS = {"library": "library_*.yaml", "k12docs": "k12docs*.yaml"}
+GOLD_SETS = {"library": "library_*.yaml", "k12docs": "k12docs*.yaml", "formats": "formats.yaml"}
 
 
 @dataclass(frozen=True)

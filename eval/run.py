@@ -21,9 +21,10 @@ from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index.knowledge import KnowledgeBase
 
-__all__ = ["CORPORA", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
+__all__ = ["CORPORA", "GENERATED", "corpus_folder", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
 
 CORPORA = {"library": REPO_ROOT / "library", "k12docs": REPO_ROOT.parent / "shared" / "data" / "k12docs"}
+GENERATED = {"formats"}  # corpora the evaluation writes itself (eval/formats.py), under the data dir
 RETRIEVAL_K = 10
 
 
@@ -34,10 +35,21 @@ def eval_kb(settings: Settings, corpus: str, *, embedder: Any = None, quiet: boo
     tag = f"{corpus}-{settings.embedding_identity.replace('/', '_')}-{settings.chunk_size}-{settings.chunk_overlap}"
     eval_settings = settings.with_overrides(data_dir=settings.data_dir / "eval-kb" / tag, chroma_host=None, audit=False)
     kb = KnowledgeBase(eval_settings, embedder=embedder)
-    report = run_ingest(kb, [str(CORPORA[corpus])])
+    report = run_ingest(kb, [str(corpus_folder(settings, corpus))])
     if report.failed and not quiet:
         click.echo(f"warning: {len(report.failed)} evaluation documents failed to ingest", err=True)
     return kb
+
+
+def corpus_folder(settings: Settings, corpus: str) -> Path:
+    """Where a corpus's files are: a fixed folder, or (``formats``) the files generated for it."""
+    if corpus in GENERATED:
+        from eval.formats import build_corpus
+
+        return build_corpus(settings.data_dir / "eval-corpus" / corpus)
+    if corpus not in CORPORA:
+        raise click.UsageError(f"unknown corpus {corpus!r}; choose one of {', '.join([*CORPORA, *GENERATED])}")
+    return CORPORA[corpus]
 
 
 @dataclass
@@ -141,8 +153,8 @@ def run_gold(assistant: Assistant, items: list[GoldItem], *, progress: bool = Fa
 
 
 @click.command("run")
-@click.option("--gold", default="library", show_default=True, help="Gold set: library, k12docs, or a YAML path.")
-@click.option("--corpus", help="Corpus to answer from (default: the gold set's own: library or k12docs).")
+@click.option("--gold", default="library", show_default=True, help="Gold set: library, k12docs, formats, or a YAML path.")
+@click.option("--corpus", help="Corpus to answer from (default: the gold set's own: library, k12docs or formats).")
 @click.option("--slice", "slice_tag", help="Answer only the items of this slice (a gold-set tag such as casual).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question rows (JSON lines).")
@@ -191,7 +203,7 @@ def _run(gold: str, *, corpus: str | None, slice_tag: str | None, as_json: bool,
             raise click.UsageError(f"the gold set {gold!r} has no items tagged {slice_tag!r}; try --slice casual")
         if gate:
             raise click.UsageError("--gate checks the whole gold set: drop --slice")
-    corpus = corpus or ("k12docs" if gold == "k12docs" else "library")
+    corpus = corpus or (gold if gold in {"k12docs", *GENERATED} else "library")
     update(stage=f"indexing the {corpus} corpus", total=len(items))
     kb = eval_kb(settings, corpus, quiet=False)
     assistant = Assistant(kb.settings, kb=kb, journal=None)

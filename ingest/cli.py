@@ -130,8 +130,7 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     Unchanged documents are skipped, changed ones replaced, and a broken file is
     reported without stopping the run or leaving anything half-indexed.
     """
-    from ingest.pipeline import IngestOptions, run_ingest
-    from kb.index.knowledge import KnowledgeBase
+    from ingest.report import IngestOptions
 
     blank = [i for i in inputs if not i.strip()]
     if blank:
@@ -151,6 +150,16 @@ def main(inputs: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, 
     meta = _metadata(area, authority=authority, jurisdiction=jurisdiction, published=published, reviewed=reviewed,
                      expires=expires, superseded_by=superseded_by)
     options = IngestOptions(include=list(include), exclude=list(exclude), prune=prune, dry_run=dry_run, metadata=meta)
+    if not (watch or refresh or site):
+        from ingest.unchanged import unchanged_report
+
+        quick = unchanged_report(settings, list(inputs), options)  # nothing changed: no store, no model, no pipeline
+        if quick is not None:
+            _show(quick, as_json)
+            sys.exit(quick.exit_code)
+    from ingest.pipeline import run_ingest
+    from kb.index.knowledge import KnowledgeBase
+
     kb = KnowledgeBase(settings)
     if watch:
         _watch(kb, list(inputs), options, as_json)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Word", "library_file", "pdf_page_words", "matched_words", "highlight_pdf_page", "PageImage", "norm_words"]
+__all__ = ["Word", "library_file", "pdf_page_words", "matched_words", "highlight_pdf_page", "highlighted_pdf", "PageImage",
+           "norm_words"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 NGRAM = 4
@@ -185,3 +186,43 @@ def highlight_pdf_page(path: Path, page_number: int, targets: Sequence[str], *, 
     buffer = io.BytesIO()
     marked.save(buffer, format="PNG", optimize=True)
     return PageImage(png=buffer.getvalue(), page=page_number, pages=pages, highlighted=len(indexes), boxes=boxes)
+
+
+def highlighted_pdf(path: Path, page_number: int, boxes: Sequence[tuple[int, int, int, int]], *, dpi: int = 110) -> bytes:
+    """A copy of the PDF with ``boxes`` (pixels of a rendering at ``dpi``) drawn in translucent amber on one page.
+
+    For a PDF viewer that shows the whole document (``st.pdf``): the highlight is part of
+    the page's drawing, so any viewer shows it, with no annotation layer needed. The
+    original file is not changed. A rotated page keeps no boxes (they would land askew).
+    """
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ContentStream, DictionaryObject, FloatObject, NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(str(path)))
+    if not 1 <= page_number <= len(writer.pages):
+        raise ValueError(f"page {page_number} is not in this PDF (it has {len(writer.pages)} pages)")
+    page = writer.pages[page_number - 1]
+    if boxes and not page.rotation % 360:
+        box = page.mediabox
+        scale = 72 / dpi
+        r, g, b, alpha = (c / 255 for c in HIGHLIGHT)
+        ops = [f"q /CtoHighlight gs {r:.3f} {g:.3f} {b:.3f} rg {OUTLINE[0] / 255:.3f} {OUTLINE[1] / 255:.3f} "
+               f"{OUTLINE[2] / 255:.3f} RG 1 w"]
+        for left, top, right, bottom in boxes:
+            x, y = float(box.left) + left * scale, float(box.top) - bottom * scale
+            ops.append(f"{x:.2f} {y:.2f} {(right - left) * scale:.2f} {(bottom - top) * scale:.2f} re B")
+        ops.append("Q")
+        overlay = PdfWriter().add_blank_page(width=float(box.width), height=float(box.height))
+        state = DictionaryObject({NameObject("/Type"): NameObject("/ExtGState"), NameObject("/ca"): FloatObject(alpha),
+                                  NameObject("/CA"): FloatObject(1)})
+        overlay[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/ExtGState"): DictionaryObject({NameObject("/CtoHighlight"): state})})
+        stream = ContentStream(None, None)
+        stream.set_data("\n".join(ops).encode("ascii"))
+        overlay.replace_contents(stream)
+        page.merge_page(overlay)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()

@@ -90,7 +90,7 @@ def _warm_up() -> bool:
     """Import every loader once, before any timed job (trafilatura alone takes a second)."""
     import importlib
 
-    for name in ("pdf", "docx", "pptx", "sheet", "mail", "epub", "ocr"):
+    for name in ("markdown", "html", "pdf", "docx", "pptx", "sheet", "mail", "epub", "ocr"):
         importlib.import_module(f"ingest.loaders.{name}")
     import pypdfium2  # noqa: F401 (OCR renders with it)
     import pytesseract  # noqa: F401

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
-import json
 import logging
 import queue
-import stat
 import threading
 import time
 import uuid
@@ -27,17 +25,19 @@ import numpy as np
 
 from ingest import health
 from ingest.chunking import chunk_document
-from ingest.clean import PARSER_VERSION
-from ingest.fetch import Download, fetch_url
-from ingest.loaders import LoadOptions, detect_type
+from ingest.fetch import fetch_url
+from ingest.loaders import LoadOptions
 from ingest.parse import ParseJob, ParserPool
+from ingest.report import FileResult, IngestOptions, IngestReport
 from ingest.sources import Source, expand_inputs
+from ingest.unchanged import hash_suffix, read_local
 from kb.core.areas import area_ids, classify
-from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument, file_sha256
+from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument
 from kb.core.errors import DocumentRejected, IngestError
-from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields, validate_fields
+from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
+from kb.index import snapshot
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
 from kb.index.lock import write_lock
 from kb.index.store import Store
@@ -48,65 +48,6 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 _NOT_SCANNED = {"authority", "jurisdiction", "published", "reviewed", "expires", "source_url", "url", REV}
 PARSE_AHEAD = 16  # files parsed ahead of the main thread, which fills the next encode batch meanwhile
-
-
-@dataclass
-class IngestOptions:
-    include: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    prune: bool = False
-    dry_run: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict)  # overrides: areas, authority, title, ...
-    prune_under: list[str] = field(default_factory=list)  # prune only documents whose files were under these folders
-    prefetched: dict[str, Download] = field(default_factory=dict)  # URL -> its download (a site crawl read it already)
-
-    def __post_init__(self) -> None:
-        """The overrides are the operator's own input: a bad date or authority is refused here, before any work.
-
-        Raises:
-            MetadataError: naming the field and the forms it accepts.
-        """
-        self.metadata = validate_fields(self.metadata)
-
-
-@dataclass
-class FileResult:
-    source: str
-    status: str  # added | updated | unchanged | removed | failed (dry runs: would-add, ...)
-    doc_id: str = ""
-    title: str = ""
-    chunks: int = 0
-    reason: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
-
-
-@dataclass
-class IngestReport:
-    results: list[FileResult]
-    seconds: float = 0.0
-    chunks_embedded: int = 0
-    repaired: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for result in self.results:
-            out[result.status] = out.get(result.status, 0) + 1
-        return out
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.status == "failed"]
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "seconds": round(self.seconds, 3), "chunks_embedded": self.chunks_embedded,
-                "repaired": self.repaired, "results": [r.to_dict() for r in self.results]}
 
 
 @dataclass
@@ -197,20 +138,10 @@ class _Run:
         self._lock = threading.Lock()
         self._files_done = 0
         self._files_total = 0
-        self._meta_hash = hashlib.sha256(json.dumps(options.metadata, sort_keys=True, default=str).encode()).hexdigest()[:12]
         s = self.settings
         self.load_options = LoadOptions(max_pages=s.max_pages, max_bytes=int(s.max_file_mb * 1_000_000),
                                         sheet_max_rows=s.sheet_max_rows, sheet_max_cols=s.sheet_max_cols, ocr=s.ocr,
                                         ocr_timeout_s=s.ocr_timeout_s, ocr_dpi=s.ocr_dpi, ocr_language=s.ocr_language)
-
-    def _read_key(self, kind: str | None) -> str:
-        """The settings that change what the parser reads from this kind of file, part of its content hash."""
-        o = self.load_options
-        if kind == "pdf":
-            return f":ocr{int(o.ocr)}-{o.ocr_dpi}-{o.ocr_language}" if o.ocr else ""
-        if kind in {"xlsx", "csv"}:
-            return f":rows{o.sheet_max_rows}-cols{o.sheet_max_cols}"
-        return ""
 
     def _finish(self, result: FileResult) -> None:
         with self._lock:
@@ -245,7 +176,7 @@ class _Run:
 
     def _hash_suffix(self, kind: str | None) -> str:
         """Everything but the content digest in a content hash: options, parser version, reading settings."""
-        return f"{self._meta_hash}:p{PARSER_VERSION}{self._read_key(kind)}"
+        return hash_suffix(self.settings, self.options.metadata, kind)
 
     def _conditional(self, previous: DocRecord | None) -> dict[str, str] | None:
         """The previous download's ETag/Last-Modified, when a 304 answer would mean "unchanged" for this run."""
@@ -265,19 +196,8 @@ class _Run:
             if download.not_modified and previous is not None:  # 304: one request, nothing downloaded
                 return None, previous.source_type, previous.content_hash.split(":", 1)[0], previous.source_type, download.validators
             return download.data, download.kind, hashlib.sha256(download.data).hexdigest(), download.kind, download.validators
-        path = Path(source.location)
-        try:
-            info = path.stat()
-            if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end when read
-                raise IngestError("not a regular file (a pipe, socket or device); only files, folders and URLs can be ingested")
-            if info.st_size > max_bytes:
-                raise IngestError(f"file is {info.st_size / 1e6:.1f}".rstrip("0").rstrip(".") + f" MB, over the {self.settings.max_file_mb:g} MB limit (CTO_MAX_FILE_MB)")
-            kind = detect_type(path)  # unsupported or mislabelled files fail here, in dry runs too, without a parser
-            return None, None, file_sha256(path), kind, {}
-        except PermissionError as exc:
-            raise IngestError("file is not readable (permission denied); check its permissions") from exc
-        except OSError as exc:
-            raise IngestError(f"file cannot be read ({exc.strerror or exc})") from exc
+        digest, kind = read_local(Path(source.location), self.settings)
+        return None, None, digest, kind, {}
 
     # ----- turning a parsed document into chunks -----------------------------------------------
     def prepare(self, pending: _Pending, doc: LoadedDocument) -> tuple[DocRecord, list[Chunk], FileResult]:
@@ -423,6 +343,7 @@ def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, pr
         if todo:
             _embed_and_write(run, todo)
         kb.refresh(force=True)  # removals and repairs change what readers may see, too
+        snapshot.save(kb.settings, kb.store)  # the next run over unchanged files needs neither the store nor the model
     run.report.seconds = time.perf_counter() - started
     return run.report
 

@@ -228,6 +228,56 @@ def test_library_lists_filters_and_opens_a_document_by_deep_link(data_dir: Path)
     assert len(cited) == 1 and cited[0].proto.expanded
 
 
+def _open_in_library(doc_id: str) -> AppTest:
+    at = page_test("library")
+    at.query_params.update(doc=doc_id)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_library_view_buttons_open_the_viewer_on_the_document_and_on_a_passage(data_dir: Path) -> None:
+    from kb.index.knowledge import KnowledgeBase
+
+    doc = next(d for d in KnowledgeBase(Settings()).store.docs() if d.title.startswith("Ransomware"))
+    at = _open_in_library(doc.doc_id)
+    views = [b for b in at.button if b.label.startswith("View")]
+    assert views[0].label == "View" and len(views) == 1 + doc.chunk_count  # the document, and each passage
+    views[0].click().run()
+    assert not at.exception, at.exception
+    assert "The whole document, from its start." in [c.value for c in at.caption]
+    at = _open_in_library(doc.doc_id)
+    next(b for b in at.button if b.label == "View in the document").click().run()
+    assert not at.exception, at.exception
+    assert any(c.value.endswith("quoted sentence(s) marked") for c in at.caption), [c.value for c in at.caption]
+
+
+def test_library_view_is_offered_only_for_files_in_the_library_folders(data_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same guard as the chat's viewer: a document outside, or reached by a symbolic link out, gets no View."""
+    from ingest.pipeline import run_ingest
+    from kb.index.knowledge import KnowledgeBase
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "salaries.md"
+    secret.write_text("# Salaries\n\nThe salary table of the district office staff is kept here for payroll.\n")
+    library = tmp_path / "own-library"
+    library.mkdir()
+    (library / "linked.md").symlink_to(secret)
+    monkeypatch.setenv("CTO_LIBRARY_DIR", str(library))
+    st.cache_resource.clear()
+    kb = KnowledgeBase(Settings())
+    assert run_ingest(kb, [str(library)]).counts() == {"added": 1}
+    linked = next(d for d in kb.store.docs() if d.title == "Salaries")
+    assert linked.source == str(secret.resolve())  # ingest follows the link: the file is outside the library
+    ransomware = next(d for d in kb.store.docs() if d.title.startswith("Ransomware"))  # repo library: not this one's
+    for doc in (linked, ransomware):
+        at = _open_in_library(doc.doc_id)
+        assert at.subheader[0].value == doc.title
+        assert not [b for b in at.button if b.label.startswith("View")], doc.source
+
+
 def test_library_is_read_only_without_a_staff_password(data_dir: Path) -> None:
     at = page_test("library").run()
     info = " ".join(i.value for i in at.info)

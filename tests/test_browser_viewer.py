@@ -6,18 +6,15 @@ Screenshots go to ``test-output/screenshots/`` (git-ignored) for a human look.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kb.core.settings import REPO_ROOT
+from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, start_app
 from tests.helpers import make_pdf, write
-from tests.test_browser_e2e import CHROMIUM, CHROMIUM_ARGS, SHOTS, WAIT_MS, _ask, _free_port, _wait_healthy
+from tests.test_browser_e2e import SHOTS, WAIT_MS, _ask
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")]
@@ -60,30 +57,12 @@ def viewer_app(tmp_path: Path, real_embedder) -> Iterator[str]:  # type: ignore[
     settings = Settings(data_dir=data, reports_dir=tmp_path / "reports", library_dir=library)
     report = run_ingest(KnowledgeBase(settings, embedder=real_embedder), [str(library)])
     assert report.counts() == {"added": 2}, report.to_dict()
-    run_dir = tmp_path / "run"
-    (run_dir / ".streamlit").mkdir(parents=True)
-    (run_dir / ".streamlit" / "config.toml").write_text((REPO_ROOT / ".streamlit" / "config.toml").read_text())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data), CTO_REPORTS_DIR=str(tmp_path / "reports"), CTO_LIBRARY_DIR=str(library),
-               HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO_ROOT))
-    port = _free_port()
-    log = tmp_path / "streamlit.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=run_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    app = start_app(tmp_path / "run", app_env(data, CTO_LIBRARY_DIR=str(library)), timeout_s=90.0)
     try:
-        _wait_healthy(url, proc, log)
-        yield url
+        yield app.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print(log.read_text()[-3000:])
+        app.stop(timeout_s=20.0)
+        print(app.log_tail(3000))  # shown by pytest when the test fails
 
 
 def _amber_pixels(png: bytes) -> int:
@@ -93,6 +72,33 @@ def _amber_pixels(png: bytes) -> int:
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB").resize((200, 260))).astype(int)
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
     return int(((r > 220) & (g > 150) & (g < 235) & (b < 150)).sum())
+
+
+AMBER_JS = """c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) { if (d[i] > 220 && d[i+1] > 150 && d[i+1] < 235 && d[i+2] < 150) n++; }
+  return n;
+}"""
+
+
+def _whole_pdf_has_the_highlight_on_page_2_only(page, dialog) -> None:  # type: ignore[no-untyped-def]
+    """The second tab: st.pdf (pdf.js) draws every page; only the cited page carries amber."""
+    expect = sync_api.expect
+    dialog.get_by_role("tab", name="The whole PDF (3 pages)").click()
+    expect(dialog.get_by_text("The quote is highlighted on page 2")).to_be_visible(timeout=WAIT_MS)
+    amber: dict[int, int] = {}
+    for index in range(3):  # the viewer draws pages as they scroll into view
+        item = dialog.locator(f'[data-index="{index}"]')
+        expect(item).to_have_count(1, timeout=WAIT_MS)
+        item.scroll_into_view_if_needed()
+        canvas = item.locator("canvas")
+        expect(canvas).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_timeout(500)  # pdf.js paints the canvas after it is laid out
+        amber[index + 1] = int(canvas.evaluate(AMBER_JS))
+        if index == 1:
+            page.screenshot(path=str(SHOTS / "22-viewer-whole-pdf-st-pdf.png"))
+    assert amber[2] > 500 and amber[1] == 0 and amber[3] == 0, amber
 
 
 def test_citation_opens_the_pdf_at_the_cited_page_with_the_quote_highlighted(viewer_app: str) -> None:
@@ -119,6 +125,7 @@ def test_citation_opens_the_pdf_at_the_cited_page_with_the_quote_highlighted(vie
         assert _amber_pixels(png) > 50  # the boxes are drawn on the page that was cited
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "20-viewer-pdf-page-highlight.png"))
+        _whole_pdf_has_the_highlight_on_page_2_only(page, dialog)
         page.keyboard.press("Escape")
 
         _ask(page, "What do Lakeside staff need before a password reset?")

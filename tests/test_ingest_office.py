@@ -38,9 +38,9 @@ def test_xlsx_rows_keep_their_headers_and_are_cited_by_sheet_and_row(tmp_path: P
     rows = {s.place: s for s in doc.sections}
     line14 = rows["sheet Form 471, row 5"]  # the header is row 1, line 11 is row 2
     assert line14.text == ("Line: 14 | Description: Core switch, Cisco Catalyst 9300 | Category: Category Two | "
-                           "Quantity: 2 | Pre-discount cost: 23650")
+                           "Quantity: 2 | Pre-discount cost: 23650.")  # a row reads as one statement
     assert line14.heading == "Form 471" and line14.atomic
-    assert rows["sheet Summary, row 2"].text == "Funding year: 2026-27 | Discount rate: 0.8 | Requested: 110264"
+    assert rows["sheet Summary, row 2"].text == "Funding year: 2026-27 | Discount rate: 0.8 | Requested: 110264."
     assert doc.health == {"sheets": {"Form 471": 6, "Summary": 1}} and doc.warnings == []
 
 
@@ -58,7 +58,7 @@ def test_csv_is_one_sheet_named_after_the_file(tmp_path: Path) -> None:
     doc = load_file(ff.csv_file(tmp_path / "inventory.csv"))
     assert doc.source_type == "csv" and doc.title == "inventory"
     assert [s.place for s in doc.sections] == ["sheet inventory, row 2", "sheet inventory, row 3", "sheet inventory, row 4"]
-    assert doc.sections[1].text == "Asset tag: A-1002 | Building: Roosevelt Middle | Device: Projector Epson 1781W | Purchased: 2019-01-10"
+    assert doc.sections[1].text == "Asset tag: A-1002 | Building: Roosevelt Middle | Device: Projector Epson 1781W | Purchased: 2019-01-10."
 
 
 def test_eml_forwarded_memo_keeps_both_messages(tmp_path: Path) -> None:

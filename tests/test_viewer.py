@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.loaders import load_file
-from ingest.locate import highlight_pdf_page, library_file, matched_words, pdf_page_words
+from ingest.locate import highlight_pdf_page, highlighted_pdf, library_file, matched_words, pdf_page_words
 from kb.core.answer import Citation
 from tests import format_files as ff
 from tests.helpers import make_pdf, write
@@ -69,6 +69,35 @@ def test_quoted_sentence_is_boxed_on_the_cited_page_only(tmp_path: Path) -> None
     left, top, right, bottom = cited.boxes[0]
     r, g, b = image.getpixel(((left + right) // 2, top + 3))
     assert r > 200 and 120 < g < 235 and b < 160, (r, g, b)  # amber, not white paper
+
+
+def _amber(png_or_image) -> int:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    pixels = np.asarray(png_or_image.convert("RGB")).astype(int)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return int(((r > 220) & (g > 150) & (g < 235) & (b < 150)).sum())
+
+
+def test_the_whole_pdf_for_st_pdf_carries_the_boxes_on_the_cited_page_only(tmp_path: Path) -> None:
+    """st.pdf takes only a file: the highlight is drawn into a copy of the cited page, the original is untouched."""
+    import pypdfium2 as pdfium
+    from pypdf import PdfReader
+
+    pdf = make_pdf(tmp_path / "plan.pdf", PAGES)
+    before = pdf.read_bytes()
+    cited = highlight_pdf_page(pdf, 2, [QUOTE])
+    data = highlighted_pdf(pdf, 2, cited.boxes)
+    assert pdf.read_bytes() == before
+    copy = pdfium.PdfDocument(data)
+    amber = [_amber(copy[i].render(scale=110 / 72).to_pil()) for i in range(len(copy))]
+    assert len(amber) == 3 and amber[0] == 0 and amber[2] == 0 and amber[1] > 1000, amber
+    page = copy[1].render(scale=110 / 72).to_pil().convert("RGB")
+    left, top, right, bottom = cited.boxes[0]
+    r, g, b = page.getpixel(((left + right) // 2, top + 3))
+    assert r > 200 and 120 < g < 235 and b < 160, (r, g, b)  # the box lands where the words are
+    assert [p.extract_text() for p in PdfReader(io.BytesIO(data)).pages] == [p.extract_text() for p in PdfReader(pdf).pages]
+    assert highlighted_pdf(pdf, 2, []) and pytest.raises(ValueError, highlighted_pdf, pdf, 4, cited.boxes)
 
 
 def test_words_and_boxes_come_from_the_text_layer(tmp_path: Path) -> None:

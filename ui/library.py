@@ -1,7 +1,9 @@
 """The Library page: what the knowledge base holds, how well it covers each area, what to add next.
 
 Deep links: ``/library?doc=<doc_id>&chunk=<chunk_id>`` opens a document with the
-cited passage expanded (the chat's citation cards link here).
+cited passage expanded (the chat's citation cards link here). A document, and each of
+its passages, has a View button that opens the in-app viewer (``ui.viewer``) when the
+file lies in the library's own folders.
 """
 
 from __future__ import annotations
@@ -151,12 +153,25 @@ def _detail(kb: KnowledgeBase, doc: DocRecord, focus: str | None) -> None:
 
 
 def _original(doc: DocRecord, max_mb: float) -> None:
-    if is_web_link(doc.source):
-        st.link_button("Open the original", doc.source, icon=":material/open_in_new:")
-    elif (path := local_file(doc.source, max_mb)) is not None:
-        st.download_button("Download the original", data=path.read_bytes, file_name=path.name,
-                           on_click="ignore", icon=":material/download:", key=f"lib_dl_{doc.doc_id}")
+    with st.container(horizontal=True, wrap=True, gap="small"):
+        _view_button(doc, None, "View", key=f"lib_view_{doc.doc_id}")
+        if is_web_link(doc.source):
+            st.link_button("Open the original", doc.source, icon=":material/open_in_new:")
+        elif (path := local_file(doc.source, max_mb)) is not None:
+            st.download_button("Download the original", data=path.read_bytes, file_name=path.name,
+                               on_click="ignore", icon=":material/download:", key=f"lib_dl_{doc.doc_id}")
     st.caption(f"Source: {escape_md(doc.source)}")
+
+
+def _view_button(doc: DocRecord, chunk: Chunk | None, label: str, key: str) -> None:
+    """Open the document in the in-app viewer (the chat's viewer), only when its file lies in the library's folders."""
+    from ui import viewer
+
+    settings = resources.settings()
+    citation = viewer.library_citation(doc, chunk)
+    if viewer.viewable(citation, settings) is not None and st.button(label, key=key, icon=":material/visibility:",
+                                                                      type="primary"):
+        viewer.show_source(citation, settings)
 
 
 def _based_on(doc: DocRecord) -> None:
@@ -179,6 +194,11 @@ def _passage_label(chunk: Chunk) -> str:
     return f"Passage {chunk.index + 1}" + "".join(f" · {escape_md(w)}" for w in where if w)
 
 
+def _view_label(chunk: Chunk) -> str:
+    place = str(chunk.extra.get("place") or (f"p. {chunk.page}" if chunk.page else ""))
+    return f"View at {place}" if place else "View in the document"
+
+
 def _passages(kb: KnowledgeBase, doc: DocRecord, focus: str | None) -> None:
     chunks, _ = kb.store.get_chunks(kb.store.chunk_ids(doc.doc_id))
     chunks.sort(key=lambda c: c.index)
@@ -189,6 +209,7 @@ def _passages(kb: KnowledgeBase, doc: DocRecord, focus: str | None) -> None:
         cited = chunk.id == focus
         with st.expander(("Cited: " if cited else "") + _passage_label(chunk), expanded=cited):
             st.markdown(highlight_passage(chunk.text, []))
+            _view_button(doc, chunk, _view_label(chunk), key=f"lib_view_{chunk.id}")
     if len(chunks) > MAX_PASSAGES:
         st.caption(f"Showing the first {MAX_PASSAGES} of {len(chunks)} passages.")
 

@@ -1,8 +1,9 @@
 """The in-app source viewer: a citation opens its document at the quoted words.
 
 - PDF: the cited page, rendered, with the quoted sentences boxed in amber (from the
-  text layer, or from Tesseract's word boxes on a page that was OCR'd); the whole PDF
-  below it in Streamlit's PDF element when the ``streamlit-pdf`` extra is installed.
+  text layer, or from Tesseract's word boxes on a page that was OCR'd); and, in a second
+  tab, the whole PDF in Streamlit's PDF element (``st.pdf``) with the same boxes drawn
+  into the cited page.
 - Markdown, HTML, text, Word, PowerPoint, spreadsheets, e-mail: the document's text,
   scrolled to the cited section, with the quoted sentences marked.
 
@@ -21,7 +22,7 @@ import streamlit.components.v1 as components
 
 from ingest.locate import library_file, matched_words, norm_words
 from kb.core.answer import Citation
-from kb.core.documents import LoadedDocument, Section
+from kb.core.documents import Chunk, DocRecord, LoadedDocument, Section
 from kb.core.errors import IngestError
 from kb.core.settings import Settings
 from kb.core.text import split_sentences
@@ -29,9 +30,10 @@ from ui.safe_text import escape_md
 
 _ITEM = re.compile(r"^\s*(?:[-*]|\d{1,3}[.)])\s")
 
-__all__ = ["viewer_roots", "viewable", "view_label", "show_source", "document_html"]
+__all__ = ["viewer_roots", "viewable", "view_label", "show_source", "document_html", "library_citation"]
 
 TEXT_VIEW_HEIGHT = 560
+PDF_HEIGHT = 700
 PAGE_WIDTH = 760  # pixels: a letter page at this width reads like paper and the quote is visible without scrolling
 
 
@@ -51,12 +53,30 @@ def view_label(c: Citation) -> str:
 
 
 def _targets(c: Citation) -> list[str]:
-    """What to mark: the answer's sentences that rest on this passage, else the passage itself."""
-    return list(c.supporting) or [c.snippet]
+    """What to mark: the answer's sentences that rest on this passage, else the passage itself (nothing: a whole document)."""
+    return list(c.supporting) or ([c.snippet] if c.snippet.strip() else [])
+
+
+def library_citation(doc: DocRecord, chunk: Chunk | None = None) -> Citation:
+    """What the viewer needs to open a Library document: at one of its passages (marked), or at its start."""
+    if chunk is None:
+        return Citation(n=0, doc_id=doc.doc_id, chunk_id="", title=doc.title, source=doc.source, page=None,
+                        section=None, date=doc.date, snippet="", score=0.0)
+    place = chunk.extra.get("place")
+    return Citation(n=0, doc_id=doc.doc_id, chunk_id=chunk.id, title=doc.title, source=doc.source, page=chunk.page,
+                    section=chunk.section, date=doc.date, snippet=chunk.text, score=0.0,
+                    place=str(place) if place else None, ocr=bool(chunk.extra.get("ocr")))
 
 
 def _show_pdf(c: Citation, path: Path, settings: Settings) -> None:
-    from ingest.locate import highlight_pdf_page
+    """Two views: the cited page with the quote boxed (opens there), and the whole PDF in st.pdf with the same boxes.
+
+    Streamlit's PDF element (``st.pdf``, the streamlit-pdf component with pdf.js bundled) takes
+    only the file and a height: it cannot be told a page to open at, and it draws no text or
+    annotation layer. So the boxes are drawn into a copy of the cited page, and the first view,
+    the one the dialog opens on, is the cited page itself.
+    """
+    from ingest.locate import highlight_pdf_page, highlighted_pdf
 
     page = c.page or 1
     try:
@@ -64,12 +84,25 @@ def _show_pdf(c: Citation, path: Path, settings: Settings) -> None:
     except (ValueError, OSError, RuntimeError) as exc:
         st.error(f"The page could not be shown ({escape_md(str(exc))}). Download the original instead.", icon=":material/error:")
         return
-    found = f"{image.highlighted} quoted word(s) highlighted" if image.highlighted else "the quoted words were not found on this page"
-    st.caption(f"Page {image.page} of {image.pages}" + (" (OCR)" if c.ocr else "") + f": {found}")
-    st.image(image.png, width=PAGE_WIDTH)
-    if importlib.util.find_spec("streamlit_pdf") is not None:
-        with st.expander("The whole PDF", icon=":material/picture_as_pdf:"):
-            st.pdf(path.read_bytes(), height=700)
+    found = (f": {image.highlighted} quoted word(s) highlighted" if image.highlighted else
+             ": the quoted words were not found on this page" if _targets(c) else "")
+    cited, whole = st.tabs([f"Page {image.page}, the quote", f"The whole PDF ({image.pages} pages)"])
+    with cited:
+        st.caption(f"Page {image.page} of {image.pages}" + (" (OCR)" if c.ocr else "") + found)
+        st.image(image.png, width=PAGE_WIDTH)
+    with whole:
+        if importlib.util.find_spec("streamlit_pdf") is None:
+            st.info("The whole-document view needs the streamlit-pdf package (`pip install streamlit-pdf`).",
+                    icon=":material/info:")
+            return
+        try:
+            data = highlighted_pdf(path, page, image.boxes)
+        except (ValueError, OSError) as exc:  # pypdf cannot rewrite it: the original, unmarked
+            st.caption(f"The highlight could not be added to this file ({escape_md(str(exc))}); shown as it is.")
+            data = path.read_bytes()
+        if image.highlighted:
+            st.caption(f"The quote is highlighted on page {image.page}: scroll down to it.")
+        st.pdf(data, height=PDF_HEIGHT)
 
 
 def _mark(text: str, targets: list[str]) -> tuple[str, int]:
@@ -160,8 +193,11 @@ def _show_text(c: Citation, path: Path, settings: Settings) -> None:
         return
     page, marked = document_html(doc, c)
     where = c.location or "the cited section"
-    st.caption(f"{escape_md(where)}: {marked} quoted sentence(s) marked" if marked else
-               f"{escape_md(where)}: the quoted sentences were not found in the current file (it may have changed)")
+    if not _targets(c):
+        st.caption("The whole document, from its start.")
+    else:
+        st.caption(f"{escape_md(where)}: {marked} quoted sentence(s) marked" if marked else
+                   f"{escape_md(where)}: the quoted sentences were not found in the current file (it may have changed)")
     components.html(page, height=TEXT_VIEW_HEIGHT, scrolling=True)
 
 

@@ -10,43 +10,12 @@ import codecs
 from pathlib import Path
 
 from ingest.clean import clean_text
-from ingest.loaders.html import load_html_text
-from ingest.loaders.markdown import load_markdown_text
+from ingest.loaders.kinds import BINARY_KINDS, SUPPORTED, detect_type
 from ingest.loaders.options import LoadOptions
 from kb.core.documents import LoadedDocument, Section
-from kb.core.errors import IngestError, UnsupportedFormatError
+from kb.core.errors import IngestError
 
 __all__ = ["SUPPORTED", "BINARY_KINDS", "LoadOptions", "detect_type", "load_file", "load_bytes", "decode_text"]
-
-SUPPORTED = {
-    ".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
-    ".txt": "text", ".text": "text", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv",
-    ".eml": "eml", ".epub": "epub",
-}
-BINARY_KINDS = {"pdf", "docx", "pptx", "xlsx", "epub"}  # read from a file (downloads go through a temporary one)
-_ZIP_KINDS = {"docx": "a Word document", "pptx": "a PowerPoint file", "xlsx": "an Excel workbook", "epub": "an EPUB book"}
-
-
-def detect_type(path: Path) -> str:
-    """Return the loader name for a path, checking magic bytes against the extension."""
-    kind = SUPPORTED.get(path.suffix.lower())
-    if kind is None:
-        raise UnsupportedFormatError(
-            f"unsupported file type {path.suffix or '(no extension)'}; supported: "
-            + ", ".join(sorted(SUPPORTED))
-        )
-    with path.open("rb") as handle:
-        head = handle.read(2048)
-    if not head:
-        raise IngestError("file is empty (0 bytes)")
-    if kind == "pdf" and not head.lstrip().startswith(b"%PDF"):
-        raise IngestError("file is named .pdf but is not a PDF (no %PDF header)")
-    if kind in _ZIP_KINDS and not head.startswith(b"PK"):
-        raise IngestError(f"file is named {path.suffix} but is not {_ZIP_KINDS[kind]} (not a zip archive)")
-    utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # Windows "Unicode" text has NUL bytes
-    if kind in {"text", "markdown", "html", "csv", "eml"} and ((b"\x00" in head and not utf16) or head.startswith((b"%PDF", b"PK\x03\x04"))):
-        raise IngestError(f"file is named {path.suffix} but holds binary data")
-    return kind
 
 
 def decode_text(data: bytes) -> str:
@@ -74,8 +43,12 @@ def load_bytes(data: bytes, kind: str, source: str, *, options: LoadOptions | No
         return load_eml(data, source)
     text = decode_text(data)
     if kind == "markdown":
+        from ingest.loaders.markdown import load_markdown_text
+
         return load_markdown_text(text, source)
     if kind == "html":
+        from ingest.loaders.html import load_html_text
+
         return load_html_text(text, source)
     if kind == "csv":
         from ingest.loaders.sheet import load_csv

@@ -20,6 +20,7 @@ from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError
 
 __all__ = ["load_xlsx", "load_csv", "rows_to_sections"]
+_ENDS = (".", "!", "?")
 
 
 def _cell(value: Any) -> str:
@@ -61,8 +62,9 @@ def rows_to_sections(sheet: str, rows: Iterable[tuple[int, Sequence[Any]]], *, m
         if seen > max_rows:
             continue
         pairs = [f"{header[i] if i < len(header) else f'Column {i + 1}'}: {c}" for i, c in enumerate(cells) if c]
-        sections.append(Section(text=clean_text(" | ".join(pairs)), heading=sheet, place=f"sheet {sheet}, row {number}",
-                                atomic=True))
+        text = clean_text(" | ".join(pairs))  # a row reads as one statement, so answers can quote it whole
+        sections.append(Section(text=text if text.endswith(_ENDS) else text + ".", heading=sheet,
+                                place=f"sheet {sheet}, row {number}", atomic=True))
     if wide:
         warnings.append(f"sheet {sheet!r} is wider than {max_cols} columns; only the first {max_cols} were read (CTO_SHEET_MAX_COLS)")
     if seen > max_rows:

@@ -26,7 +26,7 @@ from kb.core.documents import Chunk, DocRecord
 from kb.core.errors import StoreError, StoreMismatchError
 from kb.core.metadata import date_number, stored_date, stored_meta
 from kb.core.settings import Settings
-from kb.index import lock
+from kb.index import lock, snapshot
 
 __all__ = ["Store", "Hit", "open_store", "DONE", "INDEXING", "manifest_fingerprint"]
 
@@ -158,12 +158,14 @@ def _writes(method: F) -> F:
     """Hold the data directory's write lock during a write (re-entrant: free when this process holds it).
 
     Commands and the app take the lock for their whole run; this makes sure that no write
-    ever reaches an embedded store another process is writing, whoever calls it.
+    ever reaches an embedded store another process is writing, whoever calls it. It also
+    removes the manifest snapshot (``kb.index.snapshot``) before anything is written.
     """
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
         with lock.write_lock(self._settings, "a writer"):
+            snapshot.forget(self._settings)  # before the write: the copy of the manifest no longer speaks for it
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -310,6 +312,7 @@ class Store:
     @_reattaching
     def delete_chunk_ids(self, ids: Sequence[str]) -> None:
         """Delete chunks by id (an update's old version, once the new one is in place)."""
+        snapshot.forget(self._settings)
         for start in range(0, len(ids), self._max_batch):
             self._chunks.delete(ids=list(ids[start:start + self._max_batch]))
 
