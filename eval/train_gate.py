@@ -1,14 +1,19 @@
 """``python -m eval train-gate``: fit the abstention model on the gold sets, with grouped cross-validation.
 
-Every gold question (library and k12docs, casual slices included) is asked through the one
-answering path; the signals the decision reads (``Answer.gate``) and whether the question is
-covered become one training row. Rows are grouped by the document that answers them (all
-uncovered questions of one set and area form a group), so cross-validation never scores a
-question whose document it trained on. The reported figures are cross-validated: for each
-held-out fold, the model and its threshold are fitted on the other folds only.
+Every gold question (library and k12docs) is asked through the one answering path; the signals
+the decision reads (``Answer.gate``) and whether the question is covered become one row. The
+model is fitted on the main sets only: the casual slices stay held out, so their rows in the
+report (and in ``python -m eval run``) are scored by a model that never saw them. Main rows are
+grouped by the document that answers them (all uncovered questions of one set and area form a
+group), so cross-validation never scores a question whose document it trained on. The reported
+figures are cross-validated: for each held-out fold, the model and its threshold are fitted on
+the other folds only.
 
-The fit is deterministic (rounded features, lbfgs, unshuffled folds); the result is written
-to ``kb/answering/abstention_model.json`` and ``--check`` refits and compares.
+The fit is deterministic (signals rounded to 3 places, rows in a fixed order, lbfgs, unshuffled
+folds). Signals computed over a freshly built index differ in the last places (the vector index
+is built in parallel), so ``--check`` compares decisions, not coefficients: it refits and passes
+when the shipped model and the refit decide alike on at least 99% of the gold questions.
+``--ablate`` compares feature sets on the same rows (held-out AUC and abstain recall).
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from eval.gold import load_gold
 from eval.run import eval_kb
 from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel
 
-__all__ = ["gate_rows", "fit_gate", "cross_validate", "COMMANDS"]
+__all__ = ["gate_rows", "fit_gate", "cross_validate", "decisions_agree", "ablation", "COMMANDS"]
 
 CORPORA = ("library", "k12docs")
 MIN_ANSWER_RATE = 0.96  # the threshold keeps at least this share of covered questions answered
 FOLDS = 5
 C = 1.0  # inverse regularisation strength: a plain, lightly regularised fit (not tuned per question)
+PLACES = 3  # signals are rounded to this many places: the last places vary between index builds
+AGREEMENT = 0.99  # --check passes when the shipped model and a refit decide alike on this share of questions
 
 
 def gate_rows(settings: Any, corpora: tuple[str, ...] = CORPORA, progress: bool = False) -> list[dict[str, Any]]:
@@ -50,12 +57,17 @@ def gate_rows(settings: Any, corpora: tuple[str, ...] = CORPORA, progress: bool 
             group = item.refs[0].stem if item.refs else f"{corpus}:{item.area}:uncovered"
             rows.append({"id": item.id, "corpus": corpus, "slice": ",".join(getattr(item, "tags", ())) or "main",
                          "covered": not item.abstain, "group": group,
-                         **{name: round(float(value), 4) for name, value in answer.gate.items()}})
+                         **{name: round(float(value), PLACES) for name, value in answer.gate.items()}})
     return rows
 
 
-def _matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([[row[f] for f in FEATURES] for row in rows], dtype=np.float64)
+def _main(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows the model is fitted on: the main sets (tagged slices stay held out)."""
+    return [r for r in rows if r.get("slice", "main") == "main"]
+
+
+def _matrix(rows: list[dict[str, Any]], features: tuple[str, ...] = FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    x = np.round(np.array([[row[f] for f in features] for row in rows], dtype=np.float64), PLACES)
     y = np.array([1 if row["covered"] else 0 for row in rows], dtype=np.int64)
     return x, y
 
@@ -91,32 +103,83 @@ def _oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int) -> np.nda
     return out
 
 
-def fit_gate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RATE, folds: int = FOLDS) -> GateModel:
-    """Fit the model on every row; its threshold comes from grouped out-of-fold probabilities."""
-    x, y = _matrix(rows)
+def fit_gate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RATE, folds: int = FOLDS, *,
+             features: tuple[str, ...] = FEATURES) -> GateModel:
+    """Fit the model on the main rows; its threshold comes from grouped out-of-fold probabilities."""
+    rows = _main(rows)
+    x, y = _matrix(rows, features)
     groups = np.array([row["group"] for row in rows])
     mean, scale, model = _fit(x, y)
     threshold = _threshold(_oof(x, y, groups, folds), y, min_answer_rate)
-    return GateModel(features=FEATURES, mean=tuple(round(float(v), 4) for v in mean),
+    return GateModel(features=features, mean=tuple(round(float(v), 4) for v in mean),
                      scale=tuple(round(float(v), 4) for v in scale),
                      coef=tuple(round(float(v), 4) for v in model.coef_[0]),
                      intercept=round(float(model.intercept_[0]), 4), threshold=round(threshold, 4))
 
 
 def cross_validate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RATE,
-                   folds: int = FOLDS) -> list[bool]:
-    """Held-out decisions (True: answer) for every row: each fold's model and threshold never saw it."""
+                   folds: int = FOLDS, *, features: tuple[str, ...] = FEATURES) -> list[bool]:
+    """Held-out decisions (True: answer) for every row.
+
+    A main row is decided by the model and threshold of the fold that did not see its group; a
+    slice row (never trained on) by the model fitted on all main rows.
+    """
     from sklearn.model_selection import GroupKFold
 
-    x, y = _matrix(rows)
-    groups = np.array([row["group"] for row in rows])
+    main = [i for i, r in enumerate(rows) if r.get("slice", "main") == "main"]
+    x, y = _matrix([rows[i] for i in main], features)
+    groups = np.array([rows[i]["group"] for i in main])
     decisions = np.zeros(len(rows), dtype=bool)
     for train, test in GroupKFold(n_splits=min(folds, len(set(groups)))).split(x, y, groups):
         inner = _oof(x[train], y[train], groups[train], folds)
         threshold = _threshold(inner, y[train], min_answer_rate)
         mean, scale, model = _fit(x[train], y[train])
-        decisions[test] = model.predict_proba((x[test] - mean) / scale)[:, 1] >= threshold
+        decisions[[main[i] for i in test]] = model.predict_proba((x[test] - mean) / scale)[:, 1] >= threshold
+    held = [i for i in range(len(rows)) if i not in set(main)]
+    if held:
+        whole = fit_gate(rows, min_answer_rate, folds, features=features)
+        for i in held:
+            decisions[i] = whole.answers(rows[i])
     return [bool(d) for d in decisions]
+
+
+def decisions_agree(a: GateModel, b: GateModel, rows: list[dict[str, Any]]) -> float:
+    """Share of rows on which two models decide alike (answer or abstain)."""
+    if not rows:
+        return 1.0
+    return sum(a.answers(r) == b.answers(r) for r in rows) / len(rows)
+
+
+def _auc(scores: np.ndarray, y: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, scores))
+
+
+def _recall_at(scores: np.ndarray, y: np.ndarray, answer_rate: float) -> float:
+    """Abstain recall when the threshold answers ``answer_rate`` of the covered questions."""
+    threshold = _threshold(scores, y, answer_rate)
+    uncovered = scores[y == 0]
+    return float((uncovered < threshold).mean()) if len(uncovered) else 0.0
+
+
+def ablation(rows: list[dict[str, Any]], sets: dict[str, tuple[str, ...]],
+             folds: int = FOLDS) -> dict[str, dict[str, float]]:
+    """Held-out figures per feature set: grouped out-of-fold AUC and abstain recall at answer rates .90/.95
+    on the main rows, and the nested cross-validated decisions per corpus and slice."""
+    main = _main(rows)
+    groups = np.array([r["group"] for r in main])
+    out: dict[str, dict[str, float]] = {}
+    for name, features in sets.items():
+        x, y = _matrix(main, features)
+        oof = _oof(x, y, groups, folds)
+        figures = {"auc": round(_auc(oof, y), 3), "abstain@.90": round(_recall_at(oof, y, 0.90), 3),
+                   "abstain@.95": round(_recall_at(oof, y, 0.95), 3)}
+        for scope, v in _scores(rows, cross_validate(rows, folds=folds, features=features)).items():
+            figures[f"{scope} answer"] = v["answer_rate"]
+            figures[f"{scope} abstain"] = v["abstain_recall"]
+        out[name] = figures
+    return out
 
 
 def _scores(rows: list[dict[str, Any]], answered: list[bool]) -> dict[str, dict[str, float]]:
@@ -150,13 +213,34 @@ def _table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+# signals gate_features reports that the shipped model does not read: --ablate tries adding each
+CANDIDATES = ("cited_coverage", "agree_top_doc", "amount_unanswered", "question_terms", "asked_uncited",
+              "asked_rare_cited", "asked_rare_passages")
+
+
+def _ablation_sets(rows: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+    sets: dict[str, tuple[str, ...]] = {"shipped features": FEATURES}
+    sets.update({f"without {f}": tuple(g for g in FEATURES if g != f) for f in FEATURES})
+    sets.update({f"with {f}": (*FEATURES, f) for f in CANDIDATES if rows and f in rows[0]})
+    return sets
+
+
+def _ablation_table(results: dict[str, dict[str, float]]) -> str:
+    columns = list(next(iter(results.values())))
+    lines = ["| features | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join(f"{v[c]:.3f}" for c in columns) + " |" for name, v in results.items()]
+    return "\n".join(lines)
+
+
 @click.command("train-gate")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=MODEL_PATH, show_default=True,
               help="Where to write the fitted model (JSON).")
 @click.option("--rows", "rows_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Reuse (or, when absent, write) the per-question signals in this JSON-lines file.")
-@click.option("--check", is_flag=True, help="Refit and exit 1 when the result differs from --out (nothing written).")
-def train_gate(out: Path, rows_path: Path | None, check: bool) -> None:
+@click.option("--check", is_flag=True, help="Refit and exit 1 when the shipped model in --out decides differently "
+              f"from the refit on more than {1 - AGREEMENT:.0%} of the gold questions (nothing written).")
+@click.option("--ablate", is_flag=True, help="Print held-out figures with each signal left out or added (nothing written).")
+def train_gate(out: Path, rows_path: Path | None, check: bool, ablate: bool) -> None:
     """Fit the abstention model on the gold sets and print its cross-validated figures.
 
     \b
@@ -164,6 +248,7 @@ def train_gate(out: Path, rows_path: Path | None, check: bool) -> None:
       python -m eval train-gate
       python -m eval train-gate --check
       python -m eval train-gate --rows /tmp/gate-rows.jsonl
+      python -m eval train-gate --rows /tmp/gate-rows.jsonl --ablate
     """
     from kb.core.console import configure_logging, load_settings
 
@@ -175,29 +260,26 @@ def train_gate(out: Path, rows_path: Path | None, check: bool) -> None:
         rows = gate_rows(settings, progress=sys.stderr.isatty())
         if rows_path is not None:
             rows_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if ablate:
+        click.echo(_ablation_table(ablation(rows, _ablation_sets(rows))))
+        return
     model = fit_gate(rows)
     results = {"model (cross-validated)": _scores(rows, cross_validate(rows)),
                "threshold gate (min_relevance)": _scores(rows, _threshold_gate(rows, settings))}
     document = {"command": "python -m eval train-gate", "model": model.to_dict(), "cross_validated": results["model (cross-validated)"],
-                "rows": len(rows), "min_answer_rate": MIN_ANSWER_RATE, "folds": FOLDS, "C": C}
+                "rows": len(_main(rows)), "held_out_slices": len(rows) - len(_main(rows)),
+                "min_answer_rate": MIN_ANSWER_RATE, "folds": FOLDS, "C": C}
     click.echo(_table(results))
     if check:
-        shipped = json.loads(out.read_text())["model"] if out.is_file() else None
-        same = shipped is not None and _close(shipped, model.to_dict())
-        click.echo("the shipped model matches a refit" if same else f"the shipped model in {out} differs from a refit: "
-                   "run `python -m eval train-gate` and commit the file")
+        shipped = GateModel.from_dict(json.loads(out.read_text())["model"]) if out.is_file() else None
+        share = decisions_agree(shipped, model, rows) if shipped is not None else 0.0
+        same = shipped is not None and shipped.features == model.features and share >= AGREEMENT
+        click.echo(f"the shipped model decides like a refit on {share:.1%} of the gold questions" if same else
+                   f"the shipped model in {out} decides like a refit on only {share:.1%} of the gold questions "
+                   f"(at least {AGREEMENT:.0%} needed): run `python -m eval train-gate` and commit the file")
         sys.exit(0 if same else 1)
     out.write_text(json.dumps(document, indent=2) + "\n")
     click.echo(f"model written to {out}")
-
-
-def _close(a: dict[str, Any], b: dict[str, Any], tolerance: float = 2e-3) -> bool:
-    """Same features and every number within ``tolerance`` (float noise across machines)."""
-    if a["features"] != b["features"]:
-        return False
-    pairs = [(a[k], b[k]) for k in ("intercept", "threshold")]
-    pairs += [(x, y) for k in ("mean", "scale", "coef") for x, y in zip(a[k], b[k], strict=True)]
-    return all(abs(float(x) - float(y)) <= tolerance for x, y in pairs)
 
 
 COMMANDS = [train_gate]

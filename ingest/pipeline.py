@@ -141,7 +141,8 @@ class _Run:
         s = self.settings
         self.load_options = LoadOptions(max_pages=s.max_pages, max_bytes=int(s.max_file_mb * 1_000_000),
                                         sheet_max_rows=s.sheet_max_rows, sheet_max_cols=s.sheet_max_cols, ocr=s.ocr,
-                                        ocr_timeout_s=s.ocr_timeout_s, ocr_dpi=s.ocr_dpi, ocr_language=s.ocr_language)
+                                        ocr_timeout_s=s.ocr_timeout_s, ocr_dpi=s.ocr_dpi, ocr_language=s.ocr_language,
+                                        pdf_outline=s.pdf_outline_headings)
 
     def _finish(self, result: FileResult) -> None:
         with self._lock:

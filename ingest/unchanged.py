@@ -47,8 +47,9 @@ def hash_suffix(settings: Settings, metadata: dict[str, Any], kind: str | None) 
 
 
 def _read_key(settings: Settings, kind: str | None) -> str:
-    if kind == "pdf":
-        return f":ocr{int(settings.ocr)}-{settings.ocr_dpi}-{settings.ocr_language}" if settings.ocr else ""
+    if kind == "pdf":  # ":outline": pages read before they took their bookmark's heading are read again once
+        outline = ":outline" if settings.pdf_outline_headings else ""
+        return (f":ocr{int(settings.ocr)}-{settings.ocr_dpi}-{settings.ocr_language}" if settings.ocr else "") + outline
     if kind in {"xlsx", "csv"}:
         return f":rows{settings.sheet_max_rows}-cols{settings.sheet_max_cols}-r{SHEET_ROWS_VERSION}"
     return ""

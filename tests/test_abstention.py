@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from eval.train_gate import cross_validate, fit_gate
+from eval.train_gate import AGREEMENT, PLACES, ablation, cross_validate, decisions_agree, fit_gate
 from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, _asking_part, load_model
 from kb.core.settings import REPO_ROOT
 
@@ -59,6 +59,46 @@ def test_cross_validation_never_scores_a_question_with_a_model_that_saw_its_grou
     assert before != after  # the flip does change the folds that trained on doc5
 
 
+def test_the_casual_slice_is_held_out_of_training_and_scored_by_the_main_model() -> None:
+    rows = _rows()
+    casual = [dict(r, slice="casual", group=f"casual{i}") for i, r in enumerate(_rows(seed=11, n=40))]
+    flipped = [dict(r, covered=not r["covered"]) for r in casual]  # labels the fit must never read
+    assert fit_gate(rows + casual) == fit_gate(rows) == fit_gate(rows + flipped)
+    model = fit_gate(rows)
+    decisions = cross_validate(rows + casual)
+    assert decisions[len(rows):] == [model.answers(r) for r in casual]
+    assert decisions[: len(rows)] == cross_validate(rows)  # the main rows' held-out decisions are unchanged
+
+
+def _jitter(rows: list[dict[str, object]], seed: int) -> list[dict[str, object]]:
+    """The rows as a freshly built index gives them: every real-valued signal moved in its last place."""
+    rng = random.Random(seed)
+    step = 10 ** -PLACES
+    return [{k: (round(v + rng.choice((-step, 0.0, step)), PLACES) if k in FEATURES and k not in
+                 ("missing_asked", "missing_context", "unseen_asked", "unseen_context", "asks_amount") else v)
+             for k, v in r.items()} for r in rows]
+
+
+def test_a_refit_over_jittered_signals_decides_alike_though_its_coefficients_move() -> None:
+    """What --check compares: decisions on the gold questions, not coefficients (which move with the index build)."""
+    rows = _rows(n=400)
+    shipped, refit = fit_gate(rows), fit_gate(_jitter(rows, seed=3))
+    assert shipped != refit  # the parameters differ in the last places ...
+    assert decisions_agree(shipped, refit, rows) >= AGREEMENT  # ... the decisions do not
+    stale = fit_gate([dict(r, dense=round(1 - float(r["dense"]), 4)) for r in rows])  # a signal whose meaning changed
+    assert decisions_agree(stale, refit, rows) < AGREEMENT
+
+
+def test_the_ablation_scores_each_feature_set_held_out() -> None:
+    rows = _rows(n=200)
+    without_dense = tuple(f for f in FEATURES if f != "dense")
+    result = ablation(rows, {"all": FEATURES, "without dense": without_dense})
+    assert set(result) == {"all", "without dense"}
+    assert result["all"]["auc"] > result["without dense"]["auc"]  # dense carries the synthetic signal
+    assert 0.0 <= result["all"]["abstain@.95"] <= result["all"]["abstain@.90"] <= 1.0
+    assert result["all"]["synthetic/main answer"] >= 0.9
+
+
 def test_the_shipped_model_is_readable_and_complete() -> None:
     model = load_model()
     assert isinstance(model, GateModel)
@@ -73,14 +113,17 @@ def test_the_shipped_model_is_readable_and_complete() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("CTO_CHECK_RETRAIN"), reason="on demand (CTO_CHECK_RETRAIN=1): a refit over "
-                    "freshly built indexes differs from the shipped fit beyond the check's tolerance (HNSW build order)")
-def test_retraining_on_the_gold_sets_reproduces_the_shipped_model() -> None:
-    """`python -m eval train-gate --check` refits from the gold sets and compares with the shipped file."""
-    result = subprocess.run([sys.executable, "-m", "eval", "train-gate", "--check"], cwd=REPO_ROOT,
+@pytest.mark.skipif(not os.environ.get("CTO_CHECK_RETRAIN"), reason="on demand (CTO_CHECK_RETRAIN=1): the check now "
+                    "compares decisions, but its 99% agreement over freshly built indexes is not yet measured (two row "
+                    "sets of different builds agreed on 98.1%)")
+def test_retraining_on_the_gold_sets_reproduces_the_shipped_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`python -m eval train-gate --check` refits from the gold sets (over freshly built indexes) and compares
+    the decisions with the shipped file's."""
+    env = dict(os.environ, CTO_DATA_DIR=str(tmp_path / "data"), CTO_REPORTS_DIR=str(tmp_path / "reports"))
+    result = subprocess.run([sys.executable, "-m", "eval", "train-gate", "--check"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "matches" in result.stdout
+    assert "decides like a refit on" in result.stdout
 
 
 def test_gate_features_read_the_asking_sentence_and_the_cited_sentences(hash_settings) -> None:  # type: ignore[no-untyped-def]

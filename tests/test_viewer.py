@@ -149,7 +149,7 @@ def test_document_html_finds_a_spreadsheet_row_by_its_place(tmp_path: Path) -> N
     from ui.viewer import document_html
 
     book = ff.e_rate_workbook(tmp_path / "471.xlsx")
-    row = "Line: 14 | Description: Core switch, Cisco Catalyst 9300 | Category: Category Two | Quantity: 2 | Pre-discount cost: 23650"
+    row = "Line: 14 | Description: Core switch, Cisco Catalyst 9300 | Category: Category Two | Quantity: 2 | Pre-discount cost: 23650."
     page, marked = document_html(load_file(book), _citation(book, snippet=row, supporting=[], place="sheet Form 471, row 5"))
     assert marked == 1 and page.index('id="cited"') < page.index("Line: 14") < page.index("</mark>")
 

@@ -19,3 +19,4 @@ class LoadOptions:
     ocr_timeout_s: float = 30.0
     ocr_dpi: int = 300
     ocr_language: str = "eng"
+    pdf_outline: bool = True  # PDF pages get the heading of the bookmark they fall under

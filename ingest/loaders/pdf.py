@@ -135,7 +135,9 @@ def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) 
         else:
             hint = "its pages hold no scanned images either (drawings only?); export it again with its text"
         raise IngestError(f"PDF has no text layer (scanned or image-only); {hint}")
-    sections = [Section(text=t, page=i + 1, ocr=(i + 1) in set(ocr)) for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
+    headings = _outline_headings(reader, len(texts)) if options.pdf_outline else {}
+    sections = [Section(text=t, page=i + 1, heading=headings.get(i + 1), ocr=(i + 1) in set(ocr))
+                for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
     if empty:
         warnings.append(f"{len(empty)} empty or image-only page(s): {_page_list(empty)}")
     if failed:
@@ -153,6 +155,53 @@ def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) 
         source=str(path), source_type="pdf", title=_title(reader, path),
         sections=sections, warnings=warnings, health=health,
     )
+
+
+MAX_HEADING = 120  # characters of a bookmark title kept as a heading
+
+
+def _outline_headings(reader: Any, pages: int) -> dict[int, str]:
+    """Page number (1-based) -> the title of the last bookmark that starts on or before it.
+
+    A bookmark under a chapter reads "Chapter > Section" (the two innermost levels), so a page
+    is searched with the words of the part of the document it belongs to. A PDF without an
+    outline, or with a broken one, gives no headings.
+    """
+    entries: list[tuple[int, int, str]] = []  # (page, order, title)
+
+    def walk(items: Any, path: tuple[str, ...]) -> None:
+        last: str | None = None
+        for item in items:
+            if isinstance(item, list):
+                walk(item, (*path, last) if last else path)
+                continue
+            title = " ".join(str(getattr(item, "title", "") or "").split())[:MAX_HEADING]
+            if not title:
+                continue
+            last = title
+            try:
+                page = reader.get_destination_page_number(item)
+            except Exception:  # a bookmark pointing nowhere is skipped
+                continue
+            if page is not None and 0 <= page < pages:
+                entries.append((page + 1, len(entries), " > ".join((*path[-1:], title))))
+
+    try:
+        walk(reader.outline, ())
+    except Exception as exc:  # damaged outlines are common; the pages read fine without headings
+        logger.info("pdf outline unreadable error=%s", exc)
+        return {}
+    entries.sort()
+    headings: dict[int, str] = {}
+    current: str | None = None
+    position = 0
+    for page in range(1, pages + 1):
+        while position < len(entries) and entries[position][0] <= page:
+            current = entries[position][2]
+            position += 1
+        if current:
+            headings[page] = current
+    return headings
 
 
 def _page_list(pages: list[int], limit: int = 12) -> str:

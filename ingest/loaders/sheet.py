@@ -1,6 +1,6 @@
 """Spreadsheet loader (.xlsx, .csv): each sheet a section, each row a passage that keeps its column headers.
 
-A row reads ``Line: 14 | Item: Access switch | Cost: 4200``, so a question about "line 14"
+A row reads ``Line: 14 | Item: Access switch | Cost: 4200.``, so a question about "line 14"
 finds it and the citation names the sheet and the row ("sheet Form 471, row 15": the row
 number staff see in Excel). Sheets wider or longer than the limits are cut, with a warning.
 """
@@ -20,7 +20,6 @@ from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError
 
 __all__ = ["load_xlsx", "load_csv", "rows_to_sections"]
-_ENDS = (".", "!", "?")
 
 
 def _cell(value: Any) -> str:
@@ -35,6 +34,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return " ".join(str(value).split())
+
+
+def _record(text: str) -> str:
+    """A row as a statement: ended with a full stop, so the answer composer can quote it like a sentence
+    (text that ends without one reads to it as a heading or a label, and a row was never quoted)."""
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
 
 
 def rows_to_sections(sheet: str, rows: Iterable[tuple[int, Sequence[Any]]], *, max_rows: int, max_cols: int,
@@ -62,8 +67,7 @@ def rows_to_sections(sheet: str, rows: Iterable[tuple[int, Sequence[Any]]], *, m
         if seen > max_rows:
             continue
         pairs = [f"{header[i] if i < len(header) else f'Column {i + 1}'}: {c}" for i, c in enumerate(cells) if c]
-        text = clean_text(" | ".join(pairs))  # a row reads as one statement, so answers can quote it whole
-        sections.append(Section(text=text if text.endswith(_ENDS) else text + ".", heading=sheet,
+        sections.append(Section(text=_record(clean_text(" | ".join(pairs))), heading=sheet,
                                 place=f"sheet {sheet}, row {number}", atomic=True))
     if wide:
         warnings.append(f"sheet {sheet!r} is wider than {max_cols} columns; only the first {max_cols} were read (CTO_SHEET_MAX_COLS)")

@@ -97,6 +97,7 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
     rare = sorted(weights, key=lambda t: (-weights[t], t))[: max(1, len(weights) // 3)]
     asking, context = _asking_part(question)
     agree_doc, agree_share = _agreement(passages)
+    asked = _answerability(asking, passages, index, cited=cited)
     top_keyword = max((p.keyword or 0.0 for p in passages), default=0.0)
     return {
         "dense": evidence.dense,
@@ -113,9 +114,36 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
         "asks_amount": asks_amount,
         "amount_unanswered": asks_amount * float(not _AMOUNT.search(cited_text)),
         "question_terms": math.log1p(len(terms)),
+        **asked,
         "evidence": evidence.score,  # the one-score threshold gate's inputs (CTO_ABSTENTION=threshold)
         "missing": float(len(evidence.missing)),
     }
+
+
+def _answerability(asking: str, passages: Sequence[Passage], index: KeywordIndex, *, cited: set[str]) -> dict[str, float]:
+    """Does the answer carry what the asking sentence names? (candidates the model may read; see eval train-gate --ablate)
+
+    - ``asked_uncited``: the rarity of the rarest word of the asking sentence that the library uses
+      but the cited sentences lack, over the rarity of a word the library never uses (0: all cited);
+      "What does PowerSchool cost per student?" answered from sentences about SIS costs in general;
+    - ``asked_rare_cited``: the asking sentence's rarest third of known words (by rarity) found in the
+      cited sentences;
+    - ``asked_rare_passages``: the same, found in the three best passages.
+    """
+    vocab = index.retriever.vocab_dict if len(index) else {}
+    known = {t: index.idf(t) for t in set(tokenize(asking)) if t in vocab}
+    if not known:
+        return {"asked_uncited": 0.0, "asked_rare_cited": 0.0, "asked_rare_passages": 0.0}
+    n = max(1, len(index))
+    ceiling = math.log((n + 0.5) / 0.5 + 1.0)  # the rarity (BM25 idf) of a word no passage has
+    rare = sorted(known, key=lambda t: (-known[t], t))[: max(1, len(known) // 3)]
+    top: set[str] = set()
+    for passage in passages[:3]:
+        top |= set(tokenize(passage.chunk.embed_text))
+    uncited = max((w for t, w in known.items() if t not in cited), default=0.0)
+    return {"asked_uncited": uncited / ceiling,
+            "asked_rare_cited": _weighted_coverage({t: known[t] for t in rare}, cited),
+            "asked_rare_passages": _weighted_coverage({t: known[t] for t in rare}, top)}
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     )
     ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution scanned pages are rendered at for OCR.")
     ocr_language: str = Field("eng", description="Tesseract language(s) for OCR, e.g. eng or eng+spa.")
+    pdf_outline_headings: bool = Field(
+        True, description="Give each PDF page the heading of the bookmark (outline entry) it falls under, "
+        "searched with the page's text."
+    )
     viewer_dirs: list[Path] = Field(
         default_factory=list,
         description="Extra folders whose files the in-app viewer may open (the library folder and uploads always may).",
