@@ -3,10 +3,14 @@ PY := .venv/bin/python
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: setup setup-test run run-server seed test test-fast fuzz lint eval beir ablate bench clean
+.PHONY: setup setup-eval setup-test test-nomodel run run-server seed test test-fast fuzz lint eval beir ablate bench clean
 
 setup:
 	@scripts/setup.sh
+
+## The benchmarks' and BEIR's libraries too (the `eval` extra): eval, beir, ablate and bench run it.
+setup-eval:
+	@scripts/setup.sh --eval
 
 setup-test:
 	@scripts/setup.sh --test
@@ -32,6 +36,11 @@ test: setup-test
 test-fast: setup-test
 	@$(PY) -m pytest -m "not slow and not browser"
 
+## The tests that need no model, on Python 3.12 and 3.13 (or PYTHONS="3.X ..."): each in its own venv
+## (.venv-nomodel-3.X) with the package and its `test` extra but no torch; see scripts/nomodel.sh.
+test-nomodel:
+	@scripts/nomodel.sh $(or $(PYTHONS),3.12 3.13)
+
 ## The long fuzz profile (Hypothesis): FUZZ_EXAMPLES cases per property (default 400), with statistics.
 ## No per-test time limit: a property runs for as long as its cases take (the suite's 900 s limit would
 ## interrupt it mid-case, which Hypothesis then reports as a flaky failure).
@@ -43,16 +52,16 @@ lint: setup-test
 	@$(PY) -m ruff check kb ingest eval ui app.py
 	@$(PY) -m mypy kb ingest eval ui app.py
 
-eval: setup
+eval: setup-eval
 	@$(PY) -m eval run
 
-beir: setup
+beir: setup-eval
 	@$(PY) -m eval beir
 
-ablate: setup
+ablate: setup-eval
 	@$(PY) -m eval ablate
 
-bench: setup
+bench: setup-eval
 	@$(PY) -m eval bench
 
 clean:

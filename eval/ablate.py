@@ -28,6 +28,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "weighted 0.6, no mmr": {"fusion": "weighted", "dense_weight": 0.6, "mmr": False},
     "no area boost": {"area_boost": 0.0},
     "composer encodes every sentence": {"compose_shortlist": 200},
+    "composer weighs passages by dense cosine": {"compose_fused_relevance": False},
     "abstain by one-score threshold": {"abstention": "threshold"},
     "no vocabulary expansion": {"expand_vocabulary": False},
     "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},

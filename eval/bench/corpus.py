@@ -132,7 +132,8 @@ def _write_pdf(path: Path, title: str, sections: list[tuple[str, list[str]]]) ->
         from reportlab.lib.pagesizes import letter
         from reportlab.pdfgen import canvas
     except ImportError as exc:
-        raise ConfigError("the benchmark writes PDFs with reportlab: run `make setup-test` (or `pip install reportlab`)") from exc
+        raise ConfigError("the benchmark writes PDFs with reportlab, which comes with the eval extra: run `make bench` "
+                          "(it installs that extra) or `make setup-eval`") from exc
     import textwrap
 
     c = canvas.Canvas(str(path), pagesize=letter)

@@ -16,10 +16,12 @@ def _ingest_lines(summary: dict[str, Any]) -> list[str]:
         "| measure | value | target |",
         "|---|---:|---|",
         f"| corpus | {i['files']} files, {i['chunks']} chunks | |",
+        f"| machine: CPUs, 1-min load average at start / end | {summary['machine']['cpus']}, "
+        f"{summary['machine']['load_avg_1m_start']} / {summary['machine']['load_avg_1m_end']} | |",
         f"| run_ingest, mean of 2 (A-B-B-A order) | {i['ingest_s']:.1f} s ({i['ingest_chunks_per_s']:.1f} chunks/s); runs {i.get('ingest_runs_s')} | |",
         f"| raw SentenceTransformer.encode, same chunks, mean of 2 | {i['raw_encode_s']:.1f} s ({i['raw_encode_chunks_per_s']:.1f} chunks/s); "
         f"runs {i.get('raw_encode_runs_s')} | |",
-        f"| ingest / raw throughput | {i['ingest_to_raw_ratio']:.2f} | >= 0.9 |",
+        f"| ingest / raw throughput | {i['ingest_to_raw_ratio']:.2f} | >= 0.95 |",
         f"| re-ingest unchanged | {i['reingest_s'] * 1000:.0f} ms ({i['reingest_unchanged']} unchanged) | |",
         f"| first ingest / re-ingest | {i['reingest_speedup']:.0f}x | >= 50x |",
     ]
@@ -29,7 +31,14 @@ def _ingest_lines(summary: dict[str, Any]) -> list[str]:
             f"| LangChain Chroma.add_texts (embed + write, pre-chunked) | {lc['langchain_ingest_s']:.1f} s | |",
             f"| LangChain similarity_search p50 / p95 | {lc['langchain_search']['p50_ms']:.1f} / {lc['langchain_search']['p95_ms']:.1f} ms | |",
             f"| our Retriever.retrieve (hybrid, as deployed) p50 / p95 | {lc['ours_retrieve']['p50_ms']:.1f} / {lc['ours_retrieve']['p95_ms']:.1f} ms | |",
-            f"| retrieve p50 ours / LangChain | {lc['retrieve_p50_ratio_ours_to_langchain']:.2f} | |",
+            f"| retrieve p50 ours / LangChain | {lc['retrieve_p50_ratio_ours_to_langchain']:.2f} | <= 1 |",
+        ]
+    whole = summary.get("whole_process")
+    if whole:
+        lines += [
+            f"| whole process `ingest {Path(whole['docs']).name}` (A-B-B-A) | runs {whole['ours_runs_s']} s | |",
+            f"| whole process LangChain pipeline, same folder | runs {whole['langchain_runs_s']} s | |",
+            f"| LangChain time / ours | {whole['speedup']:.2f}x | >= 1.5x |",
         ]
     return lines
 

@@ -61,6 +61,8 @@ def ocr_pages(path: Path, pages: list[int], *, dpi: int, language: str, timeout_
     if not tesseract_available():
         raise IngestError("OCR needs the tesseract program: run `apt-get install tesseract-ocr tesseract-ocr-eng` "
                           "(scripts/setup.sh does), or set CTO_OCR=false")
+    if _heartbeat is not None:  # importing pytesseract (it imports pandas) takes seconds on a busy machine
+        _heartbeat()
     import pypdfium2 as pdfium
     import pytesseract
 

@@ -65,7 +65,8 @@ class Assistant:
         """The offline composer whose draft the abstention model reads (and, offline, the answer itself)."""
         if self._probe_composer is None:
             self._probe_composer = ExtractiveComposer(self.kb.embedder, max_chars=self.settings.max_answer_chars,
-                                                      shortlist=self.settings.compose_shortlist)
+                                                      shortlist=self.settings.compose_shortlist,
+                                                      fused_relevance=self.settings.compose_fused_relevance)
         return self._probe_composer
 
     @property
@@ -152,6 +153,12 @@ class Assistant:
         if all(a.abstained for a in answers):
             return self.ask(question, filters=filters, k=k, audit=audit, split=False)
         answer = merge_answers(parts, answers, max_chars=self.settings.max_answer_chars)
+        if answer.abstained:  # no part has an answer of its own: answer (or abstain on) the question as typed
+            return self.ask(question, filters=filters, k=k, audit=audit, split=False)
+        if self.journal is not None:
+            for part, own in zip(parts, answers, strict=True):
+                if not own.abstained and render("part_not_covered", part=part.asked) in answer.text:
+                    self.journal.record_gap(part.standalone, areas=own.areas, nearest=[], reason="part not answered")
         answer.question = question
         answer.text = privacy.redact(answer.text)
         answer.retrieved = [ref for a in answers for ref in a.retrieved]

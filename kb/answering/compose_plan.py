@@ -11,11 +11,12 @@ best sentence for each side. Points from several sources are grouped under short
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kb.answering.layout import LABEL_CHARS, render
+from kb.answering.readability import violating
 from kb.answering.sentences import Sentence, closure
 from kb.answering.shapes import QuestionShape, Shape
 from kb.core.answer import Claim, Draft
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from kb.answering.sentences import Candidate
 
 
-__all__ = ["Plan", "plan_draft", "short_label", "mentions"]
+__all__ = ["Plan", "plan_draft", "short_label", "mentions", "keep_readable"]
 
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "i": "1", "ii": "2"}
 
@@ -86,7 +87,8 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
         if head or pos != prev + 1 or pos in lead_ins or (blocks and blocks[-1][-1].kind == "lead-in"):
             kind = "lead-in" if pos in lead_ins else ("step" if head and s.numbered else "point")
             claim = Claim(s.text, [p], kind=kind, group=label)
-            if in_list and blocks:
+            leans = pos == prev + 1 and pos - 1 in s.needs  # "These include:" stays after what it refers to
+            if (in_list or leans) and blocks:
                 blocks[-1].append(claim)
             else:
                 blocks.append([claim])
@@ -148,3 +150,20 @@ def plan_draft(plan: Plan, seeds: Sequence[Candidate]) -> Draft:
     for group in ordered:
         points.extend(groups[group])
     return Draft(lead=lead, points=points)
+
+
+def keep_readable(claims: Sequence[Claim], source_text: Callable[[int], str]) -> list[Claim]:
+    """The claims (in reading order) without any that would not stand on its own where it is quoted.
+
+    The last line of defence behind the closures: a claim the readability rules reject (an
+    announcement whose items were cut, a "These..." whose antecedent was dropped as a repeat, an
+    item whose lead-in is missing) is dropped, and the check repeats, since dropping a lead-in or
+    an antecedent leaves what followed it unsupported. ``source_text(n)`` is the text of source n.
+    """
+    kept = list(claims)
+    while kept:
+        bad = {i for i, _ in violating([(c.text, [source_text(n) for n in c.sources]) for c in kept])}
+        if not bad:
+            break
+        kept = [c for i, c in enumerate(kept) if i not in bad]
+    return kept

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import partial
 
+from kb.answering.compose_plan import keep_readable
 from kb.answering.conversation import standalone_question
 from kb.answering.layout import render as render_layout
-from kb.answering.readability import announces
+from kb.answering.shapes import carries_answer, question_shape
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.prompts import render
 from kb.core.text import content_words
@@ -94,16 +96,25 @@ def merge_answers(parts: list[Part], answers: list[Answer], *, max_chars: int) -
     """One answer from the answers to each part: each covered part under its own label, then the parts not covered.
 
     Citations are renumbered in reading order; each part gets an equal share of the length budget
-    and keeps its claims in order while they fit.
+    and keeps its claims in order while they fit. A part counts as not covered when its own answer
+    abstained, when everything it would quote was already quoted for an earlier part, or when it
+    asks for a figure, date or duration and none of its sentences states one (a "how much will it
+    cost?" that borrowed the first part's subject found that subject, not a cost). The merged
+    answer is ``abstained`` when no part is covered.
     """
-    missing = [render("part_not_covered", part=p.asked) for p, a in zip(parts, answers, strict=True) if a.abstained]
-    covered = [(p, a) for p, a in zip(parts, answers, strict=True) if not a.abstained]
-    room = max_chars - sum(len(m) + 2 for m in missing)
+    notes = {i: render("part_not_covered", part=p.asked) for i, (p, a) in enumerate(zip(parts, answers, strict=True))
+             if a.abstained}
+    covered = [(i, p, a) for i, (p, a) in enumerate(zip(parts, answers, strict=True)) if not a.abstained]
+    for i, p, a in covered:  # known before the budget is shared out, so covered parts get the room
+        if not carries_answer(question_shape(p.asked).shape, [c.text for c in a.claims]):
+            notes[i] = render("part_not_covered", part=p.asked)
+    covered = [(i, p, a) for i, p, a in covered if i not in notes]
+    room = max_chars - sum(len(m) + 2 for m in notes.values())
     numbers: dict[tuple[int, int], int] = {}
     citations: list[Citation] = []
     claims: list[Claim] = []
     sections: list[str] = []
-    for k, (part, answer) in enumerate(covered):
+    for k, (i, part, answer) in enumerate(covered):
         share = room // (len(covered) - k) - 2  # what an earlier part left unused goes to the later ones
         kept: list[Claim] = []
         for claim in answer.claims:
@@ -113,9 +124,10 @@ def merge_answers(parts: list[Part], answers: list[Answer], *, max_chars: int) -
             if len(_section(part, trial)) > share:
                 break
             kept = trial
-        while kept and announces(kept[-1].text):
-            kept.pop()  # an announcement whose items did not fit
-        if not kept:
+        kept = keep_readable(kept, partial(_snippet, answer))  # e.g. an announcement whose items did not fit
+        if not kept or not carries_answer(question_shape(part.asked).shape, [c.text for c in kept]):
+            notes[i] = render("part_not_covered", part=part.asked)  # nothing new, or no figure for "how much"
+            room -= len(notes[i]) + 2
             continue
         room -= len(_section(part, kept)) + 2
         for claim in kept:
@@ -129,11 +141,16 @@ def merge_answers(parts: list[Part], answers: list[Answer], *, max_chars: int) -
         sections.append(_section(part, claims[len(claims) - len(kept):]))
     first = answers[0]
     return Answer(question=first.question, standalone_question=" | ".join(p.standalone for p in parts),
-                  text="\n\n".join(sections + missing), citations=citations, claims=claims,
-                  areas=sorted({a for ans in answers for a in ans.areas}), abstained=False,
+                  text="\n\n".join(sections + [notes[i] for i in sorted(notes)]), citations=citations, claims=claims,
+                  areas=sorted({a for ans in answers for a in ans.areas}), abstained=not claims,
                   notices=[n for ans in answers for n in ans.notices if n],
                   composer=next((a.composer for a in answers if not a.abstained), first.composer),
                   evidence=max(a.evidence for a in answers), id=first.id)
+
+
+def _snippet(answer: Answer, n: int) -> str:
+    cited = answer.cited(n)
+    return cited.snippet if cited is not None else ""
 
 
 def _section(part: Part, claims: list[Claim]) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["plain", "leans_back", "announces", "has_markdown", "violations", "LIST_MARK"]
+__all__ = ["plain", "leans_back", "announces", "has_markdown", "violations", "violating", "LIST_MARK"]
 
 LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022\u25cf\u25aa]|\d{1,2}[.)]|[a-z][.)])\s+")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -153,24 +153,29 @@ def violations(claims: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
         One message per violation, naming the rule and the start of the offending text; empty when
         every quoted sentence stands on its own.
     """
-    out: list[str] = []
+    return [message for _, message in violating(claims)]
+
+
+def violating(claims: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[int, str]]:
+    """Like :func:`violations`, with the index of the offending claim before each message."""
+    out: list[tuple[int, str]] = []
     quoted = " ".join(text for text, _ in claims)
     for i, (text, sources) in enumerate(claims):
         start = text[:60]
         if has_markdown(text):
-            out.append(f"markdown: {start}")
+            out.append((i, f"markdown: {start}"))
         sentences = _sentences(text)
         if sentences and leans_back(sentences[0]):
             previous = claims[i - 1][0] if i else ""
             if not (previous and _follows_in(previous, text, sources)):
-                out.append(f"unresolved reference: {start}")
+                out.append((i, f"unresolved reference: {start}"))
         if sentences and announces(sentences[-1]):
             following = claims[i + 1][0] if i + 1 < len(claims) else ""
             if not (following and _after_in(text, following, sources)):
-                out.append(f"announces items that do not follow: {start}")
+                out.append((i, f"announces items that do not follow: {start}"))
         for source in sources:
             lead_in = _list_lead_in(text, source)
             if lead_in and _norm(lead_in) not in _norm(quoted):
-                out.append(f"list item without its lead-in: {start}")
+                out.append((i, f"list item without its lead-in: {start}"))
                 break
     return out

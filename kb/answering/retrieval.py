@@ -7,7 +7,6 @@ scores and single-retriever modes exist for measurement (``python -m eval ablate
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -87,6 +86,28 @@ class Filters:
     def active(self) -> bool:
         return self.chroma_where() is not None
 
+    def keyword_mask(self, index: KeywordIndex) -> np.ndarray | None:
+        """:meth:`allows` for every keyword index entry at once, in numpy (None: no filter).
+
+        Evaluating ``allows`` entry by entry cost ~1 µs each, 100 ms a question at 100,000 chunks.
+        """
+        if not self.active:
+            return None
+        mask = np.ones(len(index), dtype=bool)
+        if self.areas:
+            mask &= np.logical_or.reduce([index.has_area(a) for a in self.areas])
+        for key, values in (("source_type", self.source_types), ("authority", self.authorities), ("jurisdiction", self.jurisdictions)):
+            if values:
+                codes, known = index.codes(key)
+                mask &= np.isin(codes, [known[v] for v in values if v in known])
+        dates = index.dates()
+        with np.errstate(invalid="ignore"):  # no date (NaN) never passes a date filter, as in allows()
+            if self.date_from:
+                mask &= dates >= _ord(self.date_from)
+            if self.date_to:
+                mask &= dates <= _ord(self.date_to)
+        return mask.astype(np.float32)
+
 
 def _ord(day: str) -> int:
     number = metadata.date_number(day)
@@ -109,6 +130,10 @@ class Passage:
 def _keyword_pool() -> cf.ThreadPoolExecutor:
     """Threads for keyword searches (bm25s scores in numpy, which releases the GIL), made on first use."""
     return cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
+
+
+def _keyword_search(index: KeywordIndex, question: str, *, k: int, filters: Filters) -> list[tuple[str, float]]:
+    return index.search(question, k, mask=filters.keyword_mask(index))
 
 
 class Retriever:
@@ -134,8 +159,7 @@ class Retriever:
         known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
         searching: cf.Future[list[tuple[str, float]]] | None = None
         if s.fusion != "dense":  # the keyword search runs beside the encoder and the vector search
-            allow: Callable[[dict[str, Any]], bool] | None = filters.allows if filters.active else None
-            searching = _keyword_pool().submit(index.search, question, s.fetch_k, allow)
+            searching = _keyword_pool().submit(_keyword_search, index, question, k=s.fetch_k, filters=filters)
         if s.fusion != "bm25":
             if query_vector is None:
                 query_vector = self.kb.embedder.embed_batch([question])[0]

@@ -31,6 +31,8 @@ MIN_SENTENCE = 25
 MAX_SENTENCE = 600
 LIST_JOIN = "; "  # how a list of short items is quoted on one line
 _NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
+_SECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+[A-Z]")  # "2.3.2 Plan Elements"
+_BLANK = re.compile(r"__|(?:^|\s)_+(?=\s|$)")  # blanks of a form to fill in
 _ENDS = (".", "!", "?", ":", ";", ")", '"', "'", "\u201d")
 
 
@@ -53,8 +55,8 @@ def usable(sentence: str, *, item: bool = False) -> bool:
     """Long enough, wordy enough and not a heading to be quoted for itself."""
     if not (MIN_SENTENCE <= len(sentence) <= MAX_SENTENCE) or looks_like_injection(sentence):
         return False
-    if len(sentence.split()) < 5:
-        return False
+    if len(sentence.split()) < 5 or _BLANK.search(sentence):
+        return False  # too short, or a form line with blanks to fill in ("Rank or Grade: __ Date: __")
     if not item and not sentence.rstrip().endswith(_ENDS):
         return False  # a heading or a label, not a sentence
     letters = sum(ch.isalpha() for ch in sentence)
@@ -62,24 +64,31 @@ def usable(sentence: str, *, item: bool = False) -> bool:
 
 
 def _lines(text: str) -> Iterator[tuple[str, bool, bool, bool]]:
-    """(sentence, starts a list item, numbered, first sentence of its paragraph) for the passage's text."""
+    """(sentence, starts a list item, numbered, ends any list before it) for the passage's text.
+
+    A list ends at a new paragraph, and at a plain line after an item that starts a numbered
+    section ("2.3.2 Plan Elements ...") or introduces something new ("The plan should include the
+    following elements:"); other plain lines after an item are more of the item (a PDF puts an
+    item's explanation on its own line).
+    """
     for para in paragraphs(plain(text)):
         first = True
         for line in para.split("\n"):
             mark = LIST_MARK.match(line)
             body = LIST_MARK.sub("", line).strip() if mark else line.strip()
+            new_text = not mark and (first or body.endswith(":") or bool(_SECTION.match(body)))
             for k, piece in enumerate(split_sentences(body)):
-                yield piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), first
-                first = False
+                yield piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0
+            first = False
 
 
 def _structure(text: str) -> list[Sentence]:
     out: list[Sentence] = []
     current_item: int | None = None
     lead_in: int | None = None
-    for piece, starts_item, numbered, new_para in _lines(text):
+    for piece, starts_item, numbered, new_line in _lines(text):
         pos = len(out)
-        if new_para and not starts_item:
+        if new_line:
             current_item, lead_in = None, None
         sentence = Sentence(piece, pos)
         if starts_item:
@@ -87,7 +96,7 @@ def _structure(text: str) -> list[Sentence]:
                 lead_in = pos - 1
             current_item = pos
             sentence.item, sentence.numbered, sentence.lead_in = pos, numbered, lead_in
-        elif current_item is not None and not new_para:
+        elif current_item is not None:
             sentence.item, sentence.numbered, sentence.lead_in = current_item, out[current_item].numbered, lead_in
         out.append(sentence)
     return out
@@ -115,11 +124,8 @@ def _join_short_lists(sentences: list[Sentence]) -> list[Sentence]:
         sentences[lead].joined = True
     if not drop:
         return sentences
-    kept = [s for s in sentences if s.position not in drop]
-    for s in kept:  # the items left over (past the length cap) lose their lead-in: they were not joined
-        if s.lead_in is not None and s.lead_in in by_lead and s.position not in drop:
-            s.lead_in = None
-    return kept
+    # the items left over past the length cap keep their lead-in: quoted after the joined line, they read as its list
+    return [s for s in sentences if s.position not in drop]
 
 
 def passage_sentences(text: str) -> list[Sentence]:
@@ -130,6 +136,7 @@ def passage_sentences(text: str) -> list[Sentence]:
         s.position = i
         s.item = index.get(s.item) if s.item is not None else None
         s.lead_in = index.get(s.lead_in) if s.lead_in is not None else None
+    broken: set[int] = set()  # sentences that cannot stand on their own whatever is quoted with them
     for i, s in enumerate(sentences):
         is_item = s.item is not None
         if s.lead_in is not None:
@@ -138,17 +145,19 @@ def passage_sentences(text: str) -> list[Sentence]:
             s.needs.append(s.item)
         if leans_back(s.text) and s.item != i:
             if i == 0:
-                s.usable = False  # refers to text before the passage
+                broken.add(i)  # refers to text before the passage
             elif i - 1 not in s.needs:
                 s.needs.append(i - 1)
         if announces(s.text):
             nxt = i + 1 if i + 1 < len(sentences) else None
             if nxt is None:
-                s.usable = False  # announces items the passage does not hold
+                broken.add(i)  # announces items the passage does not hold
             else:
                 s.follows.append(nxt)
-        if s.usable:
-            s.usable = usable(s.text, item=is_item or s.joined)
+        s.usable = i not in broken and usable(s.text, item=is_item or s.joined)
+    for i, s in enumerate(sentences):
+        if s.usable and broken.intersection(closure(sentences, i)):
+            s.usable = False  # it would bring a sentence that leans on text outside the passage
     return sentences
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Shape", "QuestionShape", "question_shape", "shape_fit", "compare_sides"]
+__all__ = ["Shape", "QuestionShape", "question_shape", "shape_fit", "compare_sides", "carries_answer"]
 
 
 class Shape(StrEnum):
@@ -137,3 +137,25 @@ def shape_fit(shape: Shape, sentence: str, *, item: bool = False) -> float:
     if shape is Shape.PRIORITY:
         return min(1.0, 0.5 * item + 0.35 * len(_PRIORITY.findall(sentence)))
     return 0.0
+
+
+_FIGURE = re.compile(r"[$\u00a3\u20ac]\s?\d|\b\d[\d,.]*\s?(?:%|percent|per ?cent|million|billion|thousand|dollars?|"
+                     r"cents?)\b|\b\d[\d,.]*\s+(?:per|a|each)\s+(?:student|pupil|user|device|year|month|seat|line)\b|"
+                     r"\b(?:free of charge|no cost|at no charge|free)\b", _I)
+_A_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|"
+                     r"november|december)\s+\d|\b(?:fiscal|school|program|funding) year\b", _I)
+_A_DURATION = re.compile(r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve)[\s-]+(?:to[\s-]+\w+[\s-]+)?"
+                         r"(?:years?|months?|weeks?|days?|hours?|minutes?)\b|\b(?:annual(?:ly)?|yearly|quarterly|"
+                         r"monthly|weekly|daily|every (?:year|month|week|day))\b", _I)
+
+
+def carries_answer(shape: Shape, texts: list[str]) -> bool:
+    """True when some sentence states what a figure-seeking question asks for.
+
+    "How much will it cost?" is answered only by a sentence with an amount ("$200 million",
+    "85 percent", "$13.60 per student"), "when" by a date, "how long/often" by a duration;
+    sentences about the same subject without one do not answer it. Other shapes are answered
+    by any sentence the composer chose.
+    """
+    pattern = {Shape.AMOUNT: _FIGURE, Shape.WHEN: _A_DATE, Shape.DURATION: _A_DURATION}.get(shape)
+    return bool(texts) and (pattern is None or any(pattern.search(t) for t in texts))

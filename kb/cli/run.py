@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,7 +29,7 @@ import click
 
 from kb.cli.common import configure_logging, friendly_errors, load_settings
 from kb.core.errors import StoreError
-from kb.core.settings import REPO_ROOT
+from kb.core.paths import CHECKOUT, bundled
 
 __all__ = ["run"]
 
@@ -84,9 +85,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _config_flags() -> list[str]:
+    """The app's Streamlit settings (``.streamlit/config.toml``) as flags, for an installed package.
+
+    Streamlit reads that file only from the working directory, which is the checkout's root when
+    run from one; an installed package runs anywhere, so its copy is passed on the command line.
+    """
+    if CHECKOUT:
+        return []
+    config = tomllib.loads(bundled(".streamlit/config.toml").read_text(encoding="utf-8"))
+    return [f"--{section}.{key}={value}" for section, options in config.items() for key, value in options.items()]
+
+
 def _streamlit_args(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.address", host,
-            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    return [sys.executable, "-m", "streamlit", "run", str(bundled("app.py")), "--server.address", host,
+            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            *_config_flags()]
 
 
 def _supervise(children: list[subprocess.Popen[bytes]]) -> int:

@@ -7,9 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 from string import Template
 
+from kb.core.paths import bundled
+
 __all__ = ["PROMPTS_DIR", "load", "render", "version"]
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS_DIR: Path = bundled("prompts")
 
 
 @lru_cache(maxsize=64)

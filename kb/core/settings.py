@@ -13,9 +13,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kb.core.paths import PACKAGE_ROOT, bundled, data_home
+
 __all__ = ["Settings", "REPO_ROOT", "DEFAULT_MODEL_SHA256", "settings_table"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = PACKAGE_ROOT  # the checkout (tests and dev tools read it); an installed package: see kb.core.paths
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
@@ -28,15 +30,17 @@ class Settings(BaseSettings):
 
     # --- where things live -------------------------------------------------------
     data_dir: Path = Field(
-        REPO_ROOT / "data",
-        description="Folder for the knowledge base, keyword index, feedback and audit logs.",
+        data_home() / "data",
+        description="Folder for the knowledge base, keyword index, feedback and audit logs "
+        "(an installed package: ~/.local/share/cto-assistant/data).",
     )
     library_dir: Path = Field(
-        REPO_ROOT / "library",
-        description="Starter library used to seed an empty knowledge base.",
+        bundled("library"),
+        description="Starter library used to seed an empty knowledge base (an installed package carries its copy).",
     )
     reports_dir: Path = Field(
-        REPO_ROOT / "reports", description="Where evaluation and benchmark reports are written."
+        data_home() / "reports", description="Where evaluation and benchmark reports are written "
+        "(an installed package: ~/.local/share/cto-assistant/reports)."
     )
     collection: str = Field("cto_kb", description="Name of the Chroma collection of chunks.")
     chroma_host: str | None = Field(
@@ -53,14 +57,22 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_SHA256,
         description="Expected sha256 of the model's model.safetensors; empty skips the check.",
     )
-    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8", "numpy"] = Field(
         "auto", description="Encoder runtime: auto (torch-bf16 on CPUs with native bf16, else torch), torch (float32), "
-        "torch-bf16, onnx, or onnx-int8 (int8 weights: a different index, rebuild after switching). "
-        "See `python -m eval encoders`."
+        "torch-bf16, onnx, onnx-int8 (int8 weights: a different index, rebuild after switching), or numpy "
+        "(float32 without torch: quick to start, slow for ingest). See `python -m eval encoders`."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
         0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use one."
+    )
+    ingest_overlap: bool = Field(
+        True, description="Ingest parses, encodes and writes at the same time (false: one document after another, "
+        "slower; the reference the overlapped path is tested against)."
+    )
+    query_encoder: Literal["numpy", "same"] = Field(
+        "numpy", description="Encoder for small batches (questions, answer sentences) with the torch backends: numpy "
+        "(the same float32 vectors, starts without importing torch) or same (CTO_EMBEDDING_BACKEND for everything)."
     )
 
     # --- chunking --------------------------------------------------------------------
@@ -105,6 +117,10 @@ class Settings(BaseSettings):
     compose_shortlist: int = Field(
         16, ge=1, le=200, description="Sentences the offline composer encodes per answer (the most promising by "
         "shared terms and passage relevance); encoding them is most of an answer's time."
+    )
+    compose_fused_relevance: bool = Field(
+        True, description="Offline composer: weigh a sentence by the mean of its passage's cosine and its fused "
+        "retrieval score (dense + BM25) scaled to the best passage's cosine; false uses the cosine alone."
     )
     stale_after_years: float = Field(
         4.0, gt=0, description="Sources older than this many years get an age notice."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb.embed.base import Embedder
@@ -10,7 +11,7 @@ from kb.embed.base import Embedder
 if TYPE_CHECKING:
     from kb.core.settings import Settings
 
-__all__ = ["Embedder", "make_embedder"]
+__all__ = ["Embedder", "make_embedder", "bulk_encoder"]
 
 
 def _hash(settings: Settings) -> Embedder:
@@ -19,12 +20,24 @@ def _hash(settings: Settings) -> Embedder:
     return HashEmbedder()
 
 
+def _verified(settings: Settings) -> Path:
+    """Where verified weight hashes are remembered (``kb.embed.base.verify_weights``)."""
+    return settings.data_dir / "cache" / "verified-weights.json"
+
+
 def _torch(settings: Settings, *, precision: str = "fp32") -> Embedder:
     from kb.embed.torch_model import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(settings.embedding_model, expected_sha256=settings.embedding_sha256,
                                        batch_size=settings.embedding_batch_size, threads=settings.embedding_threads,
-                                       precision=precision)
+                                       precision=precision, verified_cache=_verified(settings))
+
+
+def _numpy(settings: Settings) -> Embedder:
+    from kb.embed.numpy_model import NumpyEmbedder
+
+    return NumpyEmbedder(settings.embedding_model, expected_sha256=settings.embedding_sha256,
+                         verified_cache=_verified(settings))
 
 
 def _torch_bf16(settings: Settings) -> Embedder:
@@ -44,15 +57,37 @@ def _onnx_int8(settings: Settings) -> Embedder:
 
 _MODELS: dict[str, Callable[[Settings], Embedder]] = {"hash": _hash}  # stand-ins named by the model setting
 _BACKENDS: dict[str, Callable[[Settings], Embedder]] = {"torch": _torch, "torch-bf16": _torch_bf16, "onnx": _onnx,
-                                                       "onnx-int8": _onnx_int8}
+                                                       "onnx-int8": _onnx_int8, "numpy": _numpy}
+_ROUTED = frozenset({"torch", "torch-bf16"})  # slow to start: small batches go to numpy (the same float vectors)
 
 
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name: ``embedding_model=hash`` (tests), else the ``embedding_backend``
-    (``auto`` picks torch-bf16 on CPUs with native bf16, else torch: ``kb.embed.selection``)."""
-    factory = _MODELS.get(settings.embedding_model)
-    if factory is None:
-        from kb.embed.selection import pick_backend
+    (``auto`` picks torch-bf16 on CPUs with native bf16, else torch: ``kb.embed.selection``).
 
-        factory = _BACKENDS[pick_backend(settings.embedding_backend)]
-    return factory(settings)
+    With ``query_encoder=numpy`` (the default) small batches, questions and answer sentences,
+    go to the numpy encoder, which starts without importing torch (``kb.embed.routing``).
+    """
+    factory = _MODELS.get(settings.embedding_model)
+    if factory is not None:
+        return factory(settings)
+    from kb.embed.selection import pick_backend
+
+    backend = pick_backend(settings.embedding_backend)
+    large = _BACKENDS[backend](settings)
+    if settings.query_encoder == "same" or backend not in _ROUTED:
+        return large
+    from kb.embed.routing import SizeRouted
+
+    return SizeRouted(small=_numpy(settings), large=large)
+
+
+def bulk_encoder(embedder: Embedder) -> Embedder:
+    """The encoder for large batches (ingest): the routed one's large side, else the embedder itself.
+
+    Ingest sends every batch here, so a document's vectors never depend on the size of the
+    batch it happened to share.
+    """
+    from kb.embed.routing import SizeRouted
+
+    return embedder.large if isinstance(embedder, SizeRouted) else embedder

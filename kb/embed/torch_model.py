@@ -10,9 +10,11 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from kb.core.errors import ModelError
 from kb.embed.base import choose_threads, resolve_model_dir, verify_weights
 
 __all__ = ["SentenceTransformerEmbedder"]
@@ -24,10 +26,11 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded offline on first use (thread-safe)."""
 
     def __init__(self, model: str, *, expected_sha256: str = "", batch_size: int = 64, threads: int = 0,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", verified_cache: Path | None = None):
         self.name = model
         self.precision = precision  # fp32, or bf16: weights and activations in bfloat16 (2x less memory traffic)
         self._expected = expected_sha256
+        self._verified_cache = verified_cache
         self._batch_size = batch_size
         self._threads = threads
         self._model: object | None = None
@@ -38,11 +41,18 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is None:
                 model_dir = resolve_model_dir(self.name)
-                verify_weights(model_dir, self._expected)
+                verify_weights(model_dir, self._expected, cache=self._verified_cache)
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import torch
-                from sentence_transformers import SentenceTransformer
+                try:
+                    import torch
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as missing:
+                    raise ModelError(
+                        f"the embedding model needs torch and sentence-transformers ({missing.name} is not installed): "
+                        "run `make setup`, which installs a CPU build of torch and the `model` extra, or install "
+                        "them yourself (README, Install without make)"
+                    ) from missing
 
                 try:
                     from transformers.utils import logging as hf_logging
@@ -55,6 +65,10 @@ class SentenceTransformerEmbedder:
                 model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
                 self._model = model.to(torch.bfloat16) if self.precision == "bf16" else model
         return self._model
+
+    def warm_up(self) -> None:
+        """Import torch and load the model now (ingest does it while its parser starts), not on the first batch."""
+        self._load()
 
     @property
     def dimension(self) -> int:

@@ -25,7 +25,7 @@ from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
 from kb.index.vocabulary import Vocabulary, find_terms
 
-__all__ = ["KeywordIndex", "tokenize", "FILTER_FIELDS"]
+__all__ = ["KeywordIndex", "tokenize", "analyse", "Analysis", "FILTER_FIELDS"]
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
@@ -64,6 +64,18 @@ def tokenize(text: str) -> list[str]:
     return _stem(words)
 
 
+Analysis = tuple[list[str], dict[str, list[str]]]  # a chunk's tokens and the terms it defines
+
+
+def analyse(chunk: Chunk) -> Analysis:
+    """What the index keeps of one chunk: its tokens (never empty) and its acronyms and numbered terms.
+
+    Ingest calls this beside the encoder as chunks are written, so the index build at the end
+    of a run only counts (``KeywordIndex.build`` with ``analysed``).
+    """
+    return tokenize(chunk.embed_text) or ["_empty_"], find_terms(chunk.text)
+
+
 @dataclass
 class KeywordIndex:
     """BM25 over chunk texts, with per-chunk filter metadata.
@@ -84,14 +96,17 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, chunks: Iterable[Chunk], *, k1: float = 1.2, b: float = 0.75, doc_hashes: dict[str, str] | None = None,
-              reuse: KeywordIndex | None = None, keep: Collection[str] = ()) -> KeywordIndex:
+              reuse: KeywordIndex | None = None, keep: Collection[str] = (),
+              analysed: dict[str, Analysis] | None = None) -> KeywordIndex:
         """Index the chunks, plus the entries of ``reuse`` whose document is in ``keep``.
 
         Args:
             chunks: the chunks to tokenize (the new and changed documents' when reusing).
             doc_hashes: content hash of every document the index will hold (for later reuse).
             reuse: an earlier index whose tokens are kept for the documents in ``keep``.
+            analysed: :func:`analyse` results by chunk id, made earlier (by ingest); others are analysed here.
         """
+        analysed = analysed or {}
         ids: list[str] = []
         meta: list[dict[str, Any]] = []
         rows: list[np.ndarray] = []
@@ -111,9 +126,9 @@ class KeywordIndex:
         for chunk in chunks:
             ids.append(chunk.id)
             meta.append(_filter_meta(chunk))
-            words = tokenize(chunk.embed_text) or ["_empty_"]
+            words, found = analysed.get(chunk.id) or analyse(chunk)
             rows.append(np.fromiter((positions.setdefault(w, len(positions)) for w in words), dtype=np.int32, count=len(words)))
-            _merge_terms(terms.setdefault(chunk.doc_id, {}), find_terms(chunk.text))
+            _merge_terms(terms.setdefault(chunk.doc_id, {}), found)
         vocab = list(positions)  # insertion order: old words first, then new ones
         if kept_rows is not None:  # words of documents no longer kept would otherwise stay in the vocabulary
             rows, vocab = _compact(rows, vocab)
@@ -150,17 +165,46 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None) -> list[tuple[str, float]]:
-        """Top-k (chunk id, BM25 score) pairs; ``allow`` filters by chunk metadata."""
+    def codes(self, name: str) -> tuple[np.ndarray, dict[Any, int]]:
+        """One filter field of every entry as integer codes and the code of each value (built once per field).
+
+        ``areas`` is a list per entry: its codes are those of the entry's first area, so filters
+        on areas use :meth:`has_area` instead.
+        """
+        cache: dict[str, tuple[np.ndarray, dict[Any, int]]] = self.__dict__.setdefault("_codes", {})
+        if name not in cache:
+            values: dict[Any, int] = {}
+            column = np.fromiter((values.setdefault(_hashable(m.get(name)), len(values)) for m in self.meta),
+                                 dtype=np.int32, count=len(self.meta))
+            cache[name] = (column, values)
+        return cache[name]
+
+    def has_area(self, area: str) -> np.ndarray:
+        """Which entries are tagged with the area (built once per area)."""
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_areas", {})
+        if area not in cache:
+            cache[area] = np.fromiter((area in m.get("areas", ()) for m in self.meta), dtype=bool, count=len(self.meta))
+        return cache[area]
+
+    def dates(self) -> np.ndarray:
+        """Every entry's date as a day number, NaN where it has none (built once)."""
+        if not hasattr(self, "_dates"):
+            self._dates = np.fromiter((m.get("date_ord", np.nan) for m in self.meta), dtype=np.float64, count=len(self.meta))
+        return self._dates
+
+    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None, *,
+               mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Top-k (chunk id, BM25 score) pairs; ``allow`` (per entry) or ``mask`` (0/1 per entry) filters them."""
         if not self.ids:
             return []
         vocab = self.retriever.vocab_dict
         tokens = [t for t in tokenize(query) if t in vocab]
         if not tokens:
             return []
-        mask = None
         if allow is not None:
             mask = np.fromiter((1.0 if allow(m) else 0.0 for m in self.meta), dtype=np.float32, count=len(self.meta))
+        if mask is not None:
+            mask = mask.astype(np.float32, copy=False)
             if not mask.any():
                 return []
         k = min(k, len(self.ids))
@@ -205,6 +249,10 @@ class KeywordIndex:
                 tokens = None  # not this index's tokens: the next change rebuilds from the texts
         return cls(ids=entries["ids"], meta=entries["meta"], retriever=retriever, tokens=tokens,
                    vocab=entries.get("vocab", []), doc_hashes=entries.get("doc_hashes", {}), terms=entries["terms"])
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _merge_terms(into: dict[str, list[str]], found: dict[str, list[str]]) -> None:

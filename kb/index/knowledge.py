@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.core.documents import DocRecord, is_current
+from kb.core.documents import Chunk, DocRecord, is_current
 from kb.core.settings import Settings
 from kb.embed import Embedder, make_embedder
-from kb.index.keyword import KeywordIndex
+from kb.index.keyword import Analysis, KeywordIndex, analyse
 from kb.index.store import DONE, INDEXING, Store, manifest_fingerprint, open_store
 
 __all__ = ["KnowledgeBase", "Repair", "DONE", "INDEXING"]
@@ -55,6 +55,7 @@ class KnowledgeBase:
         self._generation: str | None = None
         self._done: dict[str, DocRecord] = {}
         self._checked_at = 0.0
+        self._analysed: dict[str, Analysis] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -111,6 +112,16 @@ class KnowledgeBase:
             self._fingerprint = fingerprint
             return True
 
+    def offer_analysis(self, chunks: list[Chunk]) -> None:
+        """Tokenize chunks just written, for the next keyword index build (ingest calls it beside the encoder).
+
+        Keyed by chunk id: a stored chunk's id names its text, so the build uses these only for
+        the very chunks it reads back; it forgets them once it ran.
+        """
+        analysed = {c.id: analyse(c) for c in chunks}
+        with self._lock:
+            self._analysed.update(analysed)
+
     @property
     def keyword(self) -> KeywordIndex:
         self.refresh()
@@ -151,10 +162,11 @@ class KnowledgeBase:
         if keep:  # only new and changed documents are read and tokenized again
             fresh = sorted(set(hashes) - keep)
             chunks = [c for c in self.store.chunks_of(fresh) if is_current(c, self._done.get(c.doc_id))]
-            index = KeywordIndex.build(chunks, doc_hashes=hashes, reuse=previous, keep=keep)
+            index = KeywordIndex.build(chunks, doc_hashes=hashes, reuse=previous, keep=keep, analysed=self._analysed)
         else:
             index = KeywordIndex.build((c for c in self.store.iter_chunks() if is_current(c, self._done.get(c.doc_id))),
-                                       doc_hashes=hashes)
+                                       doc_hashes=hashes, analysed=self._analysed)
+        self._analysed = {}
         try:
             index.save(folder)
             for old in folder.parent.iterdir():

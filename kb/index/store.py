@@ -243,11 +243,17 @@ class Store:
     @_reattaching
     def put_docs(self, docs: Sequence[DocRecord]) -> None:
         """Write manifest rows, as few calls as the server's batch limit allows (used by `kb import`)."""
-        for start in range(0, len(docs), self._max_batch):
-            part = docs[start:start + self._max_batch]
-            self._docs.upsert(ids=[d.doc_id for d in part], embeddings=[[1.0]] * len(part),
-                              documents=[d.title for d in part], metadatas=[_doc_to_meta(d) for d in part])
-        self._bump_generation()
+        # The generation stamp rides in the last upsert: one write (on disk, one commit) instead of two.
+        size = max(self._max_batch - 1, 1)
+        for start in range(0, len(docs), size):
+            part = docs[start:start + size]
+            ids, metas = [d.doc_id for d in part], [_doc_to_meta(d) for d in part]
+            titles: list[str] = [d.title for d in part]
+            if start + size >= len(docs):
+                ids, titles, metas = ids + [GENERATION_ID], titles + [""], metas + [{"stamp": uuid.uuid4().hex}]
+            self._docs.upsert(ids=ids, embeddings=[[1.0]] * len(ids), documents=titles, metadatas=metas)
+        if not docs:
+            self._bump_generation()
 
     @_reattaching
     def docs(self) -> list[DocRecord]:
@@ -308,6 +314,13 @@ class Store:
     @_reattaching
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
+
+    @_writes
+    @_reattaching
+    def delete_chunks_of(self, doc_ids: Sequence[str], batch: int = 200) -> None:
+        """Delete every chunk of the given documents, a few hundred documents per call."""
+        for start in range(0, len(doc_ids), batch):
+            self._chunks.delete(where={"doc_id": {"$in": list(doc_ids[start:start + batch])}})
 
     @_reattaching
     def delete_chunk_ids(self, ids: Sequence[str]) -> None:
