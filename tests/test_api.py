@@ -80,14 +80,17 @@ def api(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[Api
     process = subprocess.Popen([KB, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # the worker opens the knowledge base in the background: 503 until then
         while time.monotonic() < deadline:
             assert process.poll() is None, (root / "serve.log").read_text()
             try:
                 if httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.3)
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("kb serve did not become ready in 600 s: " + (root / "serve.log").read_text()[-2000:])
         yield server
     finally:
         process.terminate()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -91,3 +95,45 @@ def test_an_index_saved_without_tokens_is_rebuilt_in_full(kb: KnowledgeBase) -> 
     assert kb.refresh(force=True)
     assert sorted(kb.keyword.ids) == sorted(c.id for c in kb.store.iter_chunks())
     assert kb.keyword.tokens is not None
+
+
+def test_workers_opening_at_once_build_the_index_once(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four API workers starting together: one builds the changed part, the others load what it saved."""
+    add(kb, "budget", ["The board approves the budget in March."], "2")
+    seen: list[str] = []
+    real = keyword_module.tokenize
+
+    def slow(text: str) -> list[str]:
+        seen.append(text)
+        time.sleep(0.3)  # long enough that both workers are inside refresh() at the same time
+        return real(text)
+
+    monkeypatch.setattr(keyword_module, "tokenize", slow)
+    workers = [KnowledgeBase(kb.settings) for _ in range(2)]
+    start = threading.Barrier(len(workers))
+
+    def open_kb(worker: KnowledgeBase) -> list[str]:
+        start.wait()
+        worker.refresh(force=True)
+        return sorted(worker.keyword.ids)
+
+    with cf.ThreadPoolExecutor(len(workers)) as pool:
+        opened = list(pool.map(open_kb, workers))
+    assert [s.split("\n", 1)[-1] for s in seen] == ["The board approves the budget in March."]
+    assert opened[0] == opened[1] and "budget-0-2" in opened[0]
+
+
+def test_the_saved_index_survives_another_server_address(server_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The same Chroma collection reached by another name (or port) reuses the saved index: no re-tokenizing."""
+    monkeypatch.setenv("CTO_EMBEDDING_MODEL", "hash")
+    first = KnowledgeBase(Settings())
+    for doc_id, texts in DOCS.items():
+        add(first, doc_id, texts)
+    first.refresh(force=True)
+    seen: list[str] = []
+    real = keyword_module.tokenize
+    monkeypatch.setattr(keyword_module, "tokenize", lambda text: seen.append(text) or real(text))
+    elsewhere = KnowledgeBase(Settings().with_overrides(chroma_host="localhost"))
+    elsewhere.refresh(force=True)
+    assert seen == []
+    assert sorted(elsewhere.keyword.ids) == sorted(first.keyword.ids)

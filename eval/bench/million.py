@@ -26,6 +26,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from kb.core.settings import Settings
 __all__ = ["COMMANDS"]
 
 CHECKPOINTS = (10_000, 100_000, 250_000, 500_000, 1_000_000)
-WRITE_STEP = 20_000  # chunks generated and written per call
+WRITE_STEP = 10_000  # chunks generated and written per call (a multiple of 50)
 
 
 def _free_port() -> int:
@@ -91,8 +92,20 @@ def _probe(settings: Settings, asks: int) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, env: dict[str, str]) -> dict[str, Any]:
-    """``kb serve --workers N`` on the same store, hammered by ``clients`` threads; latency and errors."""
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, env: dict[str, str], log: Path,
+              worker_timeout: int | None = None) -> dict[str, Any]:
+    """``kb serve --workers N`` on the same store, hammered by ``clients`` threads; latency, errors and their causes.
+
+    The server's log goes to ``log``; every failed request keeps its status and the start of its body (or the
+    client-side exception), and worker processes that were replaced during the run are counted.
+    """
     import httpx
 
     kb = str(Path(sys.executable).parent / "kb")
@@ -100,115 +113,203 @@ def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, 
                           env=env, capture_output=True, text=True, check=True)
     token = made.stdout.strip().splitlines()[-1]
     port = _free_port()
-    server = subprocess.Popen([kb, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [kb, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "info"]
+    if worker_timeout is not None:
+        args += ["--worker-timeout", str(worker_timeout)]
+    with log.open("ab") as out:
+        server = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
+        started_wait = time.perf_counter()
         _wait_http(f"{url}/healthz", 1800)
         asked = questions(requests, seed=11)
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(timeout=600, limits=httpx.Limits(max_connections=clients)) as client:
             for q in asked[:workers * 4]:  # warm every worker (model, keyword index)
                 client.post(f"{url}/v1/ask", json={"question": q}, headers=headers)
+            ready_s = time.perf_counter() - started_wait
+            workers_before = set(_children(server.pid))
+            peak_rss: dict[int, float] = {}
+            sampling = True
 
-            def one(question: str) -> tuple[float, int]:
-                started = time.perf_counter()
+            def sample() -> None:
+                while sampling:
+                    for pid in _children(server.pid):
+                        peak_rss[pid] = max(peak_rss.get(pid, 0.0), _rss_mb(pid))
+                    time.sleep(1.0)
+
+            def one(question: str) -> tuple[float, int, str]:
+                began = time.perf_counter()
                 try:
-                    status = client.post(f"{url}/v1/ask", json={"question": question}, headers=headers).status_code
-                except httpx.HTTPError:
-                    status = 0
-                return time.perf_counter() - started, status
+                    response = client.post(f"{url}/v1/ask", json={"question": question}, headers=headers)
+                    status, detail = response.status_code, "" if response.status_code == 200 else response.text[:200]
+                except httpx.HTTPError as exc:
+                    status, detail = 0, f"{type(exc).__name__}: {exc}"[:200]
+                return time.perf_counter() - began, status, detail
 
-            started = time.perf_counter()
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            began = time.perf_counter()
             with cf.ThreadPoolExecutor(clients) as pool:
                 results = list(pool.map(one, asked))
-            wall = time.perf_counter() - started
-        ms = [s * 1000 for s, _ in results]
-        worker_rss = [_rss_mb(int(p)) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-        return {"workers": workers, "clients": clients, "requests": len(results),
-                "errors": sum(1 for _, status in results if status != 200), "p50_ms": round(percentile(ms, 50), 1),
-                "p95_ms": round(percentile(ms, 95), 1), "throughput_rps": round(len(results) / wall, 2),
-                "worker_rss_mb": worker_rss}
+            wall = time.perf_counter() - began
+            sampling = False
+            workers_after = set(_children(server.pid))
+        ms = [s * 1000 for s, _, _ in results]
+        failed = [{"status": status, "detail": detail} for _, status, detail in results if status != 200]
+        return {"workers": workers, "clients": clients, "requests": len(results), "errors": len(failed),
+                "error_samples": failed[:10], "workers_replaced": len(workers_before - workers_after),
+                "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
+                "max_ms": round(max(ms), 1), "throughput_rps": round(len(results) / wall, 2),
+                "ready_s": round(ready_s, 1), "worker_peak_rss_mb": sorted(round(v) for v in peak_rss.values()),
+                "worker_timeout": worker_timeout}
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        server.wait(timeout=120)
 
 
-def _grow(store: Any, real: RealCorpus, have: int, target: int, rng: random.Random, np_rng: np.random.Generator) -> int:
+def _write_step(store: Any, real: RealCorpus, start: int, n: int) -> None:
+    """Write synthetic chunks ``start .. start+n``; seeded by ``start``, so a re-run writes the same rows (upserts)."""
+    docs, chunks, vectors = synthetic_part(real, n, random.Random(start), np_rng=np.random.default_rng(start), start=start)
+    store.add_chunks(chunks, vectors)
+    store.put_docs(docs)
+
+
+class _State:
+    """``state.json`` in the run's folder: how far the growth got, each step's rate, each checkpoint's row.
+
+    Saved after every write step, so a stopped run (time budget, Ctrl-C, a crash) resumes where it
+    stopped, on the same Chroma folder, port and collection (the keyword index is kept per
+    collection, host and port, so the same port lets the next probe reuse it incrementally).
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, **values: Any) -> None:
+        self.data.update(values)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        tmp.replace(self.path)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _grow_to(store: Any, real: RealCorpus, state: _State, target: int, *, deadline: float, writers: int,
+             echo: Any) -> bool:
+    """Write steps until ``target`` chunks (True) or the deadline (False); ``writers`` steps in flight at once."""
+    have = int(state["have"])
     while have < target:
-        n = min(WRITE_STEP, target - have)
-        docs, chunks, vectors = synthetic_part(real, n, rng, np_rng=np_rng, start=have)
-        store.add_chunks(chunks, vectors)
-        store.put_docs(docs)
-        have += n
-    return have
+        if time.monotonic() >= deadline:
+            return False
+        starts: list[int] = []
+        for _ in range(writers):
+            if have + len(starts) * WRITE_STEP < target:
+                starts.append(have + len(starts) * WRITE_STEP)
+        began = time.perf_counter()
+        with cf.ThreadPoolExecutor(len(starts)) as pool:  # the Chroma server takes concurrent writes
+            list(pool.map(lambda s: _write_step(store, real, s, min(WRITE_STEP, target - s)), starts))
+        took = time.perf_counter() - began
+        written = min(target, starts[-1] + WRITE_STEP) - have
+        have += written
+        steps = state.get("steps", [])
+        steps.append({"chunks": have, "chunks_per_s": round(written / took, 1), "loadavg": _loadavg()})
+        state.set(have=have, written_s=float(state.get("written_s", 0.0)) + took, steps=steps)
+        echo(f"{have:,} chunks ({written / took:.0f} chunks/s, load {_loadavg()})")
+    return True
 
 
-def run_million(settings: Settings, *, budget_s: float, workers: int, clients: int, requests: int,
-                checkpoints: tuple[int, ...], echo: Any) -> dict[str, Any]:
-    """Grow the knowledge base checkpoint by checkpoint until the budget runs out; then the API load test."""
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int, clients: int, requests: int,
+                checkpoints: tuple[int, ...], writers: int, echo: Any,
+                worker_timeout: int | None = None) -> dict[str, Any]:
+    """Grow the knowledge base checkpoint by checkpoint until the budget runs out (resumable); then the API load test."""
     from eval.run import eval_kb
     from kb.index.store import open_store
 
     deadline = time.monotonic() + budget_s
-    real = RealCorpus.read(eval_kb(settings, "library").store)
-    echo(f"real corpus: {len(real.docs)} documents, {len(real.chunks)} chunks")
-    root = settings.reports_dir / "million"
     (root / "chroma").mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    state = _State(root / "state.json")
+    if not state.get("collection"):
+        state.set(collection=f"m{os.getpid()}", port=_free_port(), have=0, written_s=0.0, rows=[], steps=[])
+    port = int(state["port"]) if _port_free(int(state["port"])) else _free_port()
+    state.set(port=port)
+    real = RealCorpus.read(eval_kb(settings, "library").store)
+    echo(f"real corpus: {len(real.docs)} documents, {len(real.chunks)} chunks; resuming at {int(state['have']):,} chunks")
     chroma = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1", "--port", str(port),
-                               "--path", str(root / "chroma")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    served = settings.with_overrides(chroma_host="127.0.0.1", chroma_port=port, collection=f"m{os.getpid()}",
+                               "--path", str(root / "chroma")], stdout=(root / "chroma.log").open("ab"),
+                              stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    served = settings.with_overrides(chroma_host="127.0.0.1", chroma_port=port, collection=state["collection"],
                                      data_dir=root / "app")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CTO_")}, "CTO_DATA_DIR": str(served.data_dir),
            "CTO_CHROMA_HOST": "127.0.0.1", "CTO_CHROMA_PORT": str(port), "CTO_COLLECTION": served.collection,
            "CTO_AUDIT": "false", "PYTHONPATH": os.pathsep.join(sys.path)}
-    rows: list[dict[str, Any]] = []
     api: dict[str, Any] = {}
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", 120)
+        _wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", 600)
         store = open_store(served)
-        started = time.perf_counter()
-        store.add_chunks(real.chunks, real.vectors)
-        store.put_docs(real.docs)
-        have, written_s = len(real.chunks), time.perf_counter() - started
-        rng, np_rng = random.Random(5), np.random.default_rng(5)
+        if not state.get("real_written"):
+            store.add_chunks(real.chunks, real.vectors)
+            store.put_docs(real.docs)
+            state.set(real_written=True)
         for target in checkpoints:
-            step_started = time.perf_counter()
-            before = have
-            have = _grow(store, real, have, target, rng, np_rng)
-            step_s = time.perf_counter() - step_started
-            written_s += step_s
-            probe_started = time.perf_counter()
+            if any(r["chunks"] >= target for r in state["rows"]):
+                continue
+            before, written_before = int(state["have"]), float(state["written_s"])
+            if not _grow_to(store, real, state, target, deadline=deadline, writers=writers, echo=echo):
+                echo(f"time budget used at {int(state['have']):,} synthetic chunks; run the same command again to go on")
+                break
             probe = _probe(served, asks=20)
-            probe_s = time.perf_counter() - probe_started
-            row = {"chunks": have, "write_chunks_per_s": round((have - before) / step_s, 1) if have > before else None,
-                   "write_total_s": round(written_s, 1), "open_keyword_s": round(probe["open_s"], 2),
+            step_s = float(state["written_s"]) - written_before
+            have = int(state["have"]) + len(real.chunks)
+            row = {"chunks": have,
+                   "write_chunks_per_s": round((int(state["have"]) - before) / step_s, 1) if step_s > 0 else None,
+                   "write_total_s": round(float(state["written_s"]), 1), "open_keyword_s": round(probe["open_s"], 2),
                    "one_doc_added_s": round(probe["update_s"], 2),
                    "retrieve_p50_ms": round(percentile([s * 1000 for s in probe["retrieve_s"]], 50), 1),
                    "retrieve_p95_ms": round(percentile([s * 1000 for s in probe["retrieve_s"]], 95), 1),
                    "ask_p50_ms": round(percentile([s * 1000 for s in probe["ask_s"]], 50), 1),
                    "ask_p95_ms": round(percentile([s * 1000 for s in probe["ask_s"]], 95), 1),
                    "app_peak_rss_mb": round(probe["peak_rss_mb"], 1), "chroma_rss_mb": _rss_mb(chroma.pid),
-                   "loadavg": Path("/proc/loadavg").read_text().split()[0]}
-            rows.append(row)
+                   "chroma_disk_mb": _disk_mb(root / "chroma"), "keyword_disk_mb": _disk_mb(served.data_dir / "keyword"),
+                   "stages_mean_ms": {k: round(v * 1000, 1) for k, v in probe.get("ask_stages_mean_s", {}).items()},
+                   "loadavg": _loadavg()}
+            state.set(rows=state["rows"] + [row])
             echo(json.dumps(row))
-            remaining = deadline - time.monotonic()
-            later = [c for c in checkpoints if c > have]
-            rate = (have - before) / step_s if have > before else 1000.0
-            projected = (later[0] - have) / rate * 1.2 + 2 * probe_s if later else 0.0  # the next write and its probe
-            if later and remaining < projected:
-                echo(f"stopping growth at {have:,} chunks: {remaining / 60:.0f} min left, the next step needs ~{projected / 60:.0f}")
-                break
-        if requests:
-            api = _api_load(served, workers=workers, clients=clients, requests=requests, env=env)
+        reached = bool(state["rows"]) and state["rows"][-1]["chunks"] >= checkpoints[-1]
+        if requests and (reached or budget_s <= 0):
+            api = _api_load(served, workers=workers, clients=clients, requests=requests, env=env,
+                            log=root / f"serve-{int(time.time())}.log", worker_timeout=worker_timeout)
             api["chroma_rss_mb"] = _rss_mb(chroma.pid)
+            api["chunks"] = store.count()
+            api["loadavg"] = _loadavg()
+            state.set(api=state.get("api", []) + [api])
             echo(json.dumps(api))
     finally:
         chroma.terminate()
-        chroma.wait(timeout=60)
-    return {"rows": rows, "api": api, "real_chunks": len(real.chunks)}
+        chroma.wait(timeout=120)
+    return {"rows": state["rows"], "api": api, "real_chunks": len(real.chunks), "steps": state.get("steps", [])}
+
+
+def _disk_mb(folder: Path) -> float:
+    return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 1) if folder.exists() else 0.0
 
 
 def table(result: dict[str, Any]) -> str:
@@ -223,7 +324,8 @@ def table(result: dict[str, Any]) -> str:
     if api:
         lines.append(f"\nAPI: {api['workers']} workers, {api['clients']} concurrent clients, {api['requests']} requests: "
                      f"p50 {api['p50_ms']} ms, p95 {api['p95_ms']} ms, {api['throughput_rps']} requests/s, "
-                     f"{api['errors']} errors; worker RSS MB {api['worker_rss_mb']}; Chroma RSS {api['chroma_rss_mb']} MB")
+                     f"{api['errors']} errors ({api.get('workers_replaced', 'n/a')} workers replaced); worker peak RSS MB "
+                     f"{api.get('worker_peak_rss_mb')}; Chroma RSS {api['chroma_rss_mb']} MB; load {api.get('loadavg')}")
     return "\n".join(lines)
 
 
@@ -233,7 +335,13 @@ def table(result: dict[str, Any]) -> str:
 @click.option("--workers", default=4, show_default=True, help="API workers for the load test.")
 @click.option("--clients", default=32, show_default=True, help="Concurrent API clients.")
 @click.option("--requests", default=320, show_default=True, help="API requests in the load test (0: skip it).")
-def million(budget_min: float, up_to: int, workers: int, clients: int, requests: int) -> None:
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The run's folder (default: REPORTS_DIR/million); a run stopped early resumes from it.")
+@click.option("--writers", default=2, show_default=True, type=click.IntRange(1, 8), help="Write steps in flight at once.")
+@click.option("--worker-timeout", type=int, default=None, help="Passed to kb serve (default: kb serve's own).")
+@click.option("--api-only", is_flag=True, help="Skip the growth: the API load test on the store the folder holds.")
+def million(budget_min: float, up_to: int, workers: int, clients: int, requests: int, root: Path | None, writers: int,
+            api_only: bool, worker_timeout: int | None) -> None:
     """Grow a knowledge base on a Chroma server towards a million chunks and load-test the API on it.
 
     \b
@@ -246,9 +354,10 @@ def million(budget_min: float, up_to: int, workers: int, clients: int, requests:
     configure_logging("WARNING")
     settings = load_settings()
     checkpoints = tuple(c for c in CHECKPOINTS if c < up_to) + (up_to,)
-    result = run_million(settings, budget_s=budget_min * 60, workers=workers, clients=clients, requests=requests,
-                         checkpoints=checkpoints, echo=lambda m: click.echo(m, err=True))
-    folder = settings.reports_dir / "million"
+    folder = root or settings.reports_dir / "million"
+    result = run_million(settings, root=folder, budget_s=0.0 if api_only else budget_min * 60, workers=workers,
+                         clients=clients, requests=requests, checkpoints=checkpoints, writers=writers,
+                         worker_timeout=worker_timeout, echo=lambda m: click.echo(m, err=True))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "million.json").write_text(json.dumps(result, indent=2))
     (folder / "million.md").write_text(f"# A million chunks\n\n{table(result)}\n")

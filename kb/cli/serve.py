@@ -45,7 +45,10 @@ def serve(host: str, port: int, workers: int, worker_timeout: int, log_level: st
                 forwarded_allow_ips="127.0.0.1", server_header=False,
                 # uvicorn's default of 5 s restarted workers that were busy answering on loaded CPUs,
                 # dropping their requests (measured: 21 errors of 256 under 32 clients)
-                timeout_worker_healthcheck=worker_timeout)
+                timeout_worker_healthcheck=worker_timeout,
+                # Ctrl-C or systemd's stop waited for ever while a worker was still busy (a question on a loaded
+                # machine): in-flight requests get this long to finish, then the workers are stopped
+                timeout_graceful_shutdown=30)
 
 
 @click.group("token")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,7 +213,7 @@ class KeywordIndex:
 
     # ----- persistence ------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        tmp = folder.with_name(folder.name + ".tmp")
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}-{threading.get_ident()}.tmp")  # one per writer
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         if self.ids:
@@ -224,7 +226,12 @@ class KeywordIndex:
             np.savez(tmp / "tokens.npz", flat=flat.astype(np.int32), lengths=lengths)
         (tmp / "entries.json").write_text(json.dumps(entries))
         shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)  # readers never see a half-written index
+        try:
+            tmp.rename(folder)  # readers never see a half-written index
+        except OSError:  # another process saved the same index first: keep its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not (folder / "entries.json").is_file():
+                raise
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex:

@@ -8,10 +8,13 @@ a fingerprint of the manifest and is rebuilt only when that fingerprint changes.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,16 +129,30 @@ class KnowledgeBase:
         return self._keyword
 
     def _keyword_dir(self, fingerprint: str):  # type: ignore[no-untyped-def]
-        scope = f"{self.settings.collection}-{self.settings.chroma_host or 'local'}-{self.settings.chroma_port}"
+        # Keyed by the collection's own id, not by the server's address: a Chroma server restarted on another
+        # port (or reached by another name) is the same knowledge base, and its saved index stays valid.
+        scope = f"{self.settings.collection}-{self.store.collection_id}"
         return self.settings.data_dir / "keyword" / hashlib.sha1(scope.encode()).hexdigest()[:8] / fingerprint
 
-    def _load_or_build_keyword(self, fingerprint: str) -> KeywordIndex:
-        folder = self._keyword_dir(fingerprint)
+    @staticmethod
+    def _load_saved(folder: Path) -> KeywordIndex | None:
         if (folder / "entries.json").is_file():
             try:
                 return KeywordIndex.load(folder)
             except (OSError, ValueError, KeyError) as exc:
                 logger.warning("keyword index unreadable, rebuilding folder=%s error=%s", folder, exc)
+        return None
+
+    def _load_or_build_keyword(self, fingerprint: str) -> KeywordIndex:
+        folder = self._keyword_dir(fingerprint)
+        if (saved := self._load_saved(folder)) is not None:
+            return saved
+        with _build_lock(folder.parent):  # several workers opening at once: one builds, the others load its index
+            if (saved := self._load_saved(folder)) is not None:
+                return saved
+            return self._build_keyword(folder)
+
+    def _build_keyword(self, folder: Path) -> KeywordIndex:
         started = time.perf_counter()
         hashes = {doc_id: d.content_hash for doc_id, d in self._done.items()}
         previous = self._keyword or self._saved_keyword(folder.parent)
@@ -153,7 +170,7 @@ class KnowledgeBase:
         try:
             index.save(folder)
             for old in folder.parent.iterdir():
-                if old.name != folder.name and not old.name.endswith(".tmp"):
+                if old.is_dir() and old.name != folder.name and not old.name.endswith(".tmp"):
                     _remove_tree(old)
         except OSError as exc:  # a read-only data dir still answers, from memory
             logger.warning("keyword index not saved folder=%s error=%s", folder, exc)
@@ -218,6 +235,23 @@ def _finish_interrupted_import(kb: KnowledgeBase) -> bool:
     from kb.index.backup import restore_interrupted_import  # backup imports this module
 
     return restore_interrupted_import(kb)
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder/.build.lock`` for the block (none when the folder is read-only)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = (folder / ".build.lock").open("a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _finish_abandoned_import(kb: KnowledgeBase) -> None:

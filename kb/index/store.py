@@ -209,6 +209,11 @@ class Store:
         self._check(expected)
         return self
 
+    @property
+    def collection_id(self) -> str:
+        """The chunk collection's id: the same wherever the server is reached from, new after ``kb reset``."""
+        return str(self._chunks.id)
+
     def _check(self, expected: dict[str, Any]) -> None:
         found = self._chunks.metadata or {}
         diffs = [f"{k}: store has {found.get(k)!r}, settings say {v!r}" for k, v in expected.items() if found.get(k) != v]

@@ -98,6 +98,8 @@ def _initials_fit(short: str, long: str) -> bool:
 
 
 def _definitions(text: str) -> Iterable[tuple[str, str]]:
+    if "(" not in text:  # both forms need a parenthesis; the scan costs ~0.8 ms a chunk (most of an index build)
+        return
     for match in _LONG_THEN_SHORT.finditer(text):
         short = match.group(2)
         if not _acronym_like(short):

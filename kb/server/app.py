@@ -55,6 +55,27 @@ class _State:
         self._assistant: Any = None
         self._ask_lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self.ready = threading.Event()  # set once the model and the keyword index are loaded (or failed to)
+        self.load_seconds: float | None = None
+
+    def preload(self) -> None:
+        """Open the knowledge base (model, manifest, keyword index) before the first question needs it.
+
+        Runs in a thread of its own when the worker starts, so ``/healthz`` answers at once (503 while
+        loading) instead of doing the load itself: a health probe that built a million-chunk keyword
+        index held every poll open for minutes, and each worker did the same work at the same time.
+        """
+        started = time.perf_counter()
+        try:
+            kb = self.assistant.kb
+            kb.refresh(force=True)
+            kb.embedder.embed_batch(["warm up the encoder"])
+        except Exception as exc:  # the next request reports it (503 with the cause)
+            logger.warning("worker could not open the knowledge base error=%s", exc)
+        finally:
+            self.load_seconds = time.perf_counter() - started
+            self.ready.set()
+            logger.info("worker ready seconds=%.1f", self.load_seconds)
 
     @property
     def assistant(self) -> Any:
@@ -172,8 +193,13 @@ def create_app(settings: Settings | None = None) -> Any:
     _add_error_handlers(app)
     caller = Depends(_authorise(state))
 
+    threading.Thread(target=state.preload, name="kb-preload", daemon=True).start()
+
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
+        if not state.ready.is_set():
+            raise ApiError(503, "loading", "this worker is still opening the knowledge base (model and keyword "
+                           "index); retry in a few seconds", headers={"Retry-After": "5"})
         try:
             documents = len(state.assistant.kb.done_docs())
         except KBError as exc:
