@@ -140,8 +140,9 @@ def test_eval_needs_no_test_tool() -> None:
 
 
 def test_the_issue_examples() -> None:
-    """numpy is imported everywhere and was undeclared; langchain-text-splitters was declared and never imported."""
+    """numpy is imported everywhere and was undeclared; langchain-text-splitters was a core dependency imported
+    nowhere (now only the benchmark's LangChain baseline imports it, from the eval extra)."""
     groups = declared()
     assert groups.get("numpy") == "core"
-    assert "langchain-text-splitters" not in groups
+    assert groups.get("langchain-text-splitters") in (None, "eval")
     assert "torch" in groups and groups["torch"] == "model"

@@ -35,7 +35,8 @@ SYSTEM_PROGRAMS = {
     "sqlite3", "systemctl", "systemd-analyze", "tar", "tee", "useradd",
 }
 # Environment variables the docs may name that are not settings of the app.
-NON_SETTING_VARS = {"CTO_TEST_CHROMA_PORT", "CTO_TORCH_INDEX_URL", "CTO_REQUIRE_PYTHONS"}  # test port; setup.sh, nomodel.sh
+NON_SETTING_VARS = {"CTO_TEST_CHROMA_PORT", "CTO_TORCH_INDEX_URL", "CTO_REQUIRE_PYTHONS",  # test port; setup.sh, nomodel.sh
+                    "CTO_CHECK_RETRAIN"}  # runs the slow retrain check in the tests
 CONTROL = {"|", "||", "&&", ";", "&"}
 REDIRECT = {">", ">>", "<", "<<", "2>", "&>"}
 # an inline span is a command when it (or a part after a pipe) starts with one of our programs
