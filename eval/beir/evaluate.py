@@ -135,9 +135,10 @@ class _MemoKeyword:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._index, name)
 
-    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None) -> list[tuple[str, float]]:
-        if allow is not None:
-            return self._index.search(query, k, allow)
+    def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None, *,
+               mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        if allow is not None or mask is not None:
+            return self._index.search(query, k, allow, mask=mask)
         if (query, k) not in self._searches:
             self._searches[(query, k)] = self._index.search(query, k)
         return self._searches[(query, k)]
