@@ -105,7 +105,7 @@ def test_whole_process_ingest_against_the_langchain_pipeline(tmp_path: Path, set
     (docs / "a.md").write_text("# E-rate\n\nCategory Two funds internal connections inside schools.\n")
     (docs / "b.html").write_text("<html><body><h1>Phishing</h1><p>Train staff to report phishing emails.</p></body></html>")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    result = whole_process(docs, tmp_path / "runs", str(resolve_model_dir(settings.embedding_model)), env)
+    result = whole_process(docs, tmp_path / "runs", model_dir=str(resolve_model_dir(settings.embedding_model)), env=env)
     assert len(result["ours_runs_s"]) == 2 and len(result["langchain_runs_s"]) == 2  # A-B-B-A
     assert result["speedup"] > 0 and result["files"] == 2
     assert not any((tmp_path / "runs").iterdir())  # every run's store was removed after it was timed

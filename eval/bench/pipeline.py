@@ -178,7 +178,7 @@ def _whole_stage(settings: Settings, plan: BenchPlan, folder: Path, echo: Echo) 
            # LangChain's loaders have no time limit: ours must not skip a big PDF on a busy machine either
            "CTO_PARSE_TIMEOUT_S": str(max(settings.parse_timeout_s, 3600.0))}
     env.pop("CTO_CHROMA_HOST", None)
-    result = whole_process(Path(plan.whole), folder / "whole", str(resolve_model_dir(settings.embedding_model)), env)
+    result = whole_process(Path(plan.whole), folder / "whole", model_dir=str(resolve_model_dir(settings.embedding_model)), env=env)
     echo(f"whole process, {plan.whole}: ingest {result['ours_runs_s']} s, LangChain {result['langchain_runs_s']} s, "
          f"speed-up {result['speedup']}x")
     return result

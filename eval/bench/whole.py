@@ -67,7 +67,7 @@ def _timed(command: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
-def whole_process(docs: Path, folder: Path, model_dir: str, env: dict[str, str]) -> dict[str, Any]:
+def whole_process(docs: Path, folder: Path, *, model_dir: str, env: dict[str, str]) -> dict[str, Any]:
     """Ours, LangChain, LangChain, ours (fresh stores each time); seconds per run and the speed-up over the sums."""
     ours: list[float] = []
     theirs: list[float] = []
