@@ -34,20 +34,22 @@ QUESTIONS = ["What is the 3-2-1 backup rule?", "What does E-Rate Category Two co
              "How often are the badge readers at the bus depot serviced?"]
 # Runs under either release: 0.1.0 kept the modules at kb.knowledge and kb.settings.
 DUMP = """
-import hashlib, json
+import hashlib, json, os, sys
 import numpy as np
-try:
+import kb
+# Chosen by the files of the checkout, not by trying imports: an editable install's finder would fill a
+# module missing from 0.1.0's flat layout (kb.index...) with today's code and mix the two releases.
+if os.path.exists(os.path.join(os.path.dirname(kb.__file__), "index", "knowledge.py")):
     from kb.index.knowledge import KnowledgeBase
     from kb.core.settings import Settings
-except ImportError:
+else:
     from kb.knowledge import KnowledgeBase
     from kb.settings import Settings
-import kb
 store = KnowledgeBase(Settings()).store
 docs = sorted([d.doc_id, d.title, d.source, d.content_hash, d.chunk_count, d.status] for d in store.docs())
 rows = sorted([r["id"], r["meta"].get("doc_id"), r["text"], hashlib.sha256(np.asarray(r["embedding"], "<f4").tobytes()).hexdigest()]
               for r in store.export_rows())
-print(json.dumps({"code": kb.__file__, "docs": docs, "chunks": rows}))
+print(json.dumps({"code": sys.modules[KnowledgeBase.__module__].__file__, "docs": docs, "chunks": rows}))
 """
 
 
