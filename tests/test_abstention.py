@@ -61,6 +61,7 @@ def test_cross_validation_never_scores_a_question_with_a_model_that_saw_its_grou
     assert before != after  # the flip does change the folds that trained on doc5
 
 
+@pytest.mark.model  # fits with scikit-learn (the eval extra), absent from the no-model suite
 def test_the_casual_slice_is_held_out_of_training_and_scored_by_the_main_model() -> None:
     rows = _rows()
     casual = [dict(r, slice="casual", group=f"casual{i}") for i, r in enumerate(_rows(seed=11, n=40))]
@@ -81,6 +82,7 @@ def _jitter(rows: list[dict[str, object]], seed: int) -> list[dict[str, object]]
              for k, v in r.items()} for r in rows]
 
 
+@pytest.mark.model  # fits with scikit-learn (the eval extra), absent from the no-model suite
 def test_a_refit_over_jittered_signals_decides_alike_though_its_coefficients_move() -> None:
     """What --check compares: decisions on the gold questions, not coefficients (which move with the index build)."""
     rows = _rows(n=400)
@@ -91,6 +93,7 @@ def test_a_refit_over_jittered_signals_decides_alike_though_its_coefficients_mov
     assert decisions_agree(stale, refit, rows) < AGREEMENT
 
 
+@pytest.mark.model  # fits with scikit-learn (the eval extra), absent from the no-model suite
 def test_the_ablation_scores_each_feature_set_held_out() -> None:
     rows = _rows(n=200)
     without_dense = tuple(f for f in FEATURES if f != "dense")

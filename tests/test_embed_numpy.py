@@ -20,6 +20,8 @@ from kb.embed.numpy_model import NumpyEmbedder
 from kb.embed.routing import SizeRouted
 from kb.embed.torch_model import SentenceTransformerEmbedder
 
+pytestmark = pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
+
 TEXTS = [
     "What is E-rate category two?",
     "a",
