@@ -20,7 +20,8 @@ import numpy as np
 from kb.core.documents import file_sha256
 from kb.core.errors import ModelError
 
-__all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "choose_threads", "others_running", "verify_weights"]
+__all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "choose_threads", "others_running", "verify_weights",
+           "max_seq_length", "mean_pool_normalized"]
 
 logger = logging.getLogger(__name__)
 SMALL_BATCH = 64  # texts; at or below this an encode runs on one CPU thread unless the CPUs are free
@@ -143,3 +144,17 @@ def _remember_hash(cache: Path, weights: Path, entry: str) -> None:
         tmp.replace(cache)
     except OSError as exc:
         logger.info("verified weights hash not cached path=%s error=%s", cache, exc)
+
+
+def max_seq_length(model_dir: Path) -> int:
+    """The sentence-transformers model's own truncation length (256 when its config does not say)."""
+    try:
+        return int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, KeyError, ValueError):
+        return 256
+
+
+def mean_pool_normalized(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of the token vectors under the attention mask, scaled to unit length (MiniLM's pooling)."""
+    pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)

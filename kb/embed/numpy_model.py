@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kb.core.errors import ModelError
-from kb.embed.base import choose_threads, resolve_model_dir, verify_weights
+from kb.embed.base import choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
 
 __all__ = ["NumpyEmbedder"]
 
@@ -52,7 +52,7 @@ class NumpyEmbedder:
                 verify_weights(model_dir, self._expected, cache=self._verified_cache)
                 bert = _Bert.read(model_dir)
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-                tokenizer.enable_truncation(_max_length(model_dir))
+                tokenizer.enable_truncation(max_seq_length(model_dir))
                 tokenizer.enable_padding()
                 self._bert, self._tokenizer = bert, tokenizer
         assert self._bert is not None
@@ -76,16 +76,9 @@ class NumpyEmbedder:
             ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
             mask = np.asarray([e.attention_mask for e in encoded], dtype=np.float32)
             hidden = bert.forward(ids, mask)
-            pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
-            out[part] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            out[part] = mean_pool_normalized(hidden, mask)
         return out
 
-
-def _max_length(model_dir: Path) -> int:
-    try:
-        return int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
-    except (OSError, KeyError, ValueError):
-        return 256
 
 
 def _check_supported(model_dir: Path) -> dict[str, Any]:

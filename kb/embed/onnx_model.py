@@ -15,7 +15,6 @@ moves slightly with the other texts of its batch.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -28,7 +27,7 @@ import numpy as np
 
 from kb.core.documents import file_sha256
 from kb.core.errors import ModelError
-from kb.embed.base import SMALL_BATCH, choose_threads, resolve_model_dir, verify_weights
+from kb.embed.base import SMALL_BATCH, choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
 
 __all__ = ["OnnxEmbedder"]
 
@@ -69,7 +68,7 @@ class OnnxEmbedder:
             model_dir = resolve_model_dir(self.name)
             path = self._onnx_path(model_dir)
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            tokenizer.enable_truncation(_max_length(model_dir))
+            tokenizer.enable_truncation(max_seq_length(model_dir))
             tokenizer.enable_padding()
             self._path = path
             self._tokenizer = tokenizer
@@ -98,19 +97,12 @@ class OnnxEmbedder:
             ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
             mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)
             hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
-            pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-            rows.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+            rows.append(mean_pool_normalized(hidden, mask))
         ordered = np.vstack(rows).astype(np.float32)
         out = np.empty_like(ordered)
         out[order] = ordered
         return out
 
-
-def _max_length(model_dir: Path) -> int:
-    try:
-        return int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
-    except (OSError, KeyError, ValueError):
-        return 256
 
 
 def _sensitive_nodes(raw: Path) -> list[str]:
