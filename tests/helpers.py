@@ -67,3 +67,33 @@ def ask_in_chat(page, question: str, *, wait_ms: int) -> object:  # type: ignore
     expect(messages).to_have_count(before + 2, timeout=wait_ms)
     expect(messages.last.get_by_test_id("stFeedback")).to_be_visible(timeout=wait_ms)
     return messages.last
+
+
+def wait_until_idle(page, *, wait_ms: int) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no script run is in flight (Streamlit's running indicator is gone), for two checks in a row.
+
+    A click that lands while a run is still drawing the elements can be dropped with the element it hit.
+    """
+    page.wait_for_function(
+        """() => {
+            const busy = document.querySelector('[data-testid^="stStatusWidgetRunning"]') !== null;
+            window.__ctoIdle = busy ? 0 : (window.__ctoIdle || 0) + 1;
+            return window.__ctoIdle >= 2;
+        }""",
+        polling=250, timeout=wait_ms)
+
+
+def click_until_visible(page, button, shown, *, wait_ms: int, tries: int = 3) -> None:  # type: ignore[no-untyped-def]
+    """Click a button once the app is idle, until what it opens is visible; a click during a rerun may be lost."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    for attempt in range(tries):
+        wait_until_idle(page, wait_ms=wait_ms)
+        button.click()
+        try:
+            expect(shown).to_be_visible(timeout=wait_ms if attempt == tries - 1 else 20_000)
+            return
+        except (AssertionError, PlaywrightTimeout):
+            if attempt == tries - 1 or not button.is_visible():
+                raise

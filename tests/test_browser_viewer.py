@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_fixtures import CHROMIUM, CHROMIUM_ARGS, app_env, start_app
-from tests.helpers import make_pdf, write
+from tests.helpers import click_until_visible, make_pdf, write
 from tests.test_browser_e2e import SHOTS, WAIT_MS, _ask
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -113,9 +113,9 @@ def test_citation_opens_the_pdf_at_the_cited_page_with_the_quote_highlighted(vie
         card = answer.get_by_test_id("stExpander").filter(has_text="p. 2").first
         expect(card).to_contain_text("Lakeside technology plan")
         card.locator("summary").click()
-        card.get_by_role("button", name="View at p. 2").click()
         dialog = page.get_by_role("dialog")
-        expect(dialog.get_by_text("Page 2 of 3")).to_be_visible(timeout=WAIT_MS)
+        click_until_visible(page, card.get_by_role("button", name="View at p. 2"), dialog.get_by_text("Page 2 of 3"),
+                            wait_ms=WAIT_MS)
         expect(dialog.get_by_text("quoted word(s) highlighted")).to_be_visible()
         image = dialog.get_by_test_id("stImage").locator("img")
         src = image.get_attribute("src")
@@ -132,9 +132,9 @@ def test_citation_opens_the_pdf_at_the_cited_page_with_the_quote_highlighted(vie
         answer = page.get_by_test_id("stChatMessage").last
         card = answer.get_by_test_id("stExpander").filter(has_text="Password resets").first
         card.locator("summary").click()
-        card.get_by_role("button", name="View at this section").click()
         dialog = page.get_by_role("dialog")
-        expect(dialog.get_by_text("quoted sentence(s) marked")).to_be_visible(timeout=WAIT_MS)
+        click_until_visible(page, card.get_by_role("button", name="View at this section"),
+                            dialog.get_by_text("quoted sentence(s) marked"), wait_ms=WAIT_MS)
         frame = dialog.frame_locator("iframe")
         expect(frame.locator("section#cited mark").first).to_contain_text("callback")
         expect(frame.locator("section#cited h3")).to_have_text("Password resets")
