@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ingest import health
+from ingest.batching import Batcher
 from ingest.chunking import chunk_document
 from ingest.fetch import fetch_url
 from ingest.loaders import LoadOptions
@@ -36,7 +37,6 @@ from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument
 from kb.core.errors import DocumentRejected, IngestError
 from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields
 from kb.embed import bulk_encoder
-from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index import snapshot
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
@@ -48,7 +48,7 @@ __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 _NOT_SCANNED = {"authority", "jurisdiction", "published", "reviewed", "expires", "source_url", "url", REV}
-PARSE_AHEAD = 16  # files parsed ahead of the main thread, which fills the next encode batch meanwhile
+PARSE_AHEAD = 16  # files parsed ahead of the main thread, which prepares them for the encoder meanwhile
 
 
 @dataclass
@@ -61,6 +61,7 @@ class _Pending:
 
 
 Item = tuple[DocRecord, list[Chunk], np.ndarray, FileResult]
+Prepared = tuple[DocRecord, list[Chunk], FileResult]
 
 
 class _Writer(threading.Thread):
@@ -450,58 +451,41 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
     if not run.settings.ingest_overlap:
         _one_after_another(run, todo)
         return
+    # Three threads: this one prepares parsed documents (the parser worker runs PARSE_AHEAD files ahead),
+    # the encoder takes whatever is prepared each time it is free (torch releases the GIL), the writer
+    # stores and tokenizes encoded batches. The encoder never waits for a batch to fill (ingest.batching).
+    cap = max(run.settings.embedding_batch_size * 16, 512)  # 1,024 chunks pad to 1.02x their tokens, 256 to 1.06x
+    ready: Batcher[Prepared] = Batcher(limit=2 * cap)
     writer = _Writer(run.kb, run._finish)
     writer.start()
-    batch: list[tuple[DocRecord, list[Chunk], FileResult]] = []
-    batch_chunks = 0
-    # Large encode batches: sentence-transformers sorts a batch by length before padding, so
-    # 1,024 chunks pad to 1.02x their tokens where 256 pad to 1.06x (measured on the bench corpus).
-    target = max(run.settings.embedding_batch_size * 16, 512)
-    first_target = max(run.settings.embedding_batch_size * 2, SMALL_BATCH + 1)  # above SMALL_BATCH: all threads
-    # Encoding runs in its own thread (torch releases the GIL) while this thread prepares the
-    # next batch; at most one batch is encoding and one is being filled.
     encoder = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-encoder")
-    encoding: cf.Future[Any] | None = None
-    first = True
+    encoding = encoder.submit(_encode_all, run, ready, writer, cap)
+    encoding.add_done_callback(lambda done: ready.fail(done.exception() or RuntimeError("the encoder stopped")))
+    try:
+        for prepared in _parsed(run, todo, window=PARSE_AHEAD):
+            if not ready.put(prepared, len(prepared[1])):
+                break  # the encoder failed: its error is raised below
+        ready.close()
+        encoding.result()  # re-raises an encoder error here
+    finally:
+        ready.close()
+        encoder.shutdown(wait=True)  # a batch still encoding reaches the writer before it stops
+        writer.queue.put(None)
+        writer.join()
 
+
+def _encode_all(run: _Run, ready: Batcher[Prepared], writer: _Writer, cap: int) -> None:
+    """The encoder thread: load the model (while the parser worker starts), then encode batch after batch."""
     bulk = bulk_encoder(run.kb.embedder)
-
-    def encode(items: list[tuple[DocRecord, list[Chunk], FileResult]]) -> None:
-        texts = [c.embed_text for _, chunks, _ in items for c in chunks]
-        vectors = bulk.embed_batch(texts)
-        run.report.chunks_embedded += len(texts)
+    warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
+    if warm_up is not None:
+        warm_up()
+    while (items := ready.take(cap)) is not None:
+        vectors = bulk.embed_batch([c.embed_text for _, chunks, _ in items for c in chunks])
+        run.report.chunks_embedded += len(vectors)
         run.progress("chunks", run.report.chunks_embedded, 0)
         offset, group = 0, []
         for record, chunks, result in items:
             group.append((record, chunks, vectors[offset:offset + len(chunks)], result))
             offset += len(chunks)
         writer.queue.put(group)
-
-    def flush() -> None:
-        nonlocal batch, batch_chunks, encoding, first
-        if not batch:
-            return
-        if encoding is not None:
-            encoding.result()  # also re-raises an encoder error here
-        encoding = encoder.submit(encode, batch)
-        batch, batch_chunks, first = [], 0, False
-
-    # The model loads (imports torch, reads the weights) while the parser worker starts: both take seconds.
-    warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
-    if warm_up is not None:
-        encoding = encoder.submit(warm_up)
-    try:
-        # parse far enough ahead that the worker is never the reason the encoder waits (see `eval bench`)
-        for record, chunks, result in _parsed(run, todo, window=PARSE_AHEAD):
-            batch.append((record, chunks, result))
-            batch_chunks += len(chunks)
-            # the first batch is small so that the encoder starts as soon as a few files are parsed
-            if batch_chunks >= (first_target if first else target):
-                flush()
-        flush()
-        if encoding is not None:
-            encoding.result()
-    finally:
-        encoder.shutdown(wait=True)  # a batch still encoding reaches the writer before it stops
-        writer.queue.put(None)
-        writer.join()
