@@ -11,6 +11,7 @@ Run it alone with ``python -m eval.bench.whole langchain DOCS FOLDER``.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,32 +58,50 @@ def langchain_ingest(docs: Path, folder: Path, model_dir: str) -> int:
     return len(chunks)
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    """User + system seconds of the finished child processes so far (and theirs: the parser worker, Tesseract)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one command run to its end."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     if done.returncode != 0:  # a file that failed (exit 1) makes the comparison unfair: the report names it
         failed = [line for line in (done.stdout + done.stderr).splitlines() if "status=failed" in line or "failed" in line[:80]]
         raise RuntimeError(f"{' '.join(command[:4])} exited {done.returncode}: {' | '.join(failed[-5:]) or done.stderr.strip()[-600:]}")
-    return seconds
+    return seconds, cpu
 
 
 def whole_process(docs: Path, folder: Path, *, model_dir: str, env: dict[str, str]) -> dict[str, Any]:
-    """Ours, LangChain, LangChain, ours (fresh stores each time); seconds per run and the speed-up over the sums."""
-    ours: list[float] = []
-    theirs: list[float] = []
+    """Ours, LangChain, LangChain, ours (fresh stores each time); wall and CPU seconds per run, speed-ups over the sums.
+
+    CPU time (user + system of the process and its children) depends far less on what else
+    the machine runs than wall time does; the 1-minute load average is noted before each run.
+    """
+    runs: dict[str, list[tuple[float, float]]] = {"ours": [], "langchain": []}
+    loads: list[float] = []
     for n, side in enumerate(("ours", "langchain", "langchain", "ours")):
         target = folder / f"{side}-{n}"
         shutil.rmtree(target, ignore_errors=True)
-        if side == "ours":
-            ours.append(_timed([sys.executable, "-m", "ingest", str(docs)], {**env, "CTO_DATA_DIR": str(target)}))
-            # every file must be in: a skipped file would make ours look faster than it is
+        loads.append(round(os.getloadavg()[0], 2))
+        if side == "ours":  # every file must be in (_timed raises otherwise): a skipped file would flatter ours
+            command, run_env = [sys.executable, "-m", "ingest", str(docs)], {**env, "CTO_DATA_DIR": str(target)}
         else:
-            theirs.append(_timed([sys.executable, "-m", "eval.bench.whole", "langchain", str(docs), str(target), model_dir], env))
+            command, run_env = [sys.executable, "-m", "eval.bench.whole", "langchain", str(docs), str(target), model_dir], env
+        runs[side].append(_timed(command, run_env))
         shutil.rmtree(target, ignore_errors=True)
+    ours, theirs = runs["ours"], runs["langchain"]
     return {"docs": str(docs), "files": sum(1 for f in docs.rglob("*") if f.is_file()),
-            "ours_runs_s": [round(s, 2) for s in ours], "langchain_runs_s": [round(s, 2) for s in theirs],
-            "speedup": round(sum(theirs) / sum(ours), 3), "load_avg_1m": round(os.getloadavg()[0], 2)}
+            "ours_runs_s": [round(w, 2) for w, _ in ours], "langchain_runs_s": [round(w, 2) for w, _ in theirs],
+            "ours_cpu_s": [round(c, 2) for _, c in ours], "langchain_cpu_s": [round(c, 2) for _, c in theirs],
+            "speedup": round(sum(w for w, _ in theirs) / sum(w for w, _ in ours), 3),
+            "cpu_speedup": round(sum(c for _, c in theirs) / max(sum(c for _, c in ours), 1e-9), 3),
+            "load_avg_1m_before_runs": loads, "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 if __name__ == "__main__":  # python -m eval.bench.whole langchain DOCS FOLDER [MODEL_DIR]
