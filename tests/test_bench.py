@@ -108,4 +108,7 @@ def test_whole_process_ingest_against_the_langchain_pipeline(tmp_path: Path, set
     result = whole_process(docs, tmp_path / "runs", model_dir=str(resolve_model_dir(settings.embedding_model)), env=env)
     assert len(result["ours_runs_s"]) == 2 and len(result["langchain_runs_s"]) == 2  # A-B-B-A
     assert result["speedup"] > 0 and result["files"] == 2
+    # CPU of each whole process (children included): at least the interpreter start and the model load
+    assert all(c > 0.5 for c in result["ours_cpu_s"] + result["langchain_cpu_s"]) and result["cpu_speedup"] > 0
+    assert len(result["load_avg_1m_before_runs"]) == 4
     assert not any((tmp_path / "runs").iterdir())  # every run's store was removed after it was timed
