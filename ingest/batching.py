@@ -1,7 +1,8 @@
 """The hand-off between the thread that prepares documents and the thread that encodes them.
 
-The encoder takes whatever is ready the moment it is free (up to ``cap`` chunks), so it
-never waits for a batch to fill while documents sit prepared: a fixed batch size made it
+The encoder takes whatever is ready the moment it is free (up to ``cap`` chunks, and once
+at least ``least`` are ready: above 64 texts an encode uses every thread), so it never
+waits for a large batch to fill while documents sit prepared: a fixed batch size made it
 idle while a slow PDF was parsed, then left it a 1,300-chunk batch to encode alone after
 parsing had finished. When the parser is ahead, batches grow to ``cap`` by themselves
 (large batches pad little: sentence-transformers sorts each call by length). The
@@ -43,13 +44,14 @@ class Batcher(Generic[T]):
             self._cond.notify_all()
             return True
 
-    def take(self, cap: int) -> list[T] | None:
-        """The items queued now, oldest first, up to ``cap`` chunks (at least one item); waits for one.
+    def take(self, cap: int, *, least: int = 1) -> list[T] | None:
+        """The items queued now, oldest first, up to ``cap`` chunks (at least one item).
 
-        Returns None once the queue is closed and empty.
+        Waits until ``least`` chunks are queued or the queue is closed; returns None once it is
+        closed and empty.
         """
         with self._cond:
-            while not self._items and not self._closed:
+            while self._chunks < least and not self._closed:
                 self._cond.wait()
             if not self._items:
                 return None

@@ -37,6 +37,7 @@ from kb.core.documents import REV, Chunk, DocRecord, LoadedDocument
 from kb.core.errors import DocumentRejected, IngestError
 from kb.core.metadata import CHUNK_EXTRA_FIELDS, MetadataError, parse_areas, read_fields
 from kb.embed import bulk_encoder
+from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index import snapshot
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
@@ -480,7 +481,7 @@ def _encode_all(run: _Run, ready: Batcher[Prepared], writer: _Writer, cap: int) 
     warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
     if warm_up is not None:
         warm_up()
-    while (items := ready.take(cap)) is not None:
+    while (items := ready.take(cap, least=SMALL_BATCH + 1)) is not None:  # fewer would run on one thread under load
         vectors = bulk.embed_batch([c.embed_text for _, chunks, _ in items for c in chunks])
         run.report.chunks_embedded += len(vectors)
         run.progress("chunks", run.report.chunks_embedded, 0)

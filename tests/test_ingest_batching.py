@@ -41,6 +41,23 @@ def test_take_waits_for_the_first_item_and_returns_at_once_then() -> None:
     assert got == [[1]]  # it did not wait for the batch to fill to the cap
 
 
+def test_take_waits_for_the_least_chunks_unless_the_queue_is_closed() -> None:
+    ready: Batcher[int] = Batcher(limit=100)
+    got: list[list[int] | None] = []
+    consumer = threading.Thread(target=lambda: [got.append(ready.take(cap=1000, least=20)) for _ in range(2)])
+    consumer.start()
+    ready.put(1, 10)
+    time.sleep(0.2)
+    assert not got  # 10 < 20 chunks: a batch this small would run on one thread
+    ready.put(2, 15)
+    ready.put(3, 5)
+    time.sleep(0.2)
+    assert got[0] in ([1, 2], [1, 2, 3])
+    ready.close()  # the last, smaller batch goes once nothing more can come
+    consumer.join(timeout=5)
+    assert [x for batch in got if batch for x in batch] == [1, 2, 3]
+
+
 def test_put_waits_while_the_queue_is_full_and_gives_up_when_the_consumer_failed() -> None:
     ready: Batcher[int] = Batcher(limit=10)
     assert ready.put(1, 8)
