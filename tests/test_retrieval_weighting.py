@@ -80,8 +80,8 @@ def kb(hash_settings: Settings) -> KnowledgeBase:
 def test_the_retriever_applies_neighbour_support_only_when_set(kb: KnowledgeBase) -> None:
     question = "ransomware containment steps"
     vector = kb.embedder.embed_batch([question])[0]
-    on = Retriever(kb, kb.settings.with_overrides(neighbour_support=0.5)).retrieve(question, k=4, query_vector=vector)
-    off = Retriever(kb, kb.settings.with_overrides(neighbour_support=0.0)).retrieve(question, k=4, query_vector=vector)
+    on = Retriever(kb, kb.settings.with_overrides(fusion="rrf", neighbour_support=0.5)).retrieve(question, k=4, query_vector=vector)
+    off = Retriever(kb, kb.settings.with_overrides(fusion="rrf", neighbour_support=0.0)).retrieve(question, k=4, query_vector=vector)
     scores_on = {p.chunk.id: p.score for p in on}
     scores_off = {p.chunk.id: p.score for p in off}
     assert scores_on["summary:0"] == pytest.approx(scores_off["summary:0"])  # a one-chunk document has no neighbour
