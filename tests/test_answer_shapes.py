@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kb.answering.extractive import ExtractiveComposer
+from kb.answering.layout import render
 from kb.answering.multipart import split_question
 from kb.answering.readability import violations
 from kb.answering.retrieval import Passage
@@ -140,3 +141,63 @@ def test_source_labels_are_short_and_end_on_a_word() -> None:
         == "Student privacy laws and IT decisions"
     long = short_label("Making the case to the board for technology spending in districts of every size and shape")
     assert len(long) <= 56 and not long.endswith((" for", " the", " of", " in"))
+
+
+# The starter library's ransomware brief: a numbered list under a heading (no lead-in line), in source order.
+RANSOMWARE_BEFORE = (
+    "Before an attack (preparation)\n\n"
+    "1. Keep at least one copy of critical backups offline or immutable so that an attacker with domain "
+    "administrator rights cannot delete or encrypt it.\n"
+    "2. Test restores of the student information system, finance system, and identity system at least twice a "
+    "year and record how long each restore took.\n"
+    "3. Turn on multi-factor authentication for email, remote access, VPN, cloud administration, and every "
+    "privileged account, because stolen passwords are a leading way ransomware crews get in.\n"
+    "4. Patch internet-facing systems first, using CISA's Known Exploited Vulnerabilities (KEV) catalog to decide "
+    "which flaws to fix within days rather than weeks.")
+RANSOMWARE_WHAT = (
+    "Ransomware is malicious software that encrypts a district's files and systems so that they cannot be used "
+    "until a ransom is paid for a decryption key. School districts are attractive ransomware targets because they "
+    "hold sensitive records on minors and cannot tolerate long outages during the school year.")
+
+
+def test_a_priorities_question_leads_with_the_prioritised_list_in_source_order() -> None:
+    passages = [_passage(1, RANSOMWARE_WHAT, 0.62), _passage(2, RANSOMWARE_BEFORE, 0.6)]
+    question = "Our board wants to cut the cybersecurity budget. What should we protect first against ransomware?"
+    draft = ExtractiveComposer(HashEmbedder(), list_lead=True).compose(question, passages)
+    assert draft.lead[0].kind == "step" and draft.lead[0].sources == [1]
+    steps = [c.text for c in draft.lead + draft.points if c.kind == "step"]
+    assert len(steps) >= 2
+    order = [RANSOMWARE_BEFORE.index(t) for t in steps]
+    assert order == sorted(order)  # the source's priority order
+    text = render(draft, lambda c: c.text)
+    assert text.startswith("1. ") or "\n1. " in text.split("\n\n")[0]
+    assert "\n2. " in text  # the list goes on numbered from the lead
+
+
+def test_entries_of_one_list_are_not_each_others_repeats() -> None:
+    from kb.answering.sentences import passage_sentences, siblings
+
+    sentences = passage_sentences(RANSOMWARE_BEFORE)
+    keys = {siblings(sentences, s.position) for s in sentences if s.item is not None}
+    assert len(keys) == 1 and None not in keys
+    assert siblings(sentences, 0) is None  # the heading line is not an entry
+
+
+def test_list_first_puts_a_close_list_ahead_in_source_order_only_for_steps_and_priorities() -> None:
+    from kb.answering.extractive import _list_first, candidates
+    from kb.answering.shapes import QuestionShape
+
+    passages = [_passage(1, RANSOMWARE_WHAT, 0.7), _passage(2, RANSOMWARE_BEFORE, 0.6)]
+    items = candidates(passages)
+    for c in items:  # prose of passage 0 leads the ranking; the list's entries follow, the last one best
+        c.score = 0.70 if c.passage == 0 else 0.60 + 0.02 * c.position
+    ranked = sorted(items, key=lambda c: -c.score)
+    entries = [c for c in items if c.passage == 1 and c.item]
+    reordered = _list_first(ranked, QuestionShape(Shape.PRIORITY))
+    assert reordered[:len(entries)] == sorted(entries, key=lambda c: c.position)
+    assert sorted(map(id, reordered)) == sorted(map(id, ranked))  # nothing lost
+    assert _list_first(ranked, QuestionShape(Shape.DEFINE)) == ranked
+    for c in entries:
+        c.score -= 0.2  # the list's best entry is now far below the best sentence: the ranking stays
+    ranked = sorted(items, key=lambda c: -c.score)
+    assert _list_first(ranked, QuestionShape(Shape.STEPS)) == ranked

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from kb.answering.layout import LABEL_CHARS, render
 from kb.answering.readability import violating
-from kb.answering.sentences import Sentence, closure
+from kb.answering.sentences import Sentence, closure, siblings
 from kb.answering.shapes import QuestionShape, Shape
 from kb.core.answer import Claim, Draft
 from kb.core.text import STOPWORDS
@@ -83,7 +83,9 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     for pos in positions:
         s = sentences[pos]
         head = s.item == pos
-        in_list = s.item is not None and (s.lead_in in chosen or (blocks and prev == pos - 1))
+        in_list = s.item is not None and (s.lead_in in chosen or (blocks and prev == pos - 1)
+                                          or (prev >= 0 and siblings(sentences, pos) is not None
+                                              and siblings(sentences, pos) == siblings(sentences, prev)))
         if head or pos != prev + 1 or pos in lead_ins or (blocks and blocks[-1][-1].kind == "lead-in"):
             kind = "lead-in" if pos in lead_ins else ("step" if head and s.numbered else "point")
             claim = Claim(s.text, [p], kind=kind, group=label)
@@ -104,6 +106,9 @@ def _lead_score(c: Candidate) -> float:
 
 def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:
     """The seed that answers the question in its shape; for a comparison, the best seed for each side."""
+    if plan.shape.shape in (Shape.STEPS, Shape.PRIORITY) and seeds and seeds[0].item and seeds[0].siblings is not None \
+            and sum(c.siblings == seeds[0].siblings for c in seeds) >= 2:
+        return [seeds[0]]  # the list the composer put first (its entries in the source's order) is the answer
     ranked = sorted(seeds, key=lambda c: -_lead_score(c))
     if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) == 2:
         out: list[Candidate] = []
