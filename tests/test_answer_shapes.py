@@ -201,3 +201,20 @@ def test_list_first_puts_a_close_list_ahead_in_source_order_only_for_steps_and_p
         c.score -= 0.2  # the list's best entry is now far below the best sentence: the ranking stays
     ranked = sorted(items, key=lambda c: -c.score)
     assert _list_first(ranked, QuestionShape(Shape.STEPS)) == ranked
+
+
+def test_a_leading_step_opens_a_numbered_list_and_each_source_numbers_from_one() -> None:
+    from kb.core.answer import Claim
+
+    lead = [Claim("Keep at least one copy of critical backups offline or immutable.", [0], kind="step", group="Ransomware")]
+    points = [Claim("Turn on multi-factor authentication for email and remote access.", [0], kind="step", group="Ransomware"),
+              Claim("Form a team with a curriculum leader and the CTO.", [1], kind="step", group="Digital citizenship"),
+              Claim("Write a grade-by-grade scope and sequence.", [1], kind="step", group="Digital citizenship")]
+    text = render(Draft(lead=lead, points=points), lambda c: c.text)
+    assert text == ("Ransomware:\n1. Keep at least one copy of critical backups offline or immutable.\n"
+                    "2. Turn on multi-factor authentication for email and remote access.\n\n"
+                    "Digital citizenship:\n1. Form a team with a curriculum leader and the CTO.\n"
+                    "2. Write a grade-by-grade scope and sequence.")
+    prose = Draft(lead=[Claim("Ransomware is malicious software.", [0], group="Ransomware")], points=points[:1])
+    assert render(prose, lambda c: c.text) == ("Ransomware is malicious software.\n\n"
+                                               "1. Turn on multi-factor authentication for email and remote access.")

@@ -172,11 +172,10 @@ class ExtractiveComposer:
 
     def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
-                 shortlist: int | None = None, fused_relevance: bool = True, fill: bool = False,
-                 sibling_entries: bool = False, list_lead: bool = False):
+                 shortlist: int | None = None, fused_relevance: bool = True, fill: bool = True,
+                 list_lead: bool = True):
         self.embedder = embedder
         self.fill = fill
-        self.sibling_entries = sibling_entries
         self.list_lead = list_lead
         self.fused_relevance = fused_relevance
         self.shortlist = shortlist
@@ -237,8 +236,7 @@ class ExtractiveComposer:
             if used + cost > budget:
                 continue
             if any(float(item.vector @ c.vector) > self.redundancy for c in chosen
-                   if item.vector is not None and c.vector is not None
-                   and not (self.sibling_entries and item.siblings is not None and item.siblings == c.siblings)):
+                   if item.vector is not None and c.vector is not None):
                 continue
             chosen.append(item)
             taken.update((item.passage, pos) for pos in need)

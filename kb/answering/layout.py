@@ -23,6 +23,7 @@ def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: st
     for claim in points:
         if claim.group and claim.group != group:
             group = claim.group
+            step = 0  # each source's steps are numbered from 1
             lines.append(f"\n{claim.group}:")
         if claim.kind == "step":
             step += 1
