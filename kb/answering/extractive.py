@@ -140,15 +140,16 @@ def _passage_relevance(passages: Sequence[Passage], question_vector: np.ndarray,
     return [0.5 * cosine + 0.5 * top * score / high for cosine, score in zip(cosines, scores, strict=True)]
 
 
-LIST_LEAD_MARGIN = 0.05  # a list's best entry may score this much below the best sentence and still lead
+LIST_LEAD_MARGIN = 0.0  # a list leads only when its best entry is the best sentence (0.05 let a staff-retention
+# list lead "When an employee quits, how do we make sure they lose access?"; the same key facts either way)
 
 
 def _list_first(ranked: list[Candidate], shape: QuestionShape) -> list[Candidate]:
     """For a steps or priorities question, the entries of the best list first, in the source's order.
 
     "How do we..." wants the steps and "what first..." the prioritised items, as the source
-    lists them; a list leads when its best entry is about as good as the best sentence and at
-    least two of its entries are candidates. Other questions keep the ranking.
+    lists them; a list leads when its best entry is the best sentence and at least two of its
+    entries are candidates. Other questions keep the ranking.
     """
     if shape.shape not in (Shape.STEPS, Shape.PRIORITY) or not ranked:
         return ranked
