@@ -189,8 +189,9 @@ def test_list_first_puts_a_close_list_ahead_in_source_order_only_for_steps_and_p
 
     passages = [_passage(1, RANSOMWARE_WHAT, 0.7), _passage(2, RANSOMWARE_BEFORE, 0.6)]
     items = candidates(passages)
-    for c in items:  # the list's last entry is the best sentence; prose of passage 0 comes next
-        c.score = 0.65 if c.passage == 0 else 0.60 + 0.02 * c.position
+    for c in items:  # the list's last entry would open the answer best; prose of passage 0 ranks first by score
+        c.score = 0.70 if c.passage == 0 else 0.60 + 0.02 * c.position
+        c.similarity = 0.50 if c.passage == 0 else 0.40 + 0.05 * c.position
     ranked = sorted(items, key=lambda c: -c.score)
     entries = [c for c in items if c.passage == 1 and c.item]
     reordered = _list_first(ranked, QuestionShape(Shape.PRIORITY))
@@ -198,7 +199,7 @@ def test_list_first_puts_a_close_list_ahead_in_source_order_only_for_steps_and_p
     assert sorted(map(id, reordered)) == sorted(map(id, ranked))  # nothing lost
     assert _list_first(ranked, QuestionShape(Shape.DEFINE)) == ranked
     for c in entries:
-        c.score -= 0.05  # the list's best entry is now below the best sentence: the ranking stays
+        c.similarity -= 0.2  # the prose now opens the answer best: the ranking stays
     ranked = sorted(items, key=lambda c: -c.score)
     assert _list_first(ranked, QuestionShape(Shape.STEPS)) == ranked
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kb.answering.sentences import Candidate
 
 
-__all__ = ["Plan", "plan_draft", "short_label", "mentions", "keep_readable"]
+__all__ = ["Plan", "plan_draft", "short_label", "mentions", "keep_readable", "lead_score"]
 
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "i": "1", "ii": "2"}
 
@@ -100,16 +100,18 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     return blocks
 
 
-def _lead_score(c: Candidate) -> float:
+def lead_score(c: Candidate) -> float:
+    """How well a sentence would open the answer: its own meaning, shared terms and shape fit, not its passage."""
     return 0.6 * c.similarity + 0.4 * c.overlap + 0.3 * c.fit - c.penalty
 
 
 def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:
     """The seed that answers the question in its shape; for a comparison, the best seed for each side."""
-    if plan.shape.shape in (Shape.STEPS, Shape.PRIORITY) and seeds and seeds[0].item and seeds[0].siblings is not None \
-            and sum(c.siblings == seeds[0].siblings for c in seeds) >= 2:
-        return [seeds[0]]  # the list the composer put first (its entries in the source's order) is the answer
-    ranked = sorted(seeds, key=lambda c: -_lead_score(c))
+    ranked = sorted(seeds, key=lambda c: -lead_score(c))
+    if plan.shape.shape in (Shape.STEPS, Shape.PRIORITY) and ranked and ranked[0].item and ranked[0].siblings:
+        entries = [c for c in seeds if c.item and c.siblings == ranked[0].siblings]
+        if len(entries) >= 2:  # the best opening is a list entry: the list, from its first chosen entry, leads
+            return [min(entries, key=lambda c: c.position)]
     if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) == 2:
         out: list[Candidate] = []
         for side in plan.shape.sides:
