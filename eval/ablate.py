@@ -30,7 +30,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "composer encodes every sentence": {"compose_shortlist": 200},
     "composer weighs passages by dense cosine": {"compose_fused_relevance": False},
     "composer quotes from the shortlist only": {"compose_fill": False},
-    "composer leads with one sentence for steps/priorities": {"compose_list_lead": False},
+    "composer leads steps/priorities with the list": {"compose_list_lead": True},
     "abstain by one-score threshold": {"abstention": "threshold"},
     "no vocabulary expansion": {"expand_vocabulary": False},
     "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},

@@ -170,7 +170,7 @@ class ExtractiveComposer:
     def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
                  shortlist: int | None = None, fused_relevance: bool = True, fill: bool = True,
-                 list_lead: bool = True):
+                 list_lead: bool = False):
         self.embedder = embedder
         self.fill = fill
         self.list_lead = list_lead

@@ -127,8 +127,8 @@ class Settings(BaseSettings):
         "shortlist (by shared terms and passage relevance, unencoded); false quotes from the shortlist only."
     )
     compose_list_lead: bool = Field(
-        True, description="Offline composer: for a steps or priorities question, lead with the best list's entries "
-        "in the source's order, numbered; false leads with the single best sentence."
+        False, description="Offline composer: for a steps or priorities question whose best opening sentence is a "
+        "list entry, lead with that list's entries in the source's order, numbered (off: it cost library key facts)."
     )
     stale_after_years: float = Field(
         4.0, gt=0, description="Sources older than this many years get an age notice."
