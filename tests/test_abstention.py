@@ -11,16 +11,17 @@ import sys
 import pytest
 
 from eval.train_gate import AGREEMENT, PLACES, ablation, cross_validate, decisions_agree, fit_gate
-from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, _asking_part, load_model
+from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, load_model
+from kb.answering.gate_signals import asking_sentence
 from kb.core.settings import REPO_ROOT
 
 
 def test_the_asking_sentence_is_told_apart_from_its_context() -> None:
-    asking, context = _asking_part("We moved every teacher to Gmail and Google Workspace last year. Under FERPA, "
+    asking, context = asking_sentence("We moved every teacher to Gmail and Google Workspace last year. Under FERPA, "
                                    "may teachers email grades to parents? (family educational rights)")
-    assert asking == "Under FERPA, may teachers email grades to parents?"
+    assert asking == "Under FERPA, may teachers email grades to parents? (family educational rights)"  # long forms stay
     assert "Gmail" in context and "Gmail" not in asking
-    assert _asking_part("Does Gmail encrypt mail at rest?") == ("Does Gmail encrypt mail at rest?", "")
+    assert asking_sentence("Does Gmail encrypt mail at rest?") == ("Does Gmail encrypt mail at rest?", "")
 
 
 def _rows(seed: int = 7, n: int = 160) -> list[dict[str, object]]:

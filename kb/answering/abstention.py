@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from kb.answering.gate_signals import answerability_signals, asking_sentence
 from kb.answering.relevance_gate import evidence_features, unknown_names
 from kb.answering.retrieval import Passage
 from kb.core.answer import Draft
@@ -38,22 +39,12 @@ MODEL_PATH = Path(__file__).resolve().parent / "abstention_model.json"
 # question_terms: with them the grouped cross-validated AUC was lower (.905 against .924), so the model leaves them out.
 FEATURES = ("dense", "coverage", "cited_rare_coverage", "agree_share", "keyword_top", "missing_asked",
             "missing_context", "unseen_asked", "unseen_context", "asks_amount")
-_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 # the question wants a figure: a price, a count, a date or a duration
 _ASKS_AMOUNT = re.compile(r"\b(?:cost|costs|price|priced|pricing|premium|premiums|salary|salaries|fee|fees|how many|how much|"
                           r"per[- ](?:seat|student|month|year|user)|average|median|deadline|what date|when is|how long)\b",
                           re.IGNORECASE)
 _AMOUNT = re.compile(r"[$%]|\b\d[\d,.]*\b|\b(?:percent|dollars?|days?|months?|years?|annually|quarterly|monthly|weekly)\b",
                      re.IGNORECASE)
-
-
-def _asking_part(question: str) -> tuple[str, str]:
-    """Split a question into the sentence that asks (the last one with a "?", else the last) and its context."""
-    sentences = [s for s in _SENTENCE_END.split(question.strip()) if s]
-    if len(sentences) < 2:
-        return question, ""
-    asking = max((i for i, s in enumerate(sentences) if "?" in s), default=len(sentences) - 1)
-    return sentences[asking], " ".join(s for i, s in enumerate(sentences) if i != asking)
 
 
 def _weighted_coverage(weights: dict[str, float], words: set[str]) -> float:
@@ -95,7 +86,7 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
     cited = set(tokenize(cited_text))
     asks_amount = float(bool(_ASKS_AMOUNT.search(question)))
     rare = sorted(weights, key=lambda t: (-weights[t], t))[: max(1, len(weights) // 3)]
-    asking, context = _asking_part(question)
+    asking, context = asking_sentence(question)
     agree_doc, agree_share = _agreement(passages)
     asked = _answerability(asking, passages, index, cited=cited)
     top_keyword = max((p.keyword or 0.0 for p in passages), default=0.0)
@@ -115,6 +106,7 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
         "amount_unanswered": asks_amount * float(not _AMOUNT.search(cited_text)),
         "question_terms": math.log1p(len(terms)),
         **asked,
+        **answerability_signals(question, passages, index, cited_text=cited_text),
         "evidence": evidence.score,  # the one-score threshold gate's inputs (CTO_ABSTENTION=threshold)
         "missing": float(len(evidence.missing)),
     }

@@ -26,16 +26,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from kb.answering.relevance_gate import unknown_names
+from kb.answering.relevance_gate import names, unknown_names
 from kb.answering.retrieval import Passage
 from kb.index.keyword import KeywordIndex, tokenize
 
 __all__ = ["split_subject", "unknown_subject", "answerability_signals", "SIGNALS"]
 
-SIGNALS = ("unknown_subject", "unknown_scene", "focus_cited", "focus_passages", "together", "agree_top3",
+SIGNALS = ("unknown_subject", "unknown_scene", "names_uncited", "focus_cited", "focus_passages", "together", "agree_top3",
            "duration_unanswered", "choice", "choice_uncited")
 
-_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+_SENTENCE_END = re.compile(r"(?<!\.\.)(?<=[.?!])\s+")  # casual "..." runs on: it ends no sentence
 _EXPANSION = re.compile(r"\s\([^()]*\)$")  # what Vocabulary.expand appends
 # a clause that sets the scene: from its opening word to the next comma, semicolon or dash (or the end)
 _CLAUSE = re.compile(r"\b(?:when|whenever|if|because|since|while|after|before|although|though|once|unless|now that)\b"
@@ -166,9 +166,11 @@ def answerability_signals(question: str, passages: Sequence[Passage], index: Key
     for passage in passages[:3]:
         top |= set(tokenize(passage.chunk.embed_text))
     choice, choice_uncited = _choice(subject, cited, vocab)
+    named = {tuple(tokenize(name)) for name in names(subject)} - {()}
     return {
         "unknown_subject": float(in_subject),
         "unknown_scene": float(in_scene),
+        "names_uncited": float(sum(1 for tokens in named if not set(tokens) <= cited)),
         "focus_cited": _coverage(focus, cited),
         "focus_passages": _coverage(focus, top),
         "together": _together(rare, passages[:5]),
