@@ -238,7 +238,9 @@ def _table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 # signals gate_features reports that the shipped model does not read: --ablate tries adding each
 CANDIDATES = ("cited_coverage", "agree_top_doc", "amount_unanswered", "question_terms", "asked_uncited",
-              "asked_rare_cited", "asked_rare_passages")
+              "asked_rare_cited", "asked_rare_passages", "missing_context", "unseen_asked", "unseen_context",
+              "unknown_scene", "focus_cited", "focus_passages", "together", "agree_top3", "duration_unanswered",
+              "choice", "choice_uncited")
 
 
 def _ablation_sets(rows: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:

@@ -11,6 +11,9 @@ cite:
   context: other sentences, clauses opened by "when/if/because/since/while/after/before" and
   phrases about the asker's own things ("for our tech staff", "through her personal Gmail
   account", "on 6k chromebooks");
+- **names uncited**: the names of the subject ("What does PowerSchool SIS cost per student?",
+  "the Texas Student Data Privacy Agreement") that the cited sentences leave out: passages about
+  SIS costs in general do not answer a question about one product's price;
 - **focus cited**: the share, by rarity, of the subject's words (unknown ones at the rarity of a
   word no passage has) that the cited sentences contain;
 - **together**: the most of the question's rare words that one passage holds (coverage of the
