@@ -89,3 +89,36 @@ def test_a_choice_between_named_products_needs_both_named_in_the_answer(index) -
     signals = _signals(index, question, PASSWORDS)
     assert signals["choice"] == 1.0 and signals["choice_uncited"] == 1.0  # neither product is in the library
     assert _signals(index, "How should we protect the password manager?", PASSWORDS)["choice"] == 0.0
+
+
+def test_a_name_the_question_asks_about_must_be_in_the_cited_sentences(index) -> None:  # type: ignore[no-untyped-def]
+    question = "What does FERPA say about grades in the Student Information System?"
+    general = _signals(index, question, "Teachers may share a student's grades with the student's parents.")
+    named = _signals(index, question, FERPA)
+    # each capitalised word counts: FERPA, Information and System are left out ("student" is cited)
+    assert general["names_uncited"] == 3.0
+    assert named["names_uncited"] == 2.0  # FERPA is cited now
+    scene = _signals(index, "Our Student Information System is new. What does FERPA say about sharing grades?", FERPA)
+    assert scene["names_uncited"] == 0.0  # a name that only sets the scene need not be cited
+
+
+@pytest.mark.model  # fitting needs scikit-learn (the eval extra)
+def test_the_regularisation_is_chosen_held_out_and_the_fit_is_reproducible() -> None:
+    import random
+
+    from eval.train_gate import C_GRID, chosen_c, fit_gate
+
+    rng = random.Random(5)
+    rows = []
+    for i in range(240):
+        covered = i % 4 != 0
+        rows.append({"dense": round((0.6 if covered else 0.35) + rng.gauss(0, 0.12), 3), "covered": covered,
+                     "names_uncited": float(rng.random() < (0.1 if covered else 0.6)), "group": f"doc{i % 19}",
+                     "corpus": "synthetic", "slice": "main", **{f"noise{j}": round(rng.random(), 3) for j in range(6)}})
+    features = ("dense", "names_uncited", *(f"noise{j}" for j in range(6)))
+    assert chosen_c(rows, features=features) in C_GRID
+    assert fit_gate(rows, features=features) == fit_gate([dict(r) for r in rows], features=features)
+    model = fit_gate(rows, features=features)
+    coef = dict(zip(model.features, model.coef, strict=True))
+    assert coef["dense"] > 0 > coef["names_uncited"]
+    assert max(abs(coef[f"noise{j}"]) for j in range(6)) < min(abs(coef["dense"]), abs(coef["names_uncited"]))
