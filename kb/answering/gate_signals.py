@@ -69,8 +69,8 @@ def asking_sentence(question: str) -> tuple[str, str]:
     """
     expansion = _EXPANSION.search(question)
     if expansion:
-        asking, scene = asking_sentence(question[: expansion.start()])
-        return f"{asking} {expansion.group(0).strip()}", scene
+        typed, scene = asking_sentence(question[: expansion.start()])
+        return f"{typed} {expansion.group(0).strip()}", scene
     sentences = [s for s in _SENTENCE_END.split(question.strip()) if s]
     if len(sentences) < 2:
         return question, ""
@@ -86,7 +86,8 @@ def split_subject(question: str) -> tuple[str, str]:
     """
     asking, scene = asking_sentence(question)
     spans = sorted((m.start(), m.end()) for pattern in (_CLAUSE, _OWN, _COUNTED) for m in pattern.finditer(asking))
-    subject, parts, cursor = [], [scene] if scene else [], 0
+    subject: list[str] = []
+    parts, cursor = [scene] if scene else [], 0
     for start, end in spans:
         if end <= cursor:
             continue
