@@ -1,8 +1,64 @@
-"""Test-data builders: real PDFs, DOCX and HTML written by the tests themselves."""
+"""Test-data builders (real PDFs, DOCX and HTML written by the tests themselves) and child-process helpers."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+from kb.core.settings import REPO_ROOT
+
+HOLDER = """
+import sys
+from pathlib import Path
+from kb.core.settings import Settings
+from kb.index import lock
+lock.hold(Settings(data_dir=Path(sys.argv[1])), "the app")
+print("held", flush=True)
+sys.stdin.read()  # hold until the test closes stdin
+"""
+INGEST_HOLDER = """
+import sys
+from pathlib import Path
+from kb.core.settings import Settings
+from kb.index import lock
+with lock.write_lock(Settings(data_dir=Path(sys.argv[1])), "ingest"):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def child_env(data_dir: Path, *, model: str | None = "hash", **extra: str) -> dict[str, str]:
+    """The environment of a project command run as a child process: this checkout, this data directory, offline.
+
+    No ``CTO_`` setting leaks in from the caller; ``model=None`` leaves the embedding model at its default.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
+    env.update(CTO_DATA_DIR=str(data_dir), PYTHONPATH=str(REPO_ROOT), HF_HUB_OFFLINE="1")
+    if model is not None:
+        env["CTO_EMBEDDING_MODEL"] = model
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def lock_holder(data_dir: Path, workdir: Path, script: str = HOLDER) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the data directory's write lock (as the running app does) until the block ends."""
+    path = workdir / "holder.py"
+    path.write_text(script, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(path), str(data_dir)], env=child_env(data_dir), cwd=workdir,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=30)
 
 
 def make_pdf(path: Path, pages: list[str], header: str | None = None, footer: str | None = None,

@@ -95,14 +95,21 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def pdf_with_lines(path: Path, pages: list[list[str]], header: str | None = None, footer: str | None = None) -> Path:
-    """Write a PDF whose pages hold exactly these lines (for line-break cases such as hyphenation)."""
+def pdf_with_lines(path: Path, pages: list[list[str]], header: str | None = None, footer: str | None = None,
+                   outline: dict[int, list[tuple[str, int]]] | None = None) -> Path:
+    """Write a PDF whose pages hold exactly these lines (for line-break cases such as hyphenation).
+
+    ``outline`` maps a 1-based page to the bookmarks that point at it, each (title, level).
+    """
     from reportlab.lib.pagesizes import letter
     from reportlab.pdfgen import canvas
 
     c = canvas.Canvas(str(path), pagesize=letter)
     width, height = letter
     for number, lines in enumerate(pages, start=1):
+        for n, (title, level) in enumerate((outline or {}).get(number, [])):
+            c.bookmarkPage(f"p{number}-{n}")
+            c.addOutlineEntry(title, f"p{number}-{n}", level=level)
         c.setFont("Helvetica", 9)
         if header:
             c.drawString(72, height - 40, header)

@@ -12,7 +12,6 @@ Stores are only ever opened by one process at a time (Chroma's embedded mode is 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from kb.core.settings import REPO_ROOT
-from tests.helpers import write
+from tests.helpers import child_env, write
 
 WRITES = ("put_docs", "add_chunks", "delete_chunk_ids", "delete_chunks", "delete_chunks_of", "import_rows", "clear",
           "_bump_generation")
@@ -85,9 +83,7 @@ print(json.dumps({"before": before, "read": read, "read_state": visible() if rea
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data_dir), CTO_EMBEDDING_MODEL="hash", PYTHONPATH=str(REPO_ROOT))
-    return env
+    return child_env(data_dir)
 
 
 def _child(workdir: Path, data_dir: Path, kill_at: int, *command: str) -> tuple[int, int | None]:

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from ingest.pipeline import IngestOptions, run_ingest
-from kb.core.settings import REPO_ROOT, Settings
+from kb.core.settings import Settings
 from tests.conftest import LIBRARY
-from tests.helpers import make_docx, make_pdf
+from tests.helpers import child_env, make_docx, make_pdf
 from tests.ingest_support import assert_consistent, hash_kb
 
 ROUNDS = 20
@@ -57,9 +57,7 @@ print(json.dumps({"before": before, "after": state(),
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data_dir), CTO_EMBEDDING_MODEL="hash", PYTHONPATH=str(REPO_ROOT))
-    return env
+    return child_env(data_dir)
 
 
 def _check(data_dir: Path, workdir: Path, reconcile: bool) -> dict[str, Any]:

@@ -8,7 +8,6 @@ A knowledge base of 0.1.0 has no stamp; here one is made by removing the stamp o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import run_ingest
-from kb.core.settings import REPO_ROOT, Settings
+from kb.core.settings import Settings
 from kb.index import datadir
 from kb.index.backup import read_header
 from kb.index.datadir import DATA_SCHEMA, STAMP_FILE, DataDirVersionError
 from kb.index.knowledge import KnowledgeBase
 from kb.version import __version__
-from tests.helpers import write
-from tests.test_write_lock import HOLDER
+from tests.helpers import child_env, lock_holder, write
 
 
 def _build(settings: Settings, tmp_path: Path) -> list[str]:
@@ -102,30 +100,18 @@ def test_an_unreadable_stamp_is_refused_with_what_to_do(hash_settings: Settings,
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data_dir), CTO_EMBEDDING_MODEL="hash", PYTHONPATH=str(REPO_ROOT), HF_HUB_OFFLINE="1")
-    env.update(extra)
-    return env
+    return child_env(data_dir, **extra)
 
 
 def test_an_upgrade_while_the_app_writes_is_refused_with_the_command(hash_settings: Settings, tmp_path: Path) -> None:
     _build(hash_settings, tmp_path)
     _as_0_1_0(hash_settings)
-    script = tmp_path / "holder.py"
-    script.write_text(HOLDER, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(script), str(hash_settings.data_dir)], env=_env(hash_settings.data_dir),
-                            cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    with lock_holder(hash_settings.data_dir, tmp_path):
         with pytest.raises(DataDirVersionError) as refused:
             KnowledgeBase(hash_settings).store  # noqa: B018
         assert "Stop that process" in str(refused.value) and "the app (pid" in str(refused.value)
         assert f"CTO_DATA_DIR={hash_settings.data_dir} kb upgrade" in str(refused.value)
         assert not (hash_settings.data_dir / STAMP_FILE).exists()
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=30)
 
 
 def test_kb_upgrade_check_then_upgrade_then_current(hash_settings: Settings, tmp_path: Path) -> None:

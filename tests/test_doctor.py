@@ -26,15 +26,11 @@ from kb.embed.base import resolve_model_dir
 from kb.index.datadir import DATA_SCHEMA, STAMP_FILE
 from kb.index.knowledge import KnowledgeBase
 from tests.app_fixtures import free_port
-from tests.helpers import write
-from tests.test_write_lock import HOLDER
+from tests.helpers import INGEST_HOLDER, child_env, lock_holder, write
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data_dir), PYTHONPATH=str(REPO_ROOT), HF_HUB_OFFLINE="1")
-    env.update(extra)
-    return env
+    return child_env(data_dir, model=None, **extra)
 
 
 def _doctor(tmp_path: Path, **extra: str) -> tuple[int, dict[str, dict[str, str]]]:
@@ -151,31 +147,12 @@ def test_a_nearly_full_disk_fails_with_the_fix(settings: Settings, mounted) -> N
 
 def test_write_lock_names_its_holder(hash_settings: Settings, tmp_path: Path) -> None:
     assert doctor.check_lock(hash_settings) == doctor.Check("write lock", OK, "free")
-    script = tmp_path / "holder.py"
-    script.write_text(HOLDER, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(script), str(hash_settings.data_dir)], env=_env(hash_settings.data_dir),
-                            cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    with lock_holder(hash_settings.data_dir, tmp_path) as proc:
         check = doctor.check_lock(hash_settings)
         assert check.status == OK and f"held by the app (pid {proc.pid}" in check.detail
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=30)
-    command = ("import sys, time; from pathlib import Path; from kb.core.settings import Settings; from kb.index import lock\n"
-               "with lock.write_lock(Settings(data_dir=Path(sys.argv[1])), 'ingest'):\n"
-               "    print('held', flush=True); sys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", command, str(hash_settings.data_dir)], env=_env(hash_settings.data_dir),
-                            cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    with lock_holder(hash_settings.data_dir, tmp_path, INGEST_HOLDER) as proc:
         check = doctor.check_lock(hash_settings)
         assert check.status == WARN and f"held by ingest (pid {proc.pid}" in check.detail and "kill" in check.fix
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=30)
 
 
 def test_versions_current_older_and_newer(hash_settings: Settings, tmp_path: Path) -> None:

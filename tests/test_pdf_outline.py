@@ -9,7 +9,7 @@ from ingest.loaders.pdf import load_pdf
 from ingest.pipeline import run_ingest
 from kb.answering.retrieval import Retriever
 from kb.core.settings import Settings
-from tests.ingest_support import hash_kb
+from tests.ingest_support import hash_kb, pdf_with_lines
 
 PAGES = [
     ["Cover page of the district incident response plan, adopted by the board in 2025."],
@@ -23,25 +23,9 @@ PAGES = [
 
 def _outlined_pdf(path: Path) -> Path:
     """A four-page PDF with bookmarks: a chapter on page 2 with sections on pages 2 and 3, another chapter on page 4."""
-    from reportlab.lib.pagesizes import letter
-    from reportlab.pdfgen import canvas
-
-    c = canvas.Canvas(str(path), pagesize=letter)
     outline = {2: [("Incident Response", 0), ("Roles and Responsibilities", 1)], 3: [("Containment", 1)],
                4: [("Recovery", 0)]}
-    for number, lines in enumerate(PAGES, start=1):
-        for n, (title, level) in enumerate(outline.get(number, [])):
-            key = f"p{number}-{n}"
-            c.bookmarkPage(key)
-            c.addOutlineEntry(title, key, level=level)
-        c.setFont("Helvetica", 11)
-        y = 720
-        for line in lines:
-            c.drawString(72, y, line)
-            y -= 15
-        c.showPage()
-    c.save()
-    return path
+    return pdf_with_lines(path, PAGES, outline=outline)
 
 
 def test_each_page_gets_the_bookmark_it_falls_under(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ real `ingest` and `kb` commands run against the same data directory.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,23 +16,11 @@ import pytest
 from kb.core.settings import REPO_ROOT, Settings
 from kb.index import lock
 from kb.index.lock import WriteLockBusy
-from tests.helpers import write
-
-HOLDER = """
-import sys
-from pathlib import Path
-from kb.core.settings import Settings
-from kb.index import lock
-lock.hold(Settings(data_dir=Path(sys.argv[1])), "the app")
-print("held", flush=True)
-sys.stdin.read()  # hold until the test closes stdin
-"""
+from tests.helpers import child_env, lock_holder, write
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_")}
-    env.update(CTO_DATA_DIR=str(data_dir), CTO_EMBEDDING_MODEL="hash", PYTHONPATH=str(REPO_ROOT), HF_HUB_OFFLINE="1")
-    return env
+    return child_env(data_dir)
 
 
 def _run(args: list[str], data_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -56,17 +43,8 @@ def _corpus(folder: Path, words: list[str]) -> Path:
 @pytest.fixture
 def holder(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Another process holding the data directory's write lock, as the running app does."""
-    data = tmp_path / "data"
-    script = tmp_path / "holder.py"
-    script.write_text(HOLDER, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(script), str(data)], env=_env(data), cwd=tmp_path,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    yield proc
-    if proc.poll() is None:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=30)
+    with lock_holder(tmp_path / "data", tmp_path) as proc:
+        yield proc
 
 
 def test_second_writer_process_is_refused_and_changes_nothing(tmp_path: Path, holder) -> None:  # type: ignore[no-untyped-def]
@@ -79,11 +57,7 @@ def test_second_writer_process_is_refused_and_changes_nothing(tmp_path: Path, ho
     before = _docs(data, tmp_path)
     assert len(before) == 1
 
-    script = tmp_path / "holder.py"
-    again = subprocess.Popen([sys.executable, str(script), str(data)], env=_env(data), cwd=tmp_path,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert again.stdout is not None and again.stdout.readline().strip() == "held"
+    with lock_holder(data, tmp_path) as again:
         refused = _run(["ingest", str(_corpus(tmp_path / "b", ["marzipan", "trellis"]))], data, tmp_path)
         assert refused.returncode == 1
         lines = [line for line in refused.stderr.splitlines() if line.strip()]
@@ -95,10 +69,6 @@ def test_second_writer_process_is_refused_and_changes_nothing(tmp_path: Path, ho
             done = _run(command, data, tmp_path)
             assert done.returncode == 1 and "open for writing by the app" in done.stderr, done.stderr
         assert _docs(data, tmp_path) == before  # reading is allowed, and nothing changed
-    finally:
-        assert again.stdin is not None
-        again.stdin.close()
-        again.wait(timeout=30)
     # the holder is gone (its lock went with it): the same ingest now works
     done = _run(["ingest", str(tmp_path / "b")], data, tmp_path)
     assert done.returncode == 0, done.stderr
