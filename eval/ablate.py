@@ -33,6 +33,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "composer leads steps/priorities with the list": {"compose_list_lead": True},
     "abstain by one-score threshold": {"abstention": "threshold"},
     "no vocabulary expansion": {"expand_vocabulary": False},
+    "expansion words weigh as the user's own": {"expansion_weight": 1.0},
+    "no neighbour support": {"neighbour_support": 0.0},
     "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},
     "chunks 1200/150": {"chunk_size": 1200, "chunk_overlap": 150},
 }

@@ -36,10 +36,29 @@ def eval_kb(settings: Settings, corpus: str, *, embedder: Any = None, quiet: boo
     tag = f"{corpus}-{settings.embedding_identity.replace('/', '_')}-{settings.chunk_size}-{settings.chunk_overlap}"
     eval_settings = settings.with_overrides(data_dir=settings.data_dir / "eval-kb" / tag, chroma_host=None, audit=False)
     kb = KnowledgeBase(eval_settings, embedder=embedder)
-    report = run_ingest(kb, [str(corpus_folder(settings, corpus))])
+    folder = corpus_folder(settings, corpus)
+    report = run_ingest(kb, [str(folder)])
     if report.failed and not quiet:
         click.echo(f"warning: {len(report.failed)} evaluation documents failed to ingest", err=True)
+    _drop_foreign(kb, folder)
     return kb
+
+
+def _drop_foreign(kb: KnowledgeBase, folder: Path) -> None:
+    """Remove documents ingested from another copy of the corpus (another checkout's ``library/``).
+
+    The index is named by corpus, model and chunking, not by where the corpus lies, so a second
+    checkout sharing the data directory would otherwise add a second copy of every document.
+    """
+    from kb.index.lock import write_lock
+
+    root = folder.resolve()
+    foreign = [d for d in kb.store.docs() if "://" not in d.source and not Path(d.source).resolve().is_relative_to(root)]
+    if foreign:
+        with write_lock(kb.settings, "eval"):
+            for doc in foreign:
+                kb.store.delete_doc(doc.doc_id)
+        kb.refresh(force=True)  # the keyword side drops them too
 
 
 def corpus_folder(settings: Settings, corpus: str) -> Path:

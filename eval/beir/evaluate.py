@@ -95,6 +95,9 @@ def _configs() -> list[BeirConfig]:
     out += [
         BeirConfig("deployed, rrf", {**deployed, "fusion": "rrf"}),
         BeirConfig("deployed, with mmr", {**deployed, "mmr": True}),
+        BeirConfig("deployed without expansion", {**deployed, "expand_vocabulary": False}),
+        BeirConfig("deployed expansion weight 1", {**deployed, "expansion_weight": 1.0}),
+        BeirConfig("deployed without neighbour support", {**deployed, "neighbour_support": 0.0}),
     ]
     return out
 
@@ -130,18 +133,19 @@ class _MemoKeyword:
 
     def __init__(self, index: KeywordIndex):
         self._index = index
-        self._searches: dict[tuple[str, int], list[tuple[str, float]]] = {}
+        self._searches: dict[tuple[str, int, str, float], list[tuple[str, float]]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._index, name)
 
     def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None, *,
-               mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+               mask: np.ndarray | None = None, extra: str = "", extra_weight: float = 1.0) -> list[tuple[str, float]]:
         if allow is not None or mask is not None:
-            return self._index.search(query, k, allow, mask=mask)
-        if (query, k) not in self._searches:
-            self._searches[(query, k)] = self._index.search(query, k)
-        return self._searches[(query, k)]
+            return self._index.search(query, k, allow, mask=mask, extra=extra, extra_weight=extra_weight)
+        key = (query, k, extra, extra_weight)
+        if key not in self._searches:
+            self._searches[key] = self._index.search(query, k, extra=extra, extra_weight=extra_weight)
+        return self._searches[key]
 
 
 class _MemoryStore:

@@ -20,10 +20,11 @@ from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex
 from kb.index.knowledge import KnowledgeBase
 
-__all__ = ["Filters", "Passage", "Retriever"]
+__all__ = ["Filters", "Passage", "Retriever", "neighbour_supported"]
 
 CURRENCY_PENALTY = 0.06  # share of the top score taken from expired or superseded sources
 AUTHORITY_BONUS = 0.005  # share of the top score per authority level
+NEIGHBOUR_HEAD = 30  # candidates re-ranked by neighbour support (the measured depth)
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ def _keyword_pool() -> cf.ThreadPoolExecutor:
     return cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
 
 
-def _keyword_search(index: KeywordIndex, question: str, *, k: int, filters: Filters) -> list[tuple[str, float]]:
-    return index.search(question, k, mask=filters.keyword_mask(index))
+def _keyword_search(index: KeywordIndex, question: str, *, k: int, filters: Filters, extra: str = "",
+                    extra_weight: float = 1.0) -> list[tuple[str, float]]:
+    return index.search(question, k, mask=filters.keyword_mask(index), extra=extra, extra_weight=extra_weight)
 
 
 class Retriever:
@@ -153,16 +155,18 @@ class Retriever:
         if not done:
             return []
         index = self.kb.keyword  # one snapshot per question, not one refresh check per candidate
-        if s.expand_vocabulary:  # "Cat 2" also searches "Category Two" (a no-op on an expanded question)
-            question = index.vocabulary.expand(question)
+        added: list[str] = []
+        if s.expand_vocabulary:  # "Cat 2" also searches "Category Two", below the user's own words in BM25
+            question, added = index.vocabulary.split(question)
         dense: dict[str, tuple[Chunk, float]] = {}
         known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
         searching: cf.Future[list[tuple[str, float]]] | None = None
         if s.fusion != "dense":  # the keyword search runs beside the encoder and the vector search
-            searching = _keyword_pool().submit(_keyword_search, index, question, k=s.fetch_k, filters=filters)
+            searching = _keyword_pool().submit(_keyword_search, index, question, k=s.fetch_k, filters=filters,
+                                               extra="; ".join(added), extra_weight=s.expansion_weight)
         if s.fusion != "bm25":
-            if query_vector is None:
-                query_vector = self.kb.embedder.embed_batch([question])[0]
+            if query_vector is None:  # the encoder reads the long forms as part of the question
+                query_vector = self.kb.embedder.embed_batch([f"{question} ({'; '.join(added)})" if added else question])[0]
             for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
                 if is_current(hit.chunk, done.get(hit.chunk.doc_id)):
                     dense[hit.chunk.id] = (hit.chunk, hit.score)
@@ -174,12 +178,16 @@ class Retriever:
         fused = self._prefer_current(fused, index)
         # MMR chooses among a wider head; otherwise the top k (and a few spare, should a
         # document vanish meanwhile) are all that is read from the store.
-        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(k * 4, 20) if s.mmr else k + 3]
+        # Neighbour support re-ranks a head of NEIGHBOUR_HEAD candidates, so that many are read.
+        head = max(k * 4, 20) if s.mmr else k + 3
+        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(head, NEIGHBOUR_HEAD) if s.neighbour_support else head]
         by_id = {cid: known[cid] for cid, _ in ranked if cid in known and known[cid][1] is not None}
         missing = [cid for cid, _ in ranked if cid not in by_id]
         if missing:  # keyword-only candidates: text, metadata and vector from the store
             chunks, vectors = self.kb.store.get_chunks(missing, with_embeddings=True)
             by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
+        if s.neighbour_support:
+            ranked = neighbour_supported(ranked, {cid: entry[0] for cid, entry in by_id.items()}, s.neighbour_support)
         passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, vector=by_id[cid][1], query_vector=query_vector), keyword.get(cid),
                             by_id[cid][1])
                     for cid, score in ranked if cid in by_id and is_current(by_id[cid][0], done.get(by_id[cid][0].doc_id))]
@@ -237,6 +245,26 @@ class Retriever:
                 adjust -= CURRENCY_PENALTY
             out[cid] = score + adjust * top
         return out
+
+
+def neighbour_supported(ranked: list[tuple[str, float]], chunks: dict[str, Chunk], share: float) -> list[tuple[str, float]]:
+    """Add to each candidate ``share`` of its best neighbour's score (the chunk before or after it in the same document).
+
+    An answer often runs over a chunk boundary (a list continued on the next page, a heading
+    whose body follows): when both halves were retrieved, the passage with a retrieved
+    neighbour is the likelier answer than a lone hit that matched the same words. Measured on
+    the gold sets (README, "Neighbour support"). Candidates whose chunk is unknown keep their score.
+    """
+    scores = dict(ranked)
+    position = {(c.doc_id, c.index): cid for cid, c in chunks.items() if cid in scores}
+    out = []
+    for cid, score in ranked:
+        chunk = chunks.get(cid)
+        if chunk is not None:
+            around = [position.get((chunk.doc_id, chunk.index + step)) for step in (-1, 1)]
+            score += share * max((scores[n] for n in around if n is not None), default=0.0)
+        out.append((cid, score))
+    return sorted(out, key=lambda kv: -kv[1])
 
 
 def _normalise(scores: dict[str, float]) -> dict[str, float]:

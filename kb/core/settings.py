@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         True, description="Expand acronyms and informal terms the library defines (\"Cat 2\" -> \"Category Two\", "
         "\"MFA\" -> \"multi-factor authentication\") in the question before retrieval and the relevance gate."
     )
+    expansion_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the expanded long forms in keyword (BM25) search, relative to "
+        "the question's own words (1 counts them alike; below 1 keeps ambiguous expansions from outranking the user's words)."
+    )
+    neighbour_support: float = Field(
+        0.1, ge=0.0, le=1.0, description="Share of a retrieved neighbouring chunk's score (the chunk before or after, "
+        "same document) added to a passage's score; 0 turns neighbour support off."
+    )
     abstention: Literal["model", "threshold"] = Field(
         "model", description="How the assistant decides to abstain: model (the logistic model trained on the gold "
         "sets, kb/answering/abstention_model.json; `python -m eval train-gate` refits it) or threshold "

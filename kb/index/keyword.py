@@ -193,13 +193,20 @@ class KeywordIndex:
         return self._dates
 
     def search(self, query: str, k: int, allow: Callable[[dict[str, Any]], bool] | None = None, *,
-               mask: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """Top-k (chunk id, BM25 score) pairs; ``allow`` (per entry) or ``mask`` (0/1 per entry) filters them."""
+               mask: np.ndarray | None = None, extra: str = "", extra_weight: float = 1.0) -> list[tuple[str, float]]:
+        """Top-k (chunk id, BM25 score) pairs; ``allow`` (per entry) or ``mask`` (0/1 per entry) filters them.
+
+        ``extra`` holds words added to the query (the long forms of its acronyms): their BM25
+        scores count ``extra_weight`` times, so added words never outweigh the user's own.
+        """
         if not self.ids:
             return []
         vocab = self.retriever.vocab_dict
         tokens = [t for t in tokenize(query) if t in vocab]
-        if not tokens:
+        added = [t for t in dict.fromkeys(tokenize(extra)) if t in vocab and t not in tokens]
+        if added and extra_weight == 1.0:
+            tokens, added = tokens + added, []
+        if not tokens and not added:
             return []
         if allow is not None:
             mask = np.fromiter((1.0 if allow(m) else 0.0 for m in self.meta), dtype=np.float32, count=len(self.meta))
@@ -208,8 +215,20 @@ class KeywordIndex:
             if not mask.any():
                 return []
         k = min(k, len(self.ids))
+        if added:
+            return self._weighted_search(tokens, added, k=k, weight=extra_weight, mask=mask)
         docs, scores = self.retriever.retrieve([tokens], k=k, show_progress=False, weight_mask=mask, n_threads=1)
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+
+    def _weighted_search(self, tokens: list[str], added: list[str], *, k: int, weight: float,
+                         mask: np.ndarray | None) -> list[tuple[str, float]]:
+        """BM25 of the own tokens plus ``weight`` times BM25 of the added ones (BM25 sums over query terms)."""
+        scores = self.retriever.get_scores(tokens, weight_mask=mask) if tokens else np.zeros(len(self.ids), np.float32)
+        if weight > 0:
+            scores = scores + weight * self.retriever.get_scores(added, weight_mask=mask)
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))]  # best first; ties by position, as bm25s orders them
+        return [(self.ids[int(d)], float(scores[d])) for d in top if scores[d] > 0]
 
     # ----- persistence ------------------------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -191,6 +191,20 @@ class Vocabulary:
         hits = sorted(term for (word, n), term in self.numbered.items() if n == value and word.startswith(head))
         return hits[0] if len(hits) == 1 else None  # an ambiguous short head ("Cat" for two terms) expands nothing
 
+    def split(self, question: str) -> tuple[str, list[str]]:
+        """The user's own words and the long forms added for them, apart.
+
+        Works on a question :meth:`expand` already expanded (the trailing "(long; forms)" is
+        recognised as the expansions of the words before it) and on a plain one, so retrieval
+        can weigh the added words below the user's own.
+        """
+        head, sep, tail = question.rpartition(" (")
+        if sep and tail.endswith(")"):
+            added = tail[:-1].split("; ")
+            if added == self.expansions(head):
+                return head, added
+        return question, self.expansions(question)
+
     def expand(self, question: str) -> str:
         """The question with the long forms it abbreviates appended; unchanged when there are none."""
         found = self.expansions(question)
