@@ -219,3 +219,16 @@ def test_a_leading_step_opens_a_numbered_list_and_each_source_numbers_from_one()
     prose = Draft(lead=[Claim("Ransomware is malicious software.", [0], group="Ransomware")], points=points[:1])
     assert render(prose, lambda c: c.text) == ("Ransomware is malicious software.\n\n"
                                                "1. Turn on multi-factor authentication for email and remote access.")
+
+
+def test_steps_of_another_passage_start_their_own_numbering() -> None:
+    from kb.core.answer import Claim
+
+    lead = [Claim("Write a ransomware annex to the incident response plan.", [0], kind="step", group="Ransomware")]
+    points = [Claim("Pre-register with federal partners.", [0], kind="step", group="Ransomware"),
+              Claim("Isolate affected systems by disconnecting them from the network.", [1], kind="step",
+                    group="Ransomware")]
+    text = render(Draft(lead=lead, points=points), lambda c: c.text)
+    assert text == ("1. Write a ransomware annex to the incident response plan.\n"
+                    "2. Pre-register with federal partners.\n"
+                    "1. Isolate affected systems by disconnecting them from the network.")
