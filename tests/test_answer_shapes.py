@@ -141,6 +141,11 @@ def test_source_labels_are_short_and_end_on_a_word() -> None:
         == "Student privacy laws and IT decisions"
     long = short_label("Making the case to the board for technology spending in districts of every size and shape")
     assert len(long) <= 56 and not long.endswith((" for", " the", " of", " in"))
+    # a title just over the limit loses its last phrase whole, not half of it ("... for school")
+    assert short_label("Ransomware preparedness and response for school districts") \
+        == "Ransomware preparedness and response"
+    assert short_label("Running a 1:1 student device program: planning, management, repair and refresh") \
+        == "Running a 1:1 student device program"  # "1:1" is not where the title breaks
 
 
 # The starter library's ransomware brief: a numbered list under a heading (no lead-in line), in source order.

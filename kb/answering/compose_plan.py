@@ -47,12 +47,18 @@ class Plan:
         return len(text) <= self.max_chars
 
 
+_PHRASE_STARTS = frozenset({"for", "in", "of", "on", "to", "with", "from", "across", "at", "by", "about", "under"})
+
+
 def short_label(title: str, section: str | None = None) -> str:
     """A short label for a source: its title up to the first colon, comma or dash, cut at a word."""
-    label = re.split(r"[:,;(]| - | \u2013 ", title, maxsplit=1)[0]
+    label = re.split(r"[:,;](?=\s)|\(| - | \u2013 ", title, maxsplit=1)[0]  # not inside "1:1" or "3,000"
     label = re.sub(r"\s+", " ", label).strip(" :-")
     if len(label) > LABEL_CHARS:
-        label = label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
+        words = label[:LABEL_CHARS + 1].split()[:-1]  # whole words only
+        # end before the last phrase that would be cut ("... and response | for school districts"), not inside it
+        starts = [i for i, w in enumerate(words) if i >= 3 and w.lower() in _PHRASE_STARTS]
+        label = " ".join(words[:starts[-1]] if starts else words).rstrip(",;:-")
     words = label.split()
     while len(words) > 1 and words[-1].lower() in STOPWORDS:
         words.pop()  # "Making the case to the board for" ends on a word, not on "for"
