@@ -29,6 +29,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "no area boost": {"area_boost": 0.0},
     "composer encodes every sentence": {"compose_shortlist": 200},
     "composer weighs passages by dense cosine": {"compose_fused_relevance": False},
+    "composer quotes from the shortlist only": {"compose_fill": False},
+    "composer leads steps/priorities with the list": {"compose_list_lead": True},
     "abstain by one-score threshold": {"abstention": "threshold"},
     "no vocabulary expansion": {"expand_vocabulary": False},
     "expansion words weigh as the user's own": {"expansion_weight": 1.0},

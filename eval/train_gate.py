@@ -35,7 +35,7 @@ __all__ = ["gate_rows", "fit_gate", "cross_validate", "decisions_agree", "ablati
 CORPORA = ("library", "k12docs")
 MIN_ANSWER_RATE = 0.96  # the threshold keeps at least this share of covered questions answered
 FOLDS = 5
-C = 1.0  # inverse regularisation strength: a plain, lightly regularised fit (not tuned per question)
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)  # inverse regularisation strengths; the one with the best held-out log loss is used
 PLACES = 3  # signals are rounded to this many places: the last places vary between index builds
 AGREEMENT = 0.99  # --check passes when the shipped model and a refit decide alike on this share of questions
 
@@ -81,26 +81,41 @@ def _threshold(probabilities: np.ndarray, y: np.ndarray, min_answer_rate: float)
     return float(covered[allowed]) - 1e-6
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+def _fit(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray, Any]:
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=C, class_weight="balanced", solver="lbfgs", max_iter=5000)
-    model.fit((x - mean) / scale, y)
+    model = LogisticRegression(C=c, class_weight="balanced", solver="lbfgs", max_iter=5000)
+    with threadpool_limits(1):  # a small fit: parallel BLAS threads only wait for each other on a busy machine
+        model.fit((x - mean) / scale, y)
     return mean, scale, model
 
 
-def _oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int) -> np.ndarray:
+def _oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, c: float) -> np.ndarray:
     """Out-of-fold probabilities from grouped cross-validation."""
     from sklearn.model_selection import GroupKFold
 
     out = np.zeros(len(y))
     for train, test in GroupKFold(n_splits=min(folds, len(set(groups)))).split(x, y, groups):
-        mean, scale, model = _fit(x[train], y[train])
+        mean, scale, model = _fit(x[train], y[train], c)
         out[test] = model.predict_proba((x[test] - mean) / scale)[:, 1]
     return out
+
+
+def _choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int) -> tuple[float, np.ndarray]:
+    """The regularisation with the lowest grouped out-of-fold log loss (class-balanced), and its probabilities."""
+    weights = np.where(y == 1, 0.5 / max(1, int(y.sum())), 0.5 / max(1, int((1 - y).sum())))
+    best: tuple[float, float, np.ndarray] | None = None
+    for c in C_GRID:
+        oof = np.clip(_oof(x, y, groups, folds, c), 1e-6, 1 - 1e-6)
+        loss = float(-(weights * (y * np.log(oof) + (1 - y) * np.log(1 - oof))).sum())
+        if best is None or loss < best[0] - 1e-9:
+            best = (loss, c, oof)
+    assert best is not None
+    return best[1], best[2]
 
 
 def fit_gate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RATE, folds: int = FOLDS, *,
@@ -109,12 +124,20 @@ def fit_gate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RAT
     rows = _main(rows)
     x, y = _matrix(rows, features)
     groups = np.array([row["group"] for row in rows])
-    mean, scale, model = _fit(x, y)
-    threshold = _threshold(_oof(x, y, groups, folds), y, min_answer_rate)
+    c, oof = _choose_c(x, y, groups, folds)
+    mean, scale, model = _fit(x, y, c)
+    threshold = _threshold(oof, y, min_answer_rate)
     return GateModel(features=features, mean=tuple(round(float(v), 4) for v in mean),
                      scale=tuple(round(float(v), 4) for v in scale),
                      coef=tuple(round(float(v), 4) for v in model.coef_[0]),
                      intercept=round(float(model.intercept_[0]), 4), threshold=round(threshold, 4))
+
+
+def chosen_c(rows: list[dict[str, Any]], folds: int = FOLDS, *, features: tuple[str, ...] = FEATURES) -> float:
+    """The regularisation ``fit_gate`` picks for these rows."""
+    main = _main(rows)
+    x, y = _matrix(main, features)
+    return _choose_c(x, y, np.array([row["group"] for row in main]), folds)[0]
 
 
 def cross_validate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSWER_RATE,
@@ -131,9 +154,9 @@ def cross_validate(rows: list[dict[str, Any]], min_answer_rate: float = MIN_ANSW
     groups = np.array([rows[i]["group"] for i in main])
     decisions = np.zeros(len(rows), dtype=bool)
     for train, test in GroupKFold(n_splits=min(folds, len(set(groups)))).split(x, y, groups):
-        inner = _oof(x[train], y[train], groups[train], folds)
+        c, inner = _choose_c(x[train], y[train], groups[train], folds)
         threshold = _threshold(inner, y[train], min_answer_rate)
-        mean, scale, model = _fit(x[train], y[train])
+        mean, scale, model = _fit(x[train], y[train], c)
         decisions[[main[i] for i in test]] = model.predict_proba((x[test] - mean) / scale)[:, 1] >= threshold
     held = [i for i in range(len(rows)) if i not in set(main)]
     if held:
@@ -172,7 +195,7 @@ def ablation(rows: list[dict[str, Any]], sets: dict[str, tuple[str, ...]],
     out: dict[str, dict[str, float]] = {}
     for name, features in sets.items():
         x, y = _matrix(main, features)
-        oof = _oof(x, y, groups, folds)
+        _, oof = _choose_c(x, y, groups, folds)
         figures = {"auc": round(_auc(oof, y), 3), "abstain@.90": round(_recall_at(oof, y, 0.90), 3),
                    "abstain@.95": round(_recall_at(oof, y, 0.95), 3)}
         for scope, v in _scores(rows, cross_validate(rows, folds=folds, features=features)).items():
@@ -215,7 +238,9 @@ def _table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 # signals gate_features reports that the shipped model does not read: --ablate tries adding each
 CANDIDATES = ("cited_coverage", "agree_top_doc", "amount_unanswered", "question_terms", "asked_uncited",
-              "asked_rare_cited", "asked_rare_passages")
+              "asked_rare_cited", "asked_rare_passages", "missing_context", "unseen_asked", "unseen_context",
+              "unknown_scene", "focus_cited", "focus_passages", "together", "agree_top3", "duration_unanswered",
+              "choice", "choice_uncited")
 
 
 def _ablation_sets(rows: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
@@ -268,7 +293,7 @@ def train_gate(out: Path, rows_path: Path | None, check: bool, ablate: bool) -> 
                "threshold gate (min_relevance)": _scores(rows, _threshold_gate(rows, settings))}
     document = {"command": "python -m eval train-gate", "model": model.to_dict(), "cross_validated": results["model (cross-validated)"],
                 "rows": len(_main(rows)), "held_out_slices": len(rows) - len(_main(rows)),
-                "min_answer_rate": MIN_ANSWER_RATE, "folds": FOLDS, "C": C}
+                "min_answer_rate": MIN_ANSWER_RATE, "folds": FOLDS, "C": chosen_c(rows), "C_grid": list(C_GRID)}
     click.echo(_table(results))
     if check:
         shipped = GateModel.from_dict(json.loads(out.read_text())["model"]) if out.is_file() else None

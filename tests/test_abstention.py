@@ -11,16 +11,17 @@ import sys
 import pytest
 
 from eval.train_gate import AGREEMENT, PLACES, ablation, cross_validate, decisions_agree, fit_gate
-from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, _asking_part, load_model
+from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, load_model
+from kb.answering.gate_signals import asking_sentence
 from kb.core.settings import REPO_ROOT
 
 
 def test_the_asking_sentence_is_told_apart_from_its_context() -> None:
-    asking, context = _asking_part("We moved every teacher to Gmail and Google Workspace last year. Under FERPA, "
+    asking, context = asking_sentence("We moved every teacher to Gmail and Google Workspace last year. Under FERPA, "
                                    "may teachers email grades to parents? (family educational rights)")
-    assert asking == "Under FERPA, may teachers email grades to parents?"
+    assert asking == "Under FERPA, may teachers email grades to parents? (family educational rights)"  # long forms stay
     assert "Gmail" in context and "Gmail" not in asking
-    assert _asking_part("Does Gmail encrypt mail at rest?") == ("Does Gmail encrypt mail at rest?", "")
+    assert asking_sentence("Does Gmail encrypt mail at rest?") == ("Does Gmail encrypt mail at rest?", "")
 
 
 def _rows(seed: int = 7, n: int = 160) -> list[dict[str, object]]:
@@ -118,9 +119,9 @@ def test_the_shipped_model_is_readable_and_complete() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("CTO_CHECK_RETRAIN"), reason="on demand (CTO_CHECK_RETRAIN=1): the check now "
-                    "compares decisions, but its 99% agreement over freshly built indexes is not yet measured (two row "
-                    "sets of different builds agreed on 98.1%)")
+@pytest.mark.skipif(not os.environ.get("CTO_CHECK_RETRAIN"), reason="on demand (CTO_CHECK_RETRAIN=1): over a freshly "
+                    "built index it agreed on 98.5% (k12docs rows identical; the library rows differed because the "
+                    "index the model was fitted on held every brief several times, fixed on main since)")
 def test_retraining_on_the_gold_sets_reproduces_the_shipped_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`python -m eval train-gate --check` refits from the gold sets (over freshly built indexes) and compares
     the decisions with the shipped file's."""

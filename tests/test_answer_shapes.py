@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kb.answering.extractive import ExtractiveComposer
+from kb.answering.layout import render
 from kb.answering.multipart import split_question
 from kb.answering.readability import violations
 from kb.answering.retrieval import Passage
@@ -140,3 +141,99 @@ def test_source_labels_are_short_and_end_on_a_word() -> None:
         == "Student privacy laws and IT decisions"
     long = short_label("Making the case to the board for technology spending in districts of every size and shape")
     assert len(long) <= 56 and not long.endswith((" for", " the", " of", " in"))
+    # a title just over the limit loses its last phrase whole, not half of it ("... for school")
+    assert short_label("Ransomware preparedness and response for school districts") \
+        == "Ransomware preparedness and response"
+    assert short_label("Running a 1:1 student device program: planning, management, repair and refresh") \
+        == "Running a 1:1 student device program"  # "1:1" is not where the title breaks
+
+
+# The starter library's ransomware brief: a numbered list under a heading (no lead-in line), in source order.
+RANSOMWARE_BEFORE = (
+    "Before an attack (preparation)\n\n"
+    "1. Keep at least one copy of critical backups offline or immutable so that an attacker with domain "
+    "administrator rights cannot delete or encrypt it.\n"
+    "2. Test restores of the student information system, finance system, and identity system at least twice a "
+    "year and record how long each restore took.\n"
+    "3. Turn on multi-factor authentication for email, remote access, VPN, cloud administration, and every "
+    "privileged account, because stolen passwords are a leading way ransomware crews get in.\n"
+    "4. Patch internet-facing systems first, using CISA's Known Exploited Vulnerabilities (KEV) catalog to decide "
+    "which flaws to fix within days rather than weeks.")
+RANSOMWARE_WHAT = (
+    "Ransomware is malicious software that encrypts a district's files and systems so that they cannot be used "
+    "until a ransom is paid for a decryption key. School districts are attractive ransomware targets because they "
+    "hold sensitive records on minors and cannot tolerate long outages during the school year.")
+
+
+def test_a_priorities_question_leads_with_the_prioritised_list_in_source_order() -> None:
+    passages = [_passage(1, RANSOMWARE_WHAT, 0.62), _passage(2, RANSOMWARE_BEFORE, 0.6)]
+    question = "Our board wants to cut the cybersecurity budget. What should we protect first against ransomware?"
+    draft = ExtractiveComposer(HashEmbedder(), list_lead=True).compose(question, passages)
+    assert draft.lead[0].kind == "step" and draft.lead[0].sources == [1]
+    steps = [c.text for c in draft.lead + draft.points if c.kind == "step"]
+    assert len(steps) >= 2
+    order = [RANSOMWARE_BEFORE.index(t) for t in steps]
+    assert order == sorted(order)  # the source's priority order
+    text = render(draft, lambda c: c.text)
+    assert text.startswith("1. ") or "\n1. " in text.split("\n\n")[0]
+    assert "\n2. " in text  # the list goes on numbered from the lead
+
+
+def test_entries_of_one_list_are_not_each_others_repeats() -> None:
+    from kb.answering.sentences import passage_sentences, siblings
+
+    sentences = passage_sentences(RANSOMWARE_BEFORE)
+    keys = {siblings(sentences, s.position) for s in sentences if s.item is not None}
+    assert len(keys) == 1 and None not in keys
+    assert siblings(sentences, 0) is None  # the heading line is not an entry
+
+
+def test_list_first_puts_a_close_list_ahead_in_source_order_only_for_steps_and_priorities() -> None:
+    from kb.answering.extractive import _list_first, candidates
+    from kb.answering.shapes import QuestionShape
+
+    passages = [_passage(1, RANSOMWARE_WHAT, 0.7), _passage(2, RANSOMWARE_BEFORE, 0.6)]
+    items = candidates(passages)
+    for c in items:  # the list's last entry would open the answer best; prose of passage 0 ranks first by score
+        c.score = 0.70 if c.passage == 0 else 0.60 + 0.02 * c.position
+        c.similarity = 0.50 if c.passage == 0 else 0.40 + 0.05 * c.position
+    ranked = sorted(items, key=lambda c: -c.score)
+    entries = [c for c in items if c.passage == 1 and c.item]
+    reordered = _list_first(ranked, QuestionShape(Shape.PRIORITY))
+    assert reordered[:len(entries)] == sorted(entries, key=lambda c: c.position)
+    assert sorted(map(id, reordered)) == sorted(map(id, ranked))  # nothing lost
+    assert _list_first(ranked, QuestionShape(Shape.DEFINE)) == ranked
+    for c in entries:
+        c.similarity -= 0.2  # the prose now opens the answer best: the ranking stays
+    ranked = sorted(items, key=lambda c: -c.score)
+    assert _list_first(ranked, QuestionShape(Shape.STEPS)) == ranked
+
+
+def test_a_leading_step_opens_a_numbered_list_and_each_source_numbers_from_one() -> None:
+    from kb.core.answer import Claim
+
+    lead = [Claim("Keep at least one copy of critical backups offline or immutable.", [0], kind="step", group="Ransomware")]
+    points = [Claim("Turn on multi-factor authentication for email and remote access.", [0], kind="step", group="Ransomware"),
+              Claim("Form a team with a curriculum leader and the CTO.", [1], kind="step", group="Digital citizenship"),
+              Claim("Write a grade-by-grade scope and sequence.", [1], kind="step", group="Digital citizenship")]
+    text = render(Draft(lead=lead, points=points), lambda c: c.text)
+    assert text == ("Ransomware:\n1. Keep at least one copy of critical backups offline or immutable.\n"
+                    "2. Turn on multi-factor authentication for email and remote access.\n\n"
+                    "Digital citizenship:\n1. Form a team with a curriculum leader and the CTO.\n"
+                    "2. Write a grade-by-grade scope and sequence.")
+    prose = Draft(lead=[Claim("Ransomware is malicious software.", [0], group="Ransomware")], points=points[:1])
+    assert render(prose, lambda c: c.text) == ("Ransomware is malicious software.\n\n"
+                                               "1. Turn on multi-factor authentication for email and remote access.")
+
+
+def test_steps_of_another_passage_start_their_own_numbering() -> None:
+    from kb.core.answer import Claim
+
+    lead = [Claim("Write a ransomware annex to the incident response plan.", [0], kind="step", group="Ransomware")]
+    points = [Claim("Pre-register with federal partners.", [0], kind="step", group="Ransomware"),
+              Claim("Isolate affected systems by disconnecting them from the network.", [1], kind="step",
+                    group="Ransomware")]
+    text = render(Draft(lead=lead, points=points), lambda c: c.text)
+    assert text == ("1. Write a ransomware annex to the incident response plan.\n"
+                    "2. Pre-register with federal partners.\n"
+                    "1. Isolate affected systems by disconnecting them from the network.")

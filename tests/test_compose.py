@@ -10,7 +10,9 @@ import pytest
 
 from ingest.clean import clean_text
 from kb.answering.extractive import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer, candidates, score_candidates
+from kb.answering.layout import render
 from kb.answering.retrieval import Passage
+from kb.core.answer import Draft
 from kb.core.documents import Chunk
 from kb.embed import base as embeddings
 from kb.embed.base import choose_threads, others_running
@@ -74,11 +76,29 @@ def test_no_shortlist_scores_every_sentence() -> None:
 
 def test_composer_answers_from_the_shortlist_only() -> None:
     embedder = CountingEmbedder()
-    draft = ExtractiveComposer(embedder, shortlist=3).compose(QUESTION, PASSAGES)
+    draft = ExtractiveComposer(embedder, shortlist=3, fill=False).compose(QUESTION, PASSAGES)
     claims = draft.lead + draft.points
     assert claims and len(claims) <= 3
     assert draft.lead[0].text.startswith("Backups should be restored")
     assert all(len(batch) <= 3 for batch in embedder.batches)
+
+
+def _quoted(draft: Draft) -> int:
+    """How many of PASSAGES' six sentences the draft quotes (consecutive ones share a claim)."""
+    text = " ".join(c.text for c in draft.lead + draft.points)
+    return sum(s.strip() + "." in text for p in PASSAGES for s in p.chunk.text.split(".") if s.strip())
+
+
+def test_room_left_is_filled_past_the_shortlist_without_encoding_more() -> None:
+    embedder = CountingEmbedder()
+    draft = ExtractiveComposer(embedder, shortlist=2, fill=True).compose(QUESTION, PASSAGES)
+    assert all(len(batch) <= 2 for batch in embedder.batches)  # still only the shortlist is encoded
+    assert draft.lead[0].text.startswith("Backups should be restored")
+    short = ExtractiveComposer(CountingEmbedder(), shortlist=2, fill=False).compose(QUESTION, PASSAGES)
+    assert _quoted(short) == 2 and _quoted(draft) == 6  # the room left took the other four
+    tight = ExtractiveComposer(CountingEmbedder(), shortlist=2, fill=True, max_chars=200).compose(QUESTION, PASSAGES)
+    assert 2 <= _quoted(tight) < 6
+    assert len(render(tight, lambda c: c.text + " [1]")) <= 200  # the fill respects the length budget
 
 
 @pytest.mark.parametrize(("content", "expected"), [

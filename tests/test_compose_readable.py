@@ -214,3 +214,62 @@ def test_passage_relevance_follows_the_retrievers_fused_ranking() -> None:
     assert _passage_relevance([bm25_winner, close_in_meaning], question, fused=False) == pytest.approx([0.40, 0.60])
     bm25_winner.score = -1.0  # a score that is not a positive scale: each passage's own cosine
     assert _passage_relevance([bm25_winner, close_in_meaning], question) == pytest.approx([0.40, 0.60])
+
+
+# A table as the Markdown loader writes it ("cell | cell"), from the Samberg professional-learning guide.
+JOYCE_SHOWERS = ("Joyce and Showers measured the percentage of teachers who demonstrated knowledge and skills at the "
+                 "end of a professional development experience, and then the percentage of teachers who applied "
+                 "their skills in their professional practice. Their results are summarized below:\n"
+                 "Training Component | Demonstrated Knowledge | Demonstrated Skills | Applied in Practice\n"
+                 "Theory and Discussion | 10% | 5% | 0%\n"
+                 "Above plus Demonstration | 30% | 20% | 0%\n"
+                 "Above plus practice and feedback | 60% | 60% | 5%\n"
+                 "Above plus coaching in classroom after training | 95% | 95% | 95%\n"
+                 "{:.table.table-bordered.table-striped} | | |")
+E_RATE_TABLE_CUT = ("50%-74% | 80% | 80% | 80% | 80%\n75%-100% | 90% | 90% | 85% | 85%")
+
+
+def test_a_table_row_is_quoted_with_its_header_row() -> None:
+    sentences = passage_sentences(JOYCE_SHOWERS)
+    rows = [s for s in sentences if s.row]
+    assert [s.text for s in rows][-1] == ("Training Component: Above plus coaching in classroom after training; "
+                                          "Demonstrated Knowledge: 95%; Demonstrated Skills: 95%; "
+                                          "Applied in Practice: 95%.")
+    assert len(rows) == 4 and all(s.usable for s in rows)  # the header and the attribute line are not rows
+    assert not any("|" in s.text or "{:" in s.text for s in sentences)
+    claims, problems = _compose("Does adding classroom coaching after training change how many teachers apply it?",
+                                [JOYCE_SHOWERS])
+    assert problems == []
+    assert any("coaching in classroom after training" in c.text and "95%" in c.text for c in claims)
+
+
+def test_rows_cut_from_their_header_are_not_quoted() -> None:
+    sentences = passage_sentences(E_RATE_TABLE_CUT)  # the chunk starts inside the table: no header to name the cells
+    assert sentences and not any(s.usable or s.row for s in sentences)
+
+
+CEDS_RESPONSIBILITY = ("There are several ways an organization can be responsible for a student:\n"
+                       "- Accountability.\nThe organization is responsible for student learning under federal "
+                       "Elementary and Secondary Education Act and state accountability plans.\n"
+                       "- Attendance.\nThe organization operates the physical or virtual site in which delivery of "
+                       "educational services take place.\n"
+                       "- Funding.\nThe organization is responsible for funding related to a student's enrollment.")
+NIST_CRISIS = ("This serves as a basic reference of what to do for someone who is faced with a crisis.\n"
+               "1. Document everything.\nThis effort includes every action that is performed, every piece of "
+               "evidence, and every conversation with users, system owners, and others regarding the incident.\n"
+               "2. Find a coworker who can provide assistance.")
+
+
+def test_a_list_item_opening_with_a_short_label_is_quoted_with_its_explanation() -> None:
+    items = [s for s in passage_sentences(CEDS_RESPONSIBILITY) if s.item is not None]
+    assert [s.text.split(".")[0] for s in items] == ["Accountability", "Attendance", "Funding"]
+    assert all(s.usable for s in items)
+    assert items[1].text == ("Attendance. The organization operates the physical or virtual site in which delivery "
+                             "of educational services take place.")
+    crisis = passage_sentences(NIST_CRISIS)
+    first = next(s for s in crisis if s.text.startswith("Document everything."))
+    assert first.usable and first.numbered and "This effort includes every action" in first.text
+    claims, problems = _compose("In what ways can a district be responsible for an enrolled student?",
+                                [CEDS_RESPONSIBILITY])
+    assert problems == []
+    assert any(c.text.startswith("Attendance. The organization operates") for c in claims)

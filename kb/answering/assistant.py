@@ -66,7 +66,9 @@ class Assistant:
         if self._probe_composer is None:
             self._probe_composer = ExtractiveComposer(self.kb.embedder, max_chars=self.settings.max_answer_chars,
                                                       shortlist=self.settings.compose_shortlist,
-                                                      fused_relevance=self.settings.compose_fused_relevance)
+                                                      fused_relevance=self.settings.compose_fused_relevance,
+                                                      fill=self.settings.compose_fill,
+                                                      list_lead=self.settings.compose_list_lead)
         return self._probe_composer
 
     @property

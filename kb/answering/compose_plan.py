@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from kb.answering.layout import LABEL_CHARS, render
 from kb.answering.readability import violating
-from kb.answering.sentences import Sentence, closure
+from kb.answering.sentences import Sentence, closure, siblings
 from kb.answering.shapes import QuestionShape, Shape
 from kb.core.answer import Claim, Draft
 from kb.core.text import STOPWORDS
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kb.answering.sentences import Candidate
 
 
-__all__ = ["Plan", "plan_draft", "short_label", "mentions", "keep_readable"]
+__all__ = ["Plan", "plan_draft", "short_label", "mentions", "keep_readable", "lead_score"]
 
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "i": "1", "ii": "2"}
 
@@ -47,12 +47,18 @@ class Plan:
         return len(text) <= self.max_chars
 
 
+_PHRASE_STARTS = frozenset({"for", "in", "of", "on", "to", "with", "from", "across", "at", "by", "about", "under"})
+
+
 def short_label(title: str, section: str | None = None) -> str:
     """A short label for a source: its title up to the first colon, comma or dash, cut at a word."""
-    label = re.split(r"[:,;(]| - | \u2013 ", title, maxsplit=1)[0]
+    label = re.split(r"[:,;](?=\s)|\(| - | \u2013 ", title, maxsplit=1)[0]  # not inside "1:1" or "3,000"
     label = re.sub(r"\s+", " ", label).strip(" :-")
     if len(label) > LABEL_CHARS:
-        label = label[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:-")
+        words = label[:LABEL_CHARS + 1].split()[:-1]  # whole words only
+        # end before the last phrase that would be cut ("... and response | for school districts"), not inside it
+        starts = [i for i, w in enumerate(words) if i >= 3 and w.lower() in _PHRASE_STARTS]
+        label = " ".join(words[:starts[-1]] if starts else words).rstrip(",;:-")
     words = label.split()
     while len(words) > 1 and words[-1].lower() in STOPWORDS:
         words.pop()  # "Making the case to the board for" ends on a word, not on "for"
@@ -83,7 +89,9 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     for pos in positions:
         s = sentences[pos]
         head = s.item == pos
-        in_list = s.item is not None and (s.lead_in in chosen or (blocks and prev == pos - 1))
+        in_list = s.item is not None and (s.lead_in in chosen or (blocks and prev == pos - 1)
+                                          or (prev >= 0 and siblings(sentences, pos) is not None
+                                              and siblings(sentences, pos) == siblings(sentences, prev)))
         if head or pos != prev + 1 or pos in lead_ins or (blocks and blocks[-1][-1].kind == "lead-in"):
             kind = "lead-in" if pos in lead_ins else ("step" if head and s.numbered else "point")
             claim = Claim(s.text, [p], kind=kind, group=label)
@@ -98,13 +106,18 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     return blocks
 
 
-def _lead_score(c: Candidate) -> float:
+def lead_score(c: Candidate) -> float:
+    """How well a sentence would open the answer: its own meaning, shared terms and shape fit, not its passage."""
     return 0.6 * c.similarity + 0.4 * c.overlap + 0.3 * c.fit - c.penalty
 
 
 def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:
     """The seed that answers the question in its shape; for a comparison, the best seed for each side."""
-    ranked = sorted(seeds, key=lambda c: -_lead_score(c))
+    ranked = sorted(seeds, key=lambda c: -lead_score(c))
+    if plan.shape.shape in (Shape.STEPS, Shape.PRIORITY) and ranked and ranked[0].item and ranked[0].siblings:
+        entries = [c for c in seeds if c.item and c.siblings == ranked[0].siblings]
+        if len(entries) >= 2:  # the best opening is a list entry: the list, from its first chosen entry, leads
+            return [min(entries, key=lambda c: c.position)]
     if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) == 2:
         out: list[Candidate] = []
         for side in plan.shape.sides:

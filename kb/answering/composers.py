@@ -46,7 +46,9 @@ def make_composer(settings: Settings, embedder: Embedder) -> Composer:
     from kb.answering.extractive import ExtractiveComposer
 
     extractive = ExtractiveComposer(embedder, max_chars=settings.max_answer_chars,
-                                    shortlist=settings.compose_shortlist)
+                                    shortlist=settings.compose_shortlist,
+                                    fused_relevance=settings.compose_fused_relevance,
+                                    fill=settings.compose_fill, list_lead=settings.compose_list_lead)
     if settings.llm_backend == "none":
         return extractive
     from kb.answering.llm.composer import LLMComposer

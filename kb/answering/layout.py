@@ -17,15 +17,19 @@ __all__ = ["render", "LABEL_CHARS"]
 LABEL_CHARS = 56
 
 
-def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: str) -> list[str]:
+def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: str, step: int = 0,
+           previous: list[int] | None = None) -> list[str]:
     lines: list[str] = []
     group = lead_group
-    step = 0
     for claim in points:
         if claim.group and claim.group != group:
             group = claim.group
+            step = 0  # each source's steps are numbered from 1
             lines.append(f"\n{claim.group}:")
         if claim.kind == "step":
+            if step and claim.sources != previous:
+                step = 0  # another passage's steps are another list: number it from 1
+            previous = claim.sources
             step += 1
             lines.append(f"{step}. {mark(claim)}")
             continue
@@ -40,7 +44,11 @@ def render(draft: Draft, mark: Callable[[Claim], str]) -> str:
     points = [c for c in draft.points if c.sources]
     lead_group = lead[0].group if lead else ""
     head = " ".join(mark(c) for c in lead)
+    numbered = len(lead) == 1 and lead[0].kind == "step"  # a list leads: its first step opens it, numbered
+    if numbered:
+        head = f"1. {head}"
     if head and lead_group and any(p.group and p.group != lead_group for p in points):
-        head = f"{lead_group}: {head}"  # label the lead too when other groups follow
-    body = "\n".join(_lines(points, mark, lead_group)).strip("\n")
-    return "\n\n".join(part for part in (head, body) if part)
+        head = f"{lead_group}:{chr(10) if numbered else ' '}{head}"  # label the lead too when other groups follow
+    body = "\n".join(_lines(points, mark, lead_group, step=1 if numbered else 0,
+                             previous=lead[0].sources if numbered else None)).strip("\n")
+    return ("\n" if numbered and body.startswith("2.") else "\n\n").join(part for part in (head, body) if part)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from kb.answering.retrieval import Passage
 from kb.index.keyword import KeywordIndex, tokenize
 
-__all__ = ["Evidence", "evidence_features", "evidence_score", "unknown_names"]
+__all__ = ["Evidence", "evidence_features", "evidence_score", "names", "unknown_names"]
 
 _NAME = re.compile(r"\b(?:[A-Z][A-Za-z]*[A-Z][A-Za-z]*|[A-Z][a-z]+|[A-Za-z]*\d+[A-Za-z][A-Za-z0-9]*)\b")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\"\s*)$")
@@ -31,14 +31,17 @@ are was were will the a an and or but if so ok okay also any all some this that 
 please tell give walk explain compare list show help cat""".split())
 
 
+def names(question: str) -> list[str]:
+    """Capitalised names and model numbers in the question (not a sentence's first word, not a common word)."""
+    return [m.group(0) for m in _NAME.finditer(question)
+            if m.group(0).lower() not in _COMMON and not _SENTENCE_START.search(question[: m.start()])]
+
+
 def unknown_names(question: str, index: KeywordIndex) -> list[str]:
     """Capitalised names and model numbers in the question that the knowledge base never mentions."""
     vocab = index.retriever.vocab_dict if len(index) else {}
     missing = []
-    for match in _NAME.finditer(question):
-        word = match.group(0)
-        if word.lower() in _COMMON or _SENTENCE_START.search(question[: match.start()]):
-            continue
+    for word in names(question):
         tokens = tokenize(word)
         if tokens and not any(t in vocab for t in tokens):
             missing.append(word)

@@ -10,7 +10,10 @@ passage have to come with it (see :mod:`kb.answering.readability`):
   next sentence after "Two federal actions shape...".
 
 A list of short items ("CIO", "Legal department") is one sentence joined to its lead-in, as
-the items cannot be quoted alone.
+the items cannot be quoted alone. A list item that opens with a label too short to quote
+("Attendance.", "1. Document everything.") is quoted with the sentence that explains it. A
+table row ("50%-74% | 80% | 80%") is quoted with its header row, each cell named by its
+column ("Income: 50%-74%; Urban Discount (C1): 80%"), as a bare row of figures says nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,15 +29,18 @@ from kb.answering.readability import LIST_MARK, announces, leans_back, plain
 from kb.answering.safety import looks_like_injection
 from kb.core.text import paragraphs, split_sentences
 
-__all__ = ["Sentence", "Candidate", "passage_sentences", "closure", "usable", "LIST_JOIN", "MIN_SENTENCE", "MAX_SENTENCE"]
+__all__ = ["Sentence", "Candidate", "passage_sentences", "closure", "siblings", "usable", "LIST_JOIN", "MIN_SENTENCE", "MAX_SENTENCE"]
 
 MIN_SENTENCE = 25
-MAX_SENTENCE = 600
+MAX_SENTENCE = 700  # measured: 600 left 600-700-character sentences holding k12docs key facts unquotable
 LIST_JOIN = "; "  # how a list of short items is quoted on one line
 _NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 _SECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+[A-Z]")  # "2.3.2 Plan Elements"
 _BLANK = re.compile(r"__|(?:^|\s)_+(?=\s|$)")  # blanks of a form to fill in
 _ENDS = (".", "!", "?", ":", ";", ")", '"', "'", "\u201d")
+_RULE_ROW = re.compile(r"^[\s|:\-]+$")  # a Markdown table's |---|---| line
+_ATTRIBUTES = re.compile(r"^\{:[^}]*\}")  # a kramdown attribute list ("{:.table.table-bordered}") under a table
+_FIGURE_CELL = re.compile(r"^[\d%$.,<>=+\-\u2013/\s]+$")  # "50%-74%", "$1,200", "<1%": data, never a header
 
 
 @dataclass
@@ -49,36 +56,91 @@ class Sentence:
     follows: list[int] = field(default_factory=list)
     usable: bool = True  # may be chosen for itself (not only as what another sentence needs)
     joined: bool = False  # a lead-in with its short items joined on
+    row: bool = False  # a table row quoted with its header row
 
 
-def usable(sentence: str, *, item: bool = False) -> bool:
-    """Long enough, wordy enough and not a heading to be quoted for itself."""
+def usable(sentence: str, *, item: bool = False, row: bool = False) -> bool:
+    """Long enough, wordy enough and not a heading to be quoted for itself (a table row may be mostly figures)."""
     if not (MIN_SENTENCE <= len(sentence) <= MAX_SENTENCE) or looks_like_injection(sentence):
         return False
     if len(sentence.split()) < 5 or _BLANK.search(sentence):
         return False  # too short, or a form line with blanks to fill in ("Rank or Grade: __ Date: __")
+    if row:
+        return True
     if not item and not sentence.rstrip().endswith(_ENDS):
         return False  # a heading or a label, not a sentence
     letters = sum(ch.isalpha() for ch in sentence)
     return letters / len(sentence) > 0.55
 
 
-def _lines(text: str) -> Iterator[tuple[str, bool, bool, bool]]:
-    """(sentence, starts a list item, numbered, ends any list before it) for the passage's text.
+def _cells(line: str) -> list[str] | None:
+    """The cells of a table row ("a | b | c"), or None when the line is not a row of at least two cells."""
+    if "|" not in line:
+        return None
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return cells if len(cells) >= 2 else None
+
+
+def _table_rows(lines: list[str]) -> list[str | None]:
+    """Each line of a paragraph as a table row named by its header ("Income: 50%-74%; Rural (C2): 80%."),
+    the header itself and a table's rule and attribute lines as "" (nothing to quote), other lines as None.
+
+    The header is the table's first row unless it holds figures (the chunk starts inside the
+    table): then the rows stay as they are, which the length and letter rules keep from being quoted.
+    """
+    out: list[str | None] = [None] * len(lines)
+    header: list[str] | None = None
+    in_table = False
+    for i, line in enumerate(lines):
+        cells = _cells(line)
+        if cells is None or _RULE_ROW.match(line) or _ATTRIBUTES.match(line.strip()):
+            if cells is not None or (in_table and _ATTRIBUTES.match(line.strip())):
+                out[i] = ""  # the |---| rule or "{:.table}" attributes: nothing to quote
+            else:
+                header, in_table = None, False
+            continue
+        if not in_table:
+            in_table = True
+            if not any(_FIGURE_CELL.match(c) for c in cells if c):
+                header, out[i] = cells, ""
+                continue
+        if header is not None and len(cells) == len(header):
+            named = [f"{h}: {c}" for h, c in zip(header, cells, strict=True) if h and c]
+            text = "; ".join(named)
+            out[i] = (text if text.endswith((".", "!", "?")) else text + ".") if len(named) >= 2 else None
+    return out
+
+
+class _Line(NamedTuple):
+    text: str
+    starts_item: bool  # the first sentence of a list item
+    numbered: bool  # of a numbered list item
+    new_text: bool  # ends any list before it
+    row: bool = False  # a table row named by its header
+
+
+def _lines(text: str) -> Iterator[_Line]:
+    """The passage's sentences, each with where it stands in lists and tables.
 
     A list ends at a new paragraph, and at a plain line after an item that starts a numbered
     section ("2.3.2 Plan Elements ...") or introduces something new ("The plan should include the
     following elements:"); other plain lines after an item are more of the item (a PDF puts an
-    item's explanation on its own line).
+    item's explanation on its own line). A table row comes named by its header (one sentence).
     """
     for para in paragraphs(plain(text)):
         first = True
-        for line in para.split("\n"):
+        lines = para.split("\n")
+        for line, row in zip(lines, _table_rows(lines), strict=True):
+            if row is not None:
+                if row:
+                    yield _Line(row, False, False, True, row=True)
+                first = False
+                continue
             mark = LIST_MARK.match(line)
             body = LIST_MARK.sub("", line).strip() if mark else line.strip()
             new_text = not mark and (first or body.endswith(":") or bool(_SECTION.match(body)))
             for k, piece in enumerate(split_sentences(body)):
-                yield piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0
+                yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0)
             first = False
 
 
@@ -86,11 +148,11 @@ def _structure(text: str) -> list[Sentence]:
     out: list[Sentence] = []
     current_item: int | None = None
     lead_in: int | None = None
-    for piece, starts_item, numbered, new_line in _lines(text):
+    for piece, starts_item, numbered, new_line, row in _lines(text):
         pos = len(out)
         if new_line:
             current_item, lead_in = None, None
-        sentence = Sentence(piece, pos)
+        sentence = Sentence(piece, pos, row=row)
         if starts_item:
             if current_item is None and lead_in is None and out and out[-1].text.rstrip().endswith(":"):
                 lead_in = pos - 1
@@ -100,6 +162,21 @@ def _structure(text: str) -> list[Sentence]:
             sentence.item, sentence.numbered, sentence.lead_in = current_item, out[current_item].numbered, lead_in
         out.append(sentence)
     return out
+
+
+def _join_short_heads(sentences: list[Sentence]) -> list[Sentence]:
+    """A list item opening with a label too short to quote ("Attendance.") is quoted with its next sentence.
+
+    "- Attendance. The organization operates the physical or virtual site..." says what the
+    label means; alone, neither the label nor a "This effort includes..." after it can be quoted.
+    """
+    drop: set[int] = set()
+    for s, nxt in zip(sentences, sentences[1:], strict=False):
+        if (s.item == s.position and s.position not in drop and nxt.item == s.position
+                and not usable(s.text, item=True) and len(s.text) + len(nxt.text) < MAX_SENTENCE):
+            s.text = f"{s.text} {nxt.text}"
+            drop.add(nxt.position)
+    return [s for s in sentences if s.position not in drop] if drop else sentences
 
 
 def _join_short_lists(sentences: list[Sentence]) -> list[Sentence]:
@@ -130,7 +207,7 @@ def _join_short_lists(sentences: list[Sentence]) -> list[Sentence]:
 
 def passage_sentences(text: str) -> list[Sentence]:
     """The passage's sentences with what each must be quoted with; positions index the returned list."""
-    sentences = _join_short_lists(_structure(text))
+    sentences = _join_short_lists(_join_short_heads(_structure(text)))
     index = {s.position: i for i, s in enumerate(sentences)}
     for i, s in enumerate(sentences):
         s.position = i
@@ -154,11 +231,30 @@ def passage_sentences(text: str) -> list[Sentence]:
                 broken.add(i)  # announces items the passage does not hold
             else:
                 s.follows.append(nxt)
-        s.usable = i not in broken and usable(s.text, item=is_item or s.joined)
+        s.usable = i not in broken and usable(s.text, item=is_item or s.joined, row=s.row)
     for i, s in enumerate(sentences):
         if s.usable and broken.intersection(closure(sentences, i)):
             s.usable = False  # it would bring a sentence that leans on text outside the passage
     return sentences
+
+
+def siblings(sentences: list[Sentence], position: int) -> int | None:
+    """The list or table a sentence is one entry of (its lead-in, first item or first row), else None.
+
+    Entries of one list or table say different things in the same words ("Attendance. The
+    organization operates...", "Funding. The organization is responsible..."), so they are never
+    each other's repeats.
+    """
+    s = sentences[position]
+    if s.item is None and not s.row:
+        return None
+    if s.lead_in is not None:
+        return s.lead_in
+    first = position
+    while first > 0 and (sentences[first - 1].row if s.row else sentences[first - 1].item is not None) \
+            and sentences[first - 1].lead_in is None:
+        first -= 1
+    return first
 
 
 def closure(sentences: list[Sentence], start: int) -> list[int]:
@@ -187,4 +283,5 @@ class Candidate:
     penalty: float = 0.0  # taken off for expired or superseded sources
     fit: float = 0.0  # how well it carries what the question's shape asks for
     item: bool = False  # part of a list in its source
+    siblings: tuple[int, int] | None = None  # (passage, list or table) whose items are distinct by construction
     vector: np.ndarray | None = None

@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         True, description="Offline composer: weigh a sentence by the mean of its passage's cosine and its fused "
         "retrieval score (dense + BM25) scaled to the best passage's cosine; false uses the cosine alone."
     )
+    compose_fill: bool = Field(
+        True, description="Offline composer: fill the room left under max_answer_chars with sentences past the "
+        "shortlist (by shared terms and passage relevance, unencoded); false quotes from the shortlist only."
+    )
+    compose_list_lead: bool = Field(
+        False, description="Offline composer: for a steps or priorities question whose best opening sentence is a "
+        "list entry, lead with that list's entries in the source's order, numbered (off: it cost library key facts)."
+    )
     stale_after_years: float = Field(
         4.0, gt=0, description="Sources older than this many years get an age notice."
     )
