@@ -237,3 +237,29 @@ def test_steps_of_another_passage_start_their_own_numbering() -> None:
     assert text == ("1. Write a ransomware annex to the incident response plan.\n"
                     "2. Pre-register with federal partners.\n"
                     "1. Isolate affected systems by disconnecting them from the network.")
+
+
+RANSOMWARE_DURING = (
+    "During an attack (the first 72 hours)\n\n"
+    "1. Isolate affected systems by disconnecting them from the network, but do not power them off unless "
+    "instructed, because memory contents can help forensic investigators.\n"
+    "2. Call the cyber insurance carrier's claims or breach hotline first, because many policies only pay for "
+    "forensic firms and lawyers that the carrier has approved.")
+
+
+def test_two_lists_of_one_document_are_labelled_with_their_sections() -> None:
+    def part(n: int, text: str, section: str, score: float) -> Passage:
+        chunk = Chunk(id=f"r{n}", doc_id="ransomware", index=n, text=text, source="/lib/ransomware.md",
+                      title="Ransomware preparedness and response for school districts", source_type="md",
+                      section=section, date="2026-11-28")
+        return Passage(chunk, score, dense=score)
+
+    passages = [part(0, RANSOMWARE_BEFORE, "Before an attack (preparation)", 0.62),
+                part(1, RANSOMWARE_DURING, "During an attack (the first 72 hours)", 0.6)]
+    draft = ExtractiveComposer(HashEmbedder()).compose("What are the ransomware steps before and during an attack?",
+                                                      passages)
+    text = render(draft, lambda c: c.text)
+    assert "Ransomware preparedness and response · Before an attack:" in text
+    assert "Ransomware preparedness and response · During an attack:" in text
+    # each list restarts at 1 under its own section's label, never as steps 5-6 of the first list
+    assert text.index("During an attack:") < text.index("1. Isolate affected systems")
