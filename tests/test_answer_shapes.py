@@ -263,3 +263,26 @@ def test_two_lists_of_one_document_are_labelled_with_their_sections() -> None:
     assert "Ransomware preparedness and response · During an attack:" in text
     # each list restarts at 1 under its own section's label, never as steps 5-6 of the first list
     assert text.index("During an attack:") < text.index("1. Isolate affected systems")
+
+
+def test_a_list_lead_in_stays_under_the_same_section_label_as_its_steps() -> None:
+    def part(n: int, text: str, section: str, score: float) -> Passage:
+        chunk = Chunk(id=f"t{n}", doc_id="retention", index=n, text=text, source="/lib/retention.md",
+                      title="Training and retaining district IT staff", source_type="md", section=section,
+                      date="2026-11-28")
+        return Passage(chunk, score, dense=score)
+
+    ladder = ("Career ladders and retention\n\nOther retention practices within a CTO's control:\n"
+              "1. Hold stay interviews with current staff each year to learn what would make them leave.\n"
+              "2. Watch workload indicators such as tickets per technician and after-hours calls.")
+    checklist = ("Checklist\n\n1. Every critical system has a named primary and backup person.\n"
+                 "2. Each IT employee has a written annual training plan with time and funding.")
+    draft = ExtractiveComposer(HashEmbedder()).compose(
+        "What retention practices keep district IT staff from leaving?",
+        [part(0, ladder, "Career ladders and retention", 0.62), part(1, checklist, "Checklist", 0.6)])
+    text = render(draft, lambda c: c.text)
+    lines = [line for line in text.splitlines() if line.strip()]
+    lead_in = next(i for i, line in enumerate(lines) if line.endswith("Other retention practices within a CTO's control:"))
+    assert lines[lead_in].startswith("Training and retaining district IT staff · Career ladders and retention:"), text
+    assert lines[lead_in + 1].startswith("1. Hold stay interviews"), text  # no label between a lead-in and its steps
+    assert "Training and retaining district IT staff · Checklist:" in lines, text

@@ -82,10 +82,12 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     sentences = plan.structures[p]
     chunk = plan.passages[p].chunk
     label = short_label(chunk.title)
-    step_label = label
-    if chunk.section and any(q.chunk.doc_id == chunk.doc_id and q.chunk.section != chunk.section for q in plan.passages):
-        # two lists of one document ("Before an attack", "During an attack") each name their section
-        step_label = f"{label} · {short_label(chunk.section.split(' > ')[-1])}"
+    has_steps = any(sentences[q].item == q and sentences[q].numbered for q in positions)
+    if has_steps and chunk.section and any(q.chunk.doc_id == chunk.doc_id and q.chunk.section != chunk.section
+                                           for q in plan.passages):
+        # two lists of one document ("Before an attack", "During an attack") each name their section; the whole
+        # passage carries it, so a list's lead-in and its steps stay under one label
+        label = f"{label} · {short_label(chunk.section.split(' > ')[-1])}"
     chosen = set(positions)
     lead_ins = {sentences[q].lead_in for q in positions if sentences[q].lead_in is not None}
     blocks: list[list[Claim]] = []
@@ -98,7 +100,7 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
                                               and siblings(sentences, pos) == siblings(sentences, prev)))
         if head or pos != prev + 1 or pos in lead_ins or (blocks and blocks[-1][-1].kind == "lead-in"):
             kind = "lead-in" if pos in lead_ins else ("step" if head and s.numbered else "point")
-            claim = Claim(s.text, [p], kind=kind, group=step_label if kind == "step" else label)
+            claim = Claim(s.text, [p], kind=kind, group=label)
             leans = pos == prev + 1 and pos - 1 in s.needs  # "These include:" stays after what it refers to
             if (in_list or leans) and blocks:
                 blocks[-1].append(claim)
