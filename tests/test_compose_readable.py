@@ -273,3 +273,13 @@ def test_a_list_item_opening_with_a_short_label_is_quoted_with_its_explanation()
                                 [CEDS_RESPONSIBILITY])
     assert problems == []
     assert any(c.text.startswith("Attendance. The organization operates") for c in claims)
+
+
+def test_a_spreadsheet_row_that_names_its_own_cells_is_quoted_as_it_stands() -> None:
+    """Ingest writes each spreadsheet row as "Column: value | Column: value." (a self-describing line): its first
+    row is not a header, and every row is quotable with the figures a question asks for."""
+    rows = ("Cart: Cart 12 | Building: Lincoln Elementary | Devices: 30 Chromebooks | Purchased: 2022.\n"
+            "Cart: Cart 13 | Building: Harbor View Middle | Devices: 24 Windows laptops | Purchased: 2020.")
+    texts = [s.text for s in passage_sentences(rows)]
+    assert "Cart: Cart 12 | Building: Lincoln Elementary | Devices: 30 Chromebooks | Purchased: 2022." in texts
+    assert "Cart: Cart 13 | Building: Harbor View Middle | Devices: 24 Windows laptops | Purchased: 2020." in texts

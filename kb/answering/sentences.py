@@ -41,6 +41,7 @@ _ENDS = (".", "!", "?", ":", ";", ")", '"', "'", "\u201d")
 _RULE_ROW = re.compile(r"^[\s|:\-]+$")  # a Markdown table's |---|---| line
 _ATTRIBUTES = re.compile(r"^\{:[^}]*\}")  # a kramdown attribute list ("{:.table.table-bordered}") under a table
 _FIGURE_CELL = re.compile(r"^[\d%$.,<>=+\-\u2013/\s]+$")  # "50%-74%", "$1,200", "<1%": data, never a header
+_NAMED_CELL = re.compile(r"^[^:|]{1,60}: \S")  # "Purchased: 2022", as ingest writes spreadsheet rows
 
 
 @dataclass
@@ -93,6 +94,9 @@ def _table_rows(lines: list[str]) -> list[str | None]:
     in_table = False
     for i, line in enumerate(lines):
         cells = _cells(line)
+        if cells is not None and all(_NAMED_CELL.match(c) for c in cells if c):
+            header, in_table = None, False  # a spreadsheet row names its own cells: quoted as it stands
+            continue
         if cells is None or _RULE_ROW.match(line) or _ATTRIBUTES.match(line.strip()):
             if cells is not None or (in_table and _ATTRIBUTES.match(line.strip())):
                 out[i] = ""  # the |---| rule or "{:.table}" attributes: nothing to quote
