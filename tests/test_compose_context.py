@@ -122,3 +122,36 @@ def test_steps_of_a_list_over_the_boundary_number_on_and_a_new_list_starts_at_on
     assert "1. Keep at least one copy" in text and "2. Deploy endpoint detection" in text
     text = answer([second, during], ["Deploy endpoint detection", "Isolate affected systems"])
     assert "1. Deploy endpoint detection" in text and "1. Isolate affected systems" in text
+
+
+def test_neighbours_come_from_the_real_store_by_id_or_by_place(hash_settings) -> None:  # type: ignore[no-untyped-def]
+    from kb.answering.context import neighbours, with_context
+    from kb.core.documents import DocRecord
+    from kb.index.knowledge import DONE, KnowledgeBase
+
+    kb = KnowledgeBase(hash_settings)
+    chunks = _chunks()
+    # a second document whose chunk ids do not carry their position: its neighbours are asked of the store by place
+    loose = [replace(c, id=f"loose:{c.index}", doc_id="loose") for c in chunks]
+    for doc_id, group in (("ransomware", chunks), ("loose", loose)):
+        kb.store.add_chunks(group, kb.embedder.embed_batch([c.embed_text for c in group]))
+        kb.store.put_doc(DocRecord(doc_id=doc_id, source=group[0].source, source_type="md", title=group[0].title,
+                                   content_hash=doc_id, status=DONE, chunk_count=len(group)))
+    kb.refresh(force=True)
+    first, second = _by_section(chunks, "Before an attack (preparation)")
+    assert kb.keyword.neighbour_id(second.id, -1) == first.id
+    assert kb.keyword.neighbour_id(chunks[-1].id, 1) is None and kb.keyword.neighbour_id(chunks[0].id, -1) is None
+    assert not kb.keyword.places("loose:3")
+
+    found = neighbours(kb, [Passage(second, 1.0)], 1)
+    assert {place: entry[0].id for place, entry in found.items()} == {
+        ("ransomware", first.index): first.id, ("ransomware", second.index + 1): chunks[second.index + 1].id}
+    assert all(vector is not None and vector.shape == (kb.embedder.dimension,) for _, vector in found.values())
+    loose_second = loose[second.index]
+    found = neighbours(kb, [Passage(loose_second, 1.0)], 1)
+    assert sorted(entry[0].id for entry in found.values()) == [f"loose:{first.index}", f"loose:{second.index + 1}"]
+
+    query = kb.embedder.embed_batch([QUESTION])[0]
+    reading = with_context(kb, [Passage(second, 1.0), Passage(loose[0], 0.5)], depth=1, share=0.9, query_vector=query)
+    assert [p.chunk.id for p in reading] == [first.id, second.id, loose[0].id]
+    assert reading[0].context and reading[0].score == pytest.approx(0.9) and reading[0].dense is not None

@@ -84,16 +84,37 @@ Found = dict[tuple[str, int], tuple[Chunk, "np.ndarray | None"]]
 
 
 def neighbours(kb: KnowledgeBase, passages: Sequence[Passage], depth: int) -> Found:
-    """The current chunks just before and after each of the best ``depth`` passages that were not retrieved."""
+    """The current chunks just before and after each of the best ``depth`` passages that were not retrieved.
+
+    The keyword index names them (chunks are indexed in document order), so one store read by id
+    fetches them; the neighbours of a chunk it cannot place are asked of the store by document and
+    position (a where-query, slower on a large store).
+    """
     have = {(p.chunk.doc_id, p.chunk.index) for p in passages}
-    wanted = sorted({(p.chunk.doc_id, p.chunk.index + step) for p in passages[:depth] for step in (-1, 1)
-                     if p.chunk.index + step >= 0} - have)
+    index = kb.keyword
+    ids: dict[str, tuple[str, int]] = {}
+    wanted: set[tuple[str, int]] = set()
+    for passage in passages[:depth]:
+        for step in (-1, 1):
+            place = (passage.chunk.doc_id, passage.chunk.index + step)
+            if place[1] < 0 or place in have:
+                continue
+            if not index.places(passage.chunk.id):
+                wanted.add(place)  # asked of the store below
+            elif (cid := index.neighbour_id(passage.chunk.id, step)) is not None:
+                wanted.add(place)
+                ids[cid] = place
     if not wanted:
         return {}
-    chunks, vectors = kb.store.chunks_at(wanted)
+    chunks, vectors = kb.store.get_chunks(list(ids), with_embeddings=True) if ids else ([], None)
+    rows = [(c, None if vectors is None else vectors[n]) for n, c in enumerate(chunks) if ids.get(c.id) == (c.doc_id, c.index)]
+    missing = sorted(wanted - {(c.doc_id, c.index) for c, _ in rows})
+    if missing:
+        more, more_vectors = kb.store.chunks_at(missing)
+        rows += [(c, None if more_vectors is None else more_vectors[n]) for n, c in enumerate(more)]
     done = kb.done_docs()
-    return {(c.doc_id, c.index): (c, None if vectors is None else vectors[n]) for n, c in enumerate(chunks)
-            if is_current(c, done.get(c.doc_id))}
+    return {(c.doc_id, c.index): (c, vector) for c, vector in rows
+            if (c.doc_id, c.index) in wanted and is_current(c, done.get(c.doc_id))}
 
 
 def arrange(passages: Sequence[Passage], found: Found, *, depth: int, share: float,
