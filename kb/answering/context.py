@@ -1,8 +1,8 @@
 """What the composer reads besides the retrieved passages: the chunk a top passage runs over into.
 
 Chunks are cut at a size, so a list often runs over a chunk (or page) boundary: the ransomware
-brief's "Before an attack" list has its lead-in and items 1-4 (offline backups, MFA, patching)
-in one chunk and items 5-10 in the next, and retrieval returns only the second. A passage that
+brief's "Before an attack" list has items 1-5 (offline backups, restore tests, MFA, patching)
+in one chunk and items 6-10 in the next, and retrieval returns only the second. A passage that
 starts cut (inside a list, or with "The second phase...") or ends cut (a lead-in, an
 announcement, a list still going, a sentence broken off) is read together with that neighbouring
 chunk of the same document, which is cited to its own page like any passage. Only the best few
