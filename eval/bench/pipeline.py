@@ -87,13 +87,21 @@ def _stats(seconds: list[float]) -> dict[str, float]:
 def _raw_encode(embedder: Embedder, texts: list[str], batch_size: int) -> float:
     """Seconds for one plain encode of the texts (SentenceTransformer.encode when the model is one)."""
     embedder = bulk_encoder(embedder)
-    started = time.perf_counter()
     if isinstance(embedder, SentenceTransformerEmbedder):
         model: Any = embedder._load()
+        _torch_threads(embedder.bulk_threads)  # torch's thread count is global: a query-sized encode may have left it at 1
+        started = time.perf_counter()
         model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     else:
+        started = time.perf_counter()
         embedder.embed_batch(texts)
     return time.perf_counter() - started
+
+
+def _torch_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)
 
 
 def _fresh_ingest(settings: Settings, embedder: Embedder, docs: Path, folder: Path) -> tuple[float, KnowledgeBase]:
@@ -145,6 +153,9 @@ def _langchain_stage(settings: Settings, kb: KnowledgeBase, qs: list[str], folde
         encode_kwargs={"normalize_embeddings": True, "batch_size": settings.embedding_batch_size})
     embeddings.embed_query("warm up the encoder")
     chunks = list(kb.store.iter_chunks())
+    bulk = bulk_encoder(kb.embedder)
+    if isinstance(bulk, SentenceTransformerEmbedder):  # LangChain encodes with torch's default threads, not ours of the moment
+        _torch_threads(bulk.bulk_threads)
     store = Chroma(collection_name="langchain_baseline", embedding_function=embeddings, persist_directory=str(folder),
                    client_settings=ChromaSettings(anonymized_telemetry=False))
     started = time.perf_counter()
