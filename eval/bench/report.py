@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from eval.reports import method_lines, write_latest
 
 __all__ = ["text_table", "write_bench_report"]
 
@@ -92,14 +92,12 @@ def _chart(folder: Path, summary: dict[str, Any]) -> str:
 
 def write_bench_report(folder: Path, summary: dict[str, Any]) -> Path:
     """Write latest.json, latest.md and scaling.png into ``folder``; return the Markdown path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    summary["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    summary["chart"] = _chart(folder, summary) if summary["scales"] else None
-    (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
-    method = "\n".join(f"- {k}: {v}" for k, v in summary["method"].items())
+    return write_latest(folder, summary, chart=_chart if summary["scales"] else None, markdown=_markdown)
+
+
+def _markdown(summary: dict[str, Any]) -> str:
     machine = summary.get("machine", {})
-    (folder / "latest.md").write_text(f"# Benchmark\n\nGenerated {summary['generated_at']}; model {summary['embedding_model']}; "
-                                      f"{machine.get('cpus')} CPUs, load average {machine.get('load_avg_1m_start')} at the start "
-                                      f"and {machine.get('load_avg_1m_end')} at the end.\n\n"
-                                      f"{text_table(summary)}\n\nMethod:\n{method}\n")
-    return folder / "latest.md"
+    return (f"# Benchmark\n\nGenerated {summary['generated_at']}; model {summary['embedding_model']}; "
+            f"{machine.get('cpus')} CPUs, load average {machine.get('load_avg_1m_start')} at the start "
+            f"and {machine.get('load_avg_1m_end')} at the end.\n\n"
+            f"{text_table(summary)}\n\nMethod:\n{method_lines(summary)}\n")
