@@ -48,15 +48,21 @@ def _ingest_lines(summary: dict[str, Any]) -> list[str]:
 
 def _scale_lines(summary: dict[str, Any]) -> list[str]:
     lines = ["| chunks (real + synthetic) | store write s | open + keyword s | one doc added s | ingest s (projected) | "
-             "cold query ms | retrieve p50 / p95 ms | ask p50 / p95 ms | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "cold query ms | retrieve p50 / p95 ms | ask p50 / p95 ms | API /v1/ask p50 / p95 ms (1 client) | peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["scales"]:
         lines.append(f"| {r['chunks']:,} ({r['real_chunks']:,} + {r['synthetic_chunks']:,}) | {r['store_write_s']:.1f} | "
                      f"{r['open_and_keyword_s']:.1f} | {r.get('update_one_doc_s', float('nan')):.2f} | "
                      f"{r['ingest_projected_s']:.0f} | {r['cold_query_ms']:.0f} | "
                      f"{r['retrieve']['p50_ms']:.1f} / {r['retrieve']['p95_ms']:.1f} | {r['ask']['p50_ms']:.1f} / {r['ask']['p95_ms']:.1f} | "
+                     f"{_api_cell(r)} | "
                      f"{r['peak_rss_mb']:.0f} |")
     return lines
+
+
+def _api_cell(row: dict[str, Any]) -> str:
+    api = row.get("api")
+    return f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f}" if api else "not measured"
 
 
 def text_table(summary: dict[str, Any]) -> str:
