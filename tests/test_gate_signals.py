@@ -135,6 +135,13 @@ def test_a_choice_between_named_products_needs_both_named_in_the_answer(index) -
     assert _signals(index, "How should we protect the password manager?", PASSWORDS)["choice"] == 0.0
 
 
+def test_each_product_of_a_choice_is_read_where_its_name_stands(library) -> None:  # type: ignore[no-untyped-def]
+    """The name after "vs" starts its option: "powerschool for our SIS switch" names powerschool, not "for"."""
+    question = "infinite campus vs powerschool for our SIS switch next year - which one do districts pick?"
+    assert _signals(library, question, OTHERS["sis"])["choice_uncited"] == 0.0  # both named in the cited sentence
+    assert _signals(library, question, "Districts compare Infinite Campus on cost.")["choice_uncited"] == 1.0
+
+
 def test_a_name_the_question_asks_about_must_be_in_the_cited_sentences(index) -> None:  # type: ignore[no-untyped-def]
     question = "What does FERPA say about grades in the Student Information System?"
     general = _signals(index, question, "Teachers may share a student's grades with the student's parents.")

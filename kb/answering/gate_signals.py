@@ -167,8 +167,10 @@ def _choice(subject: str, cited: set[str], vocab: dict[str, int]) -> tuple[float
     """Does the question ask to choose between named things; does the cited text name them all?"""
     if not _CHOICE.search(subject):
         return 0.0, 0.0
-    options = [g for m in _ALTERNATIVES.finditer(subject) for g in m.groups()]
-    words = {t for option in options for t in tokenize(option)[-1:]}  # each option's last word names it
+    words: set[str] = set()
+    for match in _ALTERNATIVES.finditer(subject):  # "infinite campus vs powerschool for ...": campus, powerschool
+        words.update(tokenize(match.group(1))[-1:])  # the word before "vs/or" ends the first option's name
+        words.update(tokenize(match.group(2))[:1])  # the word after it starts the second's
     missing = sum(1 for t in words if t not in cited or t not in vocab)
     return 1.0, float(missing > 0 or not words)
 
