@@ -183,6 +183,14 @@ def test_a_name_in_the_cited_document_s_title_or_heading_counts_as_cited(index) 
     assert _signals(index, question, row, headers="e-rate-471-items Form 471")["names_uncited"] == 0.0
 
 
+def test_an_acronym_is_cited_by_its_long_form(index) -> None:  # type: ignore[no-untyped-def]
+    """The passwords brief writes "multi-factor authentication", never "MFA" (the glossary's acronym for it)."""
+    question = "Do we need MFA on the password manager?"
+    assert index.keyword.vocabulary.long_form("MFA") == "multi-factor authentication"
+    assert _signals(index, question, PASSWORDS)["names_uncited"] == 0.0
+    assert _signals(index, question, BACKUPS)["names_uncited"] == 1.0
+
+
 def test_the_cited_headers_are_those_of_the_passages_the_draft_quotes(library) -> None:  # type: ignore[no-untyped-def]
     from kb.answering.retrieval import Retriever
 

@@ -204,6 +204,14 @@ def _subject_uncited(subject: str, cited: set[str], index: KeywordIndex) -> tupl
     return max(uncited, default=0.0), float(sum(1 for r in uncited if r >= RARE))
 
 
+def _name_cited(name: str, cited: set[str], index: KeywordIndex) -> bool:
+    """The name's words are cited, or (an acronym) its long form's are: "CSF" by "Cybersecurity Framework"."""
+    if set(tokenize(name)) <= cited:
+        return True
+    long = index.vocabulary.long_form(name)
+    return long is not None and bool(words := set(tokenize(long))) and words <= cited
+
+
 def answerability_signals(question: str, passages: Sequence[Passage], index: KeywordIndex, *,
                           cited_text: str, headers: str = "", lead_doc: str | None = None) -> dict[str, float]:
     """The signals above for one (expanded) question and its passages.
@@ -227,13 +235,13 @@ def answerability_signals(question: str, passages: Sequence[Passage], index: Key
     for passage in passages[:3]:
         top |= set(tokenize(passage.chunk.embed_text))
     choice, choice_uncited = _choice(subject, cited, vocab)
-    named = {tuple(tokenize(name)) for name in names(subject)} - {()}
+    named = [name for name in dict.fromkeys(names(subject)) if tokenize(name)]
     rarest_uncited, rare_uncited = _subject_uncited(subject, cited, index)
     both = _top_documents(passages, "dense", 3) & _top_documents(passages, "keyword", 3)
     return {
         "unknown_subject": float(in_subject),
         "unknown_scene": float(in_scene),
-        "names_uncited": float(sum(1 for tokens in named if not set(tokens) <= cited)),
+        "names_uncited": float(sum(1 for name in named if not _name_cited(name, cited, index))),
         "focus_cited": _coverage(focus, said),
         "focus_passages": _coverage(focus, top),
         "together": _together(rare, passages[:5]),

@@ -204,6 +204,16 @@ class Vocabulary:
         upper = word.upper()
         return any(w in self.acronyms or w in self.standard for w in (upper, upper[:-1] if upper.endswith("S") else upper))
 
+    def long_form(self, word: str) -> str | None:
+        """The long form of an acronym (the library's own, else the glossary's), or None."""
+        upper = word.upper()
+        for key in (upper, upper[:-1] if upper.endswith("S") else upper):
+            if key in self.acronyms:
+                return self.acronyms[key]
+            if key in self.standard:
+                return self.standard[key][0]
+        return None
+
     def _standard_expansions(self, question: str) -> Iterable[str]:
         if not self.standard:
             return
