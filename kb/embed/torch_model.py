@@ -66,6 +66,12 @@ class SentenceTransformerEmbedder:
                 self._model = model.to(torch.bfloat16) if self.precision == "bf16" else model
         return self._model
 
+    @property
+    def bulk_threads(self) -> int:
+        """Threads a full ingest batch encodes with (torch's default, or CTO_EMBEDDING_THREADS); loads the model."""
+        self._load()
+        return self._batch_threads
+
     def warm_up(self) -> None:
         """Import torch and load the model now (ingest does it while its parser starts), not on the first batch."""
         self._load()
