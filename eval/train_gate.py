@@ -240,7 +240,7 @@ def _table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 CANDIDATES = ("cited_coverage", "agree_top_doc", "amount_unanswered", "question_terms", "asked_uncited",
               "asked_rare_cited", "asked_rare_passages", "missing_context", "unseen_asked", "unseen_context",
               "unknown_scene", "focus_cited", "focus_passages", "together", "agree_top3", "duration_unanswered",
-              "choice", "choice_uncited")
+              "choice", "choice_uncited", "subject_uncited", "rare_uncited", "cited_doc_agree")
 
 
 def _ablation_sets(rows: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from kb.answering.gate_signals import SIGNALS, answerability_signals, asking_sentence, split_subject, unknown_subject
+from kb.answering.gate_signals import (
+    SIGNALS,
+    answerability_signals,
+    asking_sentence,
+    cited_headers,
+    lead_document,
+    split_subject,
+    unknown_subject,
+)
+from kb.core.answer import Claim, Draft
 from kb.core.settings import Settings
 
 FERPA = ("Under FERPA, teachers may share a student's grades with the student's parents. A teacher who collects "
@@ -13,6 +22,23 @@ FERPA = ("Under FERPA, teachers may share a student's grades with the student's 
 BACKUPS = ("Keep three copies of district data on two kinds of media, one of them offline. Test a restore of the "
            "student information system every quarter; a full restore should finish within 48 hours.")
 PASSWORDS = "A password manager stores staff credentials in an encrypted vault; require multi-factor authentication for it."
+
+
+# real sentences of briefs on other topics: with them, a word one brief alone uses is rare in the library
+OTHERS = {
+    "phones": "Ohio districts must adopt a policy that limits students' use of cell phones during the school day.",
+    "sis": "Districts compare PowerSchool and Infinite Campus on cost, state reporting and the help desk they offer.",
+    "erate": "E-Rate Category Two pays for switches, routers and wireless access points inside schools.",
+    "coaching": "Instructional coaches meet teachers in short cycles of planning, modelling and feedback.",
+    "equity": "Hotspot lending programs send a device home with students who have no internet access at home.",
+    "ai": "Teachers set how much help from generative AI each assignment allows, from none to full use.",
+    "budget": "The technology budget starts in the fall, with a refresh plan for every device the district owns.",
+    "board": "A one-page board brief names the risk, the cost of doing nothing and the decision asked for.",
+    "rostering": "OneRoster moves classes and enrolments from the student information system to learning apps.",
+    "phishing": "Staff who report a phishing email within minutes let the help desk block the sender for everyone.",
+    "cameras": "Federal rules bar buying some video surveillance equipment with federal grant money.",
+    "accessibility": "Web content and mobile apps of public schools must meet the WCAG 2.1 AA standard.",
+}
 
 
 @pytest.fixture
@@ -61,11 +87,29 @@ def test_unknown_names_count_against_the_question_only_as_its_subject(index) -> 
     assert in_subject >= 2  # starlink, business ...: words no brief uses, in lower case too
 
 
-def _signals(index, question: str, cited: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _signals(index, question: str, cited: str, headers: str = "") -> dict[str, float]:  # type: ignore[no-untyped-def]
     from kb.answering.retrieval import Retriever
 
     passages = Retriever(index).retrieve(question, k=3)
-    return answerability_signals(question, passages, index.keyword, cited_text=cited)
+    return answerability_signals(question, passages, index.keyword, cited_text=cited, headers=headers)
+
+
+@pytest.fixture
+def library(hash_settings: Settings):  # type: ignore[no-untyped-def]
+    """The three briefs and twelve others, each a document with a title and a section heading."""
+    from kb.core.documents import Chunk, DocRecord
+    from kb.index.knowledge import DONE, KnowledgeBase
+
+    kb = KnowledgeBase(hash_settings)
+    texts = {"ferpa": FERPA, "backups": BACKUPS, "passwords": PASSWORDS, **OTHERS}
+    chunks = [Chunk(id=f"{name}-0", doc_id=name, index=0, text=text, title=f"{name} brief", section="Overview",
+                    source=f"/lib/{name}.md", source_type="md") for name, text in texts.items()]
+    kb.store.add_chunks(chunks, kb.embedder.embed_batch([c.embed_text for c in chunks]))
+    for c in chunks:
+        kb.store.put_doc(DocRecord(doc_id=c.doc_id, source=c.source, source_type="md", title=c.title,
+                                   content_hash=c.doc_id, status=DONE, chunk_count=1))
+    kb.refresh(force=True)
+    return kb
 
 
 def test_the_cited_sentences_must_hold_what_the_question_asks_about(index) -> None:  # type: ignore[no-untyped-def]
@@ -89,6 +133,13 @@ def test_a_choice_between_named_products_needs_both_named_in_the_answer(index) -
     signals = _signals(index, question, PASSWORDS)
     assert signals["choice"] == 1.0 and signals["choice_uncited"] == 1.0  # neither product is in the library
     assert _signals(index, "How should we protect the password manager?", PASSWORDS)["choice"] == 0.0
+
+
+def test_each_product_of_a_choice_is_read_where_its_name_stands(library) -> None:  # type: ignore[no-untyped-def]
+    """The name after "vs" starts its option: "powerschool for our SIS switch" names powerschool, not "for"."""
+    question = "infinite campus vs powerschool for our SIS switch next year - which one do districts pick?"
+    assert _signals(library, question, OTHERS["sis"])["choice_uncited"] == 0.0  # both named in the cited sentence
+    assert _signals(library, question, "Districts compare Infinite Campus on cost.")["choice_uncited"] == 1.0
 
 
 def test_a_name_the_question_asks_about_must_be_in_the_cited_sentences(index) -> None:  # type: ignore[no-untyped-def]
@@ -122,3 +173,53 @@ def test_the_regularisation_is_chosen_held_out_and_the_fit_is_reproducible() -> 
     coef = dict(zip(model.features, model.coef, strict=True))
     assert coef["dense"] > 0 > coef["names_uncited"]
     assert max(abs(coef[f"noise{j}"]) for j in range(6)) < min(abs(coef["dense"]), abs(coef["names_uncited"]))
+
+
+def test_a_name_in_the_cited_document_s_title_or_heading_counts_as_cited(index) -> None:  # type: ignore[no-untyped-def]
+    """A spreadsheet row does not repeat its workbook's name: "E-Rate" is in the title it is quoted under."""
+    question = "What does line 14 of the E-Rate 471 cost?"
+    row = "Line: 14 | Description: Wireless access points | Category: Category Two | Pre-discount cost: 23650"
+    assert _signals(index, question, row)["names_uncited"] == 1.0  # "Rate" is nowhere in the row
+    assert _signals(index, question, row, headers="e-rate-471-items Form 471")["names_uncited"] == 0.0
+
+
+def test_an_acronym_is_cited_by_its_long_form(index) -> None:  # type: ignore[no-untyped-def]
+    """The passwords brief writes "multi-factor authentication", never "MFA" (the glossary's acronym for it)."""
+    question = "Do we need MFA on the password manager?"
+    assert index.keyword.vocabulary.long_form("MFA") == "multi-factor authentication"
+    assert _signals(index, question, PASSWORDS)["names_uncited"] == 0.0
+    assert _signals(index, question, BACKUPS)["names_uncited"] == 1.0
+
+
+def test_the_cited_headers_are_those_of_the_passages_the_draft_quotes(library) -> None:  # type: ignore[no-untyped-def]
+    from kb.answering.retrieval import Retriever
+
+    passages = Retriever(library).retrieve("How often should we test a restore of the student information system?", k=4)
+    assert passages[0].chunk.doc_id == "backups"
+    draft = Draft(lead=[Claim(BACKUPS.split(". ")[1], [0])], points=[Claim("x", [len(passages) + 3])])
+    assert cited_headers(draft, passages) == "backups brief Overview"  # an index past the passages is ignored
+    assert cited_headers(None, passages) == "" and lead_document(draft, passages) == "backups"
+    assert lead_document(Draft(lead=[]), passages) is None
+
+
+def test_a_lower_case_name_the_library_uses_elsewhere_must_be_cited(library) -> None:  # type: ignore[no-untyped-def]
+    """Casual questions name products and places in lower case; the answer about something near them is not theirs."""
+    question = "ohio district here - do we have to adopt a policy on cell phones by a certain date?"
+    general = _signals(library, question, "District policy names who may approve a new app.", headers="ferpa brief Overview")
+    on_point = _signals(library, question, OTHERS["phones"], headers="phones brief Overview")
+    assert general["rare_uncited"] >= 2.0 and general["subject_uncited"] > 0.6  # ohio, phones (cell) ...
+    assert on_point["rare_uncited"] == 0.0 and on_point["subject_uncited"] < general["subject_uncited"]
+    question = "infinite campus vs powerschool for our SIS switch next year - which one do districts pick?"
+    rostering = _signals(library, question, OTHERS["rostering"], headers="rostering brief Overview")
+    compared = _signals(library, question, OTHERS["sis"], headers="sis brief Overview")
+    assert rostering["rare_uncited"] >= 2.0 > compared["rare_uncited"]  # infinite, campus, powerschool
+
+
+def test_the_answer_s_document_is_ranked_high_by_both_searches_or_not(library) -> None:  # type: ignore[no-untyped-def]
+    from kb.answering.retrieval import Retriever
+
+    question = "Can teachers share grades with parents by personal email under FERPA?"
+    passages = Retriever(library).retrieve(question, k=5)
+    agree = answerability_signals(question, passages, library.keyword, cited_text=FERPA, lead_doc="ferpa")
+    apart = answerability_signals(question, passages, library.keyword, cited_text=OTHERS["board"], lead_doc="board")
+    assert agree["cited_doc_agree"] == 1.0 and apart["cited_doc_agree"] == 0.0

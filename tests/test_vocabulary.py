@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from kb.answering.assistant import Assistant
+from kb.answering.relevance_gate import unknown_names
 from kb.core.documents import Chunk, DocRecord
 from kb.core.settings import Settings
-from kb.index.keyword import KeywordIndex
+from kb.index.keyword import KeywordIndex, tokenize
 from kb.index.knowledge import DONE, KnowledgeBase
-from kb.index.vocabulary import Vocabulary, find_terms
+from kb.index.vocabulary import Vocabulary, find_terms, load_glossary
 
 ERATE = ("E-Rate Category One covers data transmission services and internet access to the school. "
          "Category Two (C2) covers internal connections: switches, routers, wireless access points and "
@@ -17,6 +18,8 @@ ERATE = ("E-Rate Category One covers data transmission services and internet acc
 SECURITY = ("Require multi-factor authentication (MFA) for every staff account, starting with email and the "
             "student information system (SIS). Single sign-on (SSO) reduces the number of passwords.")
 OFFBOARDING = "When staff leave, disable their accounts the same day and recover devices."
+FRAMEWORK = ("The NIST Cybersecurity Framework organises a security program into six functions; its Recover "
+             "function covers restoring systems and keeping leadership and the public informed after an incident.")
 
 
 def test_acronym_definitions_are_found_both_ways_round() -> None:
@@ -109,3 +112,46 @@ def test_retrieval_finds_the_defined_term_only_with_expansion(kb: KnowledgeBase)
                     journal=None).retriever.retrieve(question, k=1, query_vector=kb.embedder.embed_batch([question])[0])
     assert on[0].chunk.doc_id == "erate" and on[0].keyword is not None
     assert not off or off[0].keyword is None  # "cat" and "2" are not the library's words
+
+
+def test_the_shipped_glossary_is_well_formed() -> None:
+    glossary = load_glossary()
+    assert glossary["CSF"] == ("cybersecurity framework", False) and glossary["SEA"] == ("state educational agency", True)
+    assert len(glossary) >= 60
+    for short, (long, capitals_only) in glossary.items():
+        assert tokenize(long), short  # a long form of searchable words
+        assert capitals_only or short.lower() not in ("it", "us", "am", "as", "is", "or"), short
+
+
+def test_a_standard_acronym_expands_where_the_library_writes_its_long_form_not_the_acronym(kb: KnowledgeBase) -> None:
+    """The library says "Cybersecurity Framework", the user types "CSF": the glossary bridges them."""
+    _add(kb, "framework", FRAMEWORK)
+    kb.refresh(force=True)
+    vocabulary = kb.keyword.vocabulary
+    assert vocabulary.expansions("does the NIST CSF say anything about recovery?") == ["cybersecurity framework"]
+    assert vocabulary.expansions("what does the csf expect after an attack") == ["cybersecurity framework"]
+    # the library's own definitions win; an acronym whose long form the library never writes adds nothing
+    assert vocabulary.expansions("mfa and EDR on laptops") == ["multi-factor authentication"]
+    assert vocabulary.expansions("the sea was rough") == []  # "SEA" expands only as typed in capitals
+    assert vocabulary.defines("CSF") and not vocabulary.defines("EDR")
+    assert unknown_names("What does the CSF expect of us?", kb.keyword) == []
+    assert unknown_names("What does the EDR console expect of us?", kb.keyword) == ["EDR"]
+
+
+def test_an_acronym_the_library_writes_itself_keeps_the_library_s_meaning(kb: KnowledgeBase) -> None:
+    _add(kb, "framework", FRAMEWORK)
+    _add(kb, "lab", "A CSF sample is drawn by lumbar puncture and sent to the laboratory.")
+    kb.refresh(force=True)
+    assert kb.keyword.vocabulary.expansions("what does the CSF sample show?") == []
+
+
+def test_retrieval_finds_the_long_form_of_a_standard_acronym(kb: KnowledgeBase) -> None:
+    _add(kb, "framework", FRAMEWORK)
+    kb.refresh(force=True)
+    question = "what does the CSF expect?"
+    on = Assistant(kb.settings, kb=kb, journal=None).retriever.retrieve(question, k=1)
+    off_settings = kb.settings.with_overrides(expand_vocabulary=False)
+    off = Assistant(off_settings, kb=KnowledgeBase(off_settings, embedder=kb.embedder, store=kb.store),
+                    journal=None).retriever.retrieve(question, k=1, query_vector=kb.embedder.embed_batch([question])[0])
+    assert on[0].chunk.doc_id == "framework" and on[0].keyword is not None
+    assert not off or off[0].keyword is None  # "csf" and "expect" are no words of the library

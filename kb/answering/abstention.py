@@ -16,7 +16,7 @@ A small logistic model over cheap signals, trained and cross-validated on the go
   district happen to be covered), which made casual questions with a preamble answer
   anything;
 - the names the subject uses ("What does PowerSchool cost per student?") that the cited
-  sentences leave out;
+  sentences, and the titles and headings of their passages, leave out;
 - whether the question asks for a figure (a price, a count, a deadline).
 
 ``gate_features`` reports more signals than the model reads (the candidates of
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from kb.answering.gate_signals import answerability_signals, asking_sentence
+from kb.answering.gate_signals import answerability_signals, asking_sentence, cited_headers, lead_document
 from kb.answering.relevance_gate import evidence_features, unknown_names
 from kb.answering.retrieval import Passage
 from kb.core.answer import Draft
@@ -63,7 +63,8 @@ def _weighted_coverage(weights: dict[str, float], words: set[str]) -> float:
 def _unseen(text: str, index: KeywordIndex) -> float:
     """Words of the text (any case: casual questions are lower case) that occur nowhere in the knowledge base."""
     vocab = index.retriever.vocab_dict if len(index) else {}
-    return float(sum(1 for t in set(tokenize(text)) if len(t) > 2 and not t.isdigit() and t not in vocab))
+    return float(sum(1 for t in set(tokenize(text)) if len(t) > 2 and not t.isdigit() and t not in vocab
+                     and not index.vocabulary.defines(t)))
 
 
 def _agreement(passages: Sequence[Passage]) -> tuple[float, float]:
@@ -114,7 +115,8 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
         "amount_unanswered": asks_amount * float(not _AMOUNT.search(cited_text)),
         "question_terms": math.log1p(len(terms)),
         **asked,
-        **answerability_signals(question, passages, index, cited_text=cited_text),
+        **answerability_signals(question, passages, index, cited_text=cited_text, headers=cited_headers(draft, passages),
+                                lead_doc=lead_document(draft, passages)),
         "evidence": evidence.score,  # the one-score threshold gate's inputs (CTO_ABSTENTION=threshold)
         "missing": float(len(evidence.missing)),
     }

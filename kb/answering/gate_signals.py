@@ -21,22 +21,36 @@ cite:
 - **retrieval agreement over the top three**: the documents dense and keyword search rank highest
   overlap;
 - **shape against evidence**: a question that asks for a figure, a duration or a choice between
-  named products, and cited sentences without a figure, a duration, or without both products.
+  named products, and cited sentences without a figure, a duration, or without both products;
+- **the subject's words, any case, uncited** (``subject_uncited``, ``rare_uncited``): casual
+  questions name products and places in lower case ("infinite campus vs powerschool", "ohio
+  district here"); a word of the subject the library uses somewhere but that neither the cited
+  sentences nor their documents' titles and headings hold is a sign the answer is about
+  something near the question, not the question;
+- **agreement on the cited document** (``cited_doc_agree``): dense and keyword search both rank
+  the document the answer leads with among their top three.
+
+What the answer cites is its sentences *and* the titles and section headings of their passages:
+a spreadsheet row quoted from "e-rate-471-items" answers a question about "the E-Rate 471"
+though the row itself never says "E-Rate".
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 
 from kb.answering.relevance_gate import names, unknown_names
 from kb.answering.retrieval import Passage
+from kb.core.answer import Draft
 from kb.index.keyword import KeywordIndex, tokenize
 
-__all__ = ["split_subject", "unknown_subject", "answerability_signals", "SIGNALS"]
+__all__ = ["split_subject", "unknown_subject", "answerability_signals", "cited_headers", "lead_document", "SIGNALS"]
 
 SIGNALS = ("unknown_subject", "unknown_scene", "names_uncited", "focus_cited", "focus_passages", "together", "agree_top3",
-           "duration_unanswered", "choice", "choice_uncited")
+           "duration_unanswered", "choice", "choice_uncited", "subject_uncited", "rare_uncited", "cited_doc_agree")
+RARE = 0.6  # a word is rare in the library when its idf is at least this share of an unseen word's
 
 _SENTENCE_END = re.compile(r"(?<!\.\.)(?<=[.?!])\s+")  # casual "..." runs on: it ends no sentence
 _EXPANSION = re.compile(r"\s\([^()]*\)$")  # what Vocabulary.expand appends
@@ -99,8 +113,10 @@ def split_subject(question: str) -> tuple[str, str]:
     return " ".join(" ".join(subject).split()), " ".join(" ".join(parts).split())
 
 
-def _unseen_words(text: str, vocab: dict[str, int]) -> set[str]:
-    return {t for t in tokenize(text) if len(t) > 2 and not t.isdigit() and t not in vocab}
+def _unseen_words(text: str, vocab: dict[str, int], index: KeywordIndex) -> set[str]:
+    """Words of the text (any case) the library never uses, but for the acronyms its vocabulary expands."""
+    return {t for t in tokenize(text) if len(t) > 2 and not t.isdigit() and t not in vocab
+            and not index.vocabulary.defines(t)}
 
 
 def unknown_subject(question: str, index: KeywordIndex) -> tuple[int, int]:
@@ -110,7 +126,7 @@ def unknown_subject(question: str, index: KeywordIndex) -> tuple[int, int]:
 
     def count(text: str) -> int:
         names = {t for name in unknown_names(text, index) for t in tokenize(name)} if text else set()
-        return len(names | _unseen_words(text, vocab)) if text else 0
+        return len(names | _unseen_words(text, vocab, index)) if text else 0
 
     return count(subject), count(scene)
 
@@ -151,35 +167,89 @@ def _choice(subject: str, cited: set[str], vocab: dict[str, int]) -> tuple[float
     """Does the question ask to choose between named things; does the cited text name them all?"""
     if not _CHOICE.search(subject):
         return 0.0, 0.0
-    options = [g for m in _ALTERNATIVES.finditer(subject) for g in m.groups()]
-    words = {t for option in options for t in tokenize(option)[-1:]}  # each option's last word names it
+    words: set[str] = set()
+    for match in _ALTERNATIVES.finditer(subject):  # "infinite campus vs powerschool for ...": campus, powerschool
+        words.update(tokenize(match.group(1))[-1:])  # the word before "vs/or" ends the first option's name
+        words.update(tokenize(match.group(2))[:1])  # the word after it starts the second's
     missing = sum(1 for t in words if t not in cited or t not in vocab)
     return 1.0, float(missing > 0 or not words)
 
 
+def cited_headers(draft: Draft | None, passages: Sequence[Passage]) -> str:
+    """The titles and section headings of the passages the draft's sentences are quoted from."""
+    if draft is None:
+        return ""
+    used = sorted({i for claim in draft.lead + draft.points for i in claim.sources if 0 <= i < len(passages)})
+    return "\n".join(f"{passages[i].chunk.title} {passages[i].chunk.section or ''}".strip() for i in used)
+
+
+def lead_document(draft: Draft | None, passages: Sequence[Passage]) -> str | None:
+    """The document of the first passage the draft cites."""
+    if draft is None:
+        return None
+    first = next((i for claim in draft.lead + draft.points for i in claim.sources if 0 <= i < len(passages)), None)
+    return passages[first].chunk.doc_id if first is not None else None
+
+
+def _subject_uncited(subject: str, cited: set[str], index: KeywordIndex) -> tuple[float, float]:
+    """The subject's words (any case) the library uses that the answer does not cite.
+
+    Returns the rarity of the rarest such word over that of a word no passage has (0: all cited),
+    and how many of them are rare in the library (see :data:`RARE`).
+    """
+    vocab = index.retriever.vocab_dict if len(index) else {}
+    ceiling = math.log((max(1, len(index)) + 0.5) / 0.5 + 1.0)  # the idf of a word no passage has
+    uncited = [index.idf(t) / ceiling for t in set(tokenize(subject))
+               if len(t) > 2 and not t.isdigit() and t in vocab and t not in cited]
+    return max(uncited, default=0.0), float(sum(1 for r in uncited if r >= RARE))
+
+
+def _name_cited(name: str, cited: set[str], index: KeywordIndex) -> bool:
+    """The name's words are cited, or (an acronym) its long form's are: "CSF" by "Cybersecurity Framework"."""
+    if set(tokenize(name)) <= cited:
+        return True
+    long = index.vocabulary.long_form(name)
+    return long is not None and bool(words := set(tokenize(long))) and words <= cited
+
+
 def answerability_signals(question: str, passages: Sequence[Passage], index: KeywordIndex, *,
-                          cited_text: str) -> dict[str, float]:
-    """The signals above for one (expanded) question, its passages and the text the answer would cite."""
+                          cited_text: str, headers: str = "", lead_doc: str | None = None) -> dict[str, float]:
+    """The signals above for one (expanded) question and its passages.
+
+    Args:
+        question: the question, with the vocabulary's long forms appended.
+        passages: the retrieved passages, best first.
+        index: the keyword index.
+        cited_text: the sentences the answer would cite.
+        headers: the titles and headings of the passages those sentences come from (:func:`cited_headers`).
+        lead_doc: the document the answer leads with.
+    """
     vocab = index.retriever.vocab_dict if len(index) else {}
     subject, _ = split_subject(question)
     in_subject, in_scene = unknown_subject(question, index)
-    cited = set(tokenize(cited_text))
+    said = set(tokenize(cited_text))
+    cited = said | set(tokenize(headers))
     focus = _rare({t: index.idf(t) for t in set(tokenize(subject))})
     rare = _rare({t: index.idf(t) for t in set(tokenize(question))})
     top: set[str] = set()
     for passage in passages[:3]:
         top |= set(tokenize(passage.chunk.embed_text))
     choice, choice_uncited = _choice(subject, cited, vocab)
-    named = {tuple(tokenize(name)) for name in names(subject)} - {()}
+    named = [name for name in dict.fromkeys(names(subject)) if tokenize(name)]
+    rarest_uncited, rare_uncited = _subject_uncited(subject, cited, index)
+    both = _top_documents(passages, "dense", 3) & _top_documents(passages, "keyword", 3)
     return {
         "unknown_subject": float(in_subject),
         "unknown_scene": float(in_scene),
-        "names_uncited": float(sum(1 for tokens in named if not set(tokens) <= cited)),
-        "focus_cited": _coverage(focus, cited),
+        "names_uncited": float(sum(1 for name in named if not _name_cited(name, cited, index))),
+        "focus_cited": _coverage(focus, said),
         "focus_passages": _coverage(focus, top),
         "together": _together(rare, passages[:5]),
         "agree_top3": _agreement(passages),
         "duration_unanswered": float(bool(_DURATION_ASKED.search(subject)) and not _DURATION.search(cited_text)),
         "choice": choice,
         "choice_uncited": choice_uncited,
+        "subject_uncited": rarest_uncited,
+        "rare_uncited": rare_uncited,
+        "cited_doc_agree": float(lead_doc is not None and lead_doc in both),
     }

@@ -38,12 +38,16 @@ def names(question: str) -> list[str]:
 
 
 def unknown_names(question: str, index: KeywordIndex) -> list[str]:
-    """Capitalised names and model numbers in the question that the knowledge base never mentions."""
+    """Capitalised names and model numbers in the question that the knowledge base never mentions.
+
+    An acronym the vocabulary expands ("CSF" in a library that writes "Cybersecurity Framework")
+    is not unknown.
+    """
     vocab = index.retriever.vocab_dict if len(index) else {}
     missing = []
     for word in names(question):
         tokens = tokenize(word)
-        if tokens and not any(t in vocab for t in tokens):
+        if tokens and not any(t in vocab for t in tokens) and not index.vocabulary.defines(word):
             missing.append(word)
     return missing
 

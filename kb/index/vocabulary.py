@@ -7,7 +7,11 @@ incremental build reads only new and changed documents):
   "MFA (multi-factor authentication)", checked by the Schwartz-Hearst rule (the
   acronym's letters appear, in order, in the long form, the first at a word start);
 - numbered terms, "Category Two" or "Title IV", whose informal forms a reader types
-  ("Cat 2", "category 2", "C2", "Title 4").
+  ("Cat 2", "category 2", "C2", "Title 4");
+- standard acronyms of K-12 education and school IT the library uses without defining
+  ("CSF" where the library writes "Cybersecurity Framework"), from the glossary shipped
+  beside this module (``glossary.txt``); an entry counts only when the library never writes
+  the acronym and writes every word of its long form.
 
 At question time :meth:`Vocabulary.expand` appends the long forms of the acronyms and
 informal terms the question uses, so retrieval and the relevance gate see the words the
@@ -20,10 +24,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from kb.core.text import STOPWORDS
 
-__all__ = ["Vocabulary", "find_terms"]
+__all__ = ["Vocabulary", "find_terms", "load_glossary", "GLOSSARY_PATH"]
+
+GLOSSARY_PATH = Path(__file__).resolve().parent / "glossary.txt"
 
 _SHORT = r"[A-Za-z][A-Za-z0-9&/-]{1,9}"
 _LONG_THEN_SHORT = re.compile(r"((?:[A-Za-z0-9][\w'&/-]*[\s,]+){1,12})\((" + _SHORT + r")s?\)")
@@ -130,16 +138,45 @@ def find_terms(text: str) -> dict[str, list[str]]:
     return {"acronyms": acronyms, "numbered": numbered}
 
 
+@lru_cache(maxsize=2)
+def load_glossary(path: Path = GLOSSARY_PATH) -> dict[str, tuple[str, bool]]:
+    """The standard acronyms: ``{ACRONYM (upper-cased): (long form, matches only in capitals)}``."""
+    entries: dict[str, tuple[str, bool]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        short, sep, long = (part.strip() for part in line.partition("="))
+        if not sep or not short or not long:
+            raise ValueError(f"{path}: {line!r} is not 'ACRONYM = long form'; fix the line")
+        entries[short.rstrip("!").upper()] = (long, short.endswith("!"))
+    return entries
+
+
+@lru_cache(maxsize=8)
+def _standard_pattern(shorts: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for the standard acronyms (longest first), as a whole word, optionally with a plural "s"."""
+    alternatives = "|".join(re.escape(s) for s in sorted(shorts, key=lambda s: (-len(s), s)))
+    return re.compile(r"(?<![\w:/&-])(?P<short>" + alternatives + r")(?P<plural>s)?(?![\w:/&-])", re.IGNORECASE)
+
+
 @dataclass
 class Vocabulary:
     """Acronyms and numbered terms of the whole knowledge base, for expanding questions."""
 
     acronyms: dict[str, str] = field(default_factory=dict)  # upper-cased acronym -> most used long form
     numbered: dict[tuple[str, int], str] = field(default_factory=dict)  # (lower head word, number) -> term as written
+    # standard acronyms the library does not define itself: upper-cased acronym -> (long form, capitals only)
+    standard: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     @classmethod
-    def from_terms(cls, per_doc: Mapping[str, Mapping[str, list[str]]]) -> Vocabulary:
-        """Merge the per-document terms (:func:`find_terms` output): the long form most documents use wins."""
+    def from_terms(cls, per_doc: Mapping[str, Mapping[str, list[str]]], *,
+                   standard: Mapping[str, tuple[str, bool]] | None = None) -> Vocabulary:
+        """Merge the per-document terms (:func:`find_terms` output): the long form most documents use wins.
+
+        ``standard`` (glossary entries the caller found usable) adds the acronyms the documents do
+        not define themselves.
+        """
         long_forms: dict[str, Counter[str]] = {}
         numbered: dict[tuple[str, int], Counter[str]] = {}
         for terms in per_doc.values():
@@ -152,10 +189,42 @@ class Vocabulary:
                 if value:
                     numbered.setdefault((head.lower(), value), Counter())[term] += 1
         return cls(acronyms={short: _most_common(c) for short, c in long_forms.items()},
-                   numbered={key: _most_common(c) for key, c in numbered.items()})
+                   numbered={key: _most_common(c) for key, c in numbered.items()},
+                   standard={short: entry for short, entry in (standard or {}).items() if short not in long_forms})
 
     def __len__(self) -> int:
-        return len(self.acronyms) + len(self.numbered)
+        return len(self.acronyms) + len(self.numbered) + len(self.standard)
+
+    def defines(self, word: str) -> bool:
+        """Is the word (any case, plural "s" allowed) an acronym this vocabulary expands?
+
+        The unknown-name rule asks this: "CSF" is not unknown to a library that writes
+        "Cybersecurity Framework" throughout.
+        """
+        upper = word.upper()
+        return any(w in self.acronyms or w in self.standard for w in (upper, upper[:-1] if upper.endswith("S") else upper))
+
+    def long_form(self, word: str) -> str | None:
+        """The long form of an acronym (the library's own, else the glossary's), or None."""
+        upper = word.upper()
+        for key in (upper, upper[:-1] if upper.endswith("S") else upper):
+            if key in self.acronyms:
+                return self.acronyms[key]
+            if key in self.standard:
+                return self.standard[key][0]
+        return None
+
+    def _standard_expansions(self, question: str) -> Iterable[str]:
+        if not self.standard:
+            return
+        for match in _standard_pattern(tuple(self.standard)).finditer(question):
+            typed, plural = match.group("short"), match.group("plural")
+            long, capitals_only = self.standard[typed.upper()]
+            if (capitals_only or plural) and not (typed.isupper() or not typed.isalpha()):
+                continue  # "sea", "dr", "irs": everyday words or another acronym, not this one
+            if plural and plural != "s":
+                continue
+            yield long
 
     def expansions(self, question: str) -> list[str]:
         """Long forms of the acronyms and informal numbered terms the question uses (not already in it)."""
@@ -168,18 +237,21 @@ class Vocabulary:
             long = self.acronyms.get(word.upper())
             if long and long not in low and long not in found:
                 found.append(long)
+        for long in self._standard_expansions(question):
+            if long.lower() not in low and long.lower() not in (f.lower() for f in found):
+                found.append(long)
         for match in _INFORMAL.finditer(question):
             head, number = match.group(1), match.group(2)
             if head.lower() in STOPWORDS or not (number.isdigit() or number.isupper()):
                 continue  # "for one", "have two": abbreviated heads take a numeral, as people type them
             term = self._numbered(head, number)
-            if term and term.lower() not in low and term not in found:
+            if term and term.lower() not in low and term.lower() not in (f.lower() for f in found):
                 found.append(term)
         for match in _LETTER_DIGIT.finditer(question):
-            if match.group(0).upper() in self.acronyms:
+            if match.group(0).upper() in self.acronyms or match.group(0).upper() in self.standard:
                 continue
             term = self._numbered(match.group(1), match.group(2))
-            if term and term.lower() not in low and term not in found:
+            if term and term.lower() not in low and term.lower() not in (f.lower() for f in found):
                 found.append(term)
         return found[:_MAX_EXPANSIONS]
 
