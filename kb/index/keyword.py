@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.core.documents import Chunk
+from kb.core.documents import REV, Chunk
 from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
 from kb.index.vocabulary import Vocabulary, find_terms
@@ -258,6 +258,8 @@ class KeywordIndex:
         entries = json.loads((folder / "entries.json").read_text())
         if "terms" not in entries:  # saved before the vocabulary was kept: the caller rebuilds it
             raise ValueError(f"keyword index in {folder} has no vocabulary")
+        if entries["meta"] and "index" not in entries["meta"][0]:  # saved before chunk numbers were kept: rebuilt once
+            raise ValueError(f"keyword index in {folder} has no chunk numbers")
         retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if entries["ids"] else bm25s.BM25()
         tokens: list[np.ndarray] | None = None
         if (folder / "tokens.npz").is_file():
@@ -291,10 +293,11 @@ def _compact(rows: list[np.ndarray], vocab: list[str]) -> tuple[list[np.ndarray]
 
 
 def _filter_meta(chunk: Chunk) -> dict[str, Any]:
-    meta: dict[str, Any] = {"doc_id": chunk.doc_id, "areas": chunk.areas, "source_type": chunk.source_type}
+    # the chunk's number: retrieval's neighbour support finds a candidate's neighbours without reading the store
+    meta: dict[str, Any] = {"doc_id": chunk.doc_id, "index": chunk.index, "areas": chunk.areas, "source_type": chunk.source_type}
     if (number := date_number(chunk.date)) is not None:
         meta["date_ord"] = number
-    for key in ("authority", "jurisdiction", "expires", "superseded_by"):
+    for key in ("authority", "jurisdiction", "expires", "superseded_by", REV):  # REV: retrieval checks a hit is current
         if chunk.extra.get(key):
             meta[key] = chunk.extra[key]
     return meta
