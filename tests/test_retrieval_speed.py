@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,8 @@ import pytest
 from eval.gold import load_gold
 from kb.answering.retrieval import NEIGHBOUR_HEAD, Filters, Passage, Retriever, neighbour_supported
 from kb.core.areas import classify
-from kb.core.documents import is_current
+from kb.core.documents import REV, Chunk, is_current
+from kb.index.keyword import KeywordIndex
 from kb.index.knowledge import KnowledgeBase
 from kb.index.store import Store
 
@@ -144,3 +147,17 @@ def test_candidates_further_down_fill_in_for_chunks_that_vanished(library_kb: Kn
     expected = [p for p in full if p.chunk.id not in vanished][:5]
     assert _rows(kept) == _rows(expected)
     assert len(reads) == 2 and len(reads[0]) == 8  # the top k + 3 first, then the next 8
+
+
+def test_a_keyword_index_saved_by_an_older_release_is_refused_so_that_it_is_rebuilt(tmp_path: Path) -> None:
+    chunks = [Chunk(id=f"d-{n:05d}", doc_id="d", index=n, text=f"Phishing drill number {n} for staff.", title="d",
+                    source="/d.md", source_type="markdown", extra={REV: "abc123"}) for n in range(3)]
+    index = KeywordIndex.build(chunks)
+    assert [(m["index"], m[REV]) for m in index.meta] == [(0, "abc123"), (1, "abc123"), (2, "abc123")]
+    index.save(tmp_path / "k")
+    assert KeywordIndex.load(tmp_path / "k").meta == index.meta
+    entries = json.loads((tmp_path / "k" / "entries.json").read_text())
+    del entries["format"]  # as the release before issue #20 saved it (no chunk numbers or revisions)
+    (tmp_path / "k" / "entries.json").write_text(json.dumps(entries))
+    with pytest.raises(ValueError, match="saved by an older release"):
+        KeywordIndex.load(tmp_path / "k")
