@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from eval.tables import TABLE_METRICS, summary_table
 
-__all__ = ["write_report"]
+__all__ = ["method_lines", "write_latest", "write_report"]
 
 
 def write_report(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
@@ -22,6 +23,22 @@ def write_report(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any
     (folder / "rows.jsonl").write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
     (folder / "latest.md").write_text(_markdown(summary))
     return folder
+
+
+def write_latest(folder: Path, summary: dict[str, Any], *, markdown: Callable[[dict[str, Any]], str],
+                 chart: Callable[[Path, dict[str, Any]], str] | None) -> Path:
+    """Stamp ``summary`` with the time, draw its chart (if any), write latest.json and latest.md; return the Markdown path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    summary["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    summary["chart"] = chart(folder, summary) if chart is not None else None
+    (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
+    (folder / "latest.md").write_text(markdown(summary))
+    return folder / "latest.md"
+
+
+def method_lines(summary: dict[str, Any]) -> str:
+    """The summary's "method" notes as a Markdown list."""
+    return "\n".join(f"- {k}: {v}" for k, v in summary.get("method", {}).items())
 
 
 def _markdown(summary: dict[str, Any]) -> str:

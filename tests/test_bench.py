@@ -17,7 +17,7 @@ from kb.answering.retrieval import Retriever
 from kb.core.settings import Settings
 from kb.index.knowledge import KnowledgeBase
 
-TINY = BenchPlan(target_chunks=30, scales=(20, 150), questions=3, asks=2, langchain=False)
+TINY = BenchPlan(target_chunks=30, scales=(20, 150), questions=3, asks=2, langchain=False, api_requests=3)
 
 
 def test_percentile_interpolates() -> None:
@@ -76,12 +76,15 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
         assert row["update_one_doc_s"] > 0  # a document added to the scale was picked up
         assert row["peak_rss_mb"] >= row["rss_mb"] > 50  # the probe's own memory, not its parent's
         assert {"embed", "retrieve", "total"} <= set(row["ask_stages_mean_ms"])
+        assert row["api"]["requests"] == 3 and row["api"]["errors"] == 0  # a real `kb serve` answered /v1/ask
+        assert row["api"]["p95_ms"] >= row["api"]["p50_ms"] > 0
     assert summary["scales"][1]["synthetic_chunks"] > 0
     assert summary["machine"]["cpus"] >= 1 and summary["machine"]["load_avg_1m_start"] >= 0
     folder = hash_settings.reports_dir / "bench"
     assert json.loads((folder / "latest.json").read_text())["ingest"]["chunks"] == ingest["chunks"]
     assert (folder / "scaling.png").read_bytes()[:4] == b"\x89PNG"
     assert "first ingest / re-ingest" in (folder / "latest.md").read_text()
+    assert "API /v1/ask p50 / p95 ms (1 client)" in (folder / "latest.md").read_text()
 
 
 @pytest.mark.slow

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from eval.reports import method_lines, write_latest
 
 __all__ = ["write_beir_report", "markdown_table"]
 
@@ -52,11 +52,8 @@ def _chart(folder: Path, summary: dict[str, Any]) -> str:
 
 def write_beir_report(folder: Path, summary: dict[str, Any]) -> Path:
     """Write latest.json, latest.md and ndcg.png into ``folder``; return the Markdown path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    summary["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    summary["chart"] = _chart(folder, summary) if summary["results"] else None
-    (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
-    method = "\n".join(f"- {k}: {v}" for k, v in summary.get("method", {}).items())
-    text = f"# BEIR report\n\nGenerated {summary['generated_at']}.\n\n{markdown_table(summary)}\n\nMethod:\n{method}\n"
-    (folder / "latest.md").write_text(text)
-    return folder / "latest.md"
+    return write_latest(folder, summary, chart=_chart if summary["results"] else None, markdown=_markdown)
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    return f"# BEIR report\n\nGenerated {summary['generated_at']}.\n\n{markdown_table(summary)}\n\nMethod:\n{method_lines(summary)}\n"

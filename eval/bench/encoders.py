@@ -23,8 +23,8 @@ from typing import Any, get_args
 import click
 import numpy as np
 
-from eval.bench.pipeline import percentile
 from eval.bench.probe import timed
+from eval.bench.stats import percentile
 from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import REPO_ROOT, Settings
 from kb.embed import make_embedder

@@ -26,7 +26,6 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,50 +33,16 @@ from typing import Any
 import click
 import numpy as np
 
+from eval.bench.api import api_load, free_port, rss_mb, wait_http
 from eval.bench.corpus import questions
-from eval.bench.pipeline import percentile
 from eval.bench.scale import RealCorpus, synthetic_part
+from eval.bench.stats import percentile
 from kb.core.settings import Settings
 
 __all__ = ["COMMANDS"]
 
 CHECKPOINTS = (10_000, 100_000, 250_000, 500_000, 1_000_000)
 WRITE_STEP = 10_000  # chunks generated and written per call (a multiple of 50)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (the Chroma CLI runs its server in a child)."""
-    total = 0.0
-    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()] \
-        if Path(f"/proc/{pid}/task/{pid}/children").exists() else [pid]
-    for one in pids:
-        try:
-            for line in Path(f"/proc/{one}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += float(line.split()[1]) / 1024
-        except OSError:
-            continue
-    return round(total, 1)
-
-
-def _wait_http(url: str, timeout_s: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=30).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
 def _probe(settings: Settings, asks: int) -> dict[str, Any]:
@@ -90,82 +55,6 @@ def _probe(settings: Settings, asks: int) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"probe failed: {done.stderr[-2000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _api_load(settings: Settings, *, workers: int, clients: int, requests: int, env: dict[str, str], log: Path,
-              worker_timeout: int | None = None) -> dict[str, Any]:
-    """``kb serve --workers N`` on the same store, hammered by ``clients`` threads; latency, errors and their causes.
-
-    The server's log goes to ``log``; every failed request keeps its status and the start of its body (or the
-    client-side exception), and worker processes that were replaced during the run are counted.
-    """
-    import httpx
-
-    kb = str(Path(sys.executable).parent / "kb")
-    made = subprocess.run([kb, "token", "create", f"bench-{os.getpid()}-{int(time.time())}", "--rate", "100000"],
-                          env=env, capture_output=True, text=True, check=True)
-    token = made.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    args = [kb, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "info"]
-    if worker_timeout is not None:
-        args += ["--worker-timeout", str(worker_timeout)]
-    with log.open("ab") as out:
-        server = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        started_wait = time.perf_counter()
-        _wait_http(f"{url}/healthz", 1800)
-        asked = questions(requests, seed=11)
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(timeout=600, limits=httpx.Limits(max_connections=clients)) as client:
-            for q in asked[:workers * 4]:  # warm every worker (model, keyword index)
-                client.post(f"{url}/v1/ask", json={"question": q}, headers=headers)
-            ready_s = time.perf_counter() - started_wait
-            workers_before = set(_children(server.pid))
-            peak_rss: dict[int, float] = {}
-            sampling = True
-
-            def sample() -> None:
-                while sampling:
-                    for pid in _children(server.pid):
-                        peak_rss[pid] = max(peak_rss.get(pid, 0.0), _rss_mb(pid))
-                    time.sleep(1.0)
-
-            def one(question: str) -> tuple[float, int, str]:
-                began = time.perf_counter()
-                try:
-                    response = client.post(f"{url}/v1/ask", json={"question": question}, headers=headers)
-                    status, detail = response.status_code, "" if response.status_code == 200 else response.text[:200]
-                except httpx.HTTPError as exc:
-                    status, detail = 0, f"{type(exc).__name__}: {exc}"[:200]
-                return time.perf_counter() - began, status, detail
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            began = time.perf_counter()
-            with cf.ThreadPoolExecutor(clients) as pool:
-                results = list(pool.map(one, asked))
-            wall = time.perf_counter() - began
-            sampling = False
-            workers_after = set(_children(server.pid))
-        ms = [s * 1000 for s, _, _ in results]
-        failed = [{"status": status, "detail": detail} for _, status, detail in results if status != 200]
-        return {"workers": workers, "clients": clients, "requests": len(results), "errors": len(failed),
-                "error_samples": failed[:10], "workers_replaced": len(workers_before - workers_after),
-                "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
-                "max_ms": round(max(ms), 1), "throughput_rps": round(len(results) / wall, 2),
-                "ready_s": round(ready_s, 1), "worker_peak_rss_mb": sorted(round(v) for v in peak_rss.values()),
-                "worker_timeout": worker_timeout}
-    finally:
-        server.terminate()
-        server.wait(timeout=120)
 
 
 def _write_step(store: Any, real: RealCorpus, start: int, n: int) -> None:
@@ -248,8 +137,8 @@ def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int
     (root / "chroma").mkdir(parents=True, exist_ok=True)
     state = _State(root / "state.json")
     if not state.get("collection"):
-        state.set(collection=f"m{os.getpid()}", port=_free_port(), have=0, written_s=0.0, rows=[], steps=[])
-    port = int(state["port"]) if _port_free(int(state["port"])) else _free_port()
+        state.set(collection=f"m{os.getpid()}", port=free_port(), have=0, written_s=0.0, rows=[], steps=[])
+    port = int(state["port"]) if _port_free(int(state["port"])) else free_port()
     state.set(port=port)
     real = RealCorpus.read(eval_kb(settings, "library").store)
     echo(f"real corpus: {len(real.docs)} documents, {len(real.chunks)} chunks; resuming at {int(state['have']):,} chunks")
@@ -263,7 +152,7 @@ def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int
            "CTO_AUDIT": "false", "PYTHONPATH": os.pathsep.join(sys.path)}
     api: dict[str, Any] = {}
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", 600)
+        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", 600)
         store = open_store(served)
         if not state.get("real_written"):
             store.add_chunks(real.chunks, real.vectors)
@@ -287,7 +176,7 @@ def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int
                    "retrieve_p95_ms": round(percentile([s * 1000 for s in probe["retrieve_s"]], 95), 1),
                    "ask_p50_ms": round(percentile([s * 1000 for s in probe["ask_s"]], 50), 1),
                    "ask_p95_ms": round(percentile([s * 1000 for s in probe["ask_s"]], 95), 1),
-                   "app_peak_rss_mb": round(probe["peak_rss_mb"], 1), "chroma_rss_mb": _rss_mb(chroma.pid),
+                   "app_peak_rss_mb": round(probe["peak_rss_mb"], 1), "chroma_rss_mb": rss_mb(chroma.pid),
                    "chroma_disk_mb": _disk_mb(root / "chroma"), "keyword_disk_mb": _disk_mb(served.data_dir / "keyword"),
                    "stages_mean_ms": {k: round(v * 1000, 1) for k, v in probe.get("ask_stages_mean_s", {}).items()},
                    "loadavg": _loadavg()}
@@ -295,9 +184,9 @@ def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int
             echo(json.dumps(row))
         reached = bool(state["rows"]) and state["rows"][-1]["chunks"] >= checkpoints[-1]
         if requests and (reached or budget_s <= 0):
-            api = _api_load(served, workers=workers, clients=clients, requests=requests, env=env,
+            api = api_load(served, workers=workers, clients=clients, requests=requests, env=env,
                             log=root / f"serve-{int(time.time())}.log", worker_timeout=worker_timeout)
-            api["chroma_rss_mb"] = _rss_mb(chroma.pid)
+            api["chroma_rss_mb"] = rss_mb(chroma.pid)
             api["chunks"] = store.count()
             api["loadavg"] = _loadavg()
             state.set(api=state.get("api", []) + [api])

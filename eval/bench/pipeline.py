@@ -36,6 +36,7 @@ import click
 
 from eval.bench.corpus import generate_corpus, questions
 from eval.bench.scale import RealCorpus, build_scale
+from eval.bench.stats import percentile
 from ingest.pipeline import run_ingest
 from kb.answering.retrieval import Retriever
 from kb.core.console import configure_logging, friendly_errors, load_settings
@@ -61,21 +62,11 @@ class BenchPlan:
     asks: int = 20
     langchain: bool = True
     whole: str = ""  # a folder to ingest whole-process, ours against the LangChain pipeline ("" skips it)
+    api_requests: int = 30  # questions posted one at a time to `kb serve` at each scale (0 skips the API)
 
 
 FULL = BenchPlan()
-QUICK = BenchPlan(target_chunks=100, scales=(300, 2_000), questions=8, asks=4)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+QUICK = BenchPlan(target_chunks=100, scales=(300, 2_000), questions=8, asks=4, api_requests=8)
 
 
 def _stats(seconds: list[float]) -> dict[str, float]:
@@ -205,6 +196,17 @@ def _probe(settings: Settings, qs: list[str], asks: int) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _api_single(settings: Settings, requests: int, log: Path) -> dict[str, Any]:
+    """`kb serve` (one worker) on a scale's knowledge base, one client posting ``/v1/ask`` after a warm-up."""
+    from eval.bench.api import api_load, serve_env
+
+    result = api_load(settings, workers=1, clients=1, requests=requests, env=serve_env(settings), log=log)
+    if result["errors"]:
+        raise RuntimeError(f"`kb serve` answered {result['errors']} of {requests} questions with an error "
+                           f"(log: {log}): {result['error_samples'][:2]}")
+    return {k: result[k] for k in ("requests", "errors", "p50_ms", "p95_ms", "ready_s")}
+
+
 def _scale_stage(settings: Settings, kb: KnowledgeBase, ingest: dict[str, Any], plan: BenchPlan, qs: list[str],
                  folder: Path, echo: Echo) -> list[dict[str, Any]]:
     real = RealCorpus.read(kb.store)
@@ -221,10 +223,13 @@ def _scale_stage(settings: Settings, kb: KnowledgeBase, ingest: dict[str, Any], 
                "ask": _stats(measured["ask_s"]), "peak_rss_mb": round(measured["peak_rss_mb"], 1),
                "rss_mb": round(measured.get("rss_mb", 0.0), 1),
                "ask_stages_mean_ms": {k: round(v * 1000, 1) for k, v in measured.get("ask_stages_mean_s", {}).items()}}
+        if plan.api_requests:
+            row["api"] = _api_single(built.settings, plan.api_requests, folder / f"api-{n}.log")
         echo(f"scale {built.chunks}: write {row['store_write_s']} s, open+keyword {row['open_and_keyword_s']} s, "
              f"one document added {row['update_one_doc_s']} s, "
              f"retrieve p50/p95 {row['retrieve']['p50_ms']}/{row['retrieve']['p95_ms']} ms, "
-             f"ask p50/p95 {row['ask']['p50_ms']}/{row['ask']['p95_ms']} ms, peak RSS {row['peak_rss_mb']} MB")
+             f"ask p50/p95 {row['ask']['p50_ms']}/{row['ask']['p95_ms']} ms, peak RSS {row['peak_rss_mb']} MB"
+             + (f", API /v1/ask p50/p95 {row['api']['p50_ms']}/{row['api']['p95_ms']} ms" if "api" in row else ""))
         rows.append(row)
         shutil.rmtree(folder / f"scale-{n}", ignore_errors=True)
     return rows
@@ -263,6 +268,9 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
                           "reingest_speedup>=50": ingest["reingest_speedup"] >= 50}
     if baseline:
         summary["targets"]["retrieve_p50<=langchain_p50"] = baseline["retrieve_p50_ratio_ours_to_langchain"] <= 1.0
+    at_10k = [r for r in scales if r["target"] == 10_000 and "api" in r]
+    if at_10k:
+        summary["targets"]["api_p95_at_10k<=300ms"] = at_10k[0]["api"]["p95_ms"] <= 300
     if whole:
         summary["targets"]["whole_process_speedup>=1.5"] = whole["speedup"] >= 1.5
     summary["report"] = str(write_bench_report(settings.reports_dir / "bench", summary))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from eval.reports import method_lines, write_latest
 
 __all__ = ["text_table", "write_bench_report"]
 
@@ -48,15 +48,21 @@ def _ingest_lines(summary: dict[str, Any]) -> list[str]:
 
 def _scale_lines(summary: dict[str, Any]) -> list[str]:
     lines = ["| chunks (real + synthetic) | store write s | open + keyword s | one doc added s | ingest s (projected) | "
-             "cold query ms | retrieve p50 / p95 ms | ask p50 / p95 ms | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "cold query ms | retrieve p50 / p95 ms | ask p50 / p95 ms | API /v1/ask p50 / p95 ms (1 client) | peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["scales"]:
         lines.append(f"| {r['chunks']:,} ({r['real_chunks']:,} + {r['synthetic_chunks']:,}) | {r['store_write_s']:.1f} | "
                      f"{r['open_and_keyword_s']:.1f} | {r.get('update_one_doc_s', float('nan')):.2f} | "
                      f"{r['ingest_projected_s']:.0f} | {r['cold_query_ms']:.0f} | "
                      f"{r['retrieve']['p50_ms']:.1f} / {r['retrieve']['p95_ms']:.1f} | {r['ask']['p50_ms']:.1f} / {r['ask']['p95_ms']:.1f} | "
+                     f"{_api_cell(r)} | "
                      f"{r['peak_rss_mb']:.0f} |")
     return lines
+
+
+def _api_cell(row: dict[str, Any]) -> str:
+    api = row.get("api")
+    return f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f}" if api else "not measured"
 
 
 def text_table(summary: dict[str, Any]) -> str:
@@ -92,14 +98,12 @@ def _chart(folder: Path, summary: dict[str, Any]) -> str:
 
 def write_bench_report(folder: Path, summary: dict[str, Any]) -> Path:
     """Write latest.json, latest.md and scaling.png into ``folder``; return the Markdown path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    summary["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    summary["chart"] = _chart(folder, summary) if summary["scales"] else None
-    (folder / "latest.json").write_text(json.dumps(summary, indent=2, default=str))
-    method = "\n".join(f"- {k}: {v}" for k, v in summary["method"].items())
+    return write_latest(folder, summary, chart=_chart if summary["scales"] else None, markdown=_markdown)
+
+
+def _markdown(summary: dict[str, Any]) -> str:
     machine = summary.get("machine", {})
-    (folder / "latest.md").write_text(f"# Benchmark\n\nGenerated {summary['generated_at']}; model {summary['embedding_model']}; "
-                                      f"{machine.get('cpus')} CPUs, load average {machine.get('load_avg_1m_start')} at the start "
-                                      f"and {machine.get('load_avg_1m_end')} at the end.\n\n"
-                                      f"{text_table(summary)}\n\nMethod:\n{method}\n")
-    return folder / "latest.md"
+    return (f"# Benchmark\n\nGenerated {summary['generated_at']}; model {summary['embedding_model']}; "
+            f"{machine.get('cpus')} CPUs, load average {machine.get('load_avg_1m_start')} at the start "
+            f"and {machine.get('load_avg_1m_end')} at the end.\n\n"
+            f"{text_table(summary)}\n\nMethod:\n{method_lines(summary)}\n")
