@@ -31,6 +31,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "composer weighs passages by dense cosine": {"compose_fused_relevance": False},
     "composer quotes from the shortlist only": {"compose_fill": False},
     "composer leads steps/priorities with the list": {"compose_list_lead": True},
+    "composer reads the chunk a top passage runs into": {"compose_context": 3},
     "abstain by one-score threshold": {"abstention": "threshold"},
     "no vocabulary expansion": {"expand_vocabulary": False},
     "expansion words weigh as the user's own": {"expansion_weight": 1.0},

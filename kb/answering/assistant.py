@@ -19,6 +19,7 @@ import numpy as np
 from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
 from kb.answering.composers import Composer, make_composer
+from kb.answering.context import with_context
 from kb.answering.extractive import ExtractiveComposer
 from kb.answering.layout import render as render_answer
 from kb.answering.links import deep_link
@@ -45,7 +46,7 @@ def _passage_ref(passage: Passage) -> dict[str, object]:
     return {"doc_id": chunk.doc_id, "chunk_id": chunk.id, "title": chunk.title, "source": chunk.source,
             "page": chunk.page, "section": chunk.section, "score": round(passage.score, 5),
             "dense": None if passage.dense is None else round(passage.dense, 4),
-            "content_hash": content_hash(chunk.text)}
+            "content_hash": content_hash(chunk.text), **({"context": True} if passage.context else {})}
 
 
 class Assistant:
@@ -120,7 +121,10 @@ class Assistant:
         passages = self.retriever.retrieve(searched, filters, k=k, areas=areas, query_vector=vector)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        probe = self._probe(searched, passages, vector)
+        reading = self._reading(passages, vector)
+        timings["context"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        probe = self._probe(searched, reading, vector)
         timings["compose"] = time.perf_counter() - mark
         features = gate_features(searched, passages, self.kb.keyword, draft=probe)
         evidence, answers = self._decide(features)
@@ -131,14 +135,14 @@ class Assistant:
             draft = probe
             if self.composer is not self.probe_composer:  # another composer writes the answer the probe allowed
                 mark = time.perf_counter()
-                draft = self.composer.compose(searched, passages, question_vector=vector, on_token=on_token)
+                draft = self.composer.compose(searched, reading, question_vector=vector, on_token=on_token)
                 timings["compose"] += time.perf_counter() - mark
-            answer = self._render(question, standalone, areas=areas, passages=passages, draft=draft,
+            answer = self._render(question, standalone, areas=areas, passages=reading, draft=draft,
                                   evidence=evidence, notices=notices)
         answer.gate = {name: round(value, 4) for name, value in features.items()}
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
-        answer.retrieved = [_passage_ref(p) for p in passages]
+        answer.retrieved = [_passage_ref(p) for p in passages] + [_passage_ref(p) for p in reading if p.context]
         if self.journal is not None:
             if answer.abstained and question and log_gap:
                 self.journal.record_gap(question, areas=answer.areas, nearest=answer.nearest_topics, reason="abstained")
@@ -174,6 +178,14 @@ class Assistant:
         if not self.settings.expand_vocabulary:
             return question
         return self.kb.keyword.vocabulary.expand(question)
+
+    def _reading(self, passages: list[Passage], vector: np.ndarray) -> list[Passage]:
+        """The passages the composer reads: the retrieved ones, with the neighbouring chunks the best run into."""
+        depth = self.settings.compose_context
+        if not depth or not passages:
+            return passages
+        return with_context(self.kb, passages, depth=depth, share=self.settings.compose_context_share,
+                            query_vector=vector)
 
     def _probe(self, question: str, passages: list[Passage], vector: np.ndarray) -> Draft | None:
         """The extractive draft: the answer itself offline, and the sentences the abstention model reads."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kb.answering.context import continues
 from kb.answering.layout import LABEL_CHARS, render
 from kb.answering.readability import violating
 from kb.answering.sentences import Sentence, closure, siblings
@@ -135,6 +136,16 @@ def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:
     return ranked[:1]
 
 
+def _mark_continued(plan: Plan, before: tuple[int, list[Claim]] | None, p: int, block: list[Claim]) -> None:
+    """Steps of a passage that go on with the list the chunk before it ended on number on from it."""
+    if before is None or not block or block[0].kind != "step" or before[1][-1].kind != "step":
+        return
+    previous, chunk = plan.passages[before[0]].chunk, plan.passages[p].chunk
+    if (previous.doc_id == chunk.doc_id and previous.index + 1 == chunk.index and before[1][-1].group == block[0].group
+            and continues(previous, chunk)):
+        block[0].continued = True
+
+
 def plan_draft(plan: Plan, seeds: Sequence[Candidate]) -> Draft:
     """The draft for the chosen seeds: the lead block(s) first, then the rest grouped by source, in source order."""
     positions: dict[int, set[int]] = {}
@@ -147,6 +158,7 @@ def plan_draft(plan: Plan, seeds: Sequence[Candidate]) -> Draft:
             block = [c for c in block if c.text.lower() not in seen]
             seen.update(c.text.lower() for c in block)
             if block:
+                _mark_continued(plan, blocks[-1] if blocks else None, p, block)
                 blocks.append((p, block))
     lead_blocks: list[list[Claim]] = []
     for seed in _lead_seeds(plan, seeds):

@@ -27,8 +27,8 @@ def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: st
             step = 0  # each source's steps are numbered from 1
             lines.append(f"\n{claim.group}:")
         if claim.kind == "step":
-            if step and claim.sources != previous:
-                step = 0  # another passage's steps are another list: number it from 1
+            if step and claim.sources != previous and not claim.continued:
+                step = 0  # another passage's steps are another list (unless it runs on from the chunk before)
             previous = claim.sources
             step += 1
             lines.append(f"{step}. {mark(claim)}")

@@ -125,6 +125,7 @@ class Passage:
     dense: float | None = None  # cosine similarity to the question
     keyword: float | None = None  # BM25 score
     vector: np.ndarray | None = field(default=None, repr=False)
+    context: bool = False  # not retrieved: the neighbouring chunk a retrieved passage runs into (kb.answering.context)
 
 
 @lru_cache(maxsize=1)

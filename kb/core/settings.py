@@ -138,6 +138,15 @@ class Settings(BaseSettings):
         False, description="Offline composer: for a steps or priorities question whose best opening sentence is a "
         "list entry, lead with that list's entries in the source's order, numbered (off: it cost library key facts)."
     )
+    compose_context: int = Field(
+        0, ge=0, le=50, description="Offline composer: of this many best passages, one whose list or sentence runs "
+        "over the chunk boundary is read with the unretrieved neighbouring chunk it runs into (same document, cited "
+        "to its own page); 0 (the default: measured no gain in key facts) reads the retrieved passages only."
+    )
+    compose_context_share: float = Field(
+        0.9, ge=0.0, le=1.0, description="Offline composer: a neighbouring chunk read as context (compose_context) "
+        "weighs this share of its passage's retrieval score."
+    )
     stale_after_years: float = Field(
         4.0, gt=0, description="Sources older than this many years get an age notice."
     )

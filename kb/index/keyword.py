@@ -32,6 +32,7 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
 FILTER_FIELDS = ("doc_id", "areas", "date_ord", "source_type", "authority", "jurisdiction")
 FORMAT = 2  # what a saved index's entries hold; 2: each chunk's number and revision too (retrieval reads them)
 _stemmer: Any = None
+_CHUNK_PLACE = re.compile(r"-(\d{5,})-[0-9a-f]{10}$")  # a chunk id's position in its document (ingest.chunking)
 
 
 def _bm25s():  # type: ignore[no-untyped-def]
@@ -162,6 +163,30 @@ class KeywordIndex:
             self._positions = {cid: n for n, cid in enumerate(self.ids)}
         position = self._positions.get(chunk_id)
         return self.meta[position] if position is not None else {}
+
+    def neighbour_id(self, chunk_id: str, step: int) -> str | None:
+        """The id of the chunk ``step`` places from this one in its document, when the index holds it beside it.
+
+        Chunks are indexed in document order, with ids ending in their position and a content hash
+        ("<doc>-00012-<hash>"), so the neighbour is found without a store query. None when there is
+        none there (the document's first or last chunk), or when :meth:`places` is false.
+        """
+        if not self.places(chunk_id):
+            return None
+        here = self._positions[chunk_id]
+        there = here + step
+        if not 0 <= there < len(self.ids) or self.meta[there].get("doc_id") != self.meta[here].get("doc_id"):
+            return None
+        mine, theirs = _CHUNK_PLACE.search(chunk_id), _CHUNK_PLACE.search(self.ids[there])
+        if mine is None or theirs is None or int(theirs.group(1)) != int(mine.group(1)) + step:
+            return None
+        return self.ids[there]
+
+    def places(self, chunk_id: str) -> bool:
+        """True when the index holds the chunk under an id that carries its position, so it can name its neighbours."""
+        if not hasattr(self, "_positions"):
+            self._positions = {cid: n for n, cid in enumerate(self.ids)}
+        return chunk_id in self._positions and _CHUNK_PLACE.search(chunk_id) is not None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -352,6 +352,24 @@ class Store:
             vectors = np.asarray([got["embeddings"][pos[i]] for i in order], dtype=np.float32)
         return [by_id[i] for i in order], vectors
 
+    @_reattaching
+    def chunks_at(self, places: Sequence[tuple[str, int]]) -> tuple[list[Chunk], np.ndarray | None]:
+        """The chunks (with their vectors) at these (document id, chunk index) places, those that exist.
+
+        A document being updated may have chunks of two revisions at one place; the caller keeps
+        the current one (:func:`kb.core.documents.is_current`).
+        """
+        if not places:
+            return [], None
+        clauses: list[dict[str, Any]] = [{"$and": [{"doc_id": doc_id}, {"index": index}]} for doc_id, index in places]
+        got = self._chunks.get(where=clauses[0] if len(clauses) == 1 else {"$or": clauses},
+                               include=["documents", "metadatas", "embeddings"])
+        chunks = _chunks_of(got)
+        vectors = got.get("embeddings")
+        if vectors is None or not len(chunks):
+            return chunks, None
+        return chunks, np.asarray(vectors, dtype=np.float32)
+
     def iter_chunks(self, batch: int = 5000) -> Iterator[Chunk]:
         """Every chunk, in pages (used to build the keyword index and exports)."""
         offset = 0
