@@ -65,6 +65,12 @@ class Batcher(Generic[T]):
             self._cond.notify_all()
             return taken
 
+    @property
+    def drained(self) -> bool:
+        """Closed and empty: the items last taken were the last ones."""
+        with self._cond:
+            return self._closed and not self._items
+
     def close(self) -> None:
         """No more items: ``take`` returns what is left, then None."""
         with self._cond:

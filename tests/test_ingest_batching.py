@@ -97,3 +97,27 @@ def test_an_encoder_error_stops_the_overlapped_ingest_with_that_error(tmp_path: 
     kb = KnowledgeBase(settings, embedder=_Broken())
     with pytest.raises(RuntimeError, match="encoder out of memory"):
         run_ingest(kb, [str(docs)])
+
+
+def test_the_last_batch_is_encoded_in_tapering_parts_of_whole_documents() -> None:
+    """Halves, quarters, eighths... so that the writer stores each part while the next encodes; order and documents kept."""
+    from ingest.pipeline import _tapered
+
+    items: list[Any] = [(f"doc{n}", [object()] * 30, None) for n in range(30)]  # 900 chunks in 30 documents
+    parts = list(_tapered(items))
+    sizes = [sum(len(p[1]) for p in part) for part in parts]
+    assert [p for part in parts for p in part] == items  # every document once, in order, none split
+    assert sizes == [450, 210, 120, 120]  # about half of what is left each time, by whole documents
+    assert sizes[-1] <= 2 * 65  # the write left when encoding ends is small
+    assert list(_tapered(items[:4])) == [items[:4]]  # 120 chunks: one part
+    big = [("big", [object()] * 800, None), *items[:3]]
+    assert [len(part) for part in _tapered(big)] == [1, 3]  # a document over half the chunks goes alone
+
+
+def test_batcher_is_drained_once_closed_and_empty() -> None:
+    ready: Batcher[str] = Batcher(limit=100)
+    ready.put("a", 5)
+    ready.close()
+    assert not ready.drained  # closed, but "a" is still to take
+    assert ready.take(cap=10) == ["a"]
+    assert ready.drained

@@ -40,6 +40,8 @@ def _snapshot(kb: KnowledgeBase) -> dict[str, Any]:
     docs = {d.doc_id: d for d in kb.store.docs()}
     keyword = kb.keyword
     by_id = dict(zip(keyword.ids, keyword.tokens or [], strict=True))
+    # retrieval decides from the keyword index which vector hits are current: its revisions are the store's
+    assert {i: keyword.meta_of(i).get("rev") for i in keyword.ids} == {i: rows[i]["meta"].get("rev") for i in keyword.ids}
     return {
         "ids": sorted(rows),
         "texts": {i: r["text"] for i, r in rows.items()},
@@ -49,7 +51,7 @@ def _snapshot(kb: KnowledgeBase) -> dict[str, Any]:
                      {k: v for k, v in d.meta.items() if k not in VOLATILE}) for i, d in docs.items()},
         "keyword_ids": sorted(keyword.ids),
         "keyword_tokens": {i: [keyword.vocab[t] for t in row] for i, row in by_id.items()},
-        "keyword_meta": {i: keyword.meta_of(i) for i in keyword.ids},
+        "keyword_meta": {i: {k: v for k, v in keyword.meta_of(i).items() if k not in VOLATILE} for i in keyword.ids},
         "terms": keyword.terms,
         "hits": [keyword.search(q, 10) for q in ("E-rate category two budget", "phishing training", "student data privacy")],
     }

@@ -160,6 +160,7 @@ class _MemoryStore:
         self._store = store
         self._rows = {c.id: (c, vectors[n]) for n, c in enumerate(chunks)}
         self._searches: dict[tuple[bytes, int, str], list[Hit]] = {}
+        self._nearest: dict[tuple[bytes, int, str], list[tuple[str, float]]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -169,6 +170,12 @@ class _MemoryStore:
         if key not in self._searches:
             self._searches[key] = self._store.search(vector, k, where)
         return self._searches[key]
+
+    def nearest(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        key = (np.asarray(vector, dtype=np.float32).tobytes(), k, json.dumps(where, sort_keys=True))
+        if key not in self._nearest:
+            self._nearest[key] = self._store.nearest(vector, k, where)
+        return self._nearest[key]
 
     def get_chunks(self, ids: Sequence[str], with_embeddings: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
         found = [self._rows[i] for i in ids if i in self._rows]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kb.core import metadata
-from kb.core.documents import Chunk, is_current
+from kb.core.documents import REV, Chunk, DocRecord, is_current
 from kb.core.metadata import is_outdated
 from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex
@@ -148,7 +148,12 @@ class Retriever:
 
     def retrieve(self, question: str, filters: Filters | None = None, *, k: int | None = None,
                  areas: list[str] | None = None, query_vector: np.ndarray | None = None) -> list[Passage]:
-        """Return up to k passages for the question, best first."""
+        """Return up to k passages for the question, best first.
+
+        The vector search returns ids and similarities only; what ranking needs of each candidate
+        (is it current, its areas, its place in its document) comes from the keyword index's
+        entries, and only the passages handed back are read from the store (text, metadata, vector).
+        """
         s = self.settings
         filters = filters or Filters()
         k = k or s.top_k
@@ -159,8 +164,8 @@ class Retriever:
         added: list[str] = []
         if s.expand_vocabulary:  # "Cat 2" also searches "Category Two", below the user's own words in BM25
             question, added = index.vocabulary.split(question)
-        dense: dict[str, tuple[Chunk, float]] = {}
-        known: dict[str, tuple[Chunk, np.ndarray | None]] = {}  # chunks and vectors the vector search returned
+        dense: dict[str, float] = {}
+        outside: dict[str, Chunk] = {}  # vector hits the keyword index does not hold, read from the store
         searching: cf.Future[list[tuple[str, float]]] | None = None
         if s.fusion != "dense":  # the keyword search runs beside the encoder and the vector search
             searching = _keyword_pool().submit(_keyword_search, index, question, k=s.fetch_k, filters=filters,
@@ -168,59 +173,117 @@ class Retriever:
         if s.fusion != "bm25":
             if query_vector is None:  # the encoder reads the long forms as part of the question
                 query_vector = self.kb.embedder.embed_batch([f"{question} ({'; '.join(added)})" if added else question])[0]
-            for hit in self.kb.store.search(query_vector, s.fetch_k, filters.chroma_where()):
-                if is_current(hit.chunk, done.get(hit.chunk.doc_id)):
-                    dense[hit.chunk.id] = (hit.chunk, hit.score)
-                    known[hit.chunk.id] = (hit.chunk, hit.vector)
+            dense, outside = self._dense(query_vector, filters, index=index, done=done)
         keyword: dict[str, float] = dict(searching.result()) if searching is not None else {}
         fused = self._fuse(dense, keyword)
         if areas and s.area_boost:
-            fused = self._boost(fused, dense, areas=areas, index=index)
+            fused = self._boost(fused, outside, areas=areas, index=index)
         fused = self._prefer_current(fused, index)
         # MMR chooses among a wider head; otherwise the top k (and a few spare, should a
         # document vanish meanwhile) are all that is read from the store.
-        # Neighbour support re-ranks a head of NEIGHBOUR_HEAD candidates, so that many are read.
+        # Neighbour support re-ranks a head of NEIGHBOUR_HEAD candidates by where they sit in their documents.
         head = max(k * 4, 20) if s.mmr else k + 3
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: max(head, NEIGHBOUR_HEAD) if s.neighbour_support else head]
-        by_id = {cid: known[cid] for cid, _ in ranked if cid in known and known[cid][1] is not None}
-        missing = [cid for cid, _ in ranked if cid not in by_id]
-        if missing:  # keyword-only candidates: text, metadata and vector from the store
-            chunks, vectors = self.kb.store.get_chunks(missing, with_embeddings=True)
-            by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
+        by_id: dict[str, tuple[Chunk, np.ndarray | None]] = {}
         if s.neighbour_support:
-            ranked = neighbour_supported(ranked, {cid: entry[0] for cid, entry in by_id.items()}, s.neighbour_support)
-        passages = [Passage(by_id[cid][0], score, self._cosine(cid, dense, vector=by_id[cid][1], query_vector=query_vector), keyword.get(cid),
-                            by_id[cid][1])
-                    for cid, score in ranked if cid in by_id and is_current(by_id[cid][0], done.get(by_id[cid][0].doc_id))]
+            ranked = _supported(ranked, self._places(ranked, dense, outside=outside, by_id=by_id, index=index),
+                                s.neighbour_support)
+        passages = self._passages(ranked, by_id, step=head if not s.mmr else len(ranked), k=None if s.mmr else k,
+                                  dense=dense, keyword=keyword, query_vector=query_vector, done=done)
         if s.mmr and len(passages) > k:
             return _mmr(passages, k, s.mmr_lambda)
         return passages[:k]
 
+    def _dense(self, query_vector: np.ndarray, filters: Filters, *, index: KeywordIndex,
+               done: dict[str, DocRecord]) -> tuple[dict[str, float], dict[str, Chunk]]:
+        """The vector search's current hits (id: cosine, best first) and those of them the keyword index does not hold.
+
+        A hit is current when the keyword index's entry for it (the chunk's stored metadata when
+        the index was built for this manifest) belongs to the version of its document that is
+        done; a hit without an entry (written since) is read from the store and checked the same way.
+        """
+        hits = self.kb.store.nearest(query_vector, self.settings.fetch_k, filters.chroma_where())
+        unknown = [cid for cid, _ in hits if not index.meta_of(cid)]
+        outside = {c.id: c for c in self.kb.store.get_chunks(unknown)[0]} if unknown else {}
+        dense: dict[str, float] = {}
+        for cid, score in hits:
+            if cid in outside:
+                if is_current(outside[cid], done.get(outside[cid].doc_id)):
+                    dense[cid] = score
+            elif _current_entry(index.meta_of(cid), done):
+                dense[cid] = score
+        return dense, {cid: c for cid, c in outside.items() if cid in dense}
+
+    def _passages(self, ranked: list[tuple[str, float]], by_id: dict[str, tuple[Chunk, np.ndarray | None]], *,
+                  step: int, k: int | None, dense: dict[str, float], keyword: dict[str, float],
+                  query_vector: np.ndarray | None, done: dict[str, DocRecord]) -> list[Passage]:
+        """The ranked candidates as passages, read from the store ``step`` at a time until ``k`` are found (None: all)."""
+        passages: list[Passage] = []
+        step = max(step, 1)
+        for start in range(0, len(ranked), step):  # the next candidates only when some vanished or changed meanwhile
+            part = ranked[start:start + step]
+            self._read_missing(part, by_id)
+            passages += [Passage(by_id[cid][0], score, self._cosine(cid, dense, vector=by_id[cid][1], query_vector=query_vector),
+                                 keyword.get(cid), by_id[cid][1])
+                         for cid, score in part if cid in by_id and is_current(by_id[cid][0], done.get(by_id[cid][0].doc_id))]
+            if k is None or len(passages) >= k:
+                break
+        return passages
+
+    def _read_missing(self, ranked: list[tuple[str, float]], by_id: dict[str, tuple[Chunk, np.ndarray | None]]) -> None:
+        """Text, metadata and vector of the candidates not read yet, from the store in one read."""
+        missing = [cid for cid, _ in ranked if cid not in by_id]
+        if missing:
+            chunks, vectors = self.kb.store.get_chunks(missing, with_embeddings=True)
+            by_id.update({c.id: (c, vectors[i] if vectors is not None else None) for i, c in enumerate(chunks)})
+
+    def _places(self, ranked: list[tuple[str, float]], dense: dict[str, float], *, outside: dict[str, Chunk],
+                by_id: dict[str, tuple[Chunk, np.ndarray | None]], index: KeywordIndex) -> dict[str, tuple[str, int]]:
+        """Each candidate's (document, chunk number), vector hits first: from the keyword index's entries.
+
+        Candidates it has no place for (written since, or an entry without a number) are read from
+        the store; the order is the one reading every candidate gave (vector hits, then the others).
+        """
+        places: dict[str, tuple[str, int]] = {}
+        unplaced = []
+        for cid, _ in sorted(ranked, key=lambda kv: kv[0] not in dense):  # stable: ranked order within each group
+            meta = index.meta_of(cid)
+            if cid in outside:
+                places[cid] = (outside[cid].doc_id, outside[cid].index)
+            elif isinstance(meta.get("index"), int) and meta.get("doc_id"):
+                places[cid] = (str(meta["doc_id"]), meta["index"])
+            else:
+                unplaced.append(cid)
+        if unplaced:
+            self._read_missing([(cid, 0.0) for cid in unplaced], by_id)
+            places.update({cid: (by_id[cid][0].doc_id, by_id[cid][0].index) for cid in unplaced if cid in by_id})
+        return places
+
     @staticmethod
-    def _cosine(cid: str, dense: dict[str, tuple[Chunk, float]], *, vector: np.ndarray | None,
+    def _cosine(cid: str, dense: dict[str, float], *, vector: np.ndarray | None,
                 query_vector: np.ndarray | None) -> float | None:
         """The passage's similarity to the question: from the vector search, else from its stored vector."""
         if cid in dense:
-            return dense[cid][1]
+            return dense[cid]
         if vector is not None and query_vector is not None and vector.shape == query_vector.shape:
             return float(vector @ query_vector)
         return None
 
-    def _fuse(self, dense: dict[str, tuple[Chunk, float]], keyword: dict[str, float]) -> dict[str, float]:
+    def _fuse(self, dense: dict[str, float], keyword: dict[str, float]) -> dict[str, float]:
         s = self.settings
         if s.fusion == "weighted":
-            d = _normalise({cid: sc for cid, (_, sc) in dense.items()})
+            d = _normalise(dense)
             b = _normalise(keyword)
             ids = sorted(set(d) | set(b))  # sorted: tied scores keep one order from run to run
             return {cid: s.dense_weight * d.get(cid, 0.0) + (1 - s.dense_weight) * b.get(cid, 0.0) for cid in ids}
         fused: dict[str, float] = {}
-        for rank, cid in enumerate(sorted(dense, key=lambda c: -dense[c][1])):
+        for rank, cid in enumerate(sorted(dense, key=lambda c: -dense[c])):
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (s.rrf_k + rank + 1)
         for rank, cid in enumerate(sorted(keyword, key=lambda c: -keyword[c])):
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (s.rrf_k + rank + 1)
         return fused
 
-    def _boost(self, fused: dict[str, float], dense: dict[str, tuple[Chunk, float]], *, areas: list[str],
+    def _boost(self, fused: dict[str, float], outside: dict[str, Chunk], *, areas: list[str],
                index: KeywordIndex) -> dict[str, float]:
         if not fused:
             return fused
@@ -228,7 +291,7 @@ class Retriever:
         wanted = set(areas)
         out = {}
         for cid, score in fused.items():
-            chunk_areas = set(dense[cid][0].areas) if cid in dense else set(index.meta_of(cid).get("areas", []))
+            chunk_areas = set(outside[cid].areas) if cid in outside else set(index.meta_of(cid).get("areas", []))
             out[cid] = score + (self.settings.area_boost * top if chunk_areas & wanted else 0.0)
         return out
 
@@ -256,16 +319,27 @@ def neighbour_supported(ranked: list[tuple[str, float]], chunks: dict[str, Chunk
     neighbour is the likelier answer than a lone hit that matched the same words. Measured on
     the gold sets (README, "Neighbour support"). Candidates whose chunk is unknown keep their score.
     """
+    return _supported(ranked, {cid: (c.doc_id, c.index) for cid, c in chunks.items()}, share)
+
+
+def _supported(ranked: list[tuple[str, float]], places: dict[str, tuple[str, int]], share: float) -> list[tuple[str, float]]:
+    """:func:`neighbour_supported` given each candidate's (document, chunk number) instead of its chunk."""
     scores = dict(ranked)
-    position = {(c.doc_id, c.index): cid for cid, c in chunks.items() if cid in scores}
+    position = {place: cid for cid, place in places.items() if cid in scores}
     out = []
     for cid, score in ranked:
-        chunk = chunks.get(cid)
-        if chunk is not None:
-            around = [position.get((chunk.doc_id, chunk.index + step)) for step in (-1, 1)]
+        place = places.get(cid)
+        if place is not None:
+            around = [position.get((place[0], place[1] + step)) for step in (-1, 1)]
             score += share * max((scores[n] for n in around if n is not None), default=0.0)
         out.append((cid, score))
     return sorted(out, key=lambda kv: -kv[1])
+
+
+def _current_entry(meta: dict[str, Any], done: dict[str, DocRecord]) -> bool:
+    """:func:`kb.core.documents.is_current` for a keyword index entry (which keeps the chunk's document and revision)."""
+    record = done.get(str(meta.get("doc_id")))
+    return record is not None and meta.get(REV) == (record.meta if isinstance(record.meta, dict) else {}).get(REV)
 
 
 def _normalise(scores: dict[str, float]) -> dict[str, float]:

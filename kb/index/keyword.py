@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.core.documents import Chunk
+from kb.core.documents import REV, Chunk
 from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
 from kb.index.vocabulary import Vocabulary, find_terms, load_glossary
@@ -30,6 +30,7 @@ __all__ = ["KeywordIndex", "tokenize", "analyse", "Analysis", "FILTER_FIELDS"]
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
 FILTER_FIELDS = ("doc_id", "areas", "date_ord", "source_type", "authority", "jurisdiction")
+FORMAT = 2  # what a saved index's entries hold; 2: each chunk's number and revision too (retrieval reads them)
 _stemmer: Any = None
 _CHUNK_PLACE = re.compile(r"-(\d{5,})-[0-9a-f]{10}$")  # a chunk id's position in its document (ingest.chunking)
 
@@ -271,8 +272,8 @@ class KeywordIndex:
         tmp.mkdir(parents=True)
         if self.ids:
             self.retriever.save(str(tmp / "bm25"), show_progress=False)
-        entries: dict[str, Any] = {"ids": self.ids, "meta": self.meta, "vocab": self.vocab, "doc_hashes": self.doc_hashes,
-                                   "terms": self.terms}
+        entries: dict[str, Any] = {"format": FORMAT, "ids": self.ids, "meta": self.meta, "vocab": self.vocab,
+                                   "doc_hashes": self.doc_hashes, "terms": self.terms}
         if self.tokens is not None:
             lengths = np.fromiter((len(row) for row in self.tokens), dtype=np.int64, count=len(self.tokens))
             flat = np.concatenate(self.tokens) if self.tokens else np.zeros(0, dtype=np.int32)
@@ -292,6 +293,9 @@ class KeywordIndex:
         entries = json.loads((folder / "entries.json").read_text())
         if "terms" not in entries:  # saved before the vocabulary was kept: the caller rebuilds it
             raise ValueError(f"keyword index in {folder} has no vocabulary")
+        if entries.get("format", 1) < FORMAT:  # entries without what retrieval reads from them: rebuilt once
+            raise ValueError(f"keyword index in {folder} was saved by an older release (format {entries.get('format', 1)}, "
+                             f"this one reads {FORMAT}: chunk numbers and revisions)")
         retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False) if entries["ids"] else bm25s.BM25()
         tokens: list[np.ndarray] | None = None
         if (folder / "tokens.npz").is_file():
@@ -325,10 +329,11 @@ def _compact(rows: list[np.ndarray], vocab: list[str]) -> tuple[list[np.ndarray]
 
 
 def _filter_meta(chunk: Chunk) -> dict[str, Any]:
-    meta: dict[str, Any] = {"doc_id": chunk.doc_id, "areas": chunk.areas, "source_type": chunk.source_type}
+    # the chunk's number: retrieval's neighbour support finds a candidate's neighbours without reading the store
+    meta: dict[str, Any] = {"doc_id": chunk.doc_id, "index": chunk.index, "areas": chunk.areas, "source_type": chunk.source_type}
     if (number := date_number(chunk.date)) is not None:
         meta["date_ord"] = number
-    for key in ("authority", "jurisdiction", "expires", "superseded_by"):
+    for key in ("authority", "jurisdiction", "expires", "superseded_by", REV):  # REV: retrieval checks a hit is current
         if chunk.extra.get(key):
             meta[key] = chunk.extra[key]
     return meta

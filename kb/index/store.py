@@ -429,6 +429,16 @@ class Store:
                 for i, d, m, dist, v in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
                                             rows, strict=False)]
 
+    @_reattaching
+    def nearest(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Ids and cosine similarities of the nearest chunks, best first, without their text or metadata.
+
+        Turning 40 hits' metadata into Python took ~3 of the ~4 ms of a search; retrieval knows
+        each chunk's light metadata from the keyword index and reads only the passages it returns.
+        """
+        got = self._chunks.query(query_embeddings=[vector], n_results=k, where=where or None, include=["distances"])
+        return [(i, 1.0 - float(dist)) for i, dist in zip(got["ids"][0], got["distances"][0], strict=False)]
+
     @_writes
     @_reattaching
     def clear(self) -> None:
