@@ -117,7 +117,8 @@ def test_others_running_counts_a_missing_file_as_busy(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("count", "others", "expected"), [
-    (1, 0, 1),      # a single query never takes a second thread
+    (1, 0, 2),      # a single query on free cores takes both (numpy: 7.4 instead of 9.1 ms)
+    (1, 1, 1),      # ... and one thread when something else runs
     (12, 0, 2),     # answer sentences on free cores take both
     (12, 1, 1),     # ... and one thread when something else runs
     (500, 5, 2),    # ingest batches always take all threads

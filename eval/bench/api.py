@@ -77,7 +77,7 @@ def _children(pid: int) -> list[int]:
 
 
 def api_load(settings: Settings, *, workers: int, clients: int, requests: int, env: dict[str, str], log: Path,
-              worker_timeout: int | None = None) -> dict[str, Any]:
+              worker_timeout: int | None = None, asked: list[str] | None = None) -> dict[str, Any]:
     """``kb serve --workers N`` on the same store, hammered by ``clients`` threads; latency, errors and their causes.
 
     The server's log goes to ``log``; every failed request keeps its status and the start of its body (or the
@@ -99,7 +99,7 @@ def api_load(settings: Settings, *, workers: int, clients: int, requests: int, e
     try:
         started_wait = time.perf_counter()
         wait_http(f"{url}/healthz", 1800)
-        asked = questions(requests, seed=11)
+        asked = asked[:requests] if asked else questions(requests, seed=11)
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(timeout=600, limits=httpx.Limits(max_connections=clients)) as client:
             for q in asked[:workers * 4]:  # warm every worker (model, keyword index)

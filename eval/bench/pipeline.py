@@ -62,7 +62,7 @@ class BenchPlan:
     asks: int = 20
     langchain: bool = True
     whole: str = ""  # a folder to ingest whole-process, ours against the LangChain pipeline ("" skips it)
-    api_requests: int = 30  # questions posted one at a time to `kb serve` at each scale (0 skips the API)
+    api_requests: int = 30  # at most this many of the probe's questions posted one at a time to `kb serve` at each scale (0: no API)
 
 
 FULL = BenchPlan()
@@ -196,11 +196,16 @@ def _probe(settings: Settings, qs: list[str], asks: int) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _api_single(settings: Settings, requests: int, log: Path) -> dict[str, Any]:
-    """`kb serve` (one worker) on a scale's knowledge base, one client posting ``/v1/ask`` after a warm-up."""
+def _api_single(settings: Settings, asked: list[str], log: Path) -> dict[str, Any]:
+    """`kb serve` (one worker) on a scale's knowledge base, one client posting ``/v1/ask`` after a warm-up.
+
+    It asks the questions the in-process probe asks, so the two latencies differ only by the server: the
+    composer's cost varies a lot from question to question (another sample of 30 took p50 286 against 159 ms).
+    """
     from eval.bench.api import api_load, serve_env
 
-    result = api_load(settings, workers=1, clients=1, requests=requests, env=serve_env(settings), log=log)
+    requests = len(asked)
+    result = api_load(settings, workers=1, clients=1, requests=requests, env=serve_env(settings), log=log, asked=asked)
     if result["errors"]:
         raise RuntimeError(f"`kb serve` answered {result['errors']} of {requests} questions with an error "
                            f"(log: {log}): {result['error_samples'][:2]}")
@@ -224,7 +229,7 @@ def _scale_stage(settings: Settings, kb: KnowledgeBase, ingest: dict[str, Any], 
                "rss_mb": round(measured.get("rss_mb", 0.0), 1),
                "ask_stages_mean_ms": {k: round(v * 1000, 1) for k, v in measured.get("ask_stages_mean_s", {}).items()}}
         if plan.api_requests:
-            row["api"] = _api_single(built.settings, plan.api_requests, folder / f"api-{n}.log")
+            row["api"] = _api_single(built.settings, (qs[:plan.asks] or qs)[:plan.api_requests], folder / f"api-{n}.log")
         echo(f"scale {built.chunks}: write {row['store_write_s']} s, open+keyword {row['open_and_keyword_s']} s, "
              f"one document added {row['update_one_doc_s']} s, "
              f"retrieve p50/p95 {row['retrieve']['p50_ms']}/{row['retrieve']['p95_ms']} ms, "
