@@ -27,16 +27,34 @@ logger = logging.getLogger(__name__)
 SMALL_BATCH = 64  # texts; at or below this an encode runs on one CPU thread unless the CPUs are free
 
 
-def others_running(loadavg: Path = Path("/proc/loadavg")) -> int:
-    """How many other threads are runnable right now (field 4 of /proc/loadavg, minus this one).
+def others_running(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/proc/self/task")) -> int:
+    """How many threads of other processes are runnable right now (field 4 of /proc/loadavg, minus this process's).
 
-    Unknown (no /proc) counts as busy.
+    This process's own runnable threads do not count: BLAS workers still spinning after the last
+    encode, or a server's other threads, would otherwise make every encode look crowded and take
+    one thread on an idle machine. Unknown (no /proc) counts as busy.
     """
     try:
         running = int(loadavg.read_text().split()[3].split("/")[0])
     except (OSError, IndexError, ValueError):
         return 1 << 16
-    return max(running - 1, 0)
+    return max(running - max(_own_running(tasks), 1), 0)
+
+
+def _own_running(tasks: Path) -> int:
+    """Runnable threads of this process (state R in /proc/self/task/*/stat); 1 (the caller) when unknown."""
+    count = 0
+    try:
+        for task in os.scandir(tasks):
+            try:
+                stat = Path(task.path, "stat").read_bytes()
+            except OSError:
+                continue
+            if stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] == b"R":
+                count += 1
+    except OSError:
+        return 1
+    return count
 
 
 def choose_threads(count: int, threads: int) -> int:
