@@ -199,8 +199,7 @@ def _probe(settings: Settings, qs: list[str], asks: int) -> dict[str, Any]:
 def _api_single(settings: Settings, asked: list[str], log: Path) -> dict[str, Any]:
     """`kb serve` (one worker) on a scale's knowledge base, one client posting ``/v1/ask`` after a warm-up.
 
-    It asks the questions the in-process probe asks, so the two latencies differ only by the server: the
-    composer's cost varies a lot from question to question (another sample of 30 took p50 286 against 159 ms).
+    It asks the questions the in-process probe asks, so that the two latencies are of the same answers.
     """
     from eval.bench.api import api_load, serve_env
 

@@ -27,34 +27,16 @@ logger = logging.getLogger(__name__)
 SMALL_BATCH = 64  # texts; at or below this an encode runs on one CPU thread unless the CPUs are free
 
 
-def others_running(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/proc/self/task")) -> int:
-    """How many threads of other processes are runnable right now (field 4 of /proc/loadavg, minus this process's).
+def others_running(loadavg: Path = Path("/proc/loadavg")) -> int:
+    """How many other threads are runnable right now (field 4 of /proc/loadavg, minus this one).
 
-    This process's own runnable threads do not count: BLAS workers still spinning after the last
-    encode, or a server's other threads, would otherwise make every encode look crowded and take
-    one thread on an idle machine. Unknown (no /proc) counts as busy.
+    Unknown (no /proc) counts as busy.
     """
     try:
         running = int(loadavg.read_text().split()[3].split("/")[0])
     except (OSError, IndexError, ValueError):
         return 1 << 16
-    return max(running - max(_own_running(tasks), 1), 0)
-
-
-def _own_running(tasks: Path) -> int:
-    """Runnable threads of this process (state R in /proc/self/task/*/stat); 1 (the caller) when unknown."""
-    count = 0
-    try:
-        for task in os.scandir(tasks):
-            try:
-                stat = Path(task.path, "stat").read_bytes()
-            except OSError:
-                continue
-            if stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] == b"R":
-                count += 1
-    except OSError:
-        return 1
-    return count
+    return max(running - 1, 0)
 
 
 def choose_threads(count: int, threads: int) -> int:
@@ -63,12 +45,12 @@ def choose_threads(count: int, threads: int) -> int:
     Small query-time batches take one thread when other work is running: OpenMP threads
     fighting for busy cores made a 3-word query take ~530 ms instead of ~50 ms, and 12
     answer sentences 281 ms instead of 169 ms (measured on a loaded 2-core machine). On
-    free cores the same 12 sentences take 104 ms with two threads instead of 174 ms, and
-    a one-question encode in numpy 7.4 ms instead of 9.1 ms (p50 of 480, idle machine).
+    free cores the same 12 sentences take 104 ms with two threads instead of 174 ms.
+    A single short text gains nothing from a second thread.
     """
     if count > SMALL_BATCH:
         return threads
-    if others_running() + threads <= (os.cpu_count() or 1):
+    if count > 1 and others_running() + threads <= (os.cpu_count() or 1):
         return threads
     return 1
 
