@@ -44,12 +44,17 @@ OTHERS = {
 @pytest.fixture
 def index(hash_settings: Settings):  # type: ignore[no-untyped-def]
     """A knowledge base of three short briefs (hash embedder: the signals read words, not meanings)."""
+    return _briefs(hash_settings, {"ferpa": FERPA, "backups": BACKUPS, "passwords": PASSWORDS})
+
+
+def _briefs(settings: Settings, texts: dict[str, str], *, section: str | None = None):  # type: ignore[no-untyped-def]
+    """A knowledge base with one single-chunk document per text, titled "<name> brief"."""
     from kb.core.documents import Chunk, DocRecord
     from kb.index.knowledge import DONE, KnowledgeBase
 
-    kb = KnowledgeBase(hash_settings)
-    chunks = [Chunk(id=f"{name}-0", doc_id=name, index=0, text=text, title=f"{name} brief", source=f"/lib/{name}.md",
-                    source_type="md") for name, text in (("ferpa", FERPA), ("backups", BACKUPS), ("passwords", PASSWORDS))]
+    kb = KnowledgeBase(settings)
+    chunks = [Chunk(id=f"{name}-0", doc_id=name, index=0, text=text, title=f"{name} brief", section=section,
+                    source=f"/lib/{name}.md", source_type="md") for name, text in texts.items()]
     kb.store.add_chunks(chunks, kb.embedder.embed_batch([c.embed_text for c in chunks]))
     for c in chunks:
         kb.store.put_doc(DocRecord(doc_id=c.doc_id, source=c.source, source_type="md", title=c.title,
@@ -97,19 +102,8 @@ def _signals(index, question: str, cited: str, headers: str = "") -> dict[str, f
 @pytest.fixture
 def library(hash_settings: Settings):  # type: ignore[no-untyped-def]
     """The three briefs and twelve others, each a document with a title and a section heading."""
-    from kb.core.documents import Chunk, DocRecord
-    from kb.index.knowledge import DONE, KnowledgeBase
-
-    kb = KnowledgeBase(hash_settings)
-    texts = {"ferpa": FERPA, "backups": BACKUPS, "passwords": PASSWORDS, **OTHERS}
-    chunks = [Chunk(id=f"{name}-0", doc_id=name, index=0, text=text, title=f"{name} brief", section="Overview",
-                    source=f"/lib/{name}.md", source_type="md") for name, text in texts.items()]
-    kb.store.add_chunks(chunks, kb.embedder.embed_batch([c.embed_text for c in chunks]))
-    for c in chunks:
-        kb.store.put_doc(DocRecord(doc_id=c.doc_id, source=c.source, source_type="md", title=c.title,
-                                   content_hash=c.doc_id, status=DONE, chunk_count=1))
-    kb.refresh(force=True)
-    return kb
+    return _briefs(hash_settings, {"ferpa": FERPA, "backups": BACKUPS, "passwords": PASSWORDS, **OTHERS},
+                   section="Overview")
 
 
 def test_the_cited_sentences_must_hold_what_the_question_asks_about(index) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ import pytest
 
 from kb.answering.assistant import Assistant
 from kb.answering.relevance_gate import unknown_names
+from kb.answering.retrieval import Passage
 from kb.core.documents import Chunk, DocRecord
 from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex, tokenize
@@ -104,12 +105,17 @@ def test_the_index_keeps_terms_per_document_incrementally_and_on_disk(kb: Knowle
     assert rebuilt.terms == kb.keyword.terms
 
 
-def test_retrieval_finds_the_defined_term_only_with_expansion(kb: KnowledgeBase) -> None:
-    question = "what does cat 2 pay for?"
+def _with_and_without_expansion(kb: KnowledgeBase, question: str) -> tuple[list[Passage], list[Passage]]:
+    """The best passage for ``question`` with vocabulary expansion on, and with it off (same store, same vector)."""
     on = Assistant(kb.settings, kb=kb, journal=None).retriever.retrieve(question, k=1)
     off_settings = kb.settings.with_overrides(expand_vocabulary=False)
     off = Assistant(off_settings, kb=KnowledgeBase(off_settings, embedder=kb.embedder, store=kb.store),
                     journal=None).retriever.retrieve(question, k=1, query_vector=kb.embedder.embed_batch([question])[0])
+    return on, off
+
+
+def test_retrieval_finds_the_defined_term_only_with_expansion(kb: KnowledgeBase) -> None:
+    on, off = _with_and_without_expansion(kb, "what does cat 2 pay for?")
     assert on[0].chunk.doc_id == "erate" and on[0].keyword is not None
     assert not off or off[0].keyword is None  # "cat" and "2" are not the library's words
 
@@ -148,10 +154,6 @@ def test_an_acronym_the_library_writes_itself_keeps_the_library_s_meaning(kb: Kn
 def test_retrieval_finds_the_long_form_of_a_standard_acronym(kb: KnowledgeBase) -> None:
     _add(kb, "framework", FRAMEWORK)
     kb.refresh(force=True)
-    question = "what does the CSF expect?"
-    on = Assistant(kb.settings, kb=kb, journal=None).retriever.retrieve(question, k=1)
-    off_settings = kb.settings.with_overrides(expand_vocabulary=False)
-    off = Assistant(off_settings, kb=KnowledgeBase(off_settings, embedder=kb.embedder, store=kb.store),
-                    journal=None).retriever.retrieve(question, k=1, query_vector=kb.embedder.embed_batch([question])[0])
+    on, off = _with_and_without_expansion(kb, "what does the CSF expect?")
     assert on[0].chunk.doc_id == "framework" and on[0].keyword is not None
     assert not off or off[0].keyword is None  # "csf" and "expect" are no words of the library
