@@ -33,7 +33,7 @@ from typing import Any
 import click
 import numpy as np
 
-from eval.bench.api import api_load, free_port, rss_mb, wait_http
+from eval.bench.api import api_load, free_port, rss_mb, serve_env, wait_http
 from eval.bench.corpus import questions
 from eval.bench.scale import RealCorpus, synthetic_part
 from eval.bench.stats import percentile
@@ -147,9 +147,7 @@ def run_million(settings: Settings, *, root: Path, budget_s: float, workers: int
                               stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
     served = settings.with_overrides(chroma_host="127.0.0.1", chroma_port=port, collection=state["collection"],
                                      data_dir=root / "app")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CTO_")}, "CTO_DATA_DIR": str(served.data_dir),
-           "CTO_CHROMA_HOST": "127.0.0.1", "CTO_CHROMA_PORT": str(port), "CTO_COLLECTION": served.collection,
-           "CTO_AUDIT": "false", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = serve_env(served)
     api: dict[str, Any] = {}
     try:
         wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", 600)
