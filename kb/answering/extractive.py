@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kb.answering.compose_model import ComposeModel, sentence_features, with_similarity
 from kb.answering.compose_plan import Plan, keep_readable, lead_score, plan_draft
 from kb.answering.conversation import standalone_question
+from kb.answering.gate_signals import split_subject
 from kb.answering.retrieval import Passage
 from kb.answering.sentences import LIST_JOIN, MAX_SENTENCE, Candidate, Sentence, closure, passage_sentences, siblings
 from kb.answering.shapes import QuestionShape, Shape, question_shape, shape_fit
@@ -29,6 +31,7 @@ from kb.index.keyword import tokenize
 __all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_candidates", "LIST_JOIN", "MAX_SENTENCE"]
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
+SUBJECT_SHARE = 0.5  # a lead is judged by its subject this much, by the whole question the rest
 ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
 
 
@@ -66,12 +69,16 @@ class Weights:
 def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], *, embedder: Embedder,
                      question_vector: np.ndarray | None = None, weights: Weights = Weights(),
                      shortlist: int | None = None, shape: QuestionShape | None = None,
-                     fused: bool = True) -> list[Candidate]:
+                     fused: bool = True, model: ComposeModel | None = None) -> list[Candidate]:
     """Score sentences by meaning (cosine), shared question terms, their passage's relevance and the shape fit.
 
     Encoding the sentences is the costly part of composing, so with ``shortlist`` only that
     many sentences, those with the best score before meaning is known, are encoded and
     returned; the others cannot be chosen.
+
+    With ``model`` (:mod:`kb.answering.compose_model`), the score is the learned probability that
+    the sentence carries a key fact instead: the shortlist model's before encoding (it also orders
+    the sentences past the shortlist), the rank model's after.
 
     Returns:
         the scored candidates (all of them, or the shortlist), in their original order.
@@ -91,6 +98,12 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
         item.fit = shape_fit(shape.shape, item.text, item=item.item)
         item.score = (weights.overlap * item.overlap + weights.passage * relevance[item.passage]
                       + weights.shape * item.fit - item.penalty)
+    pre: dict[int, dict[str, float]] = {}
+    if model is not None:
+        for item, row in zip(items, sentence_features(question, items, passages, relevance=relevance, shape=shape),
+                             strict=True):
+            item.score = model.shortlist.probability(row)
+            pre[id(item)] = row
     if shortlist is not None and len(items) > shortlist:
         keep = set(sorted(range(len(items)), key=lambda i: -items[i].score)[:shortlist])
         items = [item for i, item in enumerate(items) if i in keep]
@@ -99,6 +112,10 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
         item.similarity = float(vector @ question_vector)
         item.vector = vector
         item.score += weights.similarity * item.similarity
+    if model is not None:
+        rows = with_similarity([pre[id(item)] for item in items], [item.similarity for item in items])
+        for item, row in zip(items, rows, strict=True):
+            item.score = model.rank.probability(row)
     return items
 
 
@@ -170,8 +187,9 @@ class ExtractiveComposer:
     def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
                  shortlist: int | None = None, fused_relevance: bool = True, fill: bool = True,
-                 list_lead: bool = False):
+                 list_lead: bool = False, model: ComposeModel | None = None):
         self.embedder = embedder
+        self.model = model
         self.fill = fill
         self.list_lead = list_lead
         self.fused_relevance = fused_relevance
@@ -190,7 +208,8 @@ class ExtractiveComposer:
         every = candidates(passages, structures)
         items = score_candidates(question, every, passages, embedder=self.embedder,
                                  question_vector=question_vector, weights=self.weights, shortlist=self.shortlist,
-                                 shape=shape, fused=self.fused_relevance)
+                                 shape=shape, fused=self.fused_relevance, model=self.model)
+        self._score_lead(question, items)
         ranked = sorted(items, key=lambda c: -c.score)
         if self.fill:  # past the shortlist, by the score known before encoding: they fill the room left
             encoded = {id(c) for c in items}
@@ -208,6 +227,21 @@ class ExtractiveComposer:
                 return draft
             seeds = seeds[:-1]  # labels and markers took more room than estimated: drop the weakest
         return Draft(lead=[], composer=self.name)
+
+    def _score_lead(self, question: str, items: list[Candidate]) -> None:
+        """For a question that sets a scene ("We use Gmail and Google Workspace. What does FERPA require...?"),
+        judge the encoded sentences as openings against its subject only (``gate_signals.split_subject``), so
+        the answer does not open on the scene's words."""
+        subject, scene = split_subject(question)
+        subject_terms = set(tokenize(subject))
+        if not scene or not subject_terms or not items:
+            return
+        vector = self.embedder.embed_batch([subject])[0]
+        for item in items:
+            if item.vector is not None:
+                own = len(subject_terms & set(tokenize(item.text))) / len(subject_terms)
+                item.lead_similarity = SUBJECT_SHARE * float(item.vector @ vector) + (1 - SUBJECT_SHARE) * item.similarity
+                item.lead_overlap = SUBJECT_SHARE * own + (1 - SUBJECT_SHARE) * item.overlap
 
     def rewrite(self, question: str, history: Sequence[str]) -> str:
         """A follow-up made standalone by the deterministic rule (no model offline)."""
