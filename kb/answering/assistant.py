@@ -18,7 +18,6 @@ import numpy as np
 
 from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
-from kb.answering.compose_model import load_compose_model
 from kb.answering.composers import Composer, make_composer
 from kb.answering.context import with_context
 from kb.answering.extractive import ExtractiveComposer
@@ -70,9 +69,7 @@ class Assistant:
                                                       shortlist=self.settings.compose_shortlist,
                                                       fused_relevance=self.settings.compose_fused_relevance,
                                                       fill=self.settings.compose_fill,
-                                                      list_lead=self.settings.compose_list_lead,
-                                                      model=load_compose_model() if self.settings.compose_learned
-                                                      else None)
+                                                      list_lead=self.settings.compose_list_lead)
         return self._probe_composer
 
     @property

@@ -43,14 +43,12 @@ class Composer(Protocol):
 
 def make_composer(settings: Settings, embedder: Embedder) -> Composer:
     """The offline extractive composer, or an LLM composer (falling back to it) when one is configured."""
-    from kb.answering.compose_model import load_compose_model
     from kb.answering.extractive import ExtractiveComposer
 
     extractive = ExtractiveComposer(embedder, max_chars=settings.max_answer_chars,
                                     shortlist=settings.compose_shortlist,
                                     fused_relevance=settings.compose_fused_relevance,
-                                    fill=settings.compose_fill, list_lead=settings.compose_list_lead,
-                                    model=load_compose_model() if settings.compose_learned else None)
+                                    fill=settings.compose_fill, list_lead=settings.compose_list_lead)
     if settings.llm_backend == "none":
         return extractive
     from kb.answering.llm.composer import LLMComposer

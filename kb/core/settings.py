@@ -138,11 +138,6 @@ class Settings(BaseSettings):
         False, description="Offline composer: for a steps or priorities question whose best opening sentence is a "
         "list entry, lead with that list's entries in the source's order, numbered (off: it cost library key facts)."
     )
-    compose_learned: bool = Field(
-        False, description="Offline composer: order sentences by the learned sentence scorer "
-        "(kb/answering/compose_model.json, fitted by `python -m eval train-compose`) instead of the hand-set weights "
-        "(off: it did not raise key facts held out)."
-    )
     compose_context: int = Field(
         0, ge=0, le=50, description="Offline composer: of this many best passages, one whose list or sentence runs "
         "over the chunk boundary is read with the unretrieved neighbouring chunk it runs into (same document, cited "
