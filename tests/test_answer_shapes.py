@@ -301,7 +301,7 @@ def test_the_lead_answers_the_subject_not_the_scene(monkeypatch: pytest.MonkeyPa
     draft = ExtractiveComposer(real_embedder).compose(question, [backups, ferpa])
     assert draft.lead[0].text.startswith("FERPA generally requires")
     # judged against the whole question (the scene too), the Google Vault sentence leads: the rule is what moves it
-    monkeypatch.setattr("kb.answering.extractive.SUBJECT_SHARE", 0.0)  # as before: the whole question
+    monkeypatch.setattr("kb.answering.extractive.SUBJECT_SHARE", 0.0)
     assert ExtractiveComposer(real_embedder).compose(question, [backups, ferpa]).lead[0].text.startswith("Google Vault")
     # both sentences are still quoted: only the opening changes
     assert {c.text[:12] for c in draft.lead + draft.points} == {"Google Vault", "FERPA genera"}

@@ -68,22 +68,12 @@ class Weights:
 def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], *, embedder: Embedder,
                      question_vector: np.ndarray | None = None, weights: Weights = Weights(),
                      shortlist: int | None = None, shape: QuestionShape | None = None,
-                     fused: bool = True, subject: bool = False) -> list[Candidate]:
+                     fused: bool = True) -> list[Candidate]:
     """Score sentences by meaning (cosine), shared question terms, their passage's relevance and the shape fit.
 
     Encoding the sentences is the costly part of composing, so with ``shortlist`` only that
     many sentences, those with the best score before meaning is known, are encoded and
     returned; the others cannot be chosen.
-
-    With ``subject``, a question that sets a scene ("We use Gmail and Google Workspace for students. What
-    does FERPA require of us ...?") has its subject (``gate_signals.split_subject``) encoded in the same
-    batch, and each encoded sentence's ``lead_similarity`` and ``lead_overlap`` judge it as an opening
-    against the subject as much as against the whole question (``SUBJECT_SHARE``), so the answer does not
-    open on the scene's words. Only the opening moves (:func:`lead_score`); the score does not change.
-    Measured on the gold sets' composer inputs: the lead changes in 83 of 415 answered questions and the
-    share of leads holding a key fact stays within one or two questions (k12docs 0.479 -> 0.486, casual
-    0.450 -> 0.425; library 0.363 -> 0.368, casual 0.206 -> 0.206); judged by the subject alone, library
-    casual fell to 0.147.
 
     Returns:
         the scored candidates (all of them, or the shortlist), in their original order.
@@ -106,18 +96,11 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     if shortlist is not None and len(items) > shortlist:
         keep = set(sorted(range(len(items)), key=lambda i: -items[i].score)[:shortlist])
         items = [item for i, item in enumerate(items) if i in keep]
-    asked, scene = split_subject(question) if subject else (question, "")
-    asked_terms = set(tokenize(asked)) if scene else set()
-    texts = [c.text[:ENCODE_CHARS] for c in items] + ([asked] if asked_terms else [])
-    vectors = embedder.embed_batch(texts)
-    for item, vector in zip(items, vectors, strict=False):
+    vectors = embedder.embed_batch([c.text[:ENCODE_CHARS] for c in items])
+    for item, vector in zip(items, vectors, strict=True):
         item.similarity = float(vector @ question_vector)
         item.vector = vector
         item.score += weights.similarity * item.similarity
-        if asked_terms:
-            own = len(asked_terms & set(tokenize(item.text))) / len(asked_terms)
-            item.lead_similarity = SUBJECT_SHARE * float(vector @ vectors[-1]) + (1 - SUBJECT_SHARE) * item.similarity
-            item.lead_overlap = SUBJECT_SHARE * own + (1 - SUBJECT_SHARE) * item.overlap
     return items
 
 
@@ -209,7 +192,8 @@ class ExtractiveComposer:
         every = candidates(passages, structures)
         items = score_candidates(question, every, passages, embedder=self.embedder,
                                  question_vector=question_vector, weights=self.weights, shortlist=self.shortlist,
-                                 shape=shape, fused=self.fused_relevance, subject=True)
+                                 shape=shape, fused=self.fused_relevance)
+        self._score_lead(question, items)
         ranked = sorted(items, key=lambda c: -c.score)
         if self.fill:  # past the shortlist, by the score known before encoding: they fill the room left
             encoded = {id(c) for c in items}
@@ -227,6 +211,26 @@ class ExtractiveComposer:
                 return draft
             seeds = seeds[:-1]  # labels and markers took more room than estimated: drop the weakest
         return Draft(lead=[], composer=self.name)
+
+    def _score_lead(self, question: str, items: list[Candidate]) -> None:
+        """For a question that sets a scene ("We use Gmail and Google Workspace. What does FERPA require...?"),
+        judge the encoded sentences as openings against its subject (``gate_signals.split_subject``) as much as
+        against the whole question (``SUBJECT_SHARE``), so the answer does not open on the scene's words.
+
+        Only the opening moves: which sentences are quoted does not change. Measured on the gold sets' composer
+        inputs: the lead changes in 83 of 415 answered questions and the share of leads holding a key fact
+        stays within one or two questions (k12docs 0.479 -> 0.486, casual 0.450 -> 0.425; library 0.363 ->
+        0.368, casual 0.206 -> 0.206); judged by the subject alone, library casual fell to 0.147."""
+        subject, scene = split_subject(question)
+        subject_terms = set(tokenize(subject))
+        if not scene or not subject_terms or not items:
+            return
+        vector = self.embedder.embed_batch([subject])[0]
+        for item in items:
+            if item.vector is not None:
+                own = len(subject_terms & set(tokenize(item.text))) / len(subject_terms)
+                item.lead_similarity = SUBJECT_SHARE * float(item.vector @ vector) + (1 - SUBJECT_SHARE) * item.similarity
+                item.lead_overlap = SUBJECT_SHARE * own + (1 - SUBJECT_SHARE) * item.overlap
 
     def rewrite(self, question: str, history: Sequence[str]) -> str:
         """A follow-up made standalone by the deterministic rule (no model offline)."""
