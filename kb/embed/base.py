@@ -20,39 +20,29 @@ import numpy as np
 from kb.core.documents import file_sha256
 from kb.core.errors import ModelError
 
-__all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "choose_threads", "others_running", "verify_weights",
+__all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "SMALL_THREADS", "choose_threads", "verify_weights",
            "max_seq_length", "mean_pool_normalized"]
 
 logger = logging.getLogger(__name__)
-SMALL_BATCH = 64  # texts; at or below this an encode runs on one CPU thread unless the CPUs are free
-
-
-def others_running(loadavg: Path = Path("/proc/loadavg")) -> int:
-    """How many other threads are runnable right now (field 4 of /proc/loadavg, minus this one).
-
-    Unknown (no /proc) counts as busy.
-    """
-    try:
-        running = int(loadavg.read_text().split()[3].split("/")[0])
-    except (OSError, IndexError, ValueError):
-        return 1 << 16
-    return max(running - 1, 0)
+SMALL_BATCH = 64  # texts; at or below this an encode is query-sized and runs on at most SMALL_THREADS threads
+SMALL_THREADS = 2  # threads of a query-sized encode, whatever the load: the same text always gets the same vector
 
 
 def choose_threads(count: int, threads: int) -> int:
     """Threads for one encode of ``count`` texts, given the threads an ingest batch uses.
 
-    Small query-time batches take one thread when other work is running: OpenMP threads
-    fighting for busy cores made a 3-word query take ~530 ms instead of ~50 ms, and 12
-    answer sentences 281 ms instead of 169 ms (measured on a loaded 2-core machine). On
-    free cores the same 12 sentences take 104 ms with two threads instead of 174 ms.
-    A single short text gains nothing from a second thread.
+    A fixed function of the batch size and the machine, never of the moment's load: torch's
+    float32 vectors for one question differ in their last bits between one and two threads
+    (2 of 120 questions here), and a thread count read from the load made the same question
+    retrieve differently from one call to the next (tests/test_retrieval_speed.py failed in CI)
+    and answer latencies swing between runs. Small query-time batches take at most
+    ``SMALL_THREADS``: on free cores a one-question numpy encode takes 7.4 ms on two threads
+    against 9.1 ms on one, and 12 answer sentences 104 against 174 ms; more threads than two
+    gain little on batches this small. Ingest batches take every thread they were given.
     """
     if count > SMALL_BATCH:
         return threads
-    if count > 1 and others_running() + threads <= (os.cpu_count() or 1):
-        return threads
-    return 1
+    return max(1, min(SMALL_THREADS, threads))
 
 
 class Embedder(Protocol):
