@@ -121,3 +121,21 @@ def test_retrieval_is_the_same_idle_and_under_load(library_kb: KnowledgeBase) ->
         loaded = run()
     assert idle == loaded
     assert all(len(found) >= 3 for found in idle)
+
+
+def test_the_query_threads_setting_reaches_the_small_encoder(tmp_path: Any) -> None:
+    """CTO_QUERY_THREADS=1 (a server sharing busy cores) is as fixed as the default: every small encode takes it."""
+    from kb.core.settings import Settings
+    from kb.embed import make_embedder
+    from kb.embed.routing import SizeRouted
+
+    embedder = make_embedder(Settings(data_dir=tmp_path / "data", embedding_backend="torch-bf16", query_threads=1))
+    assert isinstance(embedder, SizeRouted) and isinstance(embedder.small, NumpyEmbedder)
+    embedder.embed_batch(["warm up"])
+    seen: list[int] = []
+    limit = embedder.small._blas.limit
+    embedder.small._blas.limit = lambda *, limits, user_api: seen.append(limits) or limit(limits=limits, user_api=user_api)  # type: ignore[attr-defined]
+    with busy_machine(1):
+        embedder.embed_batch(SENTENCES)
+    embedder.embed_batch(["How do we restore backups?"])
+    assert seen == [1, 1]

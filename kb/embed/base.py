@@ -25,10 +25,10 @@ __all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "SMALL_THREADS", "cho
 
 logger = logging.getLogger(__name__)
 SMALL_BATCH = 64  # texts; at or below this an encode is query-sized and runs on at most SMALL_THREADS threads
-SMALL_THREADS = 2  # threads of a query-sized encode, whatever the load: the same text always gets the same vector
+SMALL_THREADS = 2  # threads of a query-sized encode by default (CTO_QUERY_THREADS), whatever the load
 
 
-def choose_threads(count: int, threads: int) -> int:
+def choose_threads(count: int, threads: int, small: int = SMALL_THREADS) -> int:
     """Threads for one encode of ``count`` texts, given the threads an ingest batch uses.
 
     A fixed function of the batch size and the machine, never of the moment's load: torch's
@@ -36,13 +36,13 @@ def choose_threads(count: int, threads: int) -> int:
     (2 of 120 questions here), and a thread count read from the load made the same question
     retrieve differently from one call to the next (tests/test_retrieval_speed.py failed in CI)
     and answer latencies swing between runs. Small query-time batches take at most
-    ``SMALL_THREADS``: on free cores a one-question numpy encode takes 7.4 ms on two threads
+    ``small`` (CTO_QUERY_THREADS, default ``SMALL_THREADS``): on free cores a one-question numpy encode takes 7.4 ms on two threads
     against 9.1 ms on one, and 12 answer sentences 104 against 174 ms; more threads than two
     gain little on batches this small. Ingest batches take every thread they were given.
     """
     if count > SMALL_BATCH:
         return threads
-    return max(1, min(SMALL_THREADS, threads))
+    return max(1, min(small, threads))
 
 
 class Embedder(Protocol):

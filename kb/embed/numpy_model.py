@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kb.core.errors import ModelError
-from kb.embed.base import choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
+from kb.embed.base import SMALL_THREADS, choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
 
 __all__ = ["NumpyEmbedder"]
 
@@ -32,8 +32,10 @@ _BATCH = 16  # texts per forward pass, sorted by length so that each pass pads l
 class NumpyEmbedder:
     """A BERT-family sentence-transformers model with mean pooling, run by numpy (thread-safe)."""
 
-    def __init__(self, model: str, *, expected_sha256: str = "", verified_cache: Path | None = None):
+    def __init__(self, model: str, *, expected_sha256: str = "", verified_cache: Path | None = None,
+                 small_threads: int = SMALL_THREADS):
         self.name = model
+        self._small_threads = small_threads
         self._expected = expected_sha256
         self._verified_cache = verified_cache
         self._bert: _Bert | None = None
@@ -62,8 +64,8 @@ class NumpyEmbedder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         bert, tokenizer = self._load()
-        # BLAS threads fighting other work for busy cores made one batch 10x slower (measured under load 13)
-        with self._blas.limit(limits=choose_threads(len(texts), os.cpu_count() or 1), user_api="blas"):
+        # a fixed count, never the load's: the same text gets the same vector and takes the same time on free cores
+        with self._blas.limit(limits=choose_threads(len(texts), os.cpu_count() or 1, self._small_threads), user_api="blas"):
             return self._encode(bert, tokenizer, texts)
 
     @staticmethod
