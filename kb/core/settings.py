@@ -68,10 +68,10 @@ class Settings(BaseSettings):
         "CTO_QUERY_THREADS."
     )
     query_threads: int = Field(
-        2, ge=1, description="Threads of a query-sized encode (a question, an answer's sentences: at most 64 texts), "
-        "whatever the machine's load, so the same question always gets the same vector; never more than the CPUs or "
-        "CTO_EMBEDDING_THREADS. 1 suits a server whose cores are busy with other work: on two busy cores two threads "
-        "made a question's encode several times slower (README, speed)."
+        2, ge=1, description="Threads of a query-sized encode (a question, an answer's sentences: at most 64 texts); "
+        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy query encoder gives the same vectors on any "
+        "count and takes one thread while other processes keep the cores busy; torch and ONNX keep this count "
+        "whatever the load, so the same question always gets the same vector."
     )
     ingest_overlap: bool = Field(
         True, description="Ingest parses, encodes and writes at the same time (false: one document after another, "

@@ -13,6 +13,7 @@ tokens, L2 normalisation): its vectors match the torch float32 ones to cosine 1.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from kb.core.errors import ModelError
 from kb.embed.base import SMALL_THREADS, choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
 
 __all__ = ["NumpyEmbedder"]
+
+logger = logging.getLogger(__name__)
 
 _BATCH = 16  # texts per forward pass, sorted by length so that each pass pads little
 
@@ -41,6 +44,7 @@ class NumpyEmbedder:
         self._bert: _Bert | None = None
         self._tokenizer: Any = None
         self._blas: Any = None
+        self.invariant = False  # vectors proven not to depend on the thread count (checked on load)
         self._lock = threading.Lock()
 
     def _load(self) -> tuple[_Bert, Any]:
@@ -56,6 +60,7 @@ class NumpyEmbedder:
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_seq_length(model_dir))
                 tokenizer.enable_padding()
+                self.invariant = self._same_on_any_threads(bert, tokenizer)
                 self._bert, self._tokenizer = bert, tokenizer
         assert self._bert is not None
         return self._bert, self._tokenizer
@@ -65,8 +70,32 @@ class NumpyEmbedder:
             return np.zeros((0, 0), dtype=np.float32)
         bert, tokenizer = self._load()
         # a fixed count, never the load's: the same text gets the same vector and takes the same time on free cores
-        with self._blas.limit(limits=choose_threads(len(texts), os.cpu_count() or 1, self._small_threads), user_api="blas"):
+        threads = choose_threads(len(texts), os.cpu_count() or 1, self._small_threads, invariant=self.invariant)
+        with self._blas.limit(limits=threads, user_api="blas"):
             return self._encode(bert, tokenizer, texts)
+
+    def _same_on_any_threads(self, bert: _Bert, tokenizer: Any) -> bool:
+        """Whether one and several BLAS threads give the same bytes for a question and a small batch.
+
+        OpenBLAS hands each thread whole rows or columns of a product and never splits a sum, so
+        the count should not matter; this proves it for this machine's library before the encoder
+        lets the load pick between one thread and CTO_QUERY_THREADS (``choose_threads``).
+        """
+        several = min(self._small_threads, os.cpu_count() or 1)
+        if several <= 1:
+            return False
+        probes = [["How do we restore our backups after a ransomware attack?"],
+                  ["Category Two budgets", "Student data privacy agreements must name every use of the data.",
+                   "Access should be reviewed at least yearly and disabled when staff leave."]]
+        for texts in probes:
+            with self._blas.limit(limits=1, user_api="blas"):
+                one = self._encode(bert, tokenizer, texts)
+            with self._blas.limit(limits=several, user_api="blas"):
+                many = self._encode(bert, tokenizer, texts)
+            if one.tobytes() != many.tobytes():
+                logger.info("numpy encoder: vectors differ between 1 and %d BLAS threads; small encodes keep %d", several, several)
+                return False
+        return True
 
     @staticmethod
     def _encode(bert: _Bert, tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
