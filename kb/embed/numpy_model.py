@@ -44,7 +44,7 @@ class NumpyEmbedder:
         self._bert: _Bert | None = None
         self._tokenizer: Any = None
         self._blas: Any = None
-        self.invariant = False  # vectors proven not to depend on the thread count (checked on load)
+        self.invariant = False  # vectors do not depend on the BLAS thread count (set on load)
         self._lock = threading.Lock()
 
     def _load(self) -> tuple[_Bert, Any]:
@@ -60,7 +60,7 @@ class NumpyEmbedder:
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_seq_length(model_dir))
                 tokenizer.enable_padding()
-                self.invariant = self._same_on_any_threads(bert, tokenizer)
+                self.invariant = self._same_on_any_threads()
                 self._bert, self._tokenizer = bert, tokenizer
         assert self._bert is not None
         return self._bert, self._tokenizer
@@ -74,28 +74,17 @@ class NumpyEmbedder:
         with self._blas.limit(limits=threads, user_api="blas"):
             return self._encode(bert, tokenizer, texts)
 
-    def _same_on_any_threads(self, bert: _Bert, tokenizer: Any) -> bool:
-        """Whether one and several BLAS threads give the same bytes for a question and a small batch.
-
-        OpenBLAS hands each thread whole rows or columns of a product and never splits a sum, so
-        the count should not matter; this proves it for this machine's library before the encoder
-        lets the load pick between one thread and CTO_QUERY_THREADS (``choose_threads``).
-        """
-        several = min(self._small_threads, os.cpu_count() or 1)
-        if several <= 1:
-            return False
-        probes = [["How do we restore our backups after a ransomware attack?"],
-                  ["Category Two budgets", "Student data privacy agreements must name every use of the data.",
-                   "Access should be reviewed at least yearly and disabled when staff leave."]]
-        for texts in probes:
-            with self._blas.limit(limits=1, user_api="blas"):
-                one = self._encode(bert, tokenizer, texts)
-            with self._blas.limit(limits=several, user_api="blas"):
-                many = self._encode(bert, tokenizer, texts)
-            if one.tobytes() != many.tobytes():
-                logger.info("numpy encoder: vectors differ between 1 and %d BLAS threads; small encodes keep %d", several, several)
-                return False
-        return True
+    def _same_on_any_threads(self) -> bool:
+        """Whether this numpy's BLAS gives the same bytes on any thread count: OpenBLAS (every numpy wheel on PyPI)
+        hands each thread whole rows or columns of a product and never splits a sum between threads, so the
+        count cannot change a vector (tests/test_embed_threads.py checks every library question); another BLAS
+        (MKL, Accelerate) may split sums, and then small encodes keep their fixed count whatever the load."""
+        blas = [lib for lib in self._blas.lib_controllers if lib.user_api == "blas"]
+        same = bool(blas) and all(lib.internal_api == "openblas" for lib in blas)
+        if not same:
+            logger.info("numpy encoder: BLAS %s may round differently on other thread counts; small encodes keep %d",
+                        [lib.internal_api for lib in blas], self._small_threads)
+        return same
 
     @staticmethod
     def _encode(bert: _Bert, tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
