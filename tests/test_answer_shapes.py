@@ -286,3 +286,22 @@ def test_a_list_lead_in_stays_under_the_same_section_label_as_its_steps() -> Non
     assert lines[lead_in].startswith("Training and retaining district IT staff · Career ladders and retention:"), text
     assert lines[lead_in + 1].startswith("1. Hold stay interviews"), text  # no label between a lead-in and its steps
     assert "Training and retaining district IT staff · Checklist:" in lines, text
+
+
+def test_the_lead_answers_the_subject_not_the_scene(monkeypatch: pytest.MonkeyPatch, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    # real sentences of the starter library: a backups brief naming Gmail and Google, and the FERPA brief
+    backups = _passage(1, "Google Vault is a retention and eDiscovery tool for legal holds and searches, and Google "
+                          "Vault is not designed to be a full restore tool for Drive, Gmail, and shared drives.", 0.6,
+                       "Backups for school districts")
+    ferpa = _passage(2, "FERPA generally requires written parental consent before a district discloses personally "
+                        "identifiable information from education records, unless an exception applies.", 0.6,
+                     "Student privacy laws and IT decisions")
+    question = ("We use Gmail and Google Workspace for students. What does FERPA require of us before we share "
+                "student data with Google?")
+    draft = ExtractiveComposer(real_embedder).compose(question, [backups, ferpa])
+    assert draft.lead[0].text.startswith("FERPA generally requires")
+    # judged against the whole question (the scene too), the Google Vault sentence leads: the rule is what moves it
+    monkeypatch.setattr("kb.answering.extractive.SUBJECT_SHARE", 0.0)
+    assert ExtractiveComposer(real_embedder).compose(question, [backups, ferpa]).lead[0].text.startswith("Google Vault")
+    # both sentences are still quoted: only the opening changes
+    assert {c.text[:12] for c in draft.lead + draft.points} == {"Google Vault", "FERPA genera"}

@@ -114,8 +114,14 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
 
 
 def lead_score(c: Candidate) -> float:
-    """How well a sentence would open the answer: its own meaning, shared terms and shape fit, not its passage."""
-    return 0.6 * c.similarity + 0.4 * c.overlap + 0.3 * c.fit - c.penalty
+    """How well a sentence would open the answer: its own meaning, shared terms and shape fit, not its passage.
+
+    Meaning and terms are judged against the question's subject when the composer set them (a question
+    with a preamble about the district: see ``ExtractiveComposer``), else against the whole question.
+    """
+    similarity = c.similarity if c.lead_similarity is None else c.lead_similarity
+    overlap = c.overlap if c.lead_overlap is None else c.lead_overlap
+    return 0.6 * similarity + 0.4 * overlap + 0.3 * c.fit - c.penalty
 
 
 def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:

@@ -289,3 +289,5 @@ class Candidate:
     item: bool = False  # part of a list in its source
     siblings: tuple[int, int] | None = None  # (passage, list or table) whose items are distinct by construction
     vector: np.ndarray | None = None
+    lead_similarity: float | None = None  # to the question's subject, when its scene was left out (else similarity)
+    lead_overlap: float | None = None  # the share of the subject's terms it uses (else overlap)
