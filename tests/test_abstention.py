@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from eval.train_gate import AGREEMENT, PLACES, ablation, cross_validate, decisions_agree, fit_gate
-from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, load_model
+from kb.answering.abstention import DENSE_FLOOR, FEATURES, MODEL_PATH, GateModel, load_model
 from kb.answering.gate_signals import asking_sentence
 from kb.core.settings import REPO_ROOT
 
@@ -145,7 +145,7 @@ def test_the_shipped_model_is_readable_and_complete() -> None:
     document = json.loads(MODEL_PATH.read_text())
     assert document["command"] == "python -m eval train-gate"
     assert set(document["cross_validated"]) >= {"library/main", "k12docs/main", "all/all"}
-    low = dict.fromkeys(FEATURES, 0.0) | {"question_terms": 2.0}
+    low = dict.fromkeys(FEATURES, 0.0) | {"question_terms": 2.0, "dense_shortfall": DENSE_FLOOR}
     high = low | {"dense": 0.8, "coverage": 0.9, "cited_coverage": 0.9, "cited_rare_coverage": 1.0,
                   "agree_top_doc": 1.0, "agree_share": 1.0, "keyword_top": 0.8}
     assert model.probability(high) > model.threshold > model.probability(low)
@@ -207,3 +207,19 @@ def test_the_issue_s_casually_worded_covered_questions_are_answered(library_assi
     answer = library_assistant.ask(question, audit=False, log_gap=False)
     assert not answer.abstained, (answer.evidence, answer.gate)
     assert answer.citations
+
+
+def test_an_off_topic_question_falls_below_the_similarity_floor_and_abstains(library_assistant) -> None:  # type: ignore[no-untyped-def]
+    """`dense_shortfall`: the best passage's similarity below DENSE_FLOOR, the hinge the linear `dense` weight lacks."""
+    off = library_assistant.ask("Which index funds are best for my personal retirement savings?", audit=False,
+                                log_gap=False)
+    assert off.abstained
+    assert off.gate["dense_shortfall"] == pytest.approx(max(0.0, DENSE_FLOOR - off.gate["dense"]), abs=1e-3)
+    assert off.gate["dense_shortfall"] > 0.05
+    covered = library_assistant.ask("What does FERPA require before a district shares student records with a vendor?",
+                                    audit=False, log_gap=False)
+    assert not covered.abstained and covered.gate["dense_shortfall"] == 0.0
+    model = load_model()
+    assert model is not None
+    weights = dict(zip(model.features, model.coef, strict=True))
+    assert weights["dense_shortfall"] < 0  # further below the floor, less likely covered
