@@ -481,7 +481,7 @@ def _encode_all(run: _Run, ready: Batcher[Prepared], writer: _Writer, cap: int) 
     warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
     if warm_up is not None:
         warm_up()
-    while (items := ready.take(cap, least=SMALL_BATCH + 1)) is not None:  # fewer would run on one thread under load
+    while (items := ready.take(cap, least=SMALL_BATCH + 1)) is not None:  # fewer would run on SMALL_THREADS threads only
         for part in _tapered(items) if ready.drained else [items]:
             vectors = bulk.embed_batch([c.embed_text for _, chunks, _ in part for c in chunks])
             run.report.chunks_embedded += len(vectors)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ingest.clean import clean_text
 from kb.answering.extractive import LIST_JOIN, MAX_SENTENCE, ExtractiveComposer, candidates, score_candidates
@@ -14,8 +12,6 @@ from kb.answering.layout import render
 from kb.answering.retrieval import Passage
 from kb.core.answer import Draft
 from kb.core.documents import Chunk
-from kb.embed import base as embeddings
-from kb.embed.base import choose_threads, others_running
 from kb.embed.hashing import HashEmbedder
 
 
@@ -99,33 +95,6 @@ def test_room_left_is_filled_past_the_shortlist_without_encoding_more() -> None:
     tight = ExtractiveComposer(CountingEmbedder(), shortlist=2, fill=True, max_chars=200).compose(QUESTION, PASSAGES)
     assert 2 <= _quoted(tight) < 6
     assert len(render(tight, lambda c: c.text + " [1]")) <= 200  # the fill respects the length budget
-
-
-@pytest.mark.parametrize(("content", "expected"), [
-    ("0.52 0.40 0.33 1/301 4242\n", 0),
-    ("1.90 1.20 0.90 3/301 4242\n", 2),
-    ("garbage\n", 1 << 16),
-])
-def test_others_running_reads_the_runnable_count(tmp_path: Path, content: str, expected: int) -> None:
-    path = tmp_path / "loadavg"
-    path.write_text(content)
-    assert others_running(path) == expected
-
-
-def test_others_running_counts_a_missing_file_as_busy(tmp_path: Path) -> None:
-    assert others_running(tmp_path / "nope") == 1 << 16
-
-
-@pytest.mark.parametrize(("count", "others", "expected"), [
-    (1, 0, 1),      # a single query never takes a second thread
-    (12, 0, 2),     # answer sentences on free cores take both
-    (12, 1, 1),     # ... and one thread when something else runs
-    (500, 5, 2),    # ingest batches always take all threads
-])
-def test_thread_choice(monkeypatch: pytest.MonkeyPatch, count: int, others: int, expected: int) -> None:
-    monkeypatch.setattr(embeddings, "others_running", lambda: others)
-    monkeypatch.setattr(embeddings.os, "cpu_count", lambda: 2)
-    assert choose_threads(count, 2) == expected
 
 
 def test_a_list_of_short_items_is_quoted_with_its_lead_in() -> None:

@@ -64,7 +64,14 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     embedding_threads: int = Field(
-        0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use one."
+        0, ge=0, description="Torch CPU threads for large (ingest) batches; 0 keeps torch's default. Small query-time batches use "
+        "CTO_QUERY_THREADS."
+    )
+    query_threads: int = Field(
+        2, ge=1, description="Threads of a query-sized encode (a question, an answer's sentences: at most 64 texts); "
+        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy query encoder gives the same vectors on any "
+        "count and takes one thread while other processes keep the cores busy; torch and ONNX keep this count "
+        "whatever the load, so the same question always gets the same vector."
     )
     ingest_overlap: bool = Field(
         True, description="Ingest parses, encodes and writes at the same time (false: one document after another, "

@@ -30,14 +30,14 @@ def _torch(settings: Settings, *, precision: str = "fp32") -> Embedder:
 
     return SentenceTransformerEmbedder(settings.embedding_model, expected_sha256=settings.embedding_sha256,
                                        batch_size=settings.embedding_batch_size, threads=settings.embedding_threads,
-                                       precision=precision, verified_cache=_verified(settings))
+                                       precision=precision, verified_cache=_verified(settings), small_threads=settings.query_threads)
 
 
 def _numpy(settings: Settings) -> Embedder:
     from kb.embed.numpy_model import NumpyEmbedder
 
     return NumpyEmbedder(settings.embedding_model, expected_sha256=settings.embedding_sha256,
-                         verified_cache=_verified(settings))
+                         verified_cache=_verified(settings), small_threads=settings.query_threads)
 
 
 def _torch_bf16(settings: Settings) -> Embedder:
@@ -48,7 +48,8 @@ def _onnx(settings: Settings, *, quantize: bool = False) -> Embedder:
     from kb.embed.onnx_model import OnnxEmbedder
 
     return OnnxEmbedder(settings.embedding_model, settings.data_dir / "cache" / "onnx", quantize=quantize,
-                        expected_sha256=settings.embedding_sha256, threads=settings.embedding_threads)
+                        expected_sha256=settings.embedding_sha256, threads=settings.embedding_threads,
+                        small_threads=settings.query_threads)
 
 
 def _onnx_int8(settings: Settings) -> Embedder:

@@ -20,39 +20,67 @@ import numpy as np
 from kb.core.documents import file_sha256
 from kb.core.errors import ModelError
 
-__all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "choose_threads", "others_running", "verify_weights",
+__all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "SMALL_THREADS", "choose_threads", "others_running",
+           "verify_weights",
            "max_seq_length", "mean_pool_normalized"]
 
 logger = logging.getLogger(__name__)
-SMALL_BATCH = 64  # texts; at or below this an encode runs on one CPU thread unless the CPUs are free
+SMALL_BATCH = 64  # texts; at or below this an encode is query-sized and runs on at most CTO_QUERY_THREADS threads
+SMALL_THREADS = 2  # threads of a query-sized encode by default (CTO_QUERY_THREADS)
 
 
-def others_running(loadavg: Path = Path("/proc/loadavg")) -> int:
-    """How many other threads are runnable right now (field 4 of /proc/loadavg, minus this one).
+def others_running(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/proc/self/task")) -> int:
+    """How many threads of other processes are runnable right now (field 4 of /proc/loadavg, minus this process's).
 
-    Unknown (no /proc) counts as busy.
+    This process's own runnable threads do not count: BLAS workers still spinning after the last
+    encode, or a server's other threads, would otherwise make an idle machine look busy (answers
+    at 10k chunks then measured 131 to 281 ms p50 from run to run). Unknown (no /proc) counts as busy.
     """
     try:
         running = int(loadavg.read_text().split()[3].split("/")[0])
     except (OSError, IndexError, ValueError):
         return 1 << 16
-    return max(running - 1, 0)
+    return max(running - max(_own_running(tasks), 1), 0)
 
 
-def choose_threads(count: int, threads: int) -> int:
+def _own_running(tasks: Path) -> int:
+    """Runnable threads of this process (state R in /proc/self/task/*/stat); 1 (the caller) when unknown."""
+    count = 0
+    try:
+        for task in os.scandir(tasks):
+            try:
+                stat = Path(task.path, "stat").read_bytes()
+            except OSError:
+                continue
+            if stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] == b"R":
+                count += 1
+    except OSError:
+        return 1
+    return count
+
+
+def choose_threads(count: int, threads: int, small: int = SMALL_THREADS, *, invariant: bool = False) -> int:
     """Threads for one encode of ``count`` texts, given the threads an ingest batch uses.
 
-    Small query-time batches take one thread when other work is running: OpenMP threads
-    fighting for busy cores made a 3-word query take ~530 ms instead of ~50 ms, and 12
-    answer sentences 281 ms instead of 169 ms (measured on a loaded 2-core machine). On
-    free cores the same 12 sentences take 104 ms with two threads instead of 174 ms.
-    A single short text gains nothing from a second thread.
+    Ingest batches (more than ``SMALL_BATCH`` texts) take every thread they were given. A
+    query-sized batch takes ``small`` (CTO_QUERY_THREADS), at most ``threads``: on free cores a
+    one-question numpy encode takes 7.4 ms on two threads against 9.1 ms on one, and 12 answer
+    sentences 104 against 174 ms.
+
+    Only an encoder whose vectors do not depend on its thread count (``invariant``: the numpy
+    encoder, whose BLAS splits the rows and columns of a product between threads, never its
+    sums, checked when it loads) drops to one thread while other processes keep the cores busy:
+    at load 5-6 on two cores, two threads made an answer take 654 ms p50 instead of 221 ms. Any
+    other encoder keeps its count whatever the load: torch's float32 vectors for one question
+    differ in their last bits between one and two threads, and a load-dependent count made the
+    same question retrieve differently from one call to the next (tests/test_retrieval_speed.py).
     """
     if count > SMALL_BATCH:
         return threads
-    if count > 1 and others_running() + threads <= (os.cpu_count() or 1):
-        return threads
-    return 1
+    chosen = max(1, min(small, threads))
+    if invariant and chosen > 1 and others_running() + chosen > (os.cpu_count() or 1):
+        return 1
+    return chosen
 
 
 class Embedder(Protocol):

@@ -13,6 +13,7 @@ tokens, L2 normalisation): its vectors match the torch float32 ones to cosine 1.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -22,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from kb.core.errors import ModelError
-from kb.embed.base import choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
+from kb.embed.base import SMALL_THREADS, choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
 
 __all__ = ["NumpyEmbedder"]
+
+logger = logging.getLogger(__name__)
 
 _BATCH = 16  # texts per forward pass, sorted by length so that each pass pads little
 
@@ -32,13 +35,16 @@ _BATCH = 16  # texts per forward pass, sorted by length so that each pass pads l
 class NumpyEmbedder:
     """A BERT-family sentence-transformers model with mean pooling, run by numpy (thread-safe)."""
 
-    def __init__(self, model: str, *, expected_sha256: str = "", verified_cache: Path | None = None):
+    def __init__(self, model: str, *, expected_sha256: str = "", verified_cache: Path | None = None,
+                 small_threads: int = SMALL_THREADS):
         self.name = model
+        self._small_threads = small_threads
         self._expected = expected_sha256
         self._verified_cache = verified_cache
         self._bert: _Bert | None = None
         self._tokenizer: Any = None
         self._blas: Any = None
+        self.invariant = False  # vectors do not depend on the BLAS thread count (set on load)
         self._lock = threading.Lock()
 
     def _load(self) -> tuple[_Bert, Any]:
@@ -54,6 +60,7 @@ class NumpyEmbedder:
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_seq_length(model_dir))
                 tokenizer.enable_padding()
+                self.invariant = self._same_on_any_threads()
                 self._bert, self._tokenizer = bert, tokenizer
         assert self._bert is not None
         return self._bert, self._tokenizer
@@ -62,9 +69,22 @@ class NumpyEmbedder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         bert, tokenizer = self._load()
-        # BLAS threads fighting other work for busy cores made one batch 10x slower (measured under load 13)
-        with self._blas.limit(limits=choose_threads(len(texts), os.cpu_count() or 1), user_api="blas"):
+        # a fixed count, never the load's: the same text gets the same vector and takes the same time on free cores
+        threads = choose_threads(len(texts), os.cpu_count() or 1, self._small_threads, invariant=self.invariant)
+        with self._blas.limit(limits=threads, user_api="blas"):
             return self._encode(bert, tokenizer, texts)
+
+    def _same_on_any_threads(self) -> bool:
+        """Whether this numpy's BLAS gives the same bytes on any thread count: OpenBLAS (every numpy wheel on PyPI)
+        hands each thread whole rows or columns of a product and never splits a sum between threads, so the
+        count cannot change a vector (tests/test_embed_threads.py checks every library question); another BLAS
+        (MKL, Accelerate) may split sums, and then small encodes keep their fixed count whatever the load."""
+        blas = [lib for lib in self._blas.lib_controllers if lib.user_api == "blas"]
+        same = bool(blas) and all(lib.internal_api == "openblas" for lib in blas)
+        if not same:
+            logger.info("numpy encoder: BLAS %s may round differently on other thread counts; small encodes keep %d",
+                        [lib.internal_api for lib in blas], self._small_threads)
+        return same
 
     @staticmethod
     def _encode(bert: _Bert, tokenizer: Any, texts: Sequence[str]) -> np.ndarray:

@@ -27,7 +27,15 @@ import numpy as np
 
 from kb.core.documents import file_sha256
 from kb.core.errors import ModelError
-from kb.embed.base import SMALL_BATCH, choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
+from kb.embed.base import (
+    SMALL_BATCH,
+    SMALL_THREADS,
+    choose_threads,
+    max_seq_length,
+    mean_pool_normalized,
+    resolve_model_dir,
+    verify_weights,
+)
 
 __all__ = ["OnnxEmbedder"]
 
@@ -39,8 +47,9 @@ class OnnxEmbedder:
     """A sentence-transformers model (BERT family, mean pooling) run by ONNX Runtime."""
 
     def __init__(self, model: str, cache_dir: Path, *, quantize: bool = False, expected_sha256: str = "",
-                 threads: int = 0):
+                 threads: int = 0, small_threads: int = SMALL_THREADS):
         self.name = model
+        self._small_threads = small_threads
         self.quantize = quantize
         self._cache_dir = cache_dir
         self._expected = expected_sha256
@@ -88,7 +97,7 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         self._load()
-        session = self._session(choose_threads(len(texts), self._threads))
+        session = self._session(choose_threads(len(texts), self._threads, self._small_threads))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad least
         rows: list[np.ndarray] = []
         for start in range(0, len(order), _BATCH):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.core.errors import ModelError
-from kb.embed.base import choose_threads, resolve_model_dir, verify_weights
+from kb.embed.base import SMALL_THREADS, choose_threads, resolve_model_dir, verify_weights
 
 __all__ = ["SentenceTransformerEmbedder"]
 
@@ -26,7 +26,7 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded offline on first use (thread-safe)."""
 
     def __init__(self, model: str, *, expected_sha256: str = "", batch_size: int = 64, threads: int = 0,
-                 precision: str = "fp32", verified_cache: Path | None = None):
+                 precision: str = "fp32", verified_cache: Path | None = None, small_threads: int = SMALL_THREADS):
         self.name = model
         self.precision = precision  # fp32, or bf16: weights and activations in bfloat16 (2x less memory traffic)
         self._expected = expected_sha256
@@ -35,6 +35,7 @@ class SentenceTransformerEmbedder:
         self._threads = threads
         self._model: object | None = None
         self._batch_threads = threads or 1
+        self._small_threads = small_threads
         self._lock = threading.Lock()
 
     def _load(self) -> object:
@@ -87,7 +88,7 @@ class SentenceTransformerEmbedder:
         model = self._load()
         import torch
 
-        torch.set_num_threads(choose_threads(len(texts), self._batch_threads))
+        torch.set_num_threads(choose_threads(len(texts), self._batch_threads, self._small_threads))
         vectors = model.encode(  # type: ignore[attr-defined]
             list(texts),
             batch_size=self._batch_size,
