@@ -8,10 +8,11 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from eval.train_gate import AGREEMENT, PLACES, ablation, cross_validate, decisions_agree, fit_gate
-from kb.answering.abstention import FEATURES, MODEL_PATH, GateModel, load_model
+from kb.answering.abstention import DENSE_FLOOR, FEATURES, MODEL_PATH, GateModel, load_model
 from kb.answering.gate_signals import asking_sentence
 from kb.core.settings import REPO_ROOT
 
@@ -63,15 +64,47 @@ def test_cross_validation_never_scores_a_question_with_a_model_that_saw_its_grou
 
 
 @pytest.mark.model  # fits with scikit-learn (the eval extra), absent from the no-model suite
-def test_the_casual_slice_is_held_out_of_training_and_scored_by_the_main_model() -> None:
+def test_the_casual_slice_is_trained_on_and_folded_with_the_questions_over_its_document() -> None:
     rows = _rows()
-    casual = [dict(r, slice="casual", group=f"casual{i}") for i, r in enumerate(_rows(seed=11, n=40))]
-    flipped = [dict(r, covered=not r["covered"]) for r in casual]  # labels the fit must never read
-    assert fit_gate(rows + casual) == fit_gate(rows) == fit_gate(rows + flipped)
+    # casual paraphrases of main questions: same documents (groups), their own wording (signals)
+    casual = [dict(r, slice="casual", group=f"doc{i % 23}") for i, r in enumerate(_rows(seed=11, n=40))]
+    flipped = [dict(r, covered=not r["covered"]) for r in casual]
+    assert fit_gate(rows + casual) != fit_gate(rows)  # the casual rows are fitted on ...
+    assert fit_gate(rows + casual) != fit_gate(rows + flipped)  # ... and their labels read
+    # cross-validation holds a casual question out together with every question over its document
+    doc5 = [dict(r, covered=not r["covered"]) if r["group"] == "doc5" else r for r in rows + casual]
+    before, after = cross_validate(rows + casual), cross_validate(doc5)
+    in_doc5 = [i for i, r in enumerate(rows + casual) if r["group"] == "doc5"]
+    assert any((rows + casual)[i]["slice"] == "casual" for i in in_doc5)
+    assert [before[i] for i in in_doc5] == [after[i] for i in in_doc5]
+
+
+@pytest.mark.model  # fits with scikit-learn (the eval extra), absent from the no-model suite
+def test_a_slice_outside_the_trained_ones_is_held_out_and_scored_by_the_whole_model() -> None:
+    rows = _rows()
+    other = [dict(r, slice="formats", group=f"formats{i}") for i, r in enumerate(_rows(seed=13, n=30))]
+    flipped = [dict(r, covered=not r["covered"]) for r in other]  # labels the fit must never read
+    assert fit_gate(rows + other) == fit_gate(rows) == fit_gate(rows + flipped)
     model = fit_gate(rows)
-    decisions = cross_validate(rows + casual)
-    assert decisions[len(rows):] == [model.answers(r) for r in casual]
-    assert decisions[: len(rows)] == cross_validate(rows)  # the main rows' held-out decisions are unchanged
+    decisions = cross_validate(rows + other)
+    assert decisions[len(rows):] == [model.answers(r) for r in other]
+    assert decisions[: len(rows)] == cross_validate(rows)  # the trained rows' held-out decisions are unchanged
+
+
+@pytest.mark.model  # fits with scikit-learn (the eval extra), absent from the no-model suite
+def test_the_repeated_cross_validation_is_seeded_and_keeps_groups_whole() -> None:
+    from eval.train_gate import _shuffled_folds, repeated_cv
+
+    rows = _rows()
+    first, second = repeated_cv(rows, repeats=3), repeated_cv(list(rows), repeats=3)
+    assert first == second and set(first) == {"synthetic/main", "all/all"}
+    assert 0.8 < first["all/all"]["answer_rate"] <= 1.0 and first["all/all"]["covered"] == 120
+    groups = np.array([r["group"] for r in rows])
+    folds = _shuffled_folds(groups, 5, seed=4)
+    assert sorted(i for _, test in folds for i in test) == list(range(len(rows)))  # every row tested once
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])  # no group on both sides
+    assert [t.tolist() for _, t in folds] != [t.tolist() for _, t in _shuffled_folds(groups, 5, seed=5)]
 
 
 def _jitter(rows: list[dict[str, object]], seed: int) -> list[dict[str, object]]:
@@ -98,7 +131,7 @@ def test_a_refit_over_jittered_signals_decides_alike_though_its_coefficients_mov
 def test_the_ablation_scores_each_feature_set_held_out() -> None:
     rows = _rows(n=200)
     without_dense = tuple(f for f in FEATURES if f != "dense")
-    result = ablation(rows, {"all": FEATURES, "without dense": without_dense})
+    result = ablation(rows, {"all": FEATURES, "without dense": without_dense}, repeats=2)
     assert set(result) == {"all", "without dense"}
     assert result["all"]["auc"] > result["without dense"]["auc"]  # dense carries the synthetic signal
     assert 0.0 <= result["all"]["abstain@.95"] <= result["all"]["abstain@.90"] <= 1.0
@@ -112,7 +145,7 @@ def test_the_shipped_model_is_readable_and_complete() -> None:
     document = json.loads(MODEL_PATH.read_text())
     assert document["command"] == "python -m eval train-gate"
     assert set(document["cross_validated"]) >= {"library/main", "k12docs/main", "all/all"}
-    low = dict.fromkeys(FEATURES, 0.0) | {"question_terms": 2.0}
+    low = dict.fromkeys(FEATURES, 0.0) | {"question_terms": 2.0, "dense_shortfall": DENSE_FLOOR}
     high = low | {"dense": 0.8, "coverage": 0.9, "cited_coverage": 0.9, "cited_rare_coverage": 1.0,
                   "agree_top_doc": 1.0, "agree_share": 1.0, "keyword_top": 0.8}
     assert model.probability(high) > model.threshold > model.probability(low)
@@ -160,3 +193,33 @@ def test_gate_features_read_the_asking_sentence_and_the_cited_sentences(hash_set
     assert gate_features(question, passages, kb.keyword, draft=with_figure)["amount_unanswered"] == 0.0
     asked = gate_features("Does Gmail encrypt grades?", passages, kb.keyword, draft=no_figure)
     assert asked["missing_asked"] == 1.0 and asked["missing_context"] == 0.0
+
+
+@pytest.mark.parametrize("question", [
+    "We use Gmail and Google Workspace for students. What does FERPA require of us before we share student data "
+    "with Google?",
+    "Cat 1 vs Cat 2 in E-Rate: what falls in each bucket?",
+    "When an employee quits, how do we make sure they lose access to everything?",
+])
+def test_the_issue_s_casually_worded_covered_questions_are_answered(library_assistant, question: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue #14's questions that abstained: names the library never uses in the scene (Gmail), informal
+    numbered terms (Cat 1, Cat 2), everyday wording ("quits", "lose access")."""
+    answer = library_assistant.ask(question, audit=False, log_gap=False)
+    assert not answer.abstained, (answer.evidence, answer.gate)
+    assert answer.citations
+
+
+def test_an_off_topic_question_falls_below_the_similarity_floor_and_abstains(library_assistant) -> None:  # type: ignore[no-untyped-def]
+    """`dense_shortfall`: the best passage's similarity below DENSE_FLOOR, the hinge the linear `dense` weight lacks."""
+    off = library_assistant.ask("Which index funds are best for my personal retirement savings?", audit=False,
+                                log_gap=False)
+    assert off.abstained
+    assert off.gate["dense_shortfall"] == pytest.approx(max(0.0, DENSE_FLOOR - off.gate["dense"]), abs=1e-3)
+    assert off.gate["dense_shortfall"] > 0.05
+    covered = library_assistant.ask("What does FERPA require before a district shares student records with a vendor?",
+                                    audit=False, log_gap=False)
+    assert not covered.abstained and covered.gate["dense_shortfall"] == 0.0
+    model = load_model()
+    assert model is not None
+    weights = dict(zip(model.features, model.coef, strict=True))
+    assert weights["dense_shortfall"] < 0  # further below the floor, less likely covered

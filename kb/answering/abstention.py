@@ -4,7 +4,8 @@ A small logistic model over cheap signals, trained and cross-validated on the go
 (``python -m eval train-gate``) and shipped as readable coefficients in
 ``abstention_model.json`` beside this file. Signals:
 
-- the relevance gate's ``dense`` similarity and passage ``coverage``;
+- the relevance gate's ``dense`` similarity and passage ``coverage``, and how far the best passage's
+  similarity falls below :data:`DENSE_FLOOR` (``dense_shortfall``: off topic altogether);
 - retrieval agreement: whether dense and keyword search put the same document first,
   and how many passages both found;
 - coverage of the question's words, and of its rarest words, by the sentences the answer
@@ -39,14 +40,19 @@ from kb.answering.retrieval import Passage
 from kb.core.answer import Draft
 from kb.index.keyword import KeywordIndex, tokenize
 
-__all__ = ["FEATURES", "GateModel", "gate_features", "load_model", "MODEL_PATH"]
+__all__ = ["FEATURES", "DENSE_FLOOR", "GateModel", "gate_features", "load_model", "MODEL_PATH"]
 
 MODEL_PATH = Path(__file__).resolve().parent / "abstention_model.json"
 # The model's inputs, chosen by grouped cross-validation on the main gold sets (`train-gate --ablate`):
 # the other signals gate_features reports moved held-out abstention by noise, or (the scene's unknown
 # words) learned a sign that does not carry over to questions worded another way.
 FEATURES = ("dense", "coverage", "cited_rare_coverage", "agree_share", "keyword_top", "missing_asked",
-            "asks_amount", "unknown_subject", "names_uncited")
+            "asks_amount", "unknown_subject", "names_uncited", "dense_shortfall")
+# MiniLM cosine below which the best passage shares no topic with the question (recipes, sport, personal
+# finance score 0.07-0.25 against the gold libraries; their covered questions 0.26 and up). The model's
+# weight on `dense` is linear, so without this hinge an off-topic question whose words the library happens
+# to use ("index funds ... retirement savings") could be answered: `dense_shortfall` = how far below it is.
+DENSE_FLOOR = 0.3
 # the question wants a figure: a price, a count, a date or a duration
 _ASKS_AMOUNT = re.compile(r"\b(?:cost|costs|price|priced|pricing|premium|premiums|salary|salaries|fee|fees|how many|how much|"
                           r"per[- ](?:seat|student|month|year|user)|average|median|deadline|what date|when is|how long)\b",
@@ -101,6 +107,7 @@ def gate_features(question: str, passages: Sequence[Passage], index: KeywordInde
     top_keyword = max((p.keyword or 0.0 for p in passages), default=0.0)
     return {
         "dense": evidence.dense,
+        "dense_shortfall": max(0.0, DENSE_FLOOR - evidence.dense),
         "coverage": evidence.coverage,
         "cited_coverage": _weighted_coverage(weights, cited),
         "cited_rare_coverage": _weighted_coverage({t: weights[t] for t in rare}, cited),
