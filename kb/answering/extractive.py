@@ -65,6 +65,11 @@ class Weights:
     shape: float = 0.10
 
 
+def _term_share(terms: set[str], text: str) -> float:
+    """The share of ``terms`` (a question's or its subject's) that the text uses."""
+    return len(terms & set(tokenize(text))) / len(terms) if terms else 0.0
+
+
 def score_candidates(question: str, items: list[Candidate], passages: Sequence[Passage], *, embedder: Embedder,
                      question_vector: np.ndarray | None = None, weights: Weights = Weights(),
                      shortlist: int | None = None, shape: QuestionShape | None = None,
@@ -87,8 +92,7 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     relevance = _passage_relevance(passages, question_vector, fused=fused)
     outdated = [OUTDATED_PENALTY if is_outdated(p.chunk.extra) else 0.0 for p in passages]
     for item in items:
-        terms = set(tokenize(item.text))
-        item.overlap = len(q_terms & terms) / len(q_terms) if q_terms else 0.0
+        item.overlap = _term_share(q_terms, item.text)
         item.penalty = outdated[item.passage]
         item.fit = shape_fit(shape.shape, item.text, item=item.item)
         item.score = (weights.overlap * item.overlap + weights.passage * relevance[item.passage]
@@ -233,9 +237,9 @@ class ExtractiveComposer:
         vector = self.embedder.embed_batch([subject])[0]
         for item in items:
             if item.vector is not None:
-                own = len(subject_terms & set(tokenize(item.text))) / len(subject_terms)
                 item.lead_similarity = SUBJECT_SHARE * float(item.vector @ vector) + (1 - SUBJECT_SHARE) * item.similarity
-                item.lead_overlap = SUBJECT_SHARE * own + (1 - SUBJECT_SHARE) * item.overlap
+                item.lead_overlap = (SUBJECT_SHARE * _term_share(subject_terms, item.text)
+                                     + (1 - SUBJECT_SHARE) * item.overlap)
 
     def rewrite(self, question: str, history: Sequence[str]) -> str:
         """A follow-up made standalone by the deterministic rule (no model offline)."""
