@@ -107,6 +107,7 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
         "fact_recall": m.fact_recall(answer.text, item.key_facts) if not answer.abstained else 0.0,
         "citation_precision": m.citation_precision(pairs) if pairs else 0.0,
         "citation_recall": m.citation_recall(pairs) if pairs else 0.0,
+        "answer": answer.text,  # kept in --rows so two runs' answers (their openings) can be compared
     })
     if not answer.abstained:
         problems = violations(pairs)
