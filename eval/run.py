@@ -16,7 +16,7 @@ from eval import metrics as m
 from eval.gold import GoldItem, load_gold
 from eval.tables import TABLE_METRICS, summary_table
 from kb.answering.assistant import Assistant
-from kb.answering.readability import violations
+from kb.answering.readability import violations, weak_opening
 from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.paths import bundled
 from kb.core.settings import REPO_ROOT, Settings
@@ -113,6 +113,10 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
         problems = violations(pairs)
         row["readability"] = 0.0 if problems else 1.0
         row["readability_violations"] = problems
+        opening = answer.claims[0].text if answer.claims else ""
+        row["opening"] = opening
+        row["weak_opening"] = weak_opening(opening, answer.standalone_question) or ""
+        row["usable_lead"] = 0.0 if row["weak_opening"] else 1.0
     if judge is not None and not answer.abstained:
         verdicts = judge.judge(answer)
         if verdicts.faithfulness is not None:
@@ -121,9 +125,9 @@ def score_item(assistant: Assistant, item: GoldItem, judge: Any = None) -> dict[
     return row
 
 
-PER_ANSWER = {"citation_precision", "citation_recall", "readability"}  # judged on the answers given, not on abstentions
+PER_ANSWER = {"citation_precision", "citation_recall", "readability", "usable_lead"}  # judged on the answers given, not on abstentions
 ANSWER_METRICS = ["hit@1", "hit@5", "hit@10", "recall@5", "mrr", "ndcg@10", "cited_right", "fact_recall",
-                  "citation_precision", "citation_recall", "readability"]
+                  "citation_precision", "citation_recall", "readability", "usable_lead"]
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:

@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["TABLE_METRICS", "markdown_table", "summary_table"]
 
 TABLE_METRICS = ["hit@5", "mrr", "ndcg@10", "cited_right", "fact_recall", "citation_precision", "readability",
-                 "abstain_recall",
+                 "usable_lead", "abstain_recall",
                  "answer_rate", "mean_chars", "latency_p50_ms", "latency_p95_ms", "questions"]
 _WHOLE = {"latency_p50_ms", "latency_p95_ms", "mean_chars", "max_chars", "questions"}  # shown without decimals
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from kb.answering.context import continues
 from kb.answering.layout import LABEL_CHARS, render
-from kb.answering.readability import violating
+from kb.answering.readability import leans_back, violating, weak_opening
 from kb.answering.sentences import Sentence, closure, siblings
 from kb.answering.shapes import QuestionShape, Shape
 from kb.core.answer import Claim, Draft
@@ -41,6 +41,7 @@ class Plan:
     structures: Sequence[list[Sentence]]
     shape: QuestionShape
     max_chars: int
+    question: str = ""  # as asked: an opening may be a question only when the user asks what to ask
 
     def fits(self, draft: Draft) -> bool:
         """True when the draft laid out with citation markers stays within the length budget."""
@@ -124,10 +125,20 @@ def lead_score(c: Candidate) -> float:
     return 0.6 * similarity + 0.4 * overlap + 0.3 * c.fit - c.penalty
 
 
+LEAD_MARGIN = 0.05  # an opening that cannot answer gives way to a usable one this close in lead score (measured)
+
+
+def _ordered_list(plan: Plan, c: Candidate) -> bool:
+    """True when the candidate is an entry of a numbered list or of a list under a lead-in (read in source order)."""
+    s = plan.structures[c.passage][c.position]
+    return s.numbered or s.lead_in is not None
+
+
 def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:
     """The seed that answers the question in its shape; for a comparison, the best seed for each side."""
     ranked = sorted(seeds, key=lambda c: -lead_score(c))
-    if plan.shape.shape in (Shape.STEPS, Shape.PRIORITY) and ranked and ranked[0].item and ranked[0].siblings:
+    if (plan.shape.shape in (Shape.STEPS, Shape.PRIORITY) and ranked and ranked[0].item and ranked[0].siblings
+            and _ordered_list(plan, ranked[0])):  # a checklist's best entry leads itself (see _checklist_first)
         entries = [c for c in seeds if c.item and c.siblings == ranked[0].siblings]
         if len(entries) >= 2:  # the best opening is a list entry: the list, from its first chosen entry, leads
             return [min(entries, key=lambda c: c.position)]
@@ -140,6 +151,60 @@ def _lead_seeds(plan: Plan, seeds: Sequence[Candidate]) -> list[Candidate]:
         if out:
             return out
     return ranked[:1]
+
+
+def _block_of(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], seed: Candidate) -> list[Claim] | None:
+    """The block of claims that quotes the seed."""
+    text = plan.structures[seed.passage][seed.position].text
+    return next((b for p, b in blocks if p == seed.passage and any(text in c.text for c in b)), None)
+
+
+def _checklist_at(plan: Plan, block: list[Claim], seed: Candidate) -> int:
+    """Where the seed's claim stands in a block that is an unordered list without a lead-in (a checklist), or 0.
+
+    Entries of such a list stand alone and in any order, so the seed's entry may open the block;
+    in any other block (steps, a list under its lead-in, a sentence with what it refers to) the
+    block's order stays and 0 is returned.
+    """
+    s = plan.structures[seed.passage][seed.position]
+    if s.item is None or s.numbered or s.lead_in is not None or len(block) < 2:
+        return 0
+    if any(c.kind != "point" or leans_back(c.text) for c in block):
+        return 0
+    return next((i for i, c in enumerate(block) if s.text in c.text), 0)
+
+
+def _checklist_first(plan: Plan, block: list[Claim], seed: Candidate) -> None:
+    """The seed's entry of a checklist opens the block ("Local administrator passwords are unique per device."),
+    not the list's first entry ("Guest, student, staff ... networks are separated.")."""
+    at = _checklist_at(plan, block, seed)
+    if at:
+        block.insert(0, block.pop(at))
+
+
+def _answering_lead(plan: Plan, seeds: Sequence[Candidate], blocks: Sequence[tuple[int, list[Claim]]],
+                    lead: Candidate) -> Candidate:
+    """The lead, or, when its block would open on a sentence that cannot answer (a bare lead-in, a numbered
+    section line, a noun phrase without a verb, a question: ``readability.weak_opening``), the best seed
+    within ``LEAD_MARGIN`` of the best lead score whose block opens on a usable sentence.
+
+    Measured on both gold sets' answers: see docs/evaluation-guide.md ("usable_lead").
+    """
+    def opening(seed: Candidate) -> str | None:
+        block = _block_of(plan, blocks, seed)
+        return None if block is None else block[_checklist_at(plan, block, seed)].text
+
+    first = opening(lead)
+    if first is None or weak_opening(first, plan.question) is None:
+        return lead
+    floor = max(lead_score(c) for c in seeds) - LEAD_MARGIN
+    for seed in sorted(seeds, key=lambda c: -lead_score(c)):
+        if lead_score(seed) < floor:
+            break
+        text = opening(seed)
+        if text is not None and weak_opening(text, plan.question) is None:
+            return seed
+    return lead
 
 
 def _mark_continued(plan: Plan, before: tuple[int, list[Claim]] | None, p: int, block: list[Claim]) -> None:
@@ -167,10 +232,13 @@ def plan_draft(plan: Plan, seeds: Sequence[Candidate]) -> Draft:
                 _mark_continued(plan, blocks[-1] if blocks else None, p, block)
                 blocks.append((p, block))
     lead_blocks: list[list[Claim]] = []
-    for seed in _lead_seeds(plan, seeds):
-        text = plan.structures[seed.passage][seed.position].text
-        found = next((b for p, b in blocks if p == seed.passage and any(text in c.text for c in b)), None)
+    leads = _lead_seeds(plan, seeds)
+    if len(leads) == 1:
+        leads = [_answering_lead(plan, seeds, blocks, leads[0])]
+    for seed in leads:
+        found = _block_of(plan, blocks, seed)
         if found is not None and found not in lead_blocks:
+            _checklist_first(plan, found, seed)
             lead_blocks.append(found)
     lead: list[Claim] = []
     points: list[Claim] = []

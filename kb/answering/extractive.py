@@ -32,6 +32,7 @@ __all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_ca
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 SUBJECT_SHARE = 0.5  # a lead is judged by its subject this much, by the whole question the rest
 ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
+OFF_SUBJECT_COSINE = 0.0  # off-subject sentences below this share of the best cosine fill last (0: off; measured)
 
 
 def _key(text: str) -> str:
@@ -168,6 +169,22 @@ def _list_first(ranked: list[Candidate], shape: QuestionShape) -> list[Candidate
     return entries + [c for c in ranked if id(c) not in chosen]
 
 
+def _subject_first(question: str, ranked: list[Candidate]) -> list[Candidate]:
+    """The ranking with sentences that share no term with the question's subject (``split_subject``) and are far
+    from it in meaning (cosine below ``OFF_SUBJECT_COSINE`` times the best) moved to the end: they fill the room
+    only when nothing better is left ("Career ladder criteria are written down ..." for "When an employee quits,
+    how do we make sure they lose access?"). Sentences past the shortlist (never encoded) stay where they are.
+    """
+    terms = set(tokenize(split_subject(question)[0]))
+    encoded = [c.similarity for c in ranked if c.vector is not None]
+    if OFF_SUBJECT_COSINE <= 0 or not terms or not encoded:
+        return ranked
+    floor = OFF_SUBJECT_COSINE * max(encoded)
+    off = {id(c) for c in ranked
+           if c.vector is not None and c.similarity < floor and not _term_share(terms, c.text)}
+    return [c for c in ranked if id(c) not in off] + [c for c in ranked if id(c) in off]
+
+
 class ExtractiveComposer:
     """Offline grounded composer: quotes the best sentences of the passages, each cited."""
 
@@ -202,10 +219,11 @@ class ExtractiveComposer:
         if self.fill:  # past the shortlist, by the score known before encoding: they fill the room left
             encoded = {id(c) for c in items}
             ranked += sorted((c for c in every if id(c) not in encoded), key=lambda c: -c.score)
+        ranked = _subject_first(question, ranked)
         budget = max_chars or self.max_chars
         if self.list_lead:
             ranked = _list_first(ranked, shape)
-        plan = Plan(passages=passages, structures=structures, shape=shape, max_chars=budget)
+        plan = Plan(passages=passages, structures=structures, shape=shape, max_chars=budget, question=question)
         seeds = self._select(ranked, plan)
         while seeds:
             draft = plan_draft(plan, seeds)

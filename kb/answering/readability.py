@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["plain", "leans_back", "announces", "has_markdown", "violations", "violating", "LIST_MARK"]
+__all__ = ["plain", "leans_back", "announces", "has_markdown", "violations", "violating", "weak_opening", "LIST_MARK"]
 
 LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022\u25cf\u25aa]|\d{1,2}[.)]|[a-z][.)])\s+")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -55,6 +55,17 @@ _ANNOUNCE_COUNT = re.compile(
     re.I)
 _ANNOUNCE_PHRASE = re.compile(r"\b(?:the following|as follows|listed below|below are|include the following)\b"
                               r"[^.!?]{0,40}[.:]?\s*$", re.I)
+# Openings that do not answer: a numbered section line ("1.4 Document Structure ...", "(Section 3.2.6) ..."),
+# a line about the document's own layout ("Section 3 reviews ..."), a noun phrase with no verb ("Percentage of ...").
+_SECTION_LINE = re.compile(r"^\(?(?:(?:section|chapter|appendix|part)\s+)?\d+(?:\.\d+)+\b|"
+                           r"^\(?(?:section|chapter|appendix)\s+[\dA-Z](?:\.\d+)*\b|"
+                           r"^(?:figure|table|exhibit)\s+\d+(?:\.\d+)*\s*[-\u2013\u2014:.]", re.I)
+BARE_LEAD_IN_WORDS = 8  # a lead-in of fewer words says nothing itself ("Useful PD includes:")
+_NOUN_OF = re.compile(r"^[A-Z][a-z]+(?:\s+[a-z]+)?\s+of\b")  # "Percentage of ...", "Number of manual ..."
+_FINITE = re.compile(r"\b(?:is|are|was|were|be|been|has|have|had|do|does|did|can|could|should|would|will|may|"
+                     r"might|must|shall|need|needs|means|requires?|includes?|makes?|helps?|gives?|takes?|uses?|"
+                     r"provides?|allows?|lets?|keeps?|covers?|pays?|costs?|depends?)\b", re.I)
+_ASKS_FOR_QUESTIONS = re.compile(r"\b(?:ask|asks|asking|questions?)\b", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
@@ -100,6 +111,31 @@ def announces(sentence: str) -> bool:
         listed = ":" in body or ";" in body or body.count(",") >= 2
         return not listed
     return False
+
+
+def weak_opening(sentence: str, question: str = "") -> str | None:
+    """Why the sentence cannot open an answer, or None when it can.
+
+    An answer's first sentence is read as the answer. It cannot be a bare lead-in ("The building
+    blocks are:", fewer than ``BARE_LEAD_IN_WORDS`` words), a numbered section, a figure caption
+    or a line about the document's own layout ("1.4 Document Structure The remainder of this
+    document is organized into ...", "Section 3 reviews ..."), a noun phrase without a
+    verb ("Percentage of applications using SSO ..."), or a question, unless the user asks which
+    questions to ask ("What should we ask a vendor ...?").
+
+    Returns:
+        "lead-in", "section", "fragment" or "question"; None for a sentence that may open.
+    """
+    text = LIST_MARK.sub("", plain(sentence)).strip()
+    if _SECTION_LINE.match(text):
+        return "section"
+    if text.endswith(":") and len(text.split()) < BARE_LEAD_IN_WORDS:
+        return "lead-in"
+    if _NOUN_OF.match(text) and not _FINITE.search(text):
+        return "fragment"
+    if text.rstrip("\"')\u201d").endswith("?") and not _ASKS_FOR_QUESTIONS.search(question):
+        return "question"
+    return None
 
 
 def _sentences(text: str) -> list[str]:
