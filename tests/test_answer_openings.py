@@ -34,6 +34,8 @@ from kb.embed.hashing import HashEmbedder
      "side of Figure 2 show the cycle.", "section"),
     ("Percentage of applications using SSO with the district identity provider.", "fragment"),
     ("Number of manual data files exchanged each month, trending down.", "fragment"),
+    ("6 An effective IT security awareness and training program can succeed only if the material used in the "
+     "program is firmly based on agency IT security program policy.", "section"),
     ("What strategy should the organization take to contain the incident?", "question"),
     ("- Who in the district is accountable for the accuracy of enrollment and attendance data?", "question"),
 ])

@@ -60,6 +60,7 @@ _ANNOUNCE_PHRASE = re.compile(r"\b(?:the following|as follows|listed below|below
 _SECTION_LINE = re.compile(r"^\(?(?:(?:section|chapter|appendix|part)\s+)?\d+(?:\.\d+)+\b|"
                            r"^\(?(?:section|chapter|appendix)\s+[\dA-Z](?:\.\d+)*\b|"
                            r"^(?:figure|table|exhibit)\s+\d+(?:\.\d+)*\s*[-\u2013\u2014:.]", re.I)
+_PAGE_NUMBER = re.compile(r"^\d{1,3}\s+[A-Z][a-z]")  # "6 An effective IT security ...": a PDF's page or section number
 BARE_LEAD_IN_WORDS = 8  # a lead-in of fewer words says nothing itself ("Useful PD includes:")
 _NOUN_OF = re.compile(r"^[A-Z][a-z]+(?:\s+[a-z]+)?\s+of\b")  # "Percentage of ...", "Number of manual ..."
 _FINITE = re.compile(r"\b(?:is|are|was|were|be|been|has|have|had|do|does|did|can|could|should|would|will|may|"
@@ -127,7 +128,7 @@ def weak_opening(sentence: str, question: str = "") -> str | None:
         "lead-in", "section", "fragment" or "question"; None for a sentence that may open.
     """
     text = LIST_MARK.sub("", plain(sentence)).strip()
-    if _SECTION_LINE.match(text):
+    if _SECTION_LINE.match(text) or _PAGE_NUMBER.match(text):
         return "section"
     if text.endswith(":") and len(text.split()) < BARE_LEAD_IN_WORDS:
         return "lead-in"
