@@ -225,13 +225,12 @@ def _mark_continued(plan: Plan, before: tuple[int, list[Claim]] | None, p: int, 
         block[0].continued = True
 
 
-def plan_draft(plan: Plan, seeds: Sequence[Candidate]) -> Draft:
+def plan_draft(plan: Plan, seeds: Sequence[Candidate], *, answering: bool = True) -> Draft:
     """The draft for the chosen seeds: the lead block(s) first, then the rest grouped by source, in source order.
 
-    The lead is the one that answers (:func:`_answering_lead`, a checklist's best entry first), unless that
-    layout would lose a quoted sentence to the readability rules or the length budget that the plain lead
-    (the best-scoring block, in its source order) keeps: moving a block out of the lead can separate an
-    announcement from the items that followed it.
+    With ``answering``, the lead is the one that answers (:func:`_answering_lead`; a checklist's best entry
+    first); without it, the plain lead (the best-scoring block, in its source order). The composer keeps the
+    answering layout only when it quotes every sentence the plain one does (``ExtractiveComposer``).
     """
     positions: dict[int, set[int]] = {}
     for seed in seeds:
@@ -245,23 +244,10 @@ def plan_draft(plan: Plan, seeds: Sequence[Candidate]) -> Draft:
             if block:
                 _mark_continued(plan, blocks[-1] if blocks else None, p, block)
                 blocks.append((p, block))
-    first = _lead_seeds(plan, seeds, checklists=False)
-    plain = _layout(plan, blocks, first, reorder=False)
-    leads = _lead_seeds(plan, seeds)
-    if len(leads) == 1:
+    leads = _lead_seeds(plan, seeds, checklists=answering)
+    if answering and len(leads) == 1:
         leads = [_answering_lead(plan, seeds, blocks, leads[0])]
-    answering = _layout(plan, blocks, leads, reorder=True)
-    if [c.text for c in answering.lead] == [c.text for c in plain.lead] or _keeps_as_much(plan, answering, plain):
-        return answering
-    return plain
-
-
-def _keeps_as_much(plan: Plan, draft: Draft, other: Draft) -> bool:
-    """True when ``draft`` keeps every sentence ``other`` keeps through the readability rules, and fits if it does."""
-    def kept(d: Draft) -> set[str]:
-        return {c.text for c in keep_readable(d.lead + d.points, lambda n: plan.passages[n].chunk.text)}
-
-    return kept(other) <= kept(draft) and (plan.fits(draft) or not plan.fits(other))
+    return _layout(plan, blocks, leads, reorder=answering)
 
 
 def _layout(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], leads: Sequence[Candidate], *,

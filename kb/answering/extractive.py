@@ -32,7 +32,6 @@ __all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_ca
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 SUBJECT_SHARE = 0.5  # a lead is judged by its subject this much, by the whole question the rest
 ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
-OFF_SUBJECT_COSINE = 0.0  # off-subject sentences below this share of the best cosine fill last (0: off; measured)
 
 
 def _key(text: str) -> str:
@@ -109,6 +108,16 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     return items
 
 
+def _fitted(plan: Plan, seeds: list[Candidate], passages: Sequence[Passage], *, answering: bool) -> Draft:
+    """The readable draft of the most seeds whose layout fits the length budget (an empty one if none fits)."""
+    while seeds:
+        draft = plan_draft(plan, seeds, answering=answering)
+        if plan.fits(draft):
+            return _readable(draft, passages)
+        seeds = seeds[:-1]  # labels and markers took more room than estimated: drop the weakest
+    return Draft(lead=[])
+
+
 def _readable(draft: Draft, passages: Sequence[Passage]) -> Draft:
     """The draft without claims that would not stand on their own (see :func:`keep_readable`)."""
     claims = draft.lead + draft.points
@@ -169,22 +178,6 @@ def _list_first(ranked: list[Candidate], shape: QuestionShape) -> list[Candidate
     return entries + [c for c in ranked if id(c) not in chosen]
 
 
-def _subject_first(question: str, ranked: list[Candidate]) -> list[Candidate]:
-    """The ranking with sentences that share no term with the question's subject (``split_subject``) and are far
-    from it in meaning (cosine below ``OFF_SUBJECT_COSINE`` times the best) moved to the end: they fill the room
-    only when nothing better is left ("Career ladder criteria are written down ..." for "When an employee quits,
-    how do we make sure they lose access?"). Sentences past the shortlist (never encoded) stay where they are.
-    """
-    terms = set(tokenize(split_subject(question)[0]))
-    encoded = [c.similarity for c in ranked if c.vector is not None]
-    if OFF_SUBJECT_COSINE <= 0 or not terms or not encoded:
-        return ranked
-    floor = OFF_SUBJECT_COSINE * max(encoded)
-    off = {id(c) for c in ranked
-           if c.vector is not None and c.similarity < floor and not _term_share(terms, c.text)}
-    return [c for c in ranked if id(c) not in off] + [c for c in ranked if id(c) in off]
-
-
 class ExtractiveComposer:
     """Offline grounded composer: quotes the best sentences of the passages, each cited."""
 
@@ -219,20 +212,17 @@ class ExtractiveComposer:
         if self.fill:  # past the shortlist, by the score known before encoding: they fill the room left
             encoded = {id(c) for c in items}
             ranked += sorted((c for c in every if id(c) not in encoded), key=lambda c: -c.score)
-        ranked = _subject_first(question, ranked)
         budget = max_chars or self.max_chars
         if self.list_lead:
             ranked = _list_first(ranked, shape)
         plan = Plan(passages=passages, structures=structures, shape=shape, max_chars=budget, question=question)
         seeds = self._select(ranked, plan)
-        while seeds:
-            draft = plan_draft(plan, seeds)
-            if plan.fits(draft):
-                draft = _readable(draft, passages)
-                draft.composer = self.name
-                return draft
-            seeds = seeds[:-1]  # labels and markers took more room than estimated: drop the weakest
-        return Draft(lead=[], composer=self.name)
+        draft = _fitted(plan, seeds, passages, answering=True)
+        plain = _fitted(plan, seeds, passages, answering=False)
+        if not {c.text for c in plain.lead + plain.points} <= {c.text for c in draft.lead + draft.points}:
+            draft = plain  # the answering lead moved a block and cost a quoted sentence: the plain lead keeps it
+        draft.composer = self.name
+        return draft
 
     def _score_lead(self, question: str, items: list[Candidate]) -> None:
         """For a question after a preamble about the district ("We use Gmail and Google Workspace for students.
