@@ -245,9 +245,10 @@ def plan_draft(plan: Plan, seeds: Sequence[Candidate], *, answering: bool = True
                 _mark_continued(plan, blocks[-1] if blocks else None, p, block)
                 blocks.append((p, block))
     leads = _lead_seeds(plan, seeds, checklists=answering)
-    if answering and len(leads) == 1:
+    single = answering and len(leads) == 1  # a comparison's leads (one per side) stay as they are
+    if single:
         leads = [_answering_lead(plan, seeds, blocks, leads[0])]
-    return _layout(plan, blocks, leads, reorder=answering)
+    return _layout(plan, blocks, leads, reorder=single)
 
 
 def _layout(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], leads: Sequence[Candidate], *,
