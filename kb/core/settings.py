@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     )
     query_threads: int = Field(
         2, ge=1, description="Threads of a query-sized encode (a question, an answer's sentences: at most 64 texts); "
-        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy query encoder gives the same vectors on any "
-        "count and takes one thread while other processes keep the cores busy; torch and ONNX keep this count "
+        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy and onnxruntime query encoders give the same "
+        "vectors on any count and take one thread while other processes keep the cores busy; torch and ONNX keep this count "
         "whatever the load, so the same question always gets the same vector."
     )
     ingest_overlap: bool = Field(
