@@ -81,7 +81,7 @@ def _probe_input(bert: Bert, tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Layers:
-    """One ONNX Runtime session per thread count over the graph of a ``Bert``'s layers."""
+    """ONNX Runtime sessions over the graph of a ``Bert``'s layers, one per thread count a question may take."""
 
     def __init__(self, bert: Bert, *, usual: int, probe: tuple[np.ndarray, np.ndarray]):
         try:
@@ -89,10 +89,11 @@ class _Layers:
         except ImportError as exc:
             raise ModelError(f"the onnxruntime query encoder needs ONNX Runtime ({exc}): install the `model` extra "
                              "(`pip install -e .[model]`) or set CTO_QUERY_ENCODER=numpy") from exc
-        self._ort = onnxruntime
-        self._model = layer_graph(bert)
-        self._sessions: dict[int, Any] = {}
-        self._lock = threading.Lock()
+        model = layer_graph(bert)
+        # the sessions a query-sized encode can take (its usual count, one under load), made now so that the
+        # graph's bytes (the layers' 42 MB once more) need not be kept
+        self.usual = usual
+        self._sessions = {threads: _session(onnxruntime, model, threads) for threads in {usual, 1}}
         self.invariant = False
         if usual > 1:  # one thread is only ever taken when it gives the same bytes as the usual count
             x, bias = probe
@@ -101,18 +102,17 @@ class _Layers:
                 logger.info("onnxruntime query encoder: 1 and %d threads round differently; keeping %d", usual, usual)
 
     def run(self, x: np.ndarray, bias: np.ndarray, *, threads: int) -> np.ndarray:
-        """The last hidden state for embedded tokens ``x`` (batch, tokens, hidden) and their attention bias."""
-        return self._session(threads).run(None, {"x": x, "bias": bias})[0]
+        """The last hidden state for embedded tokens ``x`` (batch, tokens, hidden) and their attention bias, on
+        ``threads`` threads (1 or the usual count; any other count, asked for a batch over 64 texts, takes the usual)."""
+        session = self._sessions.get(threads) or self._sessions[self.usual]
+        return session.run(None, {"x": x, "bias": bias})[0]
 
-    def _session(self, threads: int) -> Any:
-        with self._lock:
-            if threads not in self._sessions:
-                options = self._ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                self._sessions[threads] = self._ort.InferenceSession(self._model, options,
-                                                                     providers=["CPUExecutionProvider"])
-            return self._sessions[threads]
+
+def _session(onnxruntime: Any, model: bytes, threads: int) -> Any:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def layer_graph(bert: Bert) -> bytes:
