@@ -86,13 +86,18 @@ STEPS = ("3. Analyze the evidence to confirm that an incident has occurred.\n"
 QUESTION = "I think we've been hacked. What are the basic steps I should take right now?"
 
 
-def _plan_with_scores(lead_gap: float) -> tuple[Plan, list]:  # type: ignore[type-arg]
-    """The two NIST passages as seeds, "Section 3 reviews ..." opening best by ``lead_gap`` over the first step."""
-    passages = [_passage(0, STRUCTURE, "NIST SP 800-61"), _passage(1, STEPS, "NIST SP 800-61")]
+RETENTION = ("3.4.3 Evidence Retention Organizations should establish policy for how long evidence from an "
+             "incident should be retained.")  # NIST SP 800-61 r2: a section heading run into its first sentence
+
+
+def _plan_with_scores(lead_gap: float, opening: str = RETENTION) -> tuple[Plan, list]:  # type: ignore[type-arg]
+    """A NIST passage and the crisis steps as seeds, the passage's line opening best by ``lead_gap`` over a step."""
+    passages = [_passage(0, opening, "NIST SP 800-61"), _passage(1, STEPS, "NIST SP 800-61")]
     structures = [passage_sentences(p.chunk.text) for p in passages]
-    seeds = [c for c in candidates(passages, structures) if "Section 3" in c.text or "Analyze" in c.text]
+    seeds = [c for c in candidates(passages, structures)
+             if c.text.startswith(("3.4.3", "Section 3")) or "Analyze" in c.text]
     for c in seeds:
-        c.similarity = 0.6 if "Section 3" in c.text else 0.6 - lead_gap / 0.6
+        c.similarity = 0.6 if c.passage == 0 else 0.6 - lead_gap / 0.6
     plan = Plan(passages=passages, structures=structures, shape=QuestionShape(Shape.GENERAL), max_chars=1500,
                 question=QUESTION)
     return plan, seeds
@@ -100,21 +105,28 @@ def _plan_with_scores(lead_gap: float) -> tuple[Plan, list]:  # type: ignore[typ
 
 def test_a_section_line_gives_way_to_a_usable_opening_of_comparable_relevance() -> None:
     plan, seeds = _plan_with_scores(0.03)
-    assert lead_score(seeds[0]) > lead_score(seeds[1])  # the document-structure line would lead
+    assert lead_score(seeds[0]) > lead_score(seeds[1])  # the section line would lead
     draft = plan_draft(plan, seeds)
     assert draft.lead[0].text == "Analyze the evidence to confirm that an incident has occurred."
     texts = [c.text for c in draft.lead + draft.points]
-    assert any(t.startswith("1.4 Document Structure") for t in texts)  # still quoted, just not first
+    assert RETENTION in texts  # still quoted, just not first
 
 
 def test_a_section_line_keeps_the_lead_when_nothing_usable_comes_close() -> None:
     plan, seeds = _plan_with_scores(compose_plan.LEAD_MARGIN + 0.03)
-    assert plan_draft(plan, seeds).lead[0].text.startswith("1.4 Document Structure")
+    assert plan_draft(plan, seeds).lead[0].text == RETENTION
 
 
 def test_without_the_margin_the_section_line_leads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compose_plan, "LEAD_MARGIN", 0.0)
     plan, seeds = _plan_with_scores(0.03)
+    assert plan_draft(plan, seeds).lead[0].text == RETENTION
+
+
+def test_a_lead_in_followed_by_its_items_keeps_the_lead() -> None:
+    # "1.4 Document Structure ...:" with its items after it reads as their lead-in; moved behind other blocks,
+    # the length budget could cut its items
+    plan, seeds = _plan_with_scores(0.03, STRUCTURE)
     assert plan_draft(plan, seeds).lead[0].text.startswith("1.4 Document Structure")
 
 

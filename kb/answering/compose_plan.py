@@ -194,7 +194,10 @@ def _answering_lead(plan: Plan, seeds: Sequence[Candidate], blocks: Sequence[tup
                     lead: Candidate) -> Candidate:
     """The lead, or, when its block would open on a sentence that cannot answer (a bare lead-in, a numbered
     section line, a noun phrase without a verb, a question: ``readability.weak_opening``), the best seed
-    within ``LEAD_MARGIN`` of the best lead score whose block opens on a usable sentence.
+    within ``LEAD_MARGIN`` of the best lead score whose block opens on a usable sentence. A weak opening
+    followed in its block by what it introduces (a lead-in's items, a list's other entries) stays: it reads as
+    that list's lead-in, and moving the block behind others let the length budget cut its items (k12-004, and
+    casual-lib-023's part, lost key facts that way). A question is replaced either way.
 
     Measured on both gold sets' answers: see docs/evaluation-guide.md ("usable_lead").
     """
@@ -203,8 +206,10 @@ def _answering_lead(plan: Plan, seeds: Sequence[Candidate], blocks: Sequence[tup
         return None if block is None else block[_checklist_at(plan, block, seed)].text
 
     first = opening(lead)
-    if first is None or weak_opening(first, plan.question) is None:
-        return lead
+    block = _block_of(plan, blocks, lead)
+    reason = None if first is None else weak_opening(first, plan.question)
+    if reason is None or (reason != "question" and block is not None and len(block) > 1):
+        return lead  # usable, or a lead-in (a section's, a list's first entry) with what it introduces after it
     floor = max(lead_score(c) for c in seeds) - LEAD_MARGIN
     for seed in sorted(seeds, key=lambda c: -lead_score(c)):
         if lead_score(seed) < floor:
