@@ -155,3 +155,24 @@ def test_numbered_steps_keep_their_order() -> None:
     draft = ExtractiveComposer(HashEmbedder()).compose("Stop the incident: what are the steps?", passages)
     steps = [c.text for c in draft.lead + draft.points if c.kind == "step"]
     assert len(steps) >= 2 and steps == sorted(steps, key=lambda t: STEPS.index(t[:40]))
+
+
+def _checklist_index(text: str) -> int:
+    from kb.answering.compose_plan import _checklist_at
+
+    passages = [_passage(0, text, "Cybersecurity Workforce Development Toolkit")]
+    structures = [passage_sentences(text)]
+    seeds = candidates(passages, structures)
+    plan = Plan(passages=passages, structures=structures, shape=QuestionShape(Shape.GENERAL), max_chars=1500)
+    draft = plan_draft(plan, seeds, answering=False)
+    return _checklist_at(plan, draft.lead + draft.points, seeds[-1])
+
+
+def test_entries_numbered_in_words_keep_their_order() -> None:
+    # the DHS workforce toolkit's career-path steps (k12docs): a bulleted list whose entries say their order
+    steps = ["Identify the cybersecurity roles the organization needs and the skills each one requires.",
+             "Build career paths that show how staff move from one role to the next.",
+             "Share career paths with cybersecurity managers and staff."]
+    numbered = "\n".join(f"- Step {n} \u2013 {t}" for n, t in enumerate(steps, 1))
+    assert _checklist_index(numbered) == 0  # the last step may not open the list
+    assert _checklist_index("\n".join(f"- {t}" for t in steps)) == 2  # as a checklist its entry may

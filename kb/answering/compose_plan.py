@@ -167,6 +167,9 @@ def _block_of(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], seed: Candi
     return next((b for p, b in blocks if p == seed.passage and any(text in c.text for c in b)), None)
 
 
+_SEQUENCE = re.compile(r"^(?:step|phase|stage|tier|level)\s+(?:\d+|one|two|three|four|five)\b", re.I)
+
+
 def _checklist_at(plan: Plan, block: list[Claim], seed: Candidate) -> int:
     """Where the seed's claim stands in a block that is an unordered list without a lead-in (a checklist), or 0.
 
@@ -177,8 +180,8 @@ def _checklist_at(plan: Plan, block: list[Claim], seed: Candidate) -> int:
     s = plan.structures[seed.passage][seed.position]
     if s.item is None or s.numbered or s.lead_in is not None or len(block) < 2:
         return 0
-    if any(c.kind != "point" or leans_back(c.text) for c in block):
-        return 0
+    if any(c.kind != "point" or leans_back(c.text) or _SEQUENCE.match(c.text) for c in block):
+        return 0  # steps, what leans on the entry before, or entries numbered in words ("Step 3 - Share ...")
     return next((i for i, c in enumerate(block) if s.text in c.text), 0)
 
 
