@@ -18,6 +18,7 @@ import numpy as np
 
 from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
+from kb.answering.compare import side_passages
 from kb.answering.composers import Composer, make_composer
 from kb.answering.context import with_context
 from kb.answering.extractive import ExtractiveComposer
@@ -25,6 +26,7 @@ from kb.answering.layout import render as render_answer
 from kb.answering.links import deep_link
 from kb.answering.multipart import Part, merge_answers, split_question
 from kb.answering.retrieval import Filters, Passage, Retriever
+from kb.answering.shapes import question_shape
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
@@ -122,6 +124,7 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         reading = self._reading(passages, vector)
+        reading += self._sides(standalone, reading, filters=filters, vector=vector)
         timings["context"] = time.perf_counter() - mark
         mark = time.perf_counter()
         probe = self._probe(searched, reading, vector)
@@ -186,6 +189,14 @@ class Assistant:
             return passages
         return with_context(self.kb, passages, depth=depth, share=self.settings.compose_context_share,
                             query_vector=vector)
+
+    def _sides(self, question: str, reading: list[Passage], *, filters: Filters | None,
+               vector: np.ndarray) -> list[Passage]:
+        """For a comparison, the passage stating each side that the question's retrieval missed (``compare``)."""
+        if not self.settings.compose_compare_sides:
+            return []
+        return side_passages(self.kb, question_shape(question), reading, filters=filters, query_vector=vector,
+                             expansion_weight=self.settings.expansion_weight)
 
     def _probe(self, question: str, passages: list[Passage], vector: np.ndarray) -> Draft | None:
         """The extractive draft: the answer itself offline, and the sentences the abstention model reads."""

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kb.core.text import STOPWORDS
+
 __all__ = ["Shape", "QuestionShape", "question_shape", "shape_fit", "compare_sides", "carries_answer"]
 
 
@@ -43,7 +45,10 @@ _I = re.I
 _RULES: list[tuple[Shape, re.Pattern[str]]] = [
     (Shape.COMPARE, re.compile(r"\b(?:vs\.?|versus|compared? (?:to|with)|difference(?:s)? between|differ(?:s)? from|"
                                r"distinguish|contrast|which is better|or the other)\b|"
-                               r"\bhow (?:does|do|is|are) .{2,60}? differ\b", _I)),
+                               r"\bhow (?:does|do|is|are) .{2,60}? differ\b|"
+                               # "FERPA or COPPA: which one binds us?", "SPI or BEAR ... when does each make sense?"
+                               r"^[^?:]{1,50}?\bor\b[^?:]{1,50}?(?::|\s[-\u2013\u2014]\s)|"
+                               r"\bor\b.*\b(?:which (?:one|is|of|framework|option)|trade-?offs?|the better|each)\b", _I)),
     (Shape.AMOUNT, re.compile(r"\bhow (?:much|many|large|big|high|low)\b|\b(?:what|which) (?:percent(?:age)?|share|"
                               r"amount|rate|discount|cap|limit|threshold|cost|price|fee|budget|number)\b|"
                               r"\bcost\b.*\?$|\bpay for\b", _I)),
@@ -73,11 +78,19 @@ def compare_sides(question: str) -> tuple[str, ...]:
     match = _BETWEEN.search(text) or _SIDES.search(text)
     if not match:
         return ()
-    left, right = (re.split(r"[,;]|\bin\b", part.strip(), maxsplit=1)[0].strip() for part in match.groups())
+    left, right = (re.split(r"[,;]|\s[-\u2013\u2014]\s|\bin\b", part.strip(), maxsplit=1)[0].strip()
+                   for part in match.groups())
     left = _LEAD_NOISE.sub("", left.split(". ")[-1]).strip()
-    left = " ".join(left.split()[-4:])
-    right = " ".join(right.split()[:4])
+    left = _bare(left.split()[-4:])  # "... fall under E-Rate Category 1" -> "E-Rate Category 1"
+    right = _bare(right.split()[:4])
     return (left, right) if left and right else ()
+
+
+def _bare(words: list[str]) -> str:
+    """A side's words without the function words it starts with ("under", "the")."""
+    while words and words[0].lower() in STOPWORDS:
+        words = words[1:]
+    return " ".join(words)
 
 
 def question_shape(question: str) -> QuestionShape:
