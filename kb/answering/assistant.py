@@ -71,7 +71,8 @@ class Assistant:
                                                       shortlist=self.settings.compose_shortlist,
                                                       fused_relevance=self.settings.compose_fused_relevance,
                                                       fill=self.settings.compose_fill,
-                                                      list_lead=self.settings.compose_list_lead)
+                                                      list_lead=self.settings.compose_list_lead,
+                                                      compare_sides=self.settings.compose_compare_sides)
         return self._probe_composer
 
     @property

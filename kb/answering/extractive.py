@@ -177,8 +177,9 @@ class ExtractiveComposer:
     def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
                  shortlist: int | None = None, fused_relevance: bool = True, fill: bool = True,
-                 list_lead: bool = False):
+                 list_lead: bool = False, compare_sides: bool = True):
         self.embedder = embedder
+        self.compare_sides = compare_sides
         self.fill = fill
         self.list_lead = list_lead
         self.fused_relevance = fused_relevance
@@ -253,7 +254,7 @@ class ExtractiveComposer:
         A stating sentence past the shortlist is encoded first (one short batch), so it is judged as an opening
         like the others and is not quoted twice in other words.
         """
-        if shape.shape is not Shape.COMPARE or len(shape.sides) != 2:
+        if not self.compare_sides or shape.shape is not Shape.COMPARE or len(shape.sides) != 2:
             return ranked
         firsts: list[Candidate] = []
         for side in shape.sides:
