@@ -125,7 +125,8 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         reading = self._reading(passages, vector)
-        reading += self._sides(standalone, reading, filters=filters, vector=vector)
+        sides = self._sides(standalone, reading, filters=filters, vector=vector)
+        reading += sides
         timings["context"] = time.perf_counter() - mark
         mark = time.perf_counter()
         probe = self._probe(searched, reading, vector)
@@ -146,7 +147,8 @@ class Assistant:
         answer.gate = {name: round(value, 4) for name, value in features.items()}
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
-        answer.retrieved = [_passage_ref(p) for p in passages] + [_passage_ref(p) for p in reading if p.context]
+        answer.retrieved = ([_passage_ref(p) for p in passages] + [_passage_ref(p) for p in reading if p.context]
+                            + [{**_passage_ref(p), "side": True} for p in sides])
         if self.journal is not None:
             if answer.abstained and question and log_gap:
                 self.journal.record_gap(question, areas=answer.areas, nearest=answer.nearest_topics, reason="abstained")
