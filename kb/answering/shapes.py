@@ -44,7 +44,7 @@ _I = re.I
 # Order matters: the first matching rule wins (a "how much" is an amount, not steps).
 _RULES: list[tuple[Shape, re.Pattern[str]]] = [
     (Shape.COMPARE, re.compile(r"\b(?:vs\.?|versus|compared? (?:to|with)|difference(?:s)? between|differ(?:s)? from|"
-                               r"distinguish|contrast|which is better|or the other)\b|"
+                               r"distinguish|contrast (?:with|to|between)|which is better|or the other)\b|"
                                r"\bhow (?:does|do|is|are) .{2,60}? differ\b|"
                                # "FERPA or COPPA: which one binds us?", "SPI or BEAR ... when does each make sense?"
                                r"^[^?:]{1,50}?\bor\b[^?:]{1,50}?(?::|\s[-\u2013\u2014]\s)|"
@@ -81,16 +81,17 @@ def compare_sides(question: str) -> tuple[str, ...]:
     left, right = (re.split(r"[,;]|\s[-\u2013\u2014]\s|\bin\b", part.strip(), maxsplit=1)[0].strip()
                    for part in match.groups())
     left = _LEAD_NOISE.sub("", left.split(". ")[-1]).strip()
-    left = _bare(left.split()[-4:])  # "... fall under E-Rate Category 1" -> "E-Rate Category 1"
-    right = _bare(right.split()[:4])
+    left = " ".join(reversed(_run(list(reversed(left.split()))[:4])))  # "... fall under E-Rate Category 1"
+    right = " ".join(_run(right.split()[:4]))  # "background on the district site" -> "background"
     return (left, right) if left and right else ()
 
 
-def _bare(words: list[str]) -> str:
-    """A side's words without the function words it starts with ("under", "the")."""
+def _run(words: list[str]) -> list[str]:
+    """A side's name: the words from the first that is not a function word up to the next that is."""
     while words and words[0].lower() in STOPWORDS:
         words = words[1:]
-    return " ".join(words)
+    end = next((i for i, w in enumerate(words) if w.lower() in STOPWORDS), len(words))
+    return words[:end]
 
 
 def question_shape(question: str) -> QuestionShape:
