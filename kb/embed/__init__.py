@@ -40,6 +40,21 @@ def _numpy(settings: Settings) -> Embedder:
                          verified_cache=_verified(settings), small_threads=settings.query_threads)
 
 
+def _small(settings: Settings) -> Embedder:
+    """The encoder of questions and answer sentences: ``query_encoder`` (auto: onnxruntime when installed, else numpy)."""
+    chosen = settings.query_encoder
+    if chosen == "auto":
+        from kb.embed.ort_layers import ort_available
+
+        chosen = "onnxruntime" if ort_available() else "numpy"
+    if chosen == "numpy":
+        return _numpy(settings)
+    from kb.embed.ort_layers import OrtLayersEmbedder
+
+    return OrtLayersEmbedder(settings.embedding_model, expected_sha256=settings.embedding_sha256,
+                             verified_cache=_verified(settings), small_threads=settings.query_threads)
+
+
 def _torch_bf16(settings: Settings) -> Embedder:
     return _torch(settings, precision="bf16")
 
@@ -66,8 +81,9 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name: ``embedding_model=hash`` (tests), else the ``embedding_backend``
     (``auto`` picks torch-bf16 on CPUs with native bf16, else torch: ``kb.embed.selection``).
 
-    With ``query_encoder=numpy`` (the default) small batches, questions and answer sentences,
-    go to the numpy encoder, which starts without importing torch (``kb.embed.routing``).
+    Small batches, questions and answer sentences, go to the query encoder, which starts without
+    importing torch (``kb.embed.routing``): the numpy model with its layers on ONNX Runtime
+    (``query_encoder=auto``, the default, when onnxruntime is installed), or all in numpy.
     """
     factory = _MODELS.get(settings.embedding_model)
     if factory is not None:
@@ -80,7 +96,7 @@ def make_embedder(settings: Settings) -> Embedder:
         return large
     from kb.embed.routing import SizeRouted
 
-    return SizeRouted(small=_numpy(settings), large=large)
+    return SizeRouted(small=_small(settings), large=large)
 
 
 def bulk_encoder(embedder: Embedder) -> Embedder:

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import numpy as np
 from kb.core.errors import ModelError
 from kb.embed.base import SMALL_THREADS, choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
 
-__all__ = ["NumpyEmbedder"]
+__all__ = ["NumpyEmbedder", "Bert", "encode_texts", "attention_bias"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,13 @@ class NumpyEmbedder:
         self._small_threads = small_threads
         self._expected = expected_sha256
         self._verified_cache = verified_cache
-        self._bert: _Bert | None = None
+        self._bert: Bert | None = None
         self._tokenizer: Any = None
         self._blas: Any = None
         self.invariant = False  # vectors do not depend on the BLAS thread count (set on load)
         self._lock = threading.Lock()
 
-    def _load(self) -> tuple[_Bert, Any]:
+    def _load(self) -> tuple[Bert, Any]:
         with self._lock:
             if self._bert is None:
                 from threadpoolctl import ThreadpoolController
@@ -56,7 +56,7 @@ class NumpyEmbedder:
                 self._blas = ThreadpoolController()
                 model_dir = resolve_model_dir(self.name)
                 verify_weights(model_dir, self._expected, cache=self._verified_cache)
-                bert = _Bert.read(model_dir)
+                bert = Bert.read(model_dir)
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_seq_length(model_dir))
                 tokenizer.enable_padding()
@@ -72,7 +72,7 @@ class NumpyEmbedder:
         # a fixed count, never the load's: the same text gets the same vector and takes the same time on free cores
         threads = choose_threads(len(texts), os.cpu_count() or 1, self._small_threads, invariant=self.invariant)
         with self._blas.limit(limits=threads, user_api="blas"):
-            return self._encode(bert, tokenizer, texts)
+            return encode_texts(bert.forward, tokenizer, texts, bert.dimension)
 
     def _same_on_any_threads(self) -> bool:
         """Whether this numpy's BLAS gives the same bytes on any thread count: OpenBLAS (every numpy wheel on PyPI)
@@ -86,19 +86,18 @@ class NumpyEmbedder:
                         [lib.internal_api for lib in blas], self._small_threads)
         return same
 
-    @staticmethod
-    def _encode(bert: _Bert, tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), bert.dimension), dtype=np.float32)
-        for start in range(0, len(order), _BATCH):
-            part = order[start:start + _BATCH]
-            encoded = tokenizer.encode_batch([texts[i] for i in part])
-            ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
-            mask = np.asarray([e.attention_mask for e in encoded], dtype=np.float32)
-            hidden = bert.forward(ids, mask)
-            out[part] = mean_pool_normalized(hidden, mask)
-        return out
-
+def encode_texts(forward: Callable[[np.ndarray, np.ndarray], np.ndarray], tokenizer: Any, texts: Sequence[str],
+            dimension: int) -> np.ndarray:
+    """Mean-pooled, normalised vectors of the texts, ``forward`` giving the last hidden state of a padded batch."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.empty((len(texts), dimension), dtype=np.float32)
+    for start in range(0, len(order), _BATCH):
+        part = order[start:start + _BATCH]
+        encoded = tokenizer.encode_batch([texts[i] for i in part])
+        ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encoded], dtype=np.float32)
+        out[part] = mean_pool_normalized(forward(ids, mask), mask)
+    return out
 
 
 def _check_supported(model_dir: Path) -> dict[str, Any]:
@@ -118,6 +117,11 @@ def _check_supported(model_dir: Path) -> dict[str, Any]:
         raise ModelError(f"the numpy encoder runs BERT models with mean pooling, not {', '.join(problems)} "
                          f"({model_dir}); set CTO_QUERY_ENCODER=same to encode questions with CTO_EMBEDDING_BACKEND")
     return config
+
+
+def attention_bias(mask: np.ndarray) -> np.ndarray:
+    """The additive attention mask, shape (batch, 1, 1, tokens): 0 for tokens, float32's lowest for padding."""
+    return ((1.0 - mask) * np.float32(np.finfo(np.float32).min))[:, None, None, :].astype(np.float32)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -140,7 +144,7 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     return (centred / np.sqrt(var + np.float32(eps)) * weight + bias).astype(np.float32)
 
 
-class _Bert:
+class Bert:
     """BERT's encoder with weights as numpy arrays; ``forward`` gives the last hidden state."""
 
     def __init__(self, weights: dict[str, np.ndarray], config: dict[str, Any]):
@@ -164,7 +168,7 @@ class _Bert:
         }
 
     @classmethod
-    def read(cls, model_dir: Path) -> _Bert:
+    def read(cls, model_dir: Path) -> Bert:
         from safetensors.numpy import load_file
 
         config = _check_supported(model_dir)
@@ -175,14 +179,18 @@ class _Bert:
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Last hidden state, shape (batch, tokens, hidden), for token ids and a 0/1 attention mask."""
-        e = self.embed
         batch, tokens = ids.shape
-        x = e["word_embeddings.weight"][ids] + e["position_embeddings.weight"][:tokens][None] + e["token_type_embeddings.weight"][0]
-        x = _layer_norm(x, e["LayerNorm.weight"], e["LayerNorm.bias"], self.eps).reshape(batch * tokens, self.dimension)
-        bias = ((1.0 - mask) * np.float32(np.finfo(np.float32).min))[:, None, None, :]
+        x = self.embeddings(ids).reshape(batch * tokens, self.dimension)
+        bias = attention_bias(mask)
         for layer in self.layers:
             x = self._block(x, layer, bias, batch=batch, tokens=tokens)
         return x.reshape(batch, tokens, self.dimension)
+
+    def embeddings(self, ids: np.ndarray) -> np.ndarray:
+        """The normalised sum of word, position and token-type embeddings, shape (batch, tokens, hidden)."""
+        e = self.embed
+        x = e["word_embeddings.weight"][ids] + e["position_embeddings.weight"][:ids.shape[1]][None] + e["token_type_embeddings.weight"][0]
+        return _layer_norm(x, e["LayerNorm.weight"], e["LayerNorm.bias"], self.eps)
 
     def _block(self, x: np.ndarray, w: dict[str, np.ndarray], bias: np.ndarray, *, batch: int, tokens: int) -> np.ndarray:
         heads, size = self.heads, self.dimension // self.heads
