@@ -53,6 +53,7 @@ MAX_CHARS = 800  # room for about half of what the passages hold, so the compose
     ("Guskey or Kirkpatrick \u2014 which framework fits evaluating teacher PD better?", ("Guskey", "Kirkpatrick")),
     ("Micro-credentials or PLCs for our tech PD push \u2014 what are the tradeoffs?", ("Micro-credentials", "PLCs")),
     ("crowdstrike vs sentinelone for EDR on 6k chromebooks", ("crowdstrike", "sentinelone")),
+    ("Should we use SPI or BEAR to get our E-Rate money, and when does each make sense?", ("use SPI", "BEAR")),
 ])
 def test_a_comparison_is_split_into_its_two_sides(question: str, sides: tuple[str, str]) -> None:
     shape = question_shape(question)
@@ -65,6 +66,7 @@ def test_a_comparison_is_split_into_its_two_sides(question: str, sides: tuple[st
     "Should we flip on MFA for all employees the same day, or stage it? Who goes first?",
     "Can we still use E-Rate for hotspot lending or Wi-Fi on buses?",
     "What colour contrast do we need between text and background on the district site?",
+    "Should our security training be run centrally from the IT office or pushed out to each school?",
 ])
 def test_an_or_that_offers_no_choice_between_two_things_is_not_a_comparison(question: str) -> None:
     assert question_shape(question).shape is not Shape.COMPARE

@@ -48,7 +48,8 @@ _RULES: list[tuple[Shape, re.Pattern[str]]] = [
                                r"\bhow (?:does|do|is|are) .{2,60}? differ\b|"
                                # "FERPA or COPPA: which one binds us?", "SPI or BEAR ... when does each make sense?"
                                r"^[^?:]{1,50}?\bor\b[^?:]{1,50}?(?::|\s[-\u2013\u2014]\s)|"
-                               r"\bor\b.*\b(?:which (?:one|is|of|framework|option)|trade-?offs?|the better|each)\b", _I)),
+                               r"\bor\b.*\b(?:which (?:one|is|of|framework|option)|trade-?offs?|the better|each (?:one|option|of|makes?|works?))\b",
+                               _I)),
     (Shape.AMOUNT, re.compile(r"\bhow (?:much|many|large|big|high|low)\b|\b(?:what|which) (?:percent(?:age)?|share|"
                               r"amount|rate|discount|cap|limit|threshold|cost|price|fee|budget|number)\b|"
                               r"\bcost\b.*\?$|\bpay for\b", _I)),
