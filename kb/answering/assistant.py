@@ -126,7 +126,7 @@ class Assistant:
         mark = time.perf_counter()
         reading = self._reading(passages, vector)
         sides = self._sides(standalone, reading, filters=filters, vector=vector)
-        reading += sides
+        reading = reading + sides  # a new list: the retrieved passages (what the gate reads) stay as retrieved
         timings["context"] = time.perf_counter() - mark
         mark = time.perf_counter()
         probe = self._probe(searched, reading, vector)
