@@ -66,7 +66,9 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
     summary = run_bench(hash_settings, TINY)
     ingest = summary["ingest"]
     assert len(ingest["ingest_runs_s"]) == 2 and len(ingest["raw_encode_runs_s"]) == 2  # A-B-B-A order
-    for key in ("chunks", "ingest_s", "raw_encode_s", "ingest_to_raw_ratio", "reingest_s", "reingest_speedup"):
+    assert len(ingest["own_encode_runs_s"]) == 2
+    for key in ("chunks", "ingest_s", "raw_encode_s", "ingest_to_raw_ratio", "own_encode_s", "ingest_to_own_encode_ratio",
+                "reingest_s", "reingest_speedup"):
         assert ingest[key] > 0, key
     assert ingest["reingest_unchanged"] == ingest["files"]
     assert [r["target"] for r in summary["scales"]] == [20, 150]

