@@ -386,6 +386,8 @@ def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, pr
     sources = expand_inputs(inputs, options.include, options.exclude)
     if not options.dry_run:
         run.report.repaired = kb.reconcile().partial_docs
+        if kb.store.search_breadth not in (None, kb.settings.search_ef):  # a store made with another breadth
+            kb.store.set_search_breadth(kb.settings.search_ef)
     known = {d.doc_id: d for d in kb.store.docs()}
     run.known = known
     run._files_total = len(sources)

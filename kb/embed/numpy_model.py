@@ -44,7 +44,7 @@ class NumpyEmbedder:
         self._bert: Bert | None = None
         self._tokenizer: Any = None
         self._blas: Any = None
-        self.invariant = False  # vectors do not depend on the BLAS thread count (set on load)
+        self._blas_invariant = False  # vectors do not depend on the BLAS thread count (set on load)
         self._lock = threading.Lock()
 
     def _load(self) -> tuple[Bert, Any]:
@@ -60,10 +60,15 @@ class NumpyEmbedder:
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_seq_length(model_dir))
                 tokenizer.enable_padding()
-                self.invariant = self._same_on_any_threads()
+                self._blas_invariant = self._same_on_any_threads()
                 self._bert, self._tokenizer = bert, tokenizer
         assert self._bert is not None
         return self._bert, self._tokenizer
+
+    @property
+    def invariant(self) -> bool:
+        """Whether a text's vector is the same on one thread as on more (known once the model is loaded)."""
+        return self._blas_invariant
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -9,8 +9,9 @@ file. The graph computes what ``Bert._block`` computes (float32, exact GELU thro
 its vectors agree with numpy's to cosine 1.0000 (``tests/test_embed_ort.py``).
 
 ONNX Runtime splits a product's rows and columns between its threads, never a sum, so one
-and two threads give the same bytes; that is checked on load, and only then does a question
-take one thread while other processes keep the cores busy (``kb.embed.base.choose_threads``).
+and two threads give the same bytes; that is checked the first time the machine is busy, and
+only then does a question take one thread while other processes keep the cores busy
+(``kb.embed.base.choose_threads``).
 """
 
 from __future__ import annotations
@@ -52,12 +53,20 @@ class OrtLayersEmbedder(NumpyEmbedder):
         self._layers: _Layers | None = None
         self._layers_lock = threading.Lock()
 
+    @property
+    def invariant(self) -> bool:
+        """Whether one thread gives the same bytes as the usual count (checked the first time it is asked)."""
+        return self._layers is not None and self._layers.one_thread_agrees()
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         bert, tokenizer = self._load()
         layers = self._ready(bert, tokenizer)
-        threads = choose_threads(len(texts), os.cpu_count() or 1, self._small_threads, invariant=self.invariant)
+        # the count an invariant encoder may take at this load; one thread only if it gives the usual count's bytes
+        threads = choose_threads(len(texts), os.cpu_count() or 1, self._small_threads, invariant=True)
+        if threads < layers.usual and not layers.one_thread_agrees():
+            threads = layers.usual
 
         def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return layers.run(bert.embeddings(ids), attention_bias(mask), threads=threads)
@@ -69,7 +78,6 @@ class OrtLayersEmbedder(NumpyEmbedder):
             if self._layers is None:
                 usual = max(1, min(self._small_threads, os.cpu_count() or 1))
                 self._layers = _Layers(bert, usual=usual, probe=_probe_input(bert, tokenizer))
-                self.invariant = self._layers.invariant  # ONNX Runtime's rounding, not the BLAS numpy uses
             return self._layers
 
 
@@ -81,7 +89,8 @@ def _probe_input(bert: Bert, tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Layers:
-    """ONNX Runtime sessions over the graph of a ``Bert``'s layers, one per thread count a question may take."""
+    """ONNX Runtime sessions over the graph of a ``Bert``'s layers: the usual thread count's, made at load, and
+    one thread's, made the first time the machine is busy (a one-shot question on free cores never needs it)."""
 
     def __init__(self, bert: Bert, *, usual: int, probe: tuple[np.ndarray, np.ndarray]):
         try:
@@ -89,21 +98,32 @@ class _Layers:
         except ImportError as exc:
             raise ModelError(f"the onnxruntime query encoder needs ONNX Runtime ({exc}): install the `model` extra "
                              "(`pip install -e .[model]`) or set CTO_QUERY_ENCODER=numpy") from exc
-        model = layer_graph(bert)
-        # the sessions a query-sized encode can take (its usual count, one under load), made now so that the
-        # graph's bytes (the layers' 42 MB once more) need not be kept
+        self._ort = onnxruntime
+        self._bert = bert
+        self._probe = probe
         self.usual = usual
-        self._sessions = {threads: _session(onnxruntime, model, threads) for threads in {usual, 1}}
-        self.invariant = False
-        if usual > 1:  # one thread is only ever taken when it gives the same bytes as the usual count
-            x, bias = probe
-            self.invariant = np.array_equal(self.run(x, bias, threads=usual), self.run(x, bias, threads=1))
-            if not self.invariant:
-                logger.info("onnxruntime query encoder: 1 and %d threads round differently; keeping %d", usual, usual)
+        self._sessions = {usual: _session(onnxruntime, layer_graph(bert), usual)}
+        self._agrees: bool | None = None if usual > 1 else True
+        self._lock = threading.Lock()
+
+    def one_thread_agrees(self) -> bool:
+        """Whether one thread gives the same bytes as the usual count, on a probe; its session is made to check."""
+        with self._lock:
+            if self._agrees is None:
+                one = _session(self._ort, layer_graph(self._bert), 1)
+                x, bias = self._probe
+                usual = self._sessions[self.usual].run(None, {"x": x, "bias": bias})[0]
+                self._agrees = np.array_equal(one.run(None, {"x": x, "bias": bias})[0], usual)
+                if self._agrees:
+                    self._sessions[1] = one
+                else:
+                    logger.info("onnxruntime query encoder: 1 and %d threads round differently; keeping %d",
+                                self.usual, self.usual)
+            return self._agrees
 
     def run(self, x: np.ndarray, bias: np.ndarray, *, threads: int) -> np.ndarray:
         """The last hidden state for embedded tokens ``x`` (batch, tokens, hidden) and their attention bias, on
-        ``threads`` threads (1 or the usual count; any other count, asked for a batch over 64 texts, takes the usual)."""
+        ``threads`` threads (1 once checked, else the usual count: a batch over 64 texts takes the usual too)."""
         session = self._sessions.get(threads) or self._sessions[self.usual]
         return session.run(None, {"x": x, "bias": bias})[0]
 

@@ -194,7 +194,7 @@ class Store:
         try:
             self._chunks = self._client.get_or_create_collection(
                 self._settings.collection, embedding_function=None, metadata=expected,
-                configuration={"hnsw": {"space": "cosine", "ef_search": 100}},
+                configuration={"hnsw": {"space": "cosine", "ef_search": self._settings.search_ef}},
             )
             self._docs = self._client.get_or_create_collection(
                 self._settings.collection + "_docs", embedding_function=None
@@ -208,6 +208,19 @@ class Store:
             raise StoreError(f"cannot open {where}: {exc}") from exc
         self._check(expected)
         return self
+
+    @property
+    def search_breadth(self) -> int | None:
+        """The vector index's search breadth (HNSW ef_search) as the store records it; None when it does not say."""
+        config = getattr(self._chunks, "configuration_json", None) or {}
+        value = (config.get("hnsw") or {}).get("ef_search")
+        return int(value) if value is not None else None
+
+    @_writes
+    def set_search_breadth(self, ef: int) -> None:
+        """Record a new search breadth (a store made before ``search_ef`` existed searched with 100)."""
+        self._chunks.modify(configuration={"hnsw": {"ef_search": ef}})
+        self._chunks = self._client.get_collection(self._settings.collection, embedding_function=None)
 
     @property
     def collection_id(self) -> str:
