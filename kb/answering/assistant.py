@@ -18,6 +18,7 @@ import numpy as np
 
 from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
+from kb.answering.compare import side_passages
 from kb.answering.composers import Composer, make_composer
 from kb.answering.context import with_context
 from kb.answering.extractive import ExtractiveComposer
@@ -25,6 +26,7 @@ from kb.answering.layout import render as render_answer
 from kb.answering.links import deep_link
 from kb.answering.multipart import Part, merge_answers, split_question
 from kb.answering.retrieval import Filters, Passage, Retriever
+from kb.answering.shapes import question_shape
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
@@ -69,7 +71,8 @@ class Assistant:
                                                       shortlist=self.settings.compose_shortlist,
                                                       fused_relevance=self.settings.compose_fused_relevance,
                                                       fill=self.settings.compose_fill,
-                                                      list_lead=self.settings.compose_list_lead)
+                                                      list_lead=self.settings.compose_list_lead,
+                                                      compare_sides=self.settings.compose_compare_sides)
         return self._probe_composer
 
     @property
@@ -122,6 +125,8 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         reading = self._reading(passages, vector)
+        sides = self._sides(standalone, reading, filters=filters, vector=vector)
+        reading = reading + sides  # a new list: the retrieved passages (what the gate reads) stay as retrieved
         timings["context"] = time.perf_counter() - mark
         mark = time.perf_counter()
         probe = self._probe(searched, reading, vector)
@@ -142,7 +147,8 @@ class Assistant:
         answer.gate = {name: round(value, 4) for name, value in features.items()}
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
-        answer.retrieved = [_passage_ref(p) for p in passages] + [_passage_ref(p) for p in reading if p.context]
+        answer.retrieved = ([_passage_ref(p) for p in passages] + [_passage_ref(p) for p in reading if p.context]
+                            + [{**_passage_ref(p), "side": True} for p in sides])
         if self.journal is not None:
             if answer.abstained and question and log_gap:
                 self.journal.record_gap(question, areas=answer.areas, nearest=answer.nearest_topics, reason="abstained")
@@ -186,6 +192,14 @@ class Assistant:
             return passages
         return with_context(self.kb, passages, depth=depth, share=self.settings.compose_context_share,
                             query_vector=vector)
+
+    def _sides(self, question: str, reading: list[Passage], *, filters: Filters | None,
+               vector: np.ndarray) -> list[Passage]:
+        """For a comparison, the passage stating each side that the question's retrieval missed (``compare``)."""
+        if not self.settings.compose_compare_sides:
+            return []
+        return side_passages(self.kb, question_shape(question), reading, filters=filters, query_vector=vector,
+                             expansion_weight=self.settings.expansion_weight)
 
     def _probe(self, question: str, passages: list[Passage], vector: np.ndarray) -> Draft | None:
         """The extractive draft: the answer itself offline, and the sentences the abstention model reads."""

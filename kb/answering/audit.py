@@ -21,7 +21,7 @@ __all__ = ["build_record", "shaping_settings", "SHAPING_SETTINGS"]
 
 SHAPING_SETTINGS = ("embedding_model", "embedding_sha256", "chunk_size", "chunk_overlap", "top_k", "fetch_k", "fusion",
                     "rrf_k", "dense_weight", "mmr", "mmr_lambda", "area_boost", "min_relevance", "max_answer_chars", "compose_context",
-                    "stale_after_years", "llm_backend", "llm_model")
+                    "stale_after_years", "llm_backend", "llm_model", "compose_compare_sides")
 PROMPTS = ("abstain", "stale", "superseded", "expired", "llm_system", "llm_user")
 
 

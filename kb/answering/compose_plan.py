@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from kb.answering.sentences import Candidate
 
 
-__all__ = ["Plan", "plan_draft", "short_label", "mentions", "keep_readable", "lead_score"]
+__all__ = ["Plan", "plan_draft", "short_label", "mentions", "side_lead", "side_sentence", "keep_readable", "lead_score"]
 
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "i": "1", "ii": "2"}
 
@@ -77,6 +77,51 @@ def mentions(side: str, text: str) -> bool:
     wanted = _words(side)
     have = _words(text)
     return bool(wanted) and all(any(h == w or (len(w) >= 3 and h.startswith(w)) for h in have) for w in wanted)
+
+
+# "X covers / is / means ...": the verbs of a sentence that says what its subject is; the others only say something of it
+_DEFINING = re.compile(r"\b(?:is|are|covers?|includes?|means|refers? to|consists? of|comprises?|describes?|defines?|"
+                       r"stands? for|funds?|pays? for)\b", re.I)
+_STATING = re.compile(r"\b(?:was|were|has|have|had|applies|lets|allows?|gives?|provides?|handles?|sets?|measures?|"
+                      r"focus(?:es)?|protects?|requires?|asks?|can|may|must|should|will|does|do)\b", re.I)
+_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
+_PARENTHESIS = re.compile(r"\(([^()]{1,60})\)")
+
+
+def side_lead(side: str, sentence: str) -> int:
+    """How squarely a sentence states one side of a comparison: 2 when the side is its subject and the verb says
+    what it is ("Category Two covers ..." for "Cat 2", "Recovery time objective (RTO) is ..." for "RTO"), 1 when the
+    side is its subject with another verb ("Category One has no five-year budget"), else 0 ("Category Two
+    discounts are capped ...": the subject is the discounts)."""
+    head = sentence[:160]
+    verbs = [m for m in (_DEFINING.search(head), _STATING.search(head)) if m is not None]
+    if not verbs:
+        return 0
+    verb = min(verbs, key=lambda m: m.start())
+    subject = _ARTICLE.sub("", head[:verb.start()].strip(" *_,:"))
+    if not subject or len(subject.split()) > 10:
+        return 0
+    inner = " ".join(_PARENTHESIS.findall(subject))
+    core = _PARENTHESIS.sub(" ", subject)
+    named = bool(_words(core)) and (mentions(side, core) and len(_words(core)) <= len(_words(side))  # "Category Two"
+                                    or mentions(core, side))  # "Category One" for the side "E-Rate Category 1"
+    is_side = named or (bool(inner) and mentions(inner, side))  # "Recovery time objective (RTO)" for "RTO"
+    return 0 if not is_side else 2 if _DEFINING.fullmatch(verb.group(0)) else 1
+
+
+def side_sentence(side: str, candidates: Sequence[Candidate], *, strict: bool = True,
+                  taken: Sequence[Candidate] = ()) -> Candidate | None:
+    """The candidate that best states one side of a comparison: the side as its subject (a defining verb
+    first, see :func:`side_lead`), then the better opening (:func:`lead_score`); without ``strict``, a
+    sentence that only mentions the side when none states it."""
+    pool = [c for c in candidates if not any(c is t for t in taken)]
+    stating = [(side_lead(side, c.text), lead_score(c), c) for c in pool]
+    stating = [x for x in stating if x[0] > 0]
+    if stating:
+        return max(stating, key=lambda x: (x[0], x[1]))[2]
+    if strict:
+        return None
+    return max((c for c in pool if mentions(side, c.text)), key=lead_score, default=None)
 
 
 def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
@@ -152,8 +197,8 @@ def _lead_seeds(plan: Plan, seeds: Sequence[Candidate], *, checklists: bool = Tr
             return [min(entries, key=lambda c: c.position)]
     if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) == 2:
         out: list[Candidate] = []
-        for side in plan.shape.sides:
-            match = next((c for c in ranked if mentions(side, c.text) and c not in out), None)
+        for side in plan.shape.sides:  # the sentence stating the side, else the best one mentioning it
+            match = side_sentence(side, ranked, strict=False, taken=out)
             if match is not None:
                 out.append(match)
         if out:
@@ -273,8 +318,11 @@ def _layout(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], leads: Sequen
     lead: list[Claim] = []
     points: list[Claim] = []
     for block in lead_blocks:
-        lead.append(block[0])
-        points.extend(block[1:])
+        if points:  # an earlier side's block runs on ("Category One ..." with its other items): this one follows it whole
+            points.extend(block)
+        else:
+            lead.append(block[0])
+            points.extend(block[1:])
     groups: dict[str, list[Claim]] = {}
     for _, block in blocks:
         if any(block is b for b in lead_blocks):

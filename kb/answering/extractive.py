@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kb.answering.compose_plan import Plan, keep_readable, lead_score, plan_draft
+from kb.answering.compose_plan import Plan, keep_readable, lead_score, plan_draft, side_sentence
 from kb.answering.conversation import standalone_question
 from kb.answering.gate_signals import asking_sentence, split_subject
 from kb.answering.retrieval import Passage
@@ -31,7 +31,8 @@ __all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_ca
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 SUBJECT_SHARE = 0.5  # a lead is judged by its subject this much, by the whole question the rest
-ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
+ENCODE_CHARS = 300
+SIDE_ITEMS = 3  # items of a list that states one side of a comparison, quoted with their lead-in  # a sentence's meaning is judged on its start: encoding cost grows with length
 
 
 def _key(text: str) -> str:
@@ -186,8 +187,9 @@ class ExtractiveComposer:
     def __init__(self, embedder: Embedder, *, max_chars: int = 1500, max_sentences: int = 14,
                  redundancy: float = 0.86, floor: float = 0.0, weights: Weights = Weights(),
                  shortlist: int | None = None, fused_relevance: bool = True, fill: bool = True,
-                 list_lead: bool = False):
+                 list_lead: bool = False, compare_sides: bool = True):
         self.embedder = embedder
+        self.compare_sides = compare_sides
         self.fill = fill
         self.list_lead = list_lead
         self.fused_relevance = fused_relevance
@@ -213,6 +215,7 @@ class ExtractiveComposer:
             encoded = {id(c) for c in items}
             ranked += sorted((c for c in every if id(c) not in encoded), key=lambda c: -c.score)
         budget = max_chars or self.max_chars
+        ranked = self._sides_first(ranked, shape, structures, question=question, question_vector=question_vector)
         if self.list_lead:
             ranked = _list_first(ranked, shape)
         plan = Plan(passages=passages, structures=structures, shape=shape, max_chars=budget, question=question)
@@ -248,6 +251,37 @@ class ExtractiveComposer:
                 item.lead_similarity = SUBJECT_SHARE * float(item.vector @ vector) + (1 - SUBJECT_SHARE) * item.similarity
                 item.lead_overlap = (SUBJECT_SHARE * _term_share(subject_terms, item.text)
                                      + (1 - SUBJECT_SHARE) * item.overlap)
+
+    def _sides_first(self, ranked: list[Candidate], shape: QuestionShape, structures: Sequence[list[Sentence]], *,
+                     question: str, question_vector: np.ndarray | None) -> list[Candidate]:
+        """For a comparison ("Cat 1 vs Cat 2 ..."), the sentence stating each side (``side_sentence``) goes first, so
+        the answer quotes both sides, each cited, whatever the passages' relevance to the whole question; a stating
+        sentence that introduces a list ("Category Two covers three kinds of service ...:") brings its first
+        ``SIDE_ITEMS`` items next.
+
+        A stating sentence past the shortlist is encoded first (one short batch), so it is judged as an opening
+        like the others and is not quoted twice in other words.
+        """
+        if not self.compare_sides or shape.shape is not Shape.COMPARE or len(shape.sides) != 2:
+            return ranked
+        firsts: list[Candidate] = []
+        for side in shape.sides:
+            found = side_sentence(side, ranked, taken=firsts)
+            if found is not None:
+                firsts.append(found)
+        items = [c for f in firsts for c in sorted((c for c in ranked if c.passage == f.passage and c.item
+                                                    and structures[c.passage][c.position].lead_in == f.position),
+                                                   key=lambda c: c.position)[:SIDE_ITEMS]]
+        firsts += [c for c in items if not any(c is f for f in firsts)]
+        fresh = [c for c in firsts if c.vector is None]
+        if fresh:
+            if question_vector is None:
+                question_vector = self.embedder.embed_batch([question])[0]
+            for item, vector in zip(fresh, self.embedder.embed_batch([c.text[:ENCODE_CHARS] for c in fresh]), strict=True):
+                item.vector = vector
+                item.similarity = float(vector @ question_vector)
+                item.score += self.weights.similarity * item.similarity
+        return firsts + [c for c in ranked if not any(c is f for f in firsts)]
 
     def rewrite(self, question: str, history: Sequence[str]) -> str:
         """A follow-up made standalone by the deterministic rule (no model offline)."""

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kb.core.text import STOPWORDS
+
 __all__ = ["Shape", "QuestionShape", "question_shape", "shape_fit", "compare_sides", "carries_answer"]
 
 
@@ -42,8 +44,12 @@ _I = re.I
 # Order matters: the first matching rule wins (a "how much" is an amount, not steps).
 _RULES: list[tuple[Shape, re.Pattern[str]]] = [
     (Shape.COMPARE, re.compile(r"\b(?:vs\.?|versus|compared? (?:to|with)|difference(?:s)? between|differ(?:s)? from|"
-                               r"distinguish|contrast|which is better|or the other)\b|"
-                               r"\bhow (?:does|do|is|are) .{2,60}? differ\b", _I)),
+                               r"distinguish|contrast (?:with|to|between)|which is better|or the other)\b|"
+                               r"\bhow (?:does|do|is|are) .{2,60}? differ\b|"
+                               # "FERPA or COPPA: which one binds us?", "SPI or BEAR ... when does each make sense?"
+                               r"^[^?:]{1,50}?\bor\b[^?:]{1,50}?(?::|\s[-\u2013\u2014]\s)|"
+                               r"\bor\b.*\b(?:which (?:one|is|of|framework|option)|trade-?offs?|the better|each (?:one|option|of|makes?|works?))\b",
+                               _I)),
     (Shape.AMOUNT, re.compile(r"\bhow (?:much|many|large|big|high|low)\b|\b(?:what|which) (?:percent(?:age)?|share|"
                               r"amount|rate|discount|cap|limit|threshold|cost|price|fee|budget|number)\b|"
                               r"\bcost\b.*\?$|\bpay for\b", _I)),
@@ -73,11 +79,20 @@ def compare_sides(question: str) -> tuple[str, ...]:
     match = _BETWEEN.search(text) or _SIDES.search(text)
     if not match:
         return ()
-    left, right = (re.split(r"[,;]|\bin\b", part.strip(), maxsplit=1)[0].strip() for part in match.groups())
+    left, right = (re.split(r"[,;]|\s[-\u2013\u2014]\s|\bin\b", part.strip(), maxsplit=1)[0].strip()
+                   for part in match.groups())
     left = _LEAD_NOISE.sub("", left.split(". ")[-1]).strip()
-    left = " ".join(left.split()[-4:])
-    right = " ".join(right.split()[:4])
+    left = " ".join(reversed(_run(list(reversed(left.split()))[:4])))  # "... fall under E-Rate Category 1"
+    right = " ".join(_run(right.split()[:4]))  # "background on the district site" -> "background"
     return (left, right) if left and right else ()
+
+
+def _run(words: list[str]) -> list[str]:
+    """A side's name: the words from the first that is not a function word up to the next that is."""
+    while words and words[0].lower() in STOPWORDS:
+        words = words[1:]
+    end = next((i for i, w in enumerate(words) if w.lower() in STOPWORDS), len(words))
+    return words[:end]
 
 
 def question_shape(question: str) -> QuestionShape:

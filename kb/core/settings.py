@@ -150,6 +150,10 @@ class Settings(BaseSettings):
         True, description="Offline composer: fill the room left under max_answer_chars with sentences past the "
         "shortlist (by shared terms and passage relevance, unencoded); false quotes from the shortlist only."
     )
+    compose_compare_sides: bool = Field(
+        True, description="For a comparison (\"Cat 1 vs Cat 2 ...\"), search each side alone and add the passage "
+        "stating it (\"Category Two covers ...\") to what the composer reads, which quotes one sentence per side."
+    )
     compose_list_lead: bool = Field(
         False, description="Offline composer: for a steps or priorities question whose best opening sentence is a "
         "list entry, lead with that list's entries in the source's order, numbered (off: it cost library key facts)."
