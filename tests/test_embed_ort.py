@@ -18,17 +18,9 @@ from kb.embed import make_embedder
 from kb.embed.numpy_model import NumpyEmbedder
 from kb.embed.ort_layers import OrtLayersEmbedder, layer_graph
 from kb.embed.routing import SizeRouted
+from tests.test_embed_numpy import TEXTS  # the same hard cases: a one-letter text, a 256-token overflow, Unicode
 
 pytestmark = pytest.mark.model  # both encoders read the model package's weights (the model extra)
-
-TEXTS = [
-    "What is E-rate category two?",
-    "a",
-    "Multi-factor authentication stops most credential-stuffing attacks on district email accounts.",
-    "The district's acceptable use policy (AUP) must be reviewed each year by the board, per CIPA § 54.520.",
-    "long " * 400,  # over the 256-token limit: truncated the same way
-    "Ünïcödé façade — naïve café; 2024-25 budget: $1,250,000 (Category 2).",
-]
 
 
 @pytest.fixture(scope="module")
