@@ -129,9 +129,9 @@ def _encode_on(embedder: NumpyEmbedder, texts: list[str], threads: int) -> np.nd
         layers = embedder._ready(bert, tokenizer)
         assert layers.one_thread_agrees()  # else one thread's session is never made, and 1 would run on the usual count
         return encode_texts(lambda ids, mask: layers.run(bert.embeddings(ids), attention_bias(mask), threads=threads),
-                       tokenizer, texts, bert.dimension)
+                       tokenizer, texts, dimension=bert.dimension)
     with embedder._blas.limit(limits=threads, user_api="blas"):
-        return encode_texts(bert.forward, tokenizer, texts, bert.dimension)
+        return encode_texts(bert.forward, tokenizer, texts, dimension=bert.dimension)
 
 
 def _record_threads(embedder: NumpyEmbedder, monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -77,7 +77,7 @@ class NumpyEmbedder:
         # a fixed count, never the load's: the same text gets the same vector and takes the same time on free cores
         threads = choose_threads(len(texts), os.cpu_count() or 1, self._small_threads, invariant=self.invariant)
         with self._blas.limit(limits=threads, user_api="blas"):
-            return encode_texts(bert.forward, tokenizer, texts, bert.dimension)
+            return encode_texts(bert.forward, tokenizer, texts, dimension=bert.dimension)
 
     def _same_on_any_threads(self) -> bool:
         """Whether this numpy's BLAS gives the same bytes on any thread count: OpenBLAS (every numpy wheel on PyPI)
@@ -91,8 +91,9 @@ class NumpyEmbedder:
                         [lib.internal_api for lib in blas], self._small_threads)
         return same
 
-def encode_texts(forward: Callable[[np.ndarray, np.ndarray], np.ndarray], tokenizer: Any, texts: Sequence[str],
-            dimension: int) -> np.ndarray:
+
+def encode_texts(forward: Callable[[np.ndarray, np.ndarray], np.ndarray], tokenizer: Any, texts: Sequence[str], *,
+                 dimension: int) -> np.ndarray:
     """Mean-pooled, normalised vectors of the texts, ``forward`` giving the last hidden state of a padded batch."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.empty((len(texts), dimension), dtype=np.float32)

@@ -71,7 +71,7 @@ class OrtLayersEmbedder(NumpyEmbedder):
         def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return layers.run(bert.embeddings(ids), attention_bias(mask), threads=threads)
 
-        return encode_texts(forward, tokenizer, texts, bert.dimension)
+        return encode_texts(forward, tokenizer, texts, dimension=bert.dimension)
 
     def _ready(self, bert: Bert, tokenizer: Any) -> _Layers:
         with self._layers_lock:
