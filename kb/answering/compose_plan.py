@@ -253,9 +253,8 @@ def _answering_lead(plan: Plan, seeds: Sequence[Candidate], blocks: Sequence[tup
         block = _block_of(plan, blocks, seed)
         return None if block is None else block[_checklist_at(plan, block, seed)].text
 
-    first = opening(lead)
     block = _block_of(plan, blocks, lead)
-    reason = None if first is None else weak_opening(first, plan.question)
+    reason = None if block is None else weak_opening(block[_checklist_at(plan, block, lead)].text, plan.question)
     if reason is None or (reason != "question" and block is not None and len(block) > 1):
         return lead  # usable, or a lead-in (a section's, a list's first entry) with what it introduces after it
     floor = max(lead_score(c) for c in seeds) - LEAD_MARGIN

@@ -31,8 +31,8 @@ __all__ = ["ExtractiveComposer", "Candidate", "Weights", "candidates", "score_ca
 
 OUTDATED_PENALTY = 0.05  # sentences of expired or superseded sources lose near-ties
 SUBJECT_SHARE = 0.5  # a lead is judged by its subject this much, by the whole question the rest
-ENCODE_CHARS = 300
-SIDE_ITEMS = 3  # items of a list that states one side of a comparison, quoted with their lead-in  # a sentence's meaning is judged on its start: encoding cost grows with length
+ENCODE_CHARS = 300  # a sentence's meaning is judged on its start: encoding cost grows with length
+SIDE_ITEMS = 3  # items of a list that states one side of a comparison, quoted with their lead-in
 
 
 def _key(text: str) -> str:
