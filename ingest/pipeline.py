@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ingest import health
-from ingest.batching import Batcher
+from ingest.batching import ChunkPool
 from ingest.chunking import chunk_document
 from ingest.fetch import fetch_url
 from ingest.loaders import LoadOptions
@@ -49,6 +49,7 @@ __all__ = ["IngestOptions", "FileResult", "IngestReport", "run_ingest"]
 logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 _NOT_SCANNED = {"authority", "jurisdiction", "published", "reviewed", "expires", "source_url", "url", REV}
+T = TypeVar("T")
 PARSE_AHEAD = 16  # files parsed ahead of the main thread, which prepares them for the encoder meanwhile
 
 
@@ -421,11 +422,15 @@ def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
         run.report.results.append(FileResult(doc.source, "removed", doc.doc_id, doc.title, doc.chunk_count, reason="source no longer exists"))
 
 
-def _parsed(run: _Run, todo: list[_Pending], window: int) -> Iterator[tuple[DocRecord, list[Chunk], FileResult]]:
-    """Each document parsed (in the worker) and prepared (here), in order; failures are reported and skipped."""
+def _parsed(run: _Run, todo: list[_Pending], window: int,
+            stalled: Callable[[bool], None] = lambda waiting: None) -> Iterator[tuple[DocRecord, list[Chunk], FileResult]]:
+    """Each document parsed (in the worker) and prepared (here), in order; failures are reported and skipped.
+
+    ``stalled(True)`` is called before waiting for the parser, ``stalled(False)`` once it answered.
+    """
     by_id = {p.source.doc_id: p for p in todo}
     pool = ParserPool(run.settings.parse_timeout_s, window=window, ocr_page_s=run.settings.ocr_timeout_s)
-    for parsed in pool.map(p.job for p in todo):
+    for parsed in _telling(pool.map(p.job for p in todo), stalled):
         pending = by_id[str(parsed.job.key)]
         if parsed.document is None:
             run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
@@ -434,6 +439,24 @@ def _parsed(run: _Run, todo: list[_Pending], window: int) -> Iterator[tuple[DocR
             yield run.prepare(pending, parsed.document)
         except IngestError as exc:
             run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, parsed.document.title, reason=str(exc)))
+
+
+def _telling(results: Iterator[T], waiting: Callable[[bool], None]) -> Iterator[T]:
+    """The results, calling ``waiting(True)`` while the next one is awaited and ``waiting(False)`` once it came."""
+    try:
+        while True:
+            waiting(True)
+            try:
+                result = next(results, None)
+            finally:
+                waiting(False)
+            if result is None:
+                return
+            yield result
+    finally:
+        close: Callable[[], None] | None = getattr(results, "close", None)
+        if close is not None:  # a consumer that stops early stops the parser worker now, not when collected
+            close()
 
 
 def _one_after_another(run: _Run, todo: list[_Pending]) -> None:
@@ -454,65 +477,48 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
     if not run.settings.ingest_overlap:
         _one_after_another(run, todo)
         return
-    # Three threads: this one prepares parsed documents (the parser worker runs PARSE_AHEAD files ahead),
-    # the encoder takes whatever is prepared each time it is free (torch releases the GIL), the writer
-    # stores and tokenizes encoded batches. The encoder never waits for a batch to fill (ingest.batching).
-    cap = max(run.settings.embedding_batch_size * 16, 512)  # 1,024 chunks pad to 1.02x their tokens, 256 to 1.06x
-    ready: Batcher[Prepared] = Batcher(limit=2 * cap)
+    # Three threads: this one prepares parsed documents (the parser worker runs PARSE_AHEAD files ahead) and pools
+    # their chunks; the encoder takes calls of similar-length chunks across documents (torch releases the GIL);
+    # the writer stores and tokenizes each document once its last chunk is encoded (ingest.batching).
+    cap = max(run.settings.embedding_batch_size * 8, 4 * SMALL_BATCH)  # 8 batches of 64: one call's batches pad alike
+    pool: ChunkPool[Prepared] = ChunkPool(limit=4 * cap, cap=cap, least=SMALL_BATCH + 1)  # fewer: SMALL_THREADS only
+    bulk = bulk_encoder(run.kb.embedder)
+    measure: Callable[[list[str]], list[int]] = getattr(bulk, "token_counts", None) or _char_counts
     writer = _Writer(run.kb, run._finish)
     writer.start()
     encoder = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-encoder")
-    encoding = encoder.submit(_encode_all, run, ready, writer, cap)
-    encoding.add_done_callback(lambda done: ready.fail(done.exception() or RuntimeError("the encoder stopped")))
+    encoding = encoder.submit(_encode_all, run, pool, writer)
+    encoding.add_done_callback(lambda done: pool.fail(done.exception() or RuntimeError("the encoder stopped")))
     try:
-        for prepared in _parsed(run, todo, window=PARSE_AHEAD):
-            if not ready.put(prepared, len(prepared[1])):
+        for prepared in _parsed(run, todo, window=PARSE_AHEAD, stalled=pool.stalled):
+            texts = [c.embed_text for c in prepared[1]]
+            if not pool.put(prepared, texts, measure(texts)):
                 break  # the encoder failed: its error is raised below
-        ready.close()
+        pool.close()
         encoding.result()  # re-raises an encoder error here
     finally:
-        ready.close()
-        encoder.shutdown(wait=True)  # a batch still encoding reaches the writer before it stops
+        pool.close()
+        encoder.shutdown(wait=True)  # a call still encoding reaches the writer before it stops
         writer.queue.put(None)
         writer.join()
 
 
-def _encode_all(run: _Run, ready: Batcher[Prepared], writer: _Writer, cap: int) -> None:
-    """The encoder thread: load the model (while the parser worker starts), then encode batch after batch."""
+def _char_counts(texts: list[str]) -> list[int]:
+    """Lengths in characters: the order of token counts, near enough, for an encoder that does not count tokens."""
+    return [len(t) for t in texts]
+
+
+def _encode_all(run: _Run, pool: ChunkPool[Prepared], writer: _Writer) -> None:
+    """The encoder thread: load the model (while the parser worker starts), then encode call after call, handing
+    each document to the writer once its last chunk is encoded."""
     bulk = bulk_encoder(run.kb.embedder)
     warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
     if warm_up is not None:
         warm_up()
-    while (items := ready.take(cap, least=SMALL_BATCH + 1)) is not None:  # fewer would run on SMALL_THREADS threads only
-        for part in _tapered(items) if ready.drained else [items]:
-            vectors = bulk.embed_batch([c.embed_text for _, chunks, _ in part for c in chunks])
-            run.report.chunks_embedded += len(vectors)
-            run.progress("chunks", run.report.chunks_embedded, 0)
-            offset, group = 0, []
-            for record, chunks, result in part:
-                group.append((record, chunks, vectors[offset:offset + len(chunks)], result))
-                offset += len(chunks)
-            writer.queue.put(group)
-
-
-def _tapered(items: list[Prepared], tail: int = SMALL_BATCH + 1) -> Iterator[list[Prepared]]:
-    """The last batch in parts of about half, a quarter, an eighth... of its chunks (whole documents), the last
-    part of at most ``2 * tail`` chunks.
-
-    While the encoder works on a batch the writer stores the one before; only the last batch's
-    write is left when encoding ends. Written whole, a 540-chunk last batch kept the run going
-    0.6-2.5 s after the encoder finished (measured on the bench corpus); tapered, the write left
-    is of at most 130 chunks. Parts of more than SMALL_BATCH chunks still encode on every thread.
-    """
-    left = items
-    while sum(len(p[1]) for p in left) > 2 * tail:
-        total, count, cut = sum(len(p[1]) for p in left), 0, 0
-        while cut < len(left) - 1 and count + len(left[cut][1]) <= total // 2:
-            count += len(left[cut][1])
-            cut += 1
-        if cut == 0:  # one document is more than half: it goes alone
-            cut = 1
-        yield left[:cut]
-        left = left[cut:]
-    if left:
-        yield left
+    while (taken := pool.take()) is not None:
+        vectors = bulk.embed_batch(taken.texts)
+        run.report.chunks_embedded += len(vectors)
+        run.progress("chunks", run.report.chunks_embedded, 0)
+        done = pool.encoded(taken, vectors)
+        if done:
+            writer.queue.put([(record, chunks, vectors, result) for (record, chunks, result), vectors in done])

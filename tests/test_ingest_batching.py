@@ -1,4 +1,5 @@
-"""The encoder's hand-off (ingest.batching): greedy batches, a bounded queue, and an encoder error that stops the run."""
+"""The encoder's hand-off (ingest.batching): a pool of chunks taken across documents by token count, documents
+leaving whole, a bounded pool, and an encoder error that stops the run without leaving half a document."""
 
 from __future__ import annotations
 
@@ -10,73 +11,94 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.batching import Batcher
+from ingest.batching import ChunkPool, Taken
 from ingest.pipeline import run_ingest
 from kb.core.settings import Settings
 from kb.embed.hashing import HashEmbedder
 from kb.index.knowledge import KnowledgeBase
 
 
-def test_take_hands_over_everything_ready_up_to_the_cap_in_order() -> None:
-    ready: Batcher[str] = Batcher(limit=100)
-    for name, chunks in [("a", 3), ("b", 4), ("c", 5), ("d", 1)]:
-        assert ready.put(name, chunks)
-    assert ready.take(cap=8) == ["a", "b"]  # c would make 12 > 8
-    assert ready.take(cap=8) == ["c", "d"]
-    ready.put("huge", 50)
-    assert ready.take(cap=8) == ["huge"]  # one item larger than the cap still goes, alone
-    ready.close()
-    assert ready.take(cap=8) is None
+def _doc(pool: ChunkPool[str], name: str, tokens: list[int]) -> bool:
+    return pool.put(name, [f"{name}{i}" for i in range(len(tokens))], tokens)
 
 
-def test_take_waits_for_the_first_item_and_returns_at_once_then() -> None:
-    ready: Batcher[int] = Batcher(limit=100)
-    got: list[list[int] | None] = []
-    consumer = threading.Thread(target=lambda: got.append(ready.take(cap=1000)))
-    consumer.start()
+def _vectors(taken: Taken[str]) -> np.ndarray:
+    """One row per text, holding the text's chunk number: the rows handed back must be in chunk order."""
+    return np.array([[float(text.lstrip("abcdefghijklmnopqrstuvwxyz"))] for text in taken.texts])
+
+
+def _later(action: Any) -> tuple[threading.Thread, list[Any]]:
+    got: list[Any] = []
+    thread = threading.Thread(target=lambda: got.append(action()))
+    thread.start()
+    return thread, got
+
+
+def test_a_call_takes_similar_lengths_across_documents_and_a_document_leaves_after_its_last_chunk() -> None:
+    pool: ChunkPool[str] = ChunkPool(limit=100, cap=4)
+    _doc(pool, "a", [10, 3, 7])
+    _doc(pool, "b", [9, 2, 8])
+    first = pool.take()
+    assert first is not None and first.texts == ["a0", "b0", "b2", "a2"]  # the four longest, from both documents
+    assert pool.encoded(first, _vectors(first)) == []  # a1 and b1 are still to encode: nothing leaves yet
+    pool.close()
+    last = pool.take()
+    assert last is not None and sorted(last.texts) == ["a1", "b1"]
+    done = pool.encoded(last, _vectors(last))
+    assert [name for name, _ in done] == ["a", "b"]
+    for _, vectors in done:
+        assert vectors[:, 0].tolist() == [0.0, 1.0, 2.0]  # each document's vectors in its chunks' order
+    assert pool.take() is None
+
+
+def test_the_oldest_chunk_is_never_passed_over() -> None:
+    pool: ChunkPool[str] = ChunkPool(limit=100, cap=2)
+    _doc(pool, "short", [1])
+    _doc(pool, "long", [9, 9, 9])
+    taken = pool.take()
+    assert taken is not None and taken.texts == ["long2", "short0"]  # holds the oldest, beside its nearest length
+    assert [name for name, _ in pool.encoded(taken, _vectors(taken))] == ["short"]
+
+
+def test_a_call_waits_to_be_full_unless_the_parser_is_awaited() -> None:
+    pool: ChunkPool[str] = ChunkPool(limit=100, cap=10, least=3)
+    _doc(pool, "a", [5, 5])
+    thread, got = _later(pool.take)
     time.sleep(0.2)
-    assert not got  # nothing queued yet: the encoder waits
-    ready.put(1, 10)
-    consumer.join(timeout=5)
-    assert got == [[1]]  # it did not wait for the batch to fill to the cap
-
-
-def test_take_waits_for_the_least_chunks_unless_the_queue_is_closed() -> None:
-    ready: Batcher[int] = Batcher(limit=100)
-    got: list[list[int] | None] = []
-    consumer = threading.Thread(target=lambda: [got.append(ready.take(cap=1000, least=20)) for _ in range(2)])
-    consumer.start()
-    ready.put(1, 10)
+    assert not got  # 2 of 10 chunks and the preparing side is busy: more are coming
+    pool.stalled(True)
     time.sleep(0.2)
-    assert not got  # 10 < 20 chunks: a batch this small would run on one thread
-    ready.put(2, 15)
-    ready.put(3, 5)
-    time.sleep(0.2)
-    assert got[0] in ([1, 2], [1, 2, 3])
-    ready.close()  # the last, smaller batch goes once nothing more can come
-    consumer.join(timeout=5)
-    assert [x for batch in got if batch for x in batch] == [1, 2, 3]
+    assert not got  # the parser is awaited, but 2 < 3 chunks would not use every thread
+    _doc(pool, "b", [5, 5])
+    thread.join(timeout=5)
+    assert got and got[0] is not None and len(got[0].texts) == 4  # it did not wait for the call to fill
 
 
-def test_put_waits_while_the_queue_is_full_and_gives_up_when_the_consumer_failed() -> None:
-    ready: Batcher[int] = Batcher(limit=10)
-    assert ready.put(1, 8)
-    outcome: list[bool] = []
-    producer = threading.Thread(target=lambda: outcome.append(ready.put(2, 8)))
-    producer.start()
+def test_memory_stays_bounded_until_a_document_leaves() -> None:
+    """Held chunks count until their document leaves the pool, encoded or not."""
+    pool: ChunkPool[str] = ChunkPool(limit=5, cap=10, least=10)
+    _doc(pool, "a", [4, 4, 4])
+    producer, put = _later(lambda: _doc(pool, "b", [4, 4, 4]))
+    taken = pool.take()  # below the cap and below least, but the producer waits for room: a goes now
+    assert taken is not None and taken.texts == ["a0", "a1", "a2"]
     time.sleep(0.2)
-    assert not outcome  # 16 > 10 chunks: the preparing thread waits
-    assert ready.take(cap=100) == [1]
+    assert not put  # a is taken but not yet encoded: its chunks are still held
+    assert [name for name, _ in pool.encoded(taken, _vectors(taken))] == ["a"]
     producer.join(timeout=5)
-    assert outcome == [True]
-    assert ready.take(cap=100) == [2]
-    assert ready.put(3, 9)
-    blocked = threading.Thread(target=lambda: outcome.append(ready.put(4, 5)))  # full again (9 + 5 > 10)...
-    blocked.start()
+    assert put == [True]
+    big: ChunkPool[str] = ChunkPool(limit=5, cap=10)
+    assert _doc(big, "huge", [1] * 8)  # one document larger than the limit still goes into an empty pool
+
+
+def test_a_failed_encoder_releases_a_waiting_producer() -> None:
+    pool: ChunkPool[str] = ChunkPool(limit=3, cap=10)
+    _doc(pool, "a", [1, 1, 1])
+    producer, put = _later(lambda: _doc(pool, "b", [1]))
     time.sleep(0.2)
-    ready.fail(ValueError("encoder broke"))
-    blocked.join(timeout=5)
-    assert outcome == [True, False]  # ...and a failed encoder releases it instead of leaving it blocked forever
+    assert not put
+    pool.fail(ValueError("encoder broke"))
+    producer.join(timeout=5)
+    assert put == [False]
 
 
 class _Broken(HashEmbedder):
@@ -99,25 +121,62 @@ def test_an_encoder_error_stops_the_overlapped_ingest_with_that_error(tmp_path: 
         run_ingest(kb, [str(docs)])
 
 
-def test_the_last_batch_is_encoded_in_tapering_parts_of_whole_documents() -> None:
-    """Halves, quarters, eighths... so that the writer stores each part while the next encodes; order and documents kept."""
-    from ingest.pipeline import _tapered
+def test_an_encoder_error_mid_pool_leaves_no_part_of_any_document(tmp_path: Path) -> None:
+    """Documents whose chunks were all encoded before the error may be stored, whole; no other leaves a trace."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(40):
+        (docs / f"note-{n:02d}.md").write_text(f"# Note {n}\n\n" + f"Paragraph {n} about device refresh budgets. " * 60)
+    settings = Settings(data_dir=tmp_path / "data", embedding_model="hash", embedding_batch_size=1)
+    kb = KnowledgeBase(settings, embedder=_Broken())
+    with pytest.raises(RuntimeError):
+        run_ingest(kb, [str(docs)])
+    kb = KnowledgeBase(settings, embedder=HashEmbedder())
+    stored: dict[str, int] = {}
+    for chunk in kb.store.iter_chunks():
+        stored[chunk.doc_id] = stored.get(chunk.doc_id, 0) + 1
+    manifest = {d.doc_id: d for d in kb.store.docs()}
+    assert set(stored) <= set(manifest)  # no chunk without its document
+    for doc_id, record in manifest.items():
+        assert record.status == "done" and stored.get(doc_id) == record.chunk_count, doc_id  # whole or not at all
+    assert not any("note-30" in record.source for record in manifest.values())
 
-    items: list[Any] = [(f"doc{n}", [object()] * 30, None) for n in range(30)]  # 900 chunks in 30 documents
-    parts = list(_tapered(items))
-    sizes = [sum(len(p[1]) for p in part) for part in parts]
-    assert [p for part in parts for p in part] == items  # every document once, in order, none split
-    assert sizes == [450, 210, 120, 120]  # about half of what is left each time, by whole documents
-    assert sizes[-1] <= 2 * 65  # the write left when encoding ends is small
-    assert list(_tapered(items[:4])) == [items[:4]]  # 120 chunks: one part
-    big = [("big", [object()] * 800, None), *items[:3]]
-    assert [len(part) for part in _tapered(big)] == [1, 3]  # a document over half the chunks goes alone
+
+class _Recording(HashEmbedder):
+    """Records each call's texts; its first call is slow, so that the parsed documents pool meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    def embed_batch(self, texts: Any) -> np.ndarray:
+        self.calls.append(list(texts))
+        time.sleep(1.5 if len(self.calls) == 1 else 0.02)
+        return super().embed_batch(texts)
 
 
-def test_batcher_is_drained_once_closed_and_empty() -> None:
-    ready: Batcher[str] = Batcher(limit=100)
-    ready.put("a", 5)
-    ready.close()
-    assert not ready.drained  # closed, but "a" is still to take
-    assert ready.take(cap=10) == ["a"]
-    assert ready.drained
+def test_ingest_encodes_calls_across_documents_and_stores_every_document_whole(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(60):  # lengths vary within and across documents
+        body = "\n\n".join(f"## Part {p}\n\n" + f"Note {n} part {p} covers refresh budgets. " * (5 + (n * 7 + p * 11) % 40)
+                           for p in range(4))
+        (docs / f"note-{n:02d}.md").write_text(f"# Note {n}\n\n{body}")
+    settings = Settings(data_dir=tmp_path / "data", embedding_model="hash", embedding_batch_size=16)
+    embedder = _Recording()
+    kb = KnowledgeBase(settings, embedder=embedder)
+    report = run_ingest(kb, [str(docs)])
+    assert not report.failed
+    chunks = list(kb.store.iter_chunks())
+    texts = {c.embed_text: c.doc_id for c in chunks}
+    calls = [call for call in embedder.calls if all(t in texts for t in call)]
+    assert sum(len(call) for call in calls) == len(chunks) > 256  # every chunk encoded once, in more than one call
+    assert any(len({texts[t] for t in call}) > 1 for call in calls)  # a call spans documents
+    calls_of: dict[str, set[int]] = {}
+    for number, call in enumerate(calls):
+        for t in call:
+            calls_of.setdefault(texts[t], set()).add(number)
+    assert any(len(numbers) > 1 for numbers in calls_of.values())  # a document split over calls, by length...
+    # ...yet stored whole:
+    for record in kb.store.docs():
+        assert record.chunk_count == sum(1 for c in chunks if c.doc_id == record.doc_id)

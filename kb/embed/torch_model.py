@@ -78,6 +78,12 @@ class SentenceTransformerEmbedder:
         """Import torch and load the model now (ingest does it while its parser starts), not on the first batch."""
         self._load()
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length in the model's tokens (truncated as encoding truncates): ingest groups chunks by it."""
+        model: Any = self._load()
+        ids = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length)["input_ids"]
+        return [len(i) for i in ids]
+
     @property
     def dimension(self) -> int:
         model = self._load()
