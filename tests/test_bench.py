@@ -89,6 +89,19 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
     assert "API /v1/ask p50 / p95 ms (1 client)" in (folder / "latest.md").read_text()
 
 
+def test_scales_none_measures_the_ingest_stage_alone(hash_settings: Settings) -> None:
+    """`--scales none --no-langchain`: ingest against the raw encoder (the #20 figure), no scale, no baseline."""
+    from click.testing import CliRunner
+
+    from eval.bench.pipeline import bench_command
+
+    result = CliRunner().invoke(bench_command, ["--scales", "none", "--no-langchain", "--chunks", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["scales"] == [] and summary["langchain"] is None
+    assert summary["ingest"]["ingest_to_raw_ratio"] > 0 and len(summary["ingest"]["ingest_runs_s"]) == 2
+
+
 @pytest.mark.slow
 def test_bench_with_the_real_model_and_the_langchain_baseline(settings: Settings) -> None:
     plan = BenchPlan(target_chunks=30, scales=(60,), questions=3, asks=1, langchain=True)

@@ -302,7 +302,8 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
 
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="A small version (about 100 chunks, scales 300 and 2,000) that finishes in about a minute on an idle machine.")
-@click.option("--scales", default="", help="Comma-separated chunk counts to measure (default 1000,10000,100000).")
+@click.option("--scales", default="", help="Comma-separated chunk counts to measure (default 1000,10000,100000); "
+              "`none` measures the ingest stage alone (with --no-langchain: ingest against the raw encoder, nothing else).")
 @click.option("--chunks", type=click.IntRange(20, 100_000), help="Size of the generated ingest corpus in chunks (default 2000; --quick 100).")
 @click.option("--no-langchain", is_flag=True, help="Skip the LangChain baseline.")
 @click.option("--whole", "whole", default="", metavar="FOLDER",
@@ -318,6 +319,7 @@ def bench_command(quick: bool, scales: str, chunks: int | None, no_langchain: bo
       python -m eval bench --quick
       python -m eval bench
       python -m eval bench --scales 1000,10000
+      python -m eval bench --scales none --no-langchain
       python -m eval bench --scales 1000 --whole ../shared/data/k12docs
     """
     from eval.bench.report import text_table
@@ -326,7 +328,7 @@ def bench_command(quick: bool, scales: str, chunks: int | None, no_langchain: bo
     configure_logging(settings.log_level if settings.log_level.upper() != "INFO" else "WARNING")
     plan = QUICK if quick else FULL
     if scales:
-        plan = replace(plan, scales=tuple(int(s) for s in scales.split(",") if s.strip()))
+        plan = replace(plan, scales=() if scales.strip().lower() == "none" else tuple(int(s) for s in scales.split(",") if s.strip()))
     if chunks:
         plan = replace(plan, target_chunks=chunks)
     if no_langchain:
