@@ -481,7 +481,8 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
     # their chunks; the encoder takes calls of similar-length chunks across documents (torch releases the GIL);
     # the writer stores and tokenizes each document once its last chunk is encoded (ingest.batching).
     cap = max(run.settings.embedding_batch_size * 8, 4 * SMALL_BATCH)  # 8 batches of 64: one call's batches pad alike
-    pool: ChunkPool[Prepared] = ChunkPool(limit=4 * cap, cap=cap, least=SMALL_BATCH + 1)  # fewer: SMALL_THREADS only
+    # Held: at most two calls' worth, so that documents complete (and are written) while later ones encode.
+    pool: ChunkPool[Prepared] = ChunkPool(limit=2 * cap, cap=cap, least=SMALL_BATCH + 1)  # fewer: SMALL_THREADS only
     bulk = bulk_encoder(run.kb.embedder)
     measure: Callable[[list[str]], list[int]] = getattr(bulk, "token_counts", None) or _char_counts
     writer = _Writer(run.kb, run._finish)
