@@ -158,9 +158,9 @@ class _Recording(HashEmbedder):
 def test_ingest_encodes_calls_across_documents_and_stores_every_document_whole(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    for n in range(60):  # lengths vary within and across documents
+    for n in range(80):  # lengths vary within and across documents; more chunks than the pool holds
         body = "\n\n".join(f"## Part {p}\n\n" + f"Note {n} part {p} covers refresh budgets. " * (5 + (n * 7 + p * 11) % 40)
-                           for p in range(4))
+                           for p in range(8))
         (docs / f"note-{n:02d}.md").write_text(f"# Note {n}\n\n{body}")
     settings = Settings(data_dir=tmp_path / "data", embedding_model="hash", embedding_batch_size=16)
     embedder = _Recording()
@@ -170,7 +170,7 @@ def test_ingest_encodes_calls_across_documents_and_stores_every_document_whole(t
     chunks = list(kb.store.iter_chunks())
     texts = {c.embed_text: c.doc_id for c in chunks}
     calls = [call for call in embedder.calls if all(t in texts for t in call)]
-    assert sum(len(call) for call in calls) == len(chunks) > 256  # every chunk encoded once, in more than one call
+    assert sum(len(call) for call in calls) == len(chunks) > 512  # every chunk encoded once; more than the pool holds (2 calls of 256)
     assert any(len({texts[t] for t in call}) > 1 for call in calls)  # a call spans documents
     calls_of: dict[str, set[int]] = {}
     for number, call in enumerate(calls):
