@@ -195,7 +195,7 @@ def _lead_seeds(plan: Plan, seeds: Sequence[Candidate], *, checklists: bool = Tr
         entries = [c for c in seeds if c.item and c.siblings == ranked[0].siblings]
         if len(entries) >= 2:  # the best opening is a list entry: the list, from its first chosen entry, leads
             return [min(entries, key=lambda c: c.position)]
-    if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) == 2:
+    if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) >= 2:
         out: list[Candidate] = []
         for side in plan.shape.sides:  # the sentence stating the side, else the best one mentioning it
             match = side_sentence(side, ranked, strict=False, taken=out)

@@ -262,7 +262,7 @@ class ExtractiveComposer:
         A stating sentence past the shortlist is encoded first (one short batch), so it is judged as an opening
         like the others and is not quoted twice in other words.
         """
-        if not self.compare_sides or shape.shape is not Shape.COMPARE or len(shape.sides) != 2:
+        if not self.compare_sides or shape.shape is not Shape.COMPARE or len(shape.sides) < 2:
             return ranked
         firsts: list[Candidate] = []
         for side in shape.sides:
