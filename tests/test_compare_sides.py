@@ -169,6 +169,7 @@ def test_cat_1_vs_cat_2_on_the_starter_library_cites_both_categories(library_ass
      ("Guskey", "Kirkpatrick", "logic model")),
     ("Guskey or Kirkpatrick or the logic model \u2014 which framework fits?", ("Guskey", "Kirkpatrick", "logic model")),
     ("Cat 1 vs Cat 2 vs BEAR?", ("Cat 1", "Cat 2", "BEAR")),
+    ("Which is better for us, SaaS or on-prem?", ("SaaS", "on-prem")),
     # the list ends at the item after its "and": what follows is the question, not a side
     ("What's the difference between FERPA and COPPA, and which one applies to our apps?", ("FERPA", "COPPA")),
 ])

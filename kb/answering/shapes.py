@@ -149,6 +149,8 @@ def _connected(text: str) -> tuple[str, ...]:
     first = lefts[-1] if listed else lefts[0]
     first = _LEAD_NOISE.sub("", first.strip().split(". ")[-1]).strip()
     first = " ".join(reversed(_run(list(reversed(first.split()))[:4])))  # "... fall under E-Rate Category 1"
+    if not first and listed:  # "Which is better for us, SaaS or on-prem?": the list starts after the comma
+        first = listed.pop(0)
     sides = _named([*listed, *chained], ends=True)
     return (first, *sides)[:MAX_SIDES] if first and sides else ()
 
