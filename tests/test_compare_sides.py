@@ -10,7 +10,7 @@ import pytest
 
 from kb.answering.assistant import Assistant
 from kb.answering.compose_plan import side_lead
-from kb.answering.extractive import ExtractiveComposer
+from kb.answering.extractive import ExtractiveComposer, candidates
 from kb.answering.retrieval import Passage
 from kb.answering.shapes import Shape, compare_sides, question_shape
 from kb.core.documents import Chunk
@@ -87,6 +87,9 @@ def test_an_or_that_offers_no_choice_between_two_things_is_not_a_comparison(ques
     ("Cat 2", "Assuming a new budget figure without checking USAC's budget tool can lead to over-committing "
               "Category Two funds.", 0),
     ("Cat 1", "Category Two covers three kinds of service inside school buildings:", 0),
+    # a subject that names only part of a long side is not that side (k12docs, CEDS conceptual model)
+    ("CEDS Normalized Data", "CEDS includes data models that organize the common definitions to serve different "
+                             "purposes:", 0),
 ])
 def test_a_sentence_states_a_side_when_the_side_is_its_subject(side: str, sentence: str, strength: int) -> None:
     assert side_lead(side, sentence) == strength
@@ -235,3 +238,29 @@ def test_how_do_category_one_and_two_differ_on_the_starter_library_cites_both(li
     assert answer.claims.index(one) < answer.claims.index(two)
     assert "Category One" in answer.cited(one.sources[0]).section
     assert "Category Two" in answer.cited(two.sources[0]).section
+
+
+CEDS_MODELS = [  # ../shared/data/k12docs/ceds_conceptual-model.pdf, page 3: the side names with no verb of their own
+    "CEDS includes data models that organize the common definitions to serve different purposes:",
+    "Normalized Data Schema (NDS)/Integration Data Store (IDS).",
+    "A P-20W logical NDS and physical IDS relational data model are based on super classes/categories in the "
+    "Conceptual Model.",
+    "Data Warehouse Reporting Data Store (DW RDS).",
+    "The P-20W DW RDS is a star-schema data model designed initially to support state reporting needs.",
+]
+
+
+def test_a_comparison_no_sentence_states_a_side_of_is_scored_by_its_other_shape() -> None:
+    """No sentence has a side as its subject, so the comparison gives no fit: the sentences are scored by the shape
+    the other words ask for (steps, for "how does"), as before the "differ" wording was read as a comparison; when a
+    sentence states a side, the comparison's own scoring stays."""
+    from kb.answering.extractive import _fit_shape
+
+    question = ("How does the CEDS Normalized Data Schema/IDS differ from the Data Warehouse Reporting Data "
+                "Store?")
+    shape = question_shape(question)
+    assert shape.shape is Shape.COMPARE
+    items = candidates([_passage(0, "\n".join(f"- {s}" for s in CEDS_MODELS), 1.0, "Data models")])
+    assert _fit_shape(question, shape, items).shape is Shape.STEPS
+    stated = candidates(_passages())
+    assert _fit_shape(QUESTION, question_shape(QUESTION), stated) == question_shape(QUESTION)

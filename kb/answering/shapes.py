@@ -175,12 +175,16 @@ def _run(words: list[str]) -> list[str]:
     return words[:end]
 
 
-def question_shape(question: str) -> QuestionShape:
-    """Recognise what kind of answer the question asks for (by its last sentence when it has several)."""
+def question_shape(question: str, *, compare: bool = True) -> QuestionShape:
+    """Recognise what kind of answer the question asks for (by its last sentence when it has several).
+
+    Without ``compare``, the shape its other words ask for ("How does X differ from Y?" -> steps): the
+    composer scores sentences by it when no passage states a side (see ``ExtractiveComposer.compose``).
+    """
     sentences = [s for s in re.split(r"(?<=[.?!])\s+", question.strip()) if s]
     asked = next((s for s in reversed(sentences) if s.endswith("?")), sentences[-1] if sentences else "")
     for shape, pattern in _RULES:
-        if pattern.search(asked):
+        if (compare or shape is not Shape.COMPARE) and pattern.search(asked):
             if shape is Shape.COMPARE:
                 sides = compare_sides(asked)
                 if sides:
