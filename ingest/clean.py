@@ -9,7 +9,7 @@ from collections import Counter
 
 from kb.core.documents import Section, slugify
 
-__all__ = ["clean_text", "strip_repeated_lines", "SectionBuilder", "PARSER_VERSION"]
+__all__ = ["clean_text", "strip_repeated_lines", "is_contents_page", "SectionBuilder", "PARSER_VERSION"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*(\w)")
@@ -20,8 +20,9 @@ _DIGITS = re.compile(r"\d+")
 # Symbol) that land in the private use area U+F000-U+F0FF. Followed by a space they start
 # a list item, even mid-line, where a PDF put a whole list on one line.
 _BULLET = re.compile(r"[ \t]*\n?[ \t]*[\u2022\u2023\u2043\u25aa\u25cf\u25e6\uf000-\uf0ff][ \t]+(?=\S)")
+_LEADERS = re.compile(r"\.(?: ?\.){4}")  # the dot leaders of a contents line ("3.1 Preparation ........ 21")
 _NUMBER_LINE = re.compile(r"^(\d{1,2}[.)])\n(?=\S)", re.M)  # "1." alone on its line, its item on the next
-PARSER_VERSION = 3  # part of every document's content hash: a better parser re-reads documents once
+PARSER_VERSION = 4  # part of every document's content hash: a better parser re-reads documents once
 
 
 def clean_text(text: str) -> str:
@@ -70,6 +71,17 @@ def strip_repeated_lines(pages: list[str], edge: int = 3, min_share: float = 0.5
         kept = [ln for i, ln in enumerate(lines) if not (i in edges and _line_key(ln) in repeated)]
         cleaned.append("\n".join(kept))
     return cleaned
+
+
+def is_contents_page(text: str, *, min_lines: int = 4, min_share: float = 0.3) -> bool:
+    """True for a table of contents (or list of figures): many of the page's lines end in dot leaders.
+
+    Such a page names every section in the words questions use, so it would be retrieved for
+    them, yet answers none: quoted, it reads "3.2 Detection and Analysis .......... 25".
+    """
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    leaders = sum(bool(_LEADERS.search(ln)) for ln in lines)
+    return leaders >= min_lines and leaders >= min_share * len(lines)
 
 
 class SectionBuilder:

@@ -86,8 +86,10 @@ STEPS = ("3. Analyze the evidence to confirm that an incident has occurred.\n"
 QUESTION = "I think we've been hacked. What are the basic steps I should take right now?"
 
 
-RETENTION = ("3.4.3 Evidence Retention Organizations should establish policy for how long evidence from an "
-             "incident should be retained.")  # NIST SP 800-61 r2: a section heading run into its first sentence
+# NIST SP 800-181: a section heading run into its first sentence where the body's start is not sure ("A Task"),
+# so the line is quoted whole (kb.answering.glued_headings)
+RETENTION = ("2.1.5 Tasks A Task is a specific defined piece of work that, combined with other identified Tasks, "
+             "composes the work in a specific work role.")
 
 
 def _plan_with_scores(lead_gap: float, opening: str = RETENTION) -> tuple[Plan, list]:  # type: ignore[type-arg]
@@ -95,7 +97,7 @@ def _plan_with_scores(lead_gap: float, opening: str = RETENTION) -> tuple[Plan, 
     passages = [_passage(0, opening, "NIST SP 800-61"), _passage(1, STEPS, "NIST SP 800-61")]
     structures = [passage_sentences(p.chunk.text) for p in passages]
     seeds = [c for c in candidates(passages, structures)
-             if c.text.startswith(("3.4.3", "Section 3")) or "Analyze" in c.text]
+             if c.text.startswith(("2.1.5", "Section 3")) or "Analyze" in c.text]
     for c in seeds:
         c.similarity = 0.6 if c.passage == 0 else 0.6 - lead_gap / 0.6
     plan = Plan(passages=passages, structures=structures, shape=QuestionShape(Shape.GENERAL), max_chars=1500,
@@ -127,7 +129,7 @@ def test_a_lead_in_followed_by_its_items_keeps_the_lead() -> None:
     # "1.4 Document Structure ...:" with its items after it reads as their lead-in; moved behind other blocks,
     # the length budget could cut its items
     plan, seeds = _plan_with_scores(0.03, STRUCTURE)
-    assert plan_draft(plan, seeds).lead[0].text.startswith("1.4 Document Structure")
+    assert plan_draft(plan, seeds).lead[0].text.startswith("The remainder of this document")  # heading cut off
 
 
 # the starter library's network-segmentation checklist, as chunked (a bulleted list with no lead-in)

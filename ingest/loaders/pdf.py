@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.clean import clean_text, strip_repeated_lines
+from ingest.clean import clean_text, is_contents_page, strip_repeated_lines
 from kb.core.documents import LoadedDocument, Section
 from kb.core.errors import IngestError
 
@@ -136,8 +136,9 @@ def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) 
             hint = "its pages hold no scanned images either (drawings only?); export it again with its text"
         raise IngestError(f"PDF has no text layer (scanned or image-only); {hint}")
     headings = _outline_headings(reader, len(texts)) if options.pdf_outline else {}
+    contents = [i + 1 for i, t in enumerate(texts) if is_contents_page(t)]
     sections = [Section(text=t, page=i + 1, heading=headings.get(i + 1), ocr=(i + 1) in set(ocr))
-                for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS]
+                for i, t in enumerate(texts) if len(t) >= MIN_PAGE_CHARS and i + 1 not in contents]
     if empty:
         warnings.append(f"{len(empty)} empty or image-only page(s): {_page_list(empty)}")
     if failed:
@@ -148,6 +149,7 @@ def load_pdf(path: Path, max_pages: int, *, options: LoadOptions | None = None) 
         "pages_read": len(texts),
         "empty_pages": empty,
         "ocr_pages": ocr,
+        "contents_pages": contents,  # tables of contents: not indexed, they answer nothing
         "pages_failed": failed,
         "chars_per_page": round(chars / max(1, len(texts))),
     }

@@ -136,6 +136,9 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
         # two lists of one document ("Before an attack", "During an attack") each name their section; the whole
         # passage carries it, so a list's lead-in and its steps stay under one label
         label = f"{label} · {short_label(chunk.section.split(' > ')[-1])}"
+    heading = next((sentences[q].heading for q in positions if sentences[q].heading), None)
+    if heading:  # a PDF's section heading, cut off the sentence it ran into: nearer the sentence than a bookmark's
+        label = f"{short_label(chunk.title)} · {short_label(heading)}"
     chosen = set(positions)
     lead_ins = {sentences[q].lead_in for q in positions if sentences[q].lead_in is not None}
     blocks: list[list[Claim]] = []

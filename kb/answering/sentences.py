@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kb.answering.glued_headings import body_start, heading_words
 from kb.answering.readability import LIST_MARK, announces, leans_back, plain
 from kb.answering.safety import looks_like_injection
 from kb.core.text import paragraphs, split_sentences
@@ -37,6 +38,7 @@ LIST_JOIN = "; "  # how a list of short items is quoted on one line
 _NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 _SECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+[A-Z]")  # "2.3.2 Plan Elements"
 _BLANK = re.compile(r"__|(?:^|\s)_+(?=\s|$)")  # blanks of a form to fill in
+_LEADERS = re.compile(r"\.(?: ?\.){4}")  # a table of contents' dot leaders ("Preparation ........ 21")
 _ENDS = (".", "!", "?", ":", ";", ")", '"', "'", "\u201d")
 _RULE_ROW = re.compile(r"^[\s|:\-]+$")  # a Markdown table's |---|---| line
 _ATTRIBUTES = re.compile(r"^\{:[^}]*\}")  # a kramdown attribute list ("{:.table.table-bordered}") under a table
@@ -58,14 +60,15 @@ class Sentence:
     usable: bool = True  # may be chosen for itself (not only as what another sentence needs)
     joined: bool = False  # a lead-in with its short items joined on
     row: bool = False  # a table row quoted with its header row
+    heading: str | None = None  # the section heading a PDF ran into this sentence, cut off (glued_headings)
 
 
 def usable(sentence: str, *, item: bool = False, row: bool = False) -> bool:
     """Long enough, wordy enough and not a heading to be quoted for itself (a table row may be mostly figures)."""
     if not (MIN_SENTENCE <= len(sentence) <= MAX_SENTENCE) or looks_like_injection(sentence):
         return False
-    if len(sentence.split()) < 5 or _BLANK.search(sentence):
-        return False  # too short, or a form line with blanks to fill in ("Rank or Grade: __ Date: __")
+    if len(sentence.split()) < 5 or _BLANK.search(sentence) or _LEADERS.search(sentence):
+        return False  # too short, a form line with blanks to fill in ("Rank or Grade: __ Date: __"), a contents line
     if row:
         return True
     if not item and not sentence.rstrip().endswith(_ENDS):
@@ -121,6 +124,7 @@ class _Line(NamedTuple):
     numbered: bool  # of a numbered list item
     new_text: bool  # ends any list before it
     row: bool = False  # a table row named by its header
+    heading: str | None = None  # the heading cut off the line's start
 
 
 def _lines(text: str) -> Iterator[_Line]:
@@ -143,8 +147,17 @@ def _lines(text: str) -> Iterator[_Line]:
             mark = LIST_MARK.match(line)
             body = LIST_MARK.sub("", line).strip() if mark else line.strip()
             new_text = not mark and (first or body.endswith(":") or bool(_SECTION.match(body)))
+            heading = None
+            if not mark:
+                cut = body_start(body)  # a PDF's page number or section heading run into the sentence
+                heading, body = (heading_words(body[:cut]) or None, body[cut:]) if cut else (None, body)
+                new_text = new_text or cut > 0
             for k, piece in enumerate(split_sentences(body)):
-                yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0)
+                if k > 0 and _SECTION.match(piece) and (cut := body_start(piece)):  # "... education. 4.1 Competencies The ..."
+                    yield _Line(piece[cut:], False, False, True, heading=heading_words(piece[:cut]) or None)
+                    continue
+                yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0,
+                            heading=heading if k == 0 else None)
             first = False
 
 
@@ -152,11 +165,11 @@ def _structure(text: str) -> list[Sentence]:
     out: list[Sentence] = []
     current_item: int | None = None
     lead_in: int | None = None
-    for piece, starts_item, numbered, new_line, row in _lines(text):
+    for piece, starts_item, numbered, new_line, row, heading in _lines(text):
         pos = len(out)
         if new_line:
             current_item, lead_in = None, None
-        sentence = Sentence(piece, pos, row=row)
+        sentence = Sentence(piece, pos, row=row, heading=heading)
         if starts_item:
             if current_item is None and lead_in is None and out and out[-1].text.rstrip().endswith(":"):
                 lead_in = pos - 1
