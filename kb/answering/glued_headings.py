@@ -12,9 +12,10 @@ body is "Incidents can ..."), or at a word that opens sentences ("... Buying Dec
 a Framework Target Profile is ..." -> "Since a ...").
 
 Only a prefix is ever cut, so what is quoted stays word for word in the source. A heading
-must come after a section number ("3.2.1", "2.3.1.") or a bare page number ("52"); a line
-without one is left as it is, and so is a number that belongs to the sentence ("1.5 Million
-students ...": no heading word between the number and the body).
+must come after a section number ("3.2.1", "2.3.1."), a bare page number ("52") or a caption
+label ("Figure 2 - ", "Appendix A: "); a line without one is left as it is, and so is a
+number that belongs to the sentence ("1.5 Million students ...": no heading word between the
+number and the body). Where the body's start is not sure, nothing is cut (see ``_name_start``).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _name_start(words: list[str], last_capital: int) -> int | None:
     return last_capital
 
 
-def matches_from(text: str, word: int) -> int:
+def _word_offset(text: str, word: int) -> int:
     """The offset in ``text`` of its ``word``-th word."""
     return [m.start() for m in _WORD.finditer(text)][word]
 
@@ -124,8 +125,8 @@ def body_start(line: str) -> int:
         body = _heading_then_body(rest.split())
         # without a heading run the caption is the text itself ("Figure 15: Listening session attendees ranked ..."),
         # and cutting its label would make a table's or figure's title read as a sentence
-        return label.end() + matches_from(rest, body) if body is not None else 0
-
+        start = label.end() + _word_offset(rest, body) if body is not None else 0
+        return start if len(line) - start >= 25 else 0
     if number is None:
         if not words or not _PAGE_NUMBER.match(words[0]) or len(words) < 3:
             return 0
