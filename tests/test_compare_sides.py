@@ -10,7 +10,7 @@ import pytest
 
 from kb.answering.assistant import Assistant
 from kb.answering.compose_plan import side_lead
-from kb.answering.extractive import ExtractiveComposer
+from kb.answering.extractive import ExtractiveComposer, candidates
 from kb.answering.retrieval import Passage
 from kb.answering.shapes import Shape, compare_sides, question_shape
 from kb.core.documents import Chunk
@@ -87,6 +87,9 @@ def test_an_or_that_offers_no_choice_between_two_things_is_not_a_comparison(ques
     ("Cat 2", "Assuming a new budget figure without checking USAC's budget tool can lead to over-committing "
               "Category Two funds.", 0),
     ("Cat 1", "Category Two covers three kinds of service inside school buildings:", 0),
+    # a subject that names only part of a long side is not that side (k12docs, CEDS conceptual model)
+    ("CEDS Normalized Data", "CEDS includes data models that organize the common definitions to serve different "
+                             "purposes:", 0),
 ])
 def test_a_sentence_states_a_side_when_the_side_is_its_subject(side: str, sentence: str, strength: int) -> None:
     assert side_lead(side, sentence) == strength
@@ -144,3 +147,120 @@ def test_cat_1_vs_cat_2_on_the_starter_library_cites_both_categories(library_ass
     without = Assistant(settings, kb=library_assistant.kb, journal=library_assistant.journal)
     before = without.ask(QUESTION, audit=False, log_gap=False)
     assert not any(c.text.startswith("Category Two covers") for c in before.claims)  # the per-side search found it
+
+
+# ----- more wordings, and comparisons of three things (issue #14: every side stated and cited, in order) ---------
+
+@pytest.mark.parametrize(("question", "sides"), [
+    ("How do CEDS and Ed-Fi differ?", ("CEDS", "Ed-Fi")),
+    ("How do the missions of CEDS and Ed-Fi differ?", ("CEDS", "Ed-Fi")),
+    ("How does the CEDS Normalized Data Schema/IDS differ from the Data Warehouse Reporting Data Store?",
+     ("CEDS Normalized Data", "Data Warehouse Reporting")),
+    ("How is LTI different from Common Cartridge?", ("LTI", "Common Cartridge")),
+    ("In CEDS terms, how is a competency different from a credential?", ("competency", "credential")),
+    ("Security-wise, how do API-based integrations compare with ETL/ELT data feeds?",
+     ("API-based integrations", "ETL/ELT data feeds")),
+    ("How does Lifeline stack up against the old ACP benefit for a family?", ("Lifeline", "old ACP benefit")),
+    ("What's the difference between CEDS and Ed-Fi?", ("CEDS", "Ed-Fi")),
+    ("SAML versus OpenID Connect for single sign-on?", ("SAML", "OpenID Connect")),
+    ("Compare OneRoster with LTI.", ("OneRoster", "LTI")),
+    # three things: each is a side, in the question's order
+    ("What's the difference between SaaS, PaaS and IaaS in plain terms?", ("SaaS", "PaaS", "IaaS")),
+    ("How does CEDS compare with Ed-Fi and SIF?", ("CEDS", "Ed-Fi", "SIF")),
+    ("Category One, Category Two and BEAR: what does each cover?", ("Category One", "Category Two", "BEAR")),
+    ("Guskey, Kirkpatrick, or the logic model: which framework fits evaluating teacher PD?",
+     ("Guskey", "Kirkpatrick", "logic model")),
+    ("Guskey or Kirkpatrick or the logic model \u2014 which framework fits?", ("Guskey", "Kirkpatrick", "logic model")),
+    ("Cat 1 vs Cat 2 vs BEAR?", ("Cat 1", "Cat 2", "BEAR")),
+    ("Which is better for us, SaaS or on-prem?", ("SaaS", "on-prem")),
+    # the list ends at the item after its "and": what follows is the question, not a side
+    ("What's the difference between FERPA and COPPA, and which one applies to our apps?", ("FERPA", "COPPA")),
+])
+def test_differ_difference_versus_compare_and_lists_are_split_into_sides(question: str, sides: tuple[str, ...]) -> None:
+    shape = question_shape(question)
+    assert shape.shape is Shape.COMPARE
+    assert shape.sides == sides == compare_sides(question)
+
+
+@pytest.mark.parametrize("question", [
+    # "and" joins what is asked about together unless a word of contrast frames it (differ, difference, compare,
+    # versus, "X and Y: ... each"): these ask for both things at once, and their answer is the steps or the roles
+    # as the library states them, not one stated sentence per side
+    "How do we train and support teachers?",
+    "What are the roles of the CIO and the CISO?",
+    "Which federal agencies do we notify after a ransomware attack, and how do we reach them?",
+    "How do we move our email and shared drives to the cloud?",
+    "What falls in each E-Rate bucket, Cat 1 and Cat 2?",  # the names close the question: no list heads it
+])
+def test_and_without_a_word_of_contrast_is_not_a_comparison(question: str) -> None:
+    assert question_shape(question).shape is not Shape.COMPARE
+
+
+LIFELINE = (
+    "Lifeline is the FCC's long-standing low-income phone and broadband benefit, and Lifeline was not affected by the "
+    "end of the ACP. Lifeline provides a discount of up to $9.25 a month on phone or internet service, or up to $34.25 "
+    "a month on qualifying Tribal lands, with one benefit per household.")
+THREE_WAY = "Cat 1, Cat 2 and Lifeline: what does each pay for?"
+
+
+def _three_passages() -> list[Passage]:
+    """The E-Rate passages as above, and a Lifeline passage (library/equity-home-connectivity-after-acp.md) last."""
+    lifeline = Passage(Chunk(id="c4", doc_id="equity-acp", index=4, text=LIFELINE,
+                             title="Home connectivity after the ACP", source="/lib/acp.md", source_type="md",
+                             date="2026-11-28", section="Lifeline"), 0.15, dense=0.15)
+    return [*_passages(), lifeline]
+
+
+def test_a_three_way_comparison_states_and_cites_every_side_in_the_questions_order() -> None:
+    assert question_shape(THREE_WAY).sides == ("Cat 1", "Cat 2", "Lifeline")
+    draft = ExtractiveComposer(HashEmbedder(), max_chars=1000).compose(THREE_WAY, _three_passages())
+    claims = draft.lead + draft.points
+    text = "\n".join(c.text for c in claims)
+    assert len(text) <= 1000
+    order = [next(i for i, c in enumerate(claims) if c.text.startswith(start))
+             for start in ("Category One covers", "Category Two covers three kinds", "Lifeline is the FCC")]
+    assert order == sorted(order)  # Category One leads, then Category Two, then Lifeline: the question's order
+    assert [claims[i].sources for i in order] == [[2], [3], [4]]  # each cited to its own passage
+
+    plain = ExtractiveComposer(HashEmbedder(), max_chars=1000, compare_sides=False).compose(THREE_WAY,
+                                                                                            _three_passages())
+    assert not any(c.text.startswith("Category Two covers three kinds") for c in plain.lead + plain.points)
+
+
+def test_how_do_category_one_and_two_differ_on_the_starter_library_cites_both(library_assistant) -> None:  # type: ignore[no-untyped-def]
+    """The "how do X and Y differ" wording (before: read as steps, no sides) gets each side's stating sentence,
+    each cited to its own section, with the real model over the whole starter library."""
+    answer = library_assistant.ask("How do Category One and Category Two differ in E-Rate?", audit=False,
+                                   log_gap=False)
+    assert not answer.abstained and len(answer.text) <= library_assistant.settings.max_answer_chars
+    one = next(c for c in answer.claims if c.text.startswith("Category One covers"))
+    two = next(c for c in answer.claims if c.text.startswith("Category Two covers three kinds of service"))
+    assert answer.claims.index(one) < answer.claims.index(two)
+    assert "Category One" in answer.cited(one.sources[0]).section
+    assert "Category Two" in answer.cited(two.sources[0]).section
+
+
+CEDS_MODELS = [  # ../shared/data/k12docs/ceds_conceptual-model.pdf, page 3: the side names with no verb of their own
+    "CEDS includes data models that organize the common definitions to serve different purposes:",
+    "Normalized Data Schema (NDS)/Integration Data Store (IDS).",
+    "A P-20W logical NDS and physical IDS relational data model are based on super classes/categories in the "
+    "Conceptual Model.",
+    "Data Warehouse Reporting Data Store (DW RDS).",
+    "The P-20W DW RDS is a star-schema data model designed initially to support state reporting needs.",
+]
+
+
+def test_a_comparison_no_sentence_states_a_side_of_is_scored_by_its_other_shape() -> None:
+    """No sentence has a side as its subject, so the comparison gives no fit: the sentences are scored by the shape
+    the other words ask for (steps, for "how does"), as before the "differ" wording was read as a comparison; when a
+    sentence states a side, the comparison's own scoring stays."""
+    from kb.answering.extractive import _fit_shape
+
+    question = ("How does the CEDS Normalized Data Schema/IDS differ from the Data Warehouse Reporting Data "
+                "Store?")
+    shape = question_shape(question)
+    assert shape.shape is Shape.COMPARE
+    items = candidates([_passage(0, "\n".join(f"- {s}" for s in CEDS_MODELS), 1.0, "Data models")])
+    assert _fit_shape(question, shape, items).shape is Shape.STEPS
+    stated = candidates(_passages())
+    assert _fit_shape(QUESTION, question_shape(QUESTION), stated) == question_shape(QUESTION)

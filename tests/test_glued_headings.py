@@ -11,7 +11,7 @@ import re
 import pytest
 
 from ingest.loaders.pdf import load_pdf
-from kb.answering.glued_headings import body_start
+from kb.answering.glued_headings import body_start, heading_words
 from kb.answering.sentences import passage_sentences, usable
 from tests.conftest import SHARED_DATA
 
@@ -43,6 +43,14 @@ def _body(line: str) -> str:
     # a bare page number before a sentence
     ("20 Once training needs are identified, the district writes its plan.",
      "Once training needs are identified, the district writes its plan."),
+    # the body's first word may carry a comma ("CIOs, program officials, ...")
+    ("6.5 Program Success Signs CIOs, principals, and coaches should be the program's first advocates.",
+     "CIOs, principals, and coaches should be the program's first advocates."),
+    # a numbered caption or appendix label before its title, then the text
+    ("Figure 2 - Building Blocks of a Ready Workforce The arrows on the left show how staff move between roles.",
+     "The arrows on the left show how staff move between roles."),
+    ("Appendix A: Network Core This appendix lists every switch and its closet.",
+     "This appendix lists every switch and its closet."),
 ])
 def test_the_glued_heading_is_cut_off(line: str, body: str) -> None:
     assert _body(line) == body
@@ -57,6 +65,12 @@ def test_the_glued_heading_is_cut_off(line: str, body: str) -> None:
     "63 Acknowledgements Project Team Schools and the Future of Teaching and Learning was developed by staff.",
     "11 Search for \u201cAI Glossary Educators\u201d to find other useful definitions.",
     "2.1.5 Tasks A Task is a specific piece of work.",
+    # a caption without a heading run is the text itself: its label stays, or its title would read as a sentence
+    "58 Figure 15: Listening session attendees ranked these priorities first.",
+    "Table 2 - Summary of changes between Plan Version 1.0 and Version 1.1.",
+    # "Appendix A contains" is not a heading then "A contains"
+    "Figure 3-4: Gathering Information for a Needs Assessment Appendix A contains a sample interview.",
+    "42 NIST SP 800-86, Guide to Forensic Techniques in Incident Response, provides detailed information.",
     # a capitalised run after a small word may be one name: the body could start at "Referencing" or at "Framework"
     "3.2 Recruitment and Hiring of Skilled Staff Referencing the Workforce Framework will help districts hire.",  # "A Task" could be the heading's end or the body's start
     "Guest devices reach the internet only through the content filter.",  # no number, nothing to cut
@@ -64,6 +78,12 @@ def test_the_glued_heading_is_cut_off(line: str, body: str) -> None:
 ])
 def test_a_line_without_a_sure_heading_stays_whole(line: str) -> None:
     assert body_start(line) == 0
+
+
+def test_the_heading_words_leave_numbers_and_caption_labels_out() -> None:
+    line = "Figure 2 - Building Blocks of a Ready Workforce The arrows on the left show how staff move between roles."
+    assert heading_words(line[:body_start(line)]) == "Building Blocks of a Ready Workforce"
+    assert heading_words("52 ") == ""
 
 
 def test_only_a_prefix_is_cut_so_the_quote_stays_word_for_word() -> None:

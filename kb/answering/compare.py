@@ -44,7 +44,7 @@ def side_passages(kb: KnowledgeBase, shape: QuestionShape, passages: Sequence[Pa
     Returns:
         the passages to add (none for other questions, or when every side is stated already).
     """
-    if shape.shape is not Shape.COMPARE or len(shape.sides) != 2 or not passages:
+    if shape.shape is not Shape.COMPARE or len(shape.sides) < 2 or not passages:
         return []
     index = kb.keyword
     done = kb.done_docs()

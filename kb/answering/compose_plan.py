@@ -104,7 +104,8 @@ def side_lead(side: str, sentence: str) -> int:
     inner = " ".join(_PARENTHESIS.findall(subject))
     core = _PARENTHESIS.sub(" ", subject)
     named = bool(_words(core)) and (mentions(side, core) and len(_words(core)) <= len(_words(side))  # "Category Two"
-                                    or mentions(core, side))  # "Category One" for the side "E-Rate Category 1"
+                                    or mentions(core, side)  # "Category One" for the side "E-Rate Category 1",
+                                    and 2 * len(_words(core)) >= len(_words(side)))  # not "CEDS" for "CEDS Normalized Data"
     is_side = named or (bool(inner) and mentions(inner, side))  # "Recovery time objective (RTO)" for "RTO"
     return 0 if not is_side else 2 if _DEFINING.fullmatch(verb.group(0)) else 1
 
@@ -198,7 +199,7 @@ def _lead_seeds(plan: Plan, seeds: Sequence[Candidate], *, checklists: bool = Tr
         entries = [c for c in seeds if c.item and c.siblings == ranked[0].siblings]
         if len(entries) >= 2:  # the best opening is a list entry: the list, from its first chosen entry, leads
             return [min(entries, key=lambda c: c.position)]
-    if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) == 2:
+    if plan.shape.shape is Shape.COMPARE and len(plan.shape.sides) >= 2:
         out: list[Candidate] = []
         for side in plan.shape.sides:  # the sentence stating the side, else the best one mentioning it
             match = side_sentence(side, ranked, strict=False, taken=out)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kb.answering.compose_plan import Plan, keep_readable, lead_score, plan_draft, side_sentence
+from kb.answering.compose_plan import Plan, keep_readable, lead_score, plan_draft, side_lead, side_sentence
 from kb.answering.conversation import standalone_question
 from kb.answering.gate_signals import asking_sentence, split_subject
 from kb.answering.retrieval import Passage
@@ -179,6 +179,20 @@ def _list_first(ranked: list[Candidate], shape: QuestionShape) -> list[Candidate
     return entries + [c for c in ranked if id(c) not in chosen]
 
 
+def _fit_shape(question: str, shape: QuestionShape, every: Sequence[Candidate]) -> QuestionShape:
+    """The shape sentences are scored by: for a comparison none of whose sides any sentence states (``side_lead``),
+    the shape the question's other words ask for, as if it were not a comparison.
+
+    The comparison's own fit is none (a side is stated by a sentence of any kind), so without a side to state it
+    would only lose the fit of the question's other shape: "How does the CEDS Normalized Data Schema/IDS differ
+    from the Data Warehouse Reporting Data Store?" (k12-058), read as steps before the "differ" wording was a
+    comparison, lost the list entries that fit steps and half its key facts. The layout stays a comparison's.
+    """
+    if shape.shape is not Shape.COMPARE or any(side_lead(side, c.text) for side in shape.sides for c in every):
+        return shape
+    return question_shape(question, compare=False)
+
+
 class ExtractiveComposer:
     """Offline grounded composer: quotes the best sentences of the passages, each cited."""
 
@@ -208,7 +222,7 @@ class ExtractiveComposer:
         every = candidates(passages, structures)
         items = score_candidates(question, every, passages, embedder=self.embedder,
                                  question_vector=question_vector, weights=self.weights, shortlist=self.shortlist,
-                                 shape=shape, fused=self.fused_relevance)
+                                 shape=_fit_shape(question, shape, every), fused=self.fused_relevance)
         self._score_lead(question, items)
         ranked = sorted(items, key=lambda c: -c.score)
         if self.fill:  # past the shortlist, by the score known before encoding: they fill the room left
@@ -262,7 +276,7 @@ class ExtractiveComposer:
         A stating sentence past the shortlist is encoded first (one short batch), so it is judged as an opening
         like the others and is not quoted twice in other words.
         """
-        if not self.compare_sides or shape.shape is not Shape.COMPARE or len(shape.sides) != 2:
+        if not self.compare_sides or shape.shape is not Shape.COMPARE or len(shape.sides) < 2:
             return ranked
         firsts: list[Candidate] = []
         for side in shape.sides:

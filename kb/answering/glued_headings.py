@@ -12,9 +12,10 @@ body is "Incidents can ..."), or at a word that opens sentences ("... Buying Dec
 a Framework Target Profile is ..." -> "Since a ...").
 
 Only a prefix is ever cut, so what is quoted stays word for word in the source. A heading
-must come after a section number ("3.2.1", "2.3.1.") or a bare page number ("52"); a line
-without one is left as it is, and so is a number that belongs to the sentence ("1.5 Million
-students ...": no heading word between the number and the body).
+must come after a section number ("3.2.1", "2.3.1."), a bare page number ("52") or a caption
+label ("Figure 2 - ", "Appendix A: "); a line without one is left as it is, and so is a
+number that belongs to the sentence ("1.5 Million students ...": no heading word between the
+number and the body). Where the body's start is not sure, nothing is cut (see ``_name_start``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ MAX_HEADING_WORDS = 14  # a longer capitalised run is a sentence in title case, 
 _WORD = re.compile(r"\S+")
 _SECTION_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,4}\.?$")  # "3.2.1", "2.3.1.", "1.0"
 _PAGE_NUMBER = re.compile(r"^\d{1,3}$")
+# a numbered caption or part: "Figure 2 - ", "Table 3-1. ", "Appendix A: " (a page number may come first)
+_LABEL = re.compile(r"^(?:\d{1,3}\s+)?(?:Figure|Table|Exhibit|Appendix|Chapter)\s+[A-Z0-9][\w.\-]{0,5}\s*[-\u2013\u2014:.]\s+")
 _SMALL = frozenset("a an the and or nor but of for to in on at by with from as vs vs. via per into onto & - – —".split())
 # Words that open a sentence far more often than they sit inside a title-case heading.
 _OPENERS = frozenset("""The This These That Those There Here It Its We You They Their Our Your A An When Whenever If
     Unless Once After Before During Since Because Although Though While Where Whether As Each Every All Any Both Many
     Most Some Several Such No Not In On At By With Without For From Under Over Through To Also However""".split())
+_LETTERED = frozenset("Appendix Annex Attachment Exhibit Figure Table Section Part Category Tier Type Level Phase Step Plan Option Model".split())
 _QUOTES = "\"'\u201c\u2018"
 _CAPTION_WORD = re.compile(r"^[(\[]?(?:[A-Z0-9][\w’'./&:-]*|[a-z]{1,4}|&|[-–—])[,;)\]]*$")
 
@@ -42,10 +46,14 @@ def _capitalised(word: str) -> bool:
 
 
 def _opens(words: list[str], i: int) -> bool:
-    """The word at ``i`` opens a sentence: an opener ("The", "When"...), "A" only before a lower-case word."""
+    """The word at ``i`` opens a sentence: an opener ("The", "When"...), "A" only before a lower-case word
+    and not as the letter of "Appendix A", "Tier A"."""
     if words[i] not in _OPENERS:
         return False
-    return words[i] not in ("A", "An") or (i + 1 < len(words) and words[i + 1][:1].islower())
+    if words[i] not in ("A", "An"):
+        return True
+    lettered = i > 0 and words[i - 1] in _LETTERED
+    return not lettered and i + 1 < len(words) and words[i + 1][:1].islower()
 
 
 def _heading_then_body(words: list[str]) -> int | None:
@@ -57,14 +65,16 @@ def _heading_then_body(words: list[str]) -> int | None:
         bare = word.strip("()[],;:" + _QUOTES)
         if i > 0 and _opens(words, i):
             return i
-        if word.endswith((",", ";", ".", "?", "!")) and i > 0 and not _SECTION_NUMBER.match(word):
-            return None  # a clause or a sentence ends inside the run: not a heading
+        if word.endswith((";", ".", "?", "!")) and i > 0 and not _SECTION_NUMBER.match(word):
+            return None  # a sentence ends inside the run: not a heading
         if bare.lower() in _SMALL or not bare:
             continue
         if _capitalised(bare):
             last_capital = i
             continue
         # the first lower-case word that is not a small word belongs to the body's first sentence
+        if any(w.endswith(",") for w in words[:last_capital]):
+            return None  # "NIST SP 800-86, Guide to ... Incident Response, provides": a name in apposition
         return _name_start(words, last_capital)
     return None
 
@@ -94,6 +104,11 @@ def _name_start(words: list[str], last_capital: int) -> int | None:
     return last_capital
 
 
+def _word_offset(text: str, word: int) -> int:
+    """The offset in ``text`` of its ``word``-th word."""
+    return [m.start() for m in _WORD.finditer(text)][word]
+
+
 def body_start(line: str) -> int:
     """The offset in ``line`` where its body starts after a glued heading (0 when nothing is glued on)."""
     matches = list(_WORD.finditer(line))
@@ -105,6 +120,13 @@ def body_start(line: str) -> int:
             break
         if not _CAPTION_WORD.match(word):
             break  # the words before a section number must read as a caption or a heading
+    if number is None and (label := _LABEL.match(line)):  # "Figure 2 - Building Blocks ...", "Appendix A: ..."
+        rest = line[label.end():]
+        body = _heading_then_body(rest.split())
+        # without a heading run the caption is the text itself ("Figure 15: Listening session attendees ranked ..."),
+        # and cutting its label would make a table's or figure's title read as a sentence
+        start = label.end() + _word_offset(rest, body) if body is not None else 0
+        return start if len(line) - start >= 25 else 0
     if number is None:
         if not words or not _PAGE_NUMBER.match(words[0]) or len(words) < 3:
             return 0
@@ -119,7 +141,9 @@ def body_start(line: str) -> int:
 
 
 def heading_words(prefix: str) -> str:
-    """The heading's own words in a cut-off prefix: after its section or page number ("Attack Vectors")."""
-    words = prefix.split()
+    """The heading's own words in a cut-off prefix: after its section or page number ("Attack Vectors"), or after a
+    caption's number ("Figure 2 - Building Blocks" -> "Building Blocks"); "" for a bare number or caption label."""
+    label = _LABEL.match(prefix)
+    words = prefix[label.end():].split() if label else prefix.split()
     last = max((i for i, w in enumerate(words) if _SECTION_NUMBER.match(w) or _PAGE_NUMBER.match(w)), default=-1)
     return " ".join(words[last + 1:])

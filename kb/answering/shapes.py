@@ -48,6 +48,14 @@ _RULES: list[tuple[Shape, re.Pattern[str]]] = [
                                r"\bhow (?:does|do|is|are) .{2,60}? differ\b|"
                                # "FERPA or COPPA: which one binds us?", "SPI or BEAR ... when does each make sense?"
                                r"^[^?:]{1,50}?\bor\b[^?:]{1,50}?(?::|\s[-\u2013\u2014]\s)|"
+                               # "How do CEDS and Ed-Fi differ?", "How is a full backup different from ...",
+                               # "Compare OneRoster with LTI", "Cat 1, Cat 2 and BEAR: what does each cover?"
+                               r"\bhow (?:does|do|is|are|would|will) .{2,80}? (?:differ|compare|different|stack up)\b|"
+                               r"^\s*(?:\w+\s+){0,3}?compar(?:e|ing)\s.{2,80}?\s(?:with|to|against|and)\s|"
+                               r"^[^?:]{1,120}?\b(?:and|or)\b[^?:]{1,60}?(?::|\s[-\u2013\u2014]\s)[^?]*\b(?:each|both)\b|"
+                               # "Should we pick SaaS, PaaS, or IaaS?": three short names or more, the last after "or"
+                               r"(?:^|\s)(?:[^\s,?]+\s+){0,2}?[^\s,?]+,\s+(?:[^\s,?]+\s+){0,2}?[^\s,?]+,?\s+or\s+"
+                               r"(?:[^\s,?]+\s+){0,2}?[^\s,?]+\?$|"
                                r"\bor\b.*\b(?:which (?:one|is|of|framework|option)|trade-?offs?|the better|each (?:one|option|of|makes?|works?))\b",
                                _I)),
     (Shape.AMOUNT, re.compile(r"\bhow (?:much|many|large|big|high|low)\b|\b(?:what|which) (?:percent(?:age)?|share|"
@@ -67,24 +75,96 @@ _RULES: list[tuple[Shape, re.Pattern[str]]] = [
     (Shape.DEFINE, re.compile(r"^\s*(?:\w+\s+){0,3}?(?:what(?:'s| is| are| does)|define|meaning of|explain)\b|"
                               r"\bwhat (?:is|are) (?:meant by|the purpose of)\b|\bstand for\b", _I)),
 ]
-_SIDES = re.compile(r"(.+?)\s+(?:vs\.?|versus|compared (?:to|with)|or)\s+(.+)", _I)
-_BETWEEN = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+)", _I)
+_CONNECTOR = r"vs\.?|versus|compared (?:to|with)|or"
+_SIDES = re.compile(rf"(.+?)\s+(?:{_CONNECTOR})\s+(.+)", _I)
 _LEAD_NOISE = re.compile(r"^(?:what(?:'s| is| are)?|how (?:does|do|is|are)|which is better[,:]?|compare|"
                          r"the difference(?:s)?|in [\w-]+:?)\s+", _I)
+MAX_SIDES = 4  # a comparison of more things than this is a survey, not sides to state one by one
+# The wordings that name what is compared as one span ("the difference between X, Y and Z", "how do X and Y
+# differ", "compare X with Y"): inside it, "and" joins sides; outside such a frame it joins what is asked about
+# together ("How do we train and support teachers?"), so it is not read as a comparison there.
+_FRAMES = [
+    re.compile(r"\bdifferen(?:ces?|t)\s+(?:between|among)\s+(?P<span>.+)", _I),
+    re.compile(r"\bbetween\s+(?P<span>.+?\s+and\s+.+)", _I),
+    re.compile(r"\bhow (?:do|does|is|are|would|will)\s+(?P<span>.+?)\s+(?:differ|compare|different|stack up)\b"
+               r"(?:\s+(?:from|to|with|against)\s+(?P<other>.+))?", _I),
+    re.compile(r"^\s*(?:\w+\s+){0,3}?compar(?:e|ing)\s+(?P<span>.+?)\s+(?:with|to|against|and)\s+(?P<other>.+)", _I),
+]
+# "Category One, Category Two and BEAR: what does each cover?": a list of names heading a question about each
+_HEADING = re.compile(r"^(?P<span>[^?:]{1,120}?\b(?:and|or)\b[^?:]{1,60}?)(?::|\s[-\u2013\u2014]\s)[^?]*\b(?:each|both)\b",
+                      _I)
+_PROPERTY = re.compile(r"^(?:the\s+)?[\w-]+(?:\s+[\w-]+)?\s+of\s+(?=\S)", _I)  # what is compared of the sides
+_LIST_SEP = re.compile(rf"\s*[,;]\s*(?:(?:and|or)\s+)?|\s+(?:and|{_CONNECTOR})\s+", _I)
+_END = re.compile(r"\s[-\u2013\u2014]\s|\bin\b|[,;]", _I)
 
 
 def compare_sides(question: str) -> tuple[str, ...]:
-    """The two things a comparison question sets against each other ("Cat 1 vs Cat 2 ..." -> Cat 1, Cat 2)."""
+    """The things a comparison question sets against each other, in its order ("Cat 1 vs Cat 2 ..." -> Cat 1,
+    Cat 2; "How do CEDS, Ed-Fi and OneRoster differ?" -> CEDS, Ed-Fi, OneRoster); () when fewer than two."""
+    heading = _HEADING.match(question.strip())
+    if heading:
+        return _listed(heading.group("span"))
     text = re.split(r"[?:]", question.strip())[0]
-    match = _BETWEEN.search(text) or _SIDES.search(text)
+    for frame in _FRAMES:
+        found = frame.search(text)
+        if found:
+            span = found.group("span") + (f", {found.group('other')}" if found.groupdict().get("other") else "")
+            span = _PROPERTY.sub("", _LEAD_NOISE.sub("", span.strip()))  # "the missions of CEDS and Ed-Fi"
+            sides = _listed(span)
+            if sides:
+                return sides
+    return _connected(text)
+
+
+def _listed(span: str) -> tuple[str, ...]:
+    """The sides of a span that lists only them ("CEDS, Ed-Fi and OneRoster"): each a name from its first word.
+
+    The list ends with the item after its "and" / "or" ("between FERPA and COPPA, and which one applies" stops at
+    COPPA); "vs" may chain ("Cat 1 vs Cat 2 vs BEAR")."""
+    parts = _LIST_SEP.split(span)
+    seps = [m.group(0).strip().lower() for m in _LIST_SEP.finditer(span)]
+    items = [parts[0]]
+    for sep, part in zip(seps, parts[1:], strict=False):
+        items.append(part)
+        if sep.startswith(("and", "or")) or re.search(r"[,;]\s*(?:and|or)$", sep):
+            break
+    return _named(items)
+
+
+def _connected(text: str) -> tuple[str, ...]:
+    """The sides around "vs / versus / compared to / or" in a question without a frame: the left side is the name
+    the words before the connector end on ("... fall under E-Rate Category 1 versus ..."), the right the name the
+    words after it start with; "SaaS, PaaS, or IaaS" lists a side before each comma, "X vs Y vs Z" one per "vs"."""
+    match = _SIDES.search(text)
     if not match:
         return ()
-    left, right = (re.split(r"[,;]|\s[-\u2013\u2014]\s|\bin\b", part.strip(), maxsplit=1)[0].strip()
-                   for part in match.groups())
-    left = _LEAD_NOISE.sub("", left.split(". ")[-1]).strip()
-    left = " ".join(reversed(_run(list(reversed(left.split()))[:4])))  # "... fall under E-Rate Category 1"
-    right = " ".join(_run(right.split()[:4]))  # "background on the district site" -> "background"
-    return (left, right) if left and right else ()
+    left, right = match.groups()
+    connector = text[len(left):len(text) - len(right)].strip().lower()
+    chained = re.split(rf"\s+(?:{_CONNECTOR})\s+", _END.split(right.strip(), maxsplit=1)[0], flags=_I)
+    lefts = re.split(r"[,;]", left.rstrip(" ,;"))
+    listed: list[str] = []
+    if connector == "or" and len(lefts) > 1:  # "Should we pick SaaS, PaaS, or IaaS": short names before the "or"
+        while len(lefts) > 1 and 0 < len(lefts[-1].split()) <= 3:
+            listed.insert(0, lefts.pop().strip())
+    first = lefts[-1] if listed else lefts[0]
+    first = _LEAD_NOISE.sub("", first.strip().split(". ")[-1]).strip()
+    first = " ".join(reversed(_run(list(reversed(first.split()))[:4])))  # "... fall under E-Rate Category 1"
+    if not first and listed:  # "Which is better for us, SaaS or on-prem?": the list starts after the comma
+        first = listed.pop(0)
+    sides = _named([*listed, *chained], ends=True)
+    return (first, *sides)[:MAX_SIDES] if first and sides else ()
+
+
+def _named(items: list[str], *, ends: bool = False) -> tuple[str, ...]:
+    """Each item's name: the words from its first that is not a function word up to the next that is
+    ("background on the district site" -> "background"); an item's end (with ``ends``) at a comma, dash or "in"."""
+    names: list[str] = []
+    for item in items:
+        item = _END.split(item.strip(), maxsplit=1)[0] if ends else item
+        name = " ".join(_run(item.split()[:4])).strip(".,;!")
+        if name and name.lower() not in (n.lower() for n in names):
+            names.append(name)
+    return tuple(names[:MAX_SIDES]) if len(names) >= 2 or ends else ()
 
 
 def _run(words: list[str]) -> list[str]:
@@ -95,12 +175,16 @@ def _run(words: list[str]) -> list[str]:
     return words[:end]
 
 
-def question_shape(question: str) -> QuestionShape:
-    """Recognise what kind of answer the question asks for (by its last sentence when it has several)."""
+def question_shape(question: str, *, compare: bool = True) -> QuestionShape:
+    """Recognise what kind of answer the question asks for (by its last sentence when it has several).
+
+    Without ``compare``, the shape its other words ask for ("How does X differ from Y?" -> steps): the
+    composer scores sentences by it when no passage states a side (see ``ExtractiveComposer.compose``).
+    """
     sentences = [s for s in re.split(r"(?<=[.?!])\s+", question.strip()) if s]
     asked = next((s for s in reversed(sentences) if s.endswith("?")), sentences[-1] if sentences else "")
     for shape, pattern in _RULES:
-        if pattern.search(asked):
+        if (compare or shape is not Shape.COMPARE) and pattern.search(asked):
             if shape is Shape.COMPARE:
                 sides = compare_sides(asked)
                 if sides:
