@@ -110,12 +110,17 @@ class _Broken(HashEmbedder):
         return super().embed_batch(texts)
 
 
-def test_an_encoder_error_stops_the_overlapped_ingest_with_that_error(tmp_path: Path) -> None:
+def _forty_notes(tmp_path: Path) -> tuple[Path, Settings]:
+    """Forty notes of several chunks each, and settings that encode them one chunk per batch with the hash model."""
     docs = tmp_path / "docs"
     docs.mkdir()
     for n in range(40):
         (docs / f"note-{n:02d}.md").write_text(f"# Note {n}\n\n" + f"Paragraph {n} about device refresh budgets. " * 60)
-    settings = Settings(data_dir=tmp_path / "data", embedding_model="hash", embedding_batch_size=1)
+    return docs, Settings(data_dir=tmp_path / "data", embedding_model="hash", embedding_batch_size=1)
+
+
+def test_an_encoder_error_stops_the_overlapped_ingest_with_that_error(tmp_path: Path) -> None:
+    docs, settings = _forty_notes(tmp_path)
     kb = KnowledgeBase(settings, embedder=_Broken())
     with pytest.raises(RuntimeError, match="encoder out of memory"):
         run_ingest(kb, [str(docs)])
@@ -123,11 +128,7 @@ def test_an_encoder_error_stops_the_overlapped_ingest_with_that_error(tmp_path: 
 
 def test_an_encoder_error_mid_pool_leaves_no_part_of_any_document(tmp_path: Path) -> None:
     """Documents whose chunks were all encoded before the error may be stored, whole; no other leaves a trace."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for n in range(40):
-        (docs / f"note-{n:02d}.md").write_text(f"# Note {n}\n\n" + f"Paragraph {n} about device refresh budgets. " * 60)
-    settings = Settings(data_dir=tmp_path / "data", embedding_model="hash", embedding_batch_size=1)
+    docs, settings = _forty_notes(tmp_path)
     kb = KnowledgeBase(settings, embedder=_Broken())
     with pytest.raises(RuntimeError):
         run_ingest(kb, [str(docs)])
