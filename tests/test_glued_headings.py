@@ -133,3 +133,19 @@ def test_a_heading_run_into_the_middle_of_a_line_is_cut_off_its_sentence_too() -
     sentences = passage_sentences(text)
     assert [(s.text[:22], s.heading) for s in sentences] == [("Districts can extend t", None),
                                                              ("The state board define", "Competencies")]
+
+
+def test_a_caption_and_heading_after_a_figure_label_are_cut_off_the_next_sentence() -> None:
+    # a PDF paragraph as the chunker joins it: the figure's label, its caption, the section heading, the body
+    text = ("25 3.2 Detection and Analysis\nFigure 3-2.\nIncident Response Life Cycle (Detection and Analysis) "
+            "3.2.1 Attack Vectors Incidents can occur in countless ways, so districts prepare for the common ones.")
+    sentences = [(s.text[:20], s.heading) for s in passage_sentences(text) if s.usable]
+    assert sentences[-1] == ("Incidents can occur ", "Attack Vectors")
+
+
+def test_a_heading_that_opens_on_the_is_cut_too_and_a_title_case_line_is_not_a_sentence() -> None:
+    line = "Communications with Outside Parties 2.3.4.1 The Media The incident team sets media procedures in advance."
+    assert _body(line) == "The incident team sets media procedures in advance."
+    assert body_start("3.1 The district should name an incident lead before the school year starts.") == 0
+    assert not usable("25 3.2 Detection and Analysis Figure 3-2.")
+    assert usable("The Superintendent and the Board of Education approved the plan.")

@@ -58,8 +58,8 @@ def _opens(words: list[str], i: int) -> bool:
 
 def _heading_then_body(words: list[str]) -> int | None:
     """Index of the word where the body starts after a heading at the start of ``words``; None if there is none."""
-    if not words or not _capitalised(words[0]) or _opens(words, 0):
-        return None
+    if not words or not _capitalised(words[0]):
+        return None  # (a heading may open on "The": "2.3.4.1 The Media The incident handling team should ...")
     last_capital = 0
     for i, word in enumerate(words[: MAX_HEADING_WORDS + 2]):
         bare = word.strip("()[],;:" + _QUOTES)

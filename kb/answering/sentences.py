@@ -37,8 +37,10 @@ MAX_SENTENCE = 700  # measured: 600 left 600-700-character sentences holding k12
 LIST_JOIN = "; "  # how a list of short items is quoted on one line
 _NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 _SECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+[A-Z]")  # "2.3.2 Plan Elements"
+_SECTION_NUMBER = re.compile(r"(?:^|\s)\d{1,2}(?:\.\d{1,2}){1,4}\.?\s")  # a section number inside a cut-off prefix
 _BLANK = re.compile(r"__|(?:^|\s)_+(?=\s|$)")  # blanks of a form to fill in
 _LEADERS = re.compile(r"\.(?: ?\.){4}")  # a table of contents' dot leaders ("Preparation ........ 21")
+_TITLE_SMALL = frozenset("a an the and or of for to in on at by with from as vs".split())  # lower case inside a title
 _ENDS = (".", "!", "?", ":", ";", ")", '"', "'", "\u201d")
 _RULE_ROW = re.compile(r"^[\s|:\-]+$")  # a Markdown table's |---|---| line
 _ATTRIBUTES = re.compile(r"^\{:[^}]*\}")  # a kramdown attribute list ("{:.table.table-bordered}") under a table
@@ -73,6 +75,8 @@ def usable(sentence: str, *, item: bool = False, row: bool = False) -> bool:
         return True
     if not item and not sentence.rstrip().endswith(_ENDS):
         return False  # a heading or a label, not a sentence
+    if not item and sentence[:1].isdigit() and not any(w[:1].islower() and w not in _TITLE_SMALL for w in sentence.split()):
+        return False  # a number, then only capitalised and small words: a heading line ("25 3.2 Detection and Analysis Figure 3-2.")
     letters = sum(ch.isalpha() for ch in sentence)
     return letters / len(sentence) > 0.55
 
@@ -153,7 +157,9 @@ def _lines(text: str) -> Iterator[_Line]:
                 heading, body = (heading_words(body[:cut]) or None, body[cut:]) if cut else (None, body)
                 new_text = new_text or cut > 0
             for k, piece in enumerate(split_sentences(body)):
-                if k > 0 and _SECTION.match(piece) and (cut := body_start(piece)):  # "... education. 4.1 Competencies The ..."
+                # a heading after the line's first sentence: "... education. 4.1 Competencies The ...", "Figure 3-2.
+                # Incident Response Life Cycle (Detection and Analysis) 3.2.1 Attack Vectors Incidents can ..."
+                if k > 0 and (cut := body_start(piece)) and _SECTION_NUMBER.search(piece[:cut]):
                     yield _Line(piece[cut:], False, False, True, heading=heading_words(piece[:cut]) or None)
                     continue
                 yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0,
