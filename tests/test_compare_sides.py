@@ -56,6 +56,10 @@ MAX_CHARS = 800  # room for about half of what the passages hold, so the compose
     ("Should we use SPI or BEAR to get our E-Rate money, and when does each make sense?", ("use SPI", "BEAR")),
 ])
 def test_a_comparison_is_split_into_its_two_sides(question: str, sides: tuple[str, str]) -> None:
+    _assert_sides(question, sides)
+
+
+def _assert_sides(question: str, sides: tuple[str, ...]) -> None:
     shape = question_shape(question)
     assert shape.shape is Shape.COMPARE
     assert shape.sides == sides == compare_sides(question)
@@ -177,9 +181,7 @@ def test_cat_1_vs_cat_2_on_the_starter_library_cites_both_categories(library_ass
     ("What's the difference between FERPA and COPPA, and which one applies to our apps?", ("FERPA", "COPPA")),
 ])
 def test_differ_difference_versus_compare_and_lists_are_split_into_sides(question: str, sides: tuple[str, ...]) -> None:
-    shape = question_shape(question)
-    assert shape.shape is Shape.COMPARE
-    assert shape.sides == sides == compare_sides(question)
+    _assert_sides(question, sides)
 
 
 @pytest.mark.parametrize("question", [

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["body_start", "heading_words"]
+__all__ = ["body_start", "heading_words", "split_heading"]
 
 MAX_HEADING_WORDS = 14  # a longer capitalised run is a sentence in title case, not a heading
 _WORD = re.compile(r"\S+")
@@ -147,3 +147,15 @@ def heading_words(prefix: str) -> str:
     words = prefix[label.end():].split() if label else prefix.split()
     last = max((i for i, w in enumerate(words) if _SECTION_NUMBER.match(w) or _PAGE_NUMBER.match(w)), default=-1)
     return " ".join(words[last + 1:])
+
+
+def split_heading(text: str, *, numbered: bool = False) -> tuple[str | None, str]:
+    """The heading cut off ``text``'s start (None when nothing is cut, or it has no words of its own) and the body.
+
+    With ``numbered``, only a heading after a section number is cut: a sentence after another on the same line
+    ("... education. 4.1 Competencies The ...") starts with a page number only by accident.
+    """
+    cut = body_start(text)
+    if not cut or (numbered and not any(_SECTION_NUMBER.match(word) for word in text[:cut].split())):
+        return None, text
+    return heading_words(text[:cut]) or None, text[cut:]

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kb.answering.glued_headings import body_start, heading_words
+from kb.answering.glued_headings import split_heading
 from kb.answering.readability import LIST_MARK, announces, leans_back, plain
 from kb.answering.safety import looks_like_injection
 from kb.core.text import paragraphs, split_sentences
@@ -37,7 +37,6 @@ MAX_SENTENCE = 700  # measured: 600 left 600-700-character sentences holding k12
 LIST_JOIN = "; "  # how a list of short items is quoted on one line
 _NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 _SECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+[A-Z]")  # "2.3.2 Plan Elements"
-_SECTION_NUMBER = re.compile(r"(?:^|\s)\d{1,2}(?:\.\d{1,2}){1,4}\.?\s")  # a section number inside a cut-off prefix
 _BLANK = re.compile(r"__|(?:^|\s)_+(?=\s|$)")  # blanks of a form to fill in
 _LEADERS = re.compile(r"\.(?: ?\.){4}")  # a table of contents' dot leaders ("Preparation ........ 21")
 _TITLE_SMALL = frozenset("a an the and or of for to in on at by with from as vs".split())  # lower case inside a title
@@ -153,14 +152,15 @@ def _lines(text: str) -> Iterator[_Line]:
             new_text = not mark and (first or body.endswith(":") or bool(_SECTION.match(body)))
             heading = None
             if not mark:
-                cut = body_start(body)  # a PDF's page number or section heading run into the sentence
-                heading, body = (heading_words(body[:cut]) or None, body[cut:]) if cut else (None, body)
-                new_text = new_text or cut > 0
+                whole = body  # a PDF's page number or section heading run into the sentence is cut off
+                heading, body = split_heading(body)
+                new_text = new_text or body is not whole
             for k, piece in enumerate(split_sentences(body)):
                 # a heading after the line's first sentence: "... education. 4.1 Competencies The ...", "Figure 3-2.
                 # Incident Response Life Cycle (Detection and Analysis) 3.2.1 Attack Vectors Incidents can ..."
-                if k > 0 and (cut := body_start(piece)) and _SECTION_NUMBER.search(piece[:cut]):
-                    yield _Line(piece[cut:], False, False, True, heading=heading_words(piece[:cut]) or None)
+                later_heading, rest = split_heading(piece, numbered=True) if k > 0 else (None, piece)
+                if rest is not piece:
+                    yield _Line(rest, False, False, True, heading=later_heading)
                     continue
                 yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0,
                             heading=heading if k == 0 else None)
