@@ -78,3 +78,43 @@ def test_bf16_and_float32_share_one_index(tmp_path: Path) -> None:
     base = Settings(data_dir=tmp_path / "data", embedding_backend="torch")
     Store(make_client(base), base, base.embedding_identity).open()
     open_store(base.with_overrides(embedding_backend="torch-bf16"))  # no mismatch: compatible vectors
+
+
+def test_token_counts_match_the_models_tokenizer_truncated_as_encoding_truncates(
+        real_embedder: SentenceTransformerEmbedder) -> None:
+    texts = ["", "E-Rate", "Naïve café résumé: the district's CIPA filter. " * 3, "ransomware tabletop " * 400]
+    model = real_embedder._load()
+    expected = [len(ids) for ids in model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]]
+    assert real_embedder.token_counts(texts) == expected
+    assert expected[-1] == model.max_seq_length and expected[0] == 2  # [CLS] [SEP]
+    assert real_embedder.token_counts([]) == []
+
+
+def test_counting_tokens_in_one_thread_never_breaks_an_encode_in_another(
+        real_embedder: SentenceTransformerEmbedder) -> None:
+    """Ingest counts a parsed document's tokens while its encoder thread encodes earlier ones. Counting with the
+    model's own tokenizer switched its padding off under a running encode (9 encodes in 10 failed with "Unable to
+    create tensor" before each thread counted with its own copy)."""
+    import threading
+
+    texts = [" ".join(["budget"] * (3 + (i * 37) % 40)) for i in range(640)]  # ten batches of ragged lengths
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def count() -> None:
+        try:
+            while not stop.is_set():
+                real_embedder.token_counts(texts[:40])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        vectors = [real_embedder.embed_batch(texts) for _ in range(2)]
+    finally:
+        stop.set()
+        counter.join()
+    assert not failures
+    assert all(v.shape == (640, 384) for v in vectors)
+    assert np.allclose(vectors[0], vectors[1], atol=1e-5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class SentenceTransformerEmbedder:
         self._batch_threads = threads or 1
         self._small_threads = small_threads
         self._lock = threading.Lock()
+        self._counters = threading.local()  # each thread's own tokenizer for counting (see token_counts)
 
     def _load(self) -> object:
         with self._lock:
@@ -79,10 +80,25 @@ class SentenceTransformerEmbedder:
         self._load()
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
-        """Each text's length in the model's tokens (truncated as encoding truncates): ingest groups chunks by it."""
-        model: Any = self._load()
-        ids = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length)["input_ids"]
-        return [len(i) for i in ids]
+        """Each text's length in the model's tokens (truncated as encoding truncates): ingest groups chunks by it.
+
+        Counted with a copy of the model's tokenizer owned by the calling thread. The model's own tokenizer
+        keeps its padding and truncation as state that every call sets: counting with it (no padding) while
+        another thread encodes (padding) left that encode a ragged batch, "Unable to create tensor" (CI,
+        ingest's parser thread counting while its encoder thread encoded).
+        """
+        if not texts:
+            return []
+        counter = getattr(self._counters, "tokenizer", None)
+        if counter is None:
+            from tokenizers import Tokenizer
+
+            model: Any = self._load()
+            counter = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+            counter.enable_truncation(model.max_seq_length)
+            counter.no_padding()
+            self._counters.tokenizer = counter
+        return [len(encoding.ids) for encoding in counter.encode_batch(list(texts))]
 
     @property
     def dimension(self) -> int:
@@ -96,7 +112,7 @@ class SentenceTransformerEmbedder:
         import torch
 
         torch.set_num_threads(choose_threads(len(texts), self._batch_threads, self._small_threads))
-        parts = _by_tokens(model, texts, self._batch_size)
+        parts = _by_tokens(self.token_counts, texts, self._batch_size)
         encoded = [model.encode(  # type: ignore[attr-defined]
             [texts[i] for i in part],
             batch_size=self._batch_size,
@@ -113,7 +129,7 @@ class SentenceTransformerEmbedder:
         return out
 
 
-def _by_tokens(model: Any, texts: Sequence[str], batch_size: int) -> list[list[int]]:
+def _by_tokens(count: Callable[[Sequence[str]], list[int]], texts: Sequence[str], batch_size: int) -> list[list[int]]:
     """The texts' indices in batches of similar token counts, longest first.
 
     ``SentenceTransformer.encode`` sorts a call's texts by characters, and a batch is padded to
@@ -123,6 +139,6 @@ def _by_tokens(model: Any, texts: Sequence[str], batch_size: int) -> list[list[i
     """
     if len(texts) <= batch_size:
         return [list(range(len(texts)))]
-    ids = model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
+    counts = count(texts)
+    order = sorted(range(len(texts)), key=lambda i: -counts[i])
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
