@@ -45,9 +45,10 @@ class _Entry(Generic[T]):
 
 @dataclass
 class Taken(Generic[T]):
-    """One encoder call: the texts to encode, and where each one's vector goes."""
+    """One encoder call: the texts to encode, their token counts, and where each one's vector goes."""
 
     texts: list[str]
+    tokens: list[int]
     _slots: list[tuple[_Entry[T], int]] = field(repr=False)
 
 
@@ -105,7 +106,8 @@ class ChunkPool(Generic[T]):
                 return None
             chosen = self._choose()
             self._cond.notify_all()
-        return Taken([entry.texts[index] for _, _, entry, index in chosen], [(entry, index) for _, _, entry, index in chosen])
+        return Taken([entry.texts[index] for _, _, entry, index in chosen], [count for count, _, _, _ in chosen],
+                     [(entry, index) for _, _, entry, index in chosen])
 
     def _ready(self) -> bool:
         pooled = len(self._waiting)

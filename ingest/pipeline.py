@@ -516,8 +516,9 @@ def _encode_all(run: _Run, pool: ChunkPool[Prepared], writer: _Writer) -> None:
     warm_up: Callable[[], None] | None = getattr(bulk, "warm_up", None)
     if warm_up is not None:
         warm_up()
-    while (taken := pool.take()) is not None:
-        vectors = bulk.embed_batch(taken.texts)
+    counted: Callable[[list[str], list[int]], np.ndarray] | None = getattr(bulk, "embed_counted", None)
+    while (taken := pool.take()) is not None:  # the pool's token counts spare the encoder counting them again
+        vectors = counted(taken.texts, taken.tokens) if counted is not None else bulk.embed_batch(taken.texts)
         run.report.chunks_embedded += len(vectors)
         run.progress("chunks", run.report.chunks_embedded, 0)
         done = pool.encoded(taken, vectors)

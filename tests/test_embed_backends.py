@@ -118,3 +118,16 @@ def test_counting_tokens_in_one_thread_never_breaks_an_encode_in_another(
     assert not failures
     assert all(v.shape == (640, 384) for v in vectors)
     assert np.allclose(vectors[0], vectors[1], atol=1e-5)
+
+
+def test_given_token_counts_the_encoder_does_not_tokenize_again(real_embedder: SentenceTransformerEmbedder,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [" ".join(["refresh"] * (2 + (i * 13) % 50)) for i in range(100)]  # more than one batch of 64
+    counts = real_embedder.token_counts(texts)
+    expected = real_embedder.embed_batch(texts)
+
+    def no_counting(_texts: object) -> list[int]:
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(real_embedder, "token_counts", no_counting)
+    assert np.allclose(real_embedder.embed_counted(texts, counts), expected, atol=1e-6)

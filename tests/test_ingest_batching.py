@@ -40,6 +40,7 @@ def test_a_call_takes_similar_lengths_across_documents_and_a_document_leaves_aft
     _doc(pool, "b", [9, 2, 8])
     first = pool.take()
     assert first is not None and first.texts == ["a0", "b0", "b2", "a2"]  # the four longest, from both documents
+    assert first.tokens == [10, 9, 8, 7]  # their counts travel with them: the encoder does not count again
     assert pool.encoded(first, _vectors(first)) == []  # a1 and b1 are still to encode: nothing leaves yet
     pool.close()
     last = pool.take()
@@ -181,3 +182,31 @@ def test_ingest_encodes_calls_across_documents_and_stores_every_document_whole(t
     # ...yet stored whole:
     for record in kb.store.docs():
         assert record.chunk_count == sum(1 for c in chunks if c.doc_id == record.doc_id)
+
+
+class _Counting(HashEmbedder):
+    """Counts tokens as words and records what the pool hands its encoder: the texts with their counts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted: list[tuple[list[str], list[int]]] = []
+
+    def token_counts(self, texts: Any) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def embed_counted(self, texts: Any, counts: Any) -> np.ndarray:
+        self.counted.append((list(texts), list(counts)))
+        return super().embed_batch(texts)
+
+    def embed_batch(self, texts: Any) -> np.ndarray:
+        raise AssertionError("the pool has every chunk's count: embed_counted is the call")
+
+
+def test_the_encoder_gets_the_token_counts_the_pool_chose_its_calls_by(tmp_path: Path) -> None:
+    docs, settings = _forty_notes(tmp_path)
+    embedder = _Counting()
+    kb = KnowledgeBase(settings, embedder=embedder)
+    assert not run_ingest(kb, [str(docs)]).failed
+    assert sum(len(texts) for texts, _ in embedder.counted) == kb.store.count() > 0
+    for texts, counts in embedder.counted:
+        assert counts == [len(t.split()) for t in texts]

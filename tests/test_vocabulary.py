@@ -11,7 +11,7 @@ from kb.core.documents import Chunk, DocRecord
 from kb.core.settings import Settings
 from kb.index.keyword import KeywordIndex, tokenize
 from kb.index.knowledge import DONE, KnowledgeBase
-from kb.index.vocabulary import Vocabulary, find_terms, load_glossary
+from kb.index.vocabulary import Vocabulary, find_terms, load_glossary, load_plain_words
 
 ERATE = ("E-Rate Category One covers data transmission services and internet access to the school. "
          "Category Two (C2) covers internal connections: switches, routers, wireless access points and "
@@ -157,3 +157,51 @@ def test_retrieval_finds_the_long_form_of_a_standard_acronym(kb: KnowledgeBase) 
     on, off = _with_and_without_expansion(kb, "what does the CSF expect?")
     assert on[0].chunk.doc_id == "framework" and on[0].keyword is not None
     assert not off or off[0].keyword is None  # "csf" and "expect" are no words of the library
+
+
+DEPROVISIONING = ("Define deprovisioning rules in writing: when a staff member leaves, disable accounts at the "
+                  "identity provider the same day. A written standard sets target times for departing staff.")
+
+
+def test_the_shipped_plain_words_are_well_formed() -> None:
+    entries = load_plain_words()
+    assert entries[("quits", "quit", "quitting", "resign*", "fired", "leaves the district", "leave the district",
+                    "left the district", "offboard*")] == ("departing staff", "staff separation", "deprovisioning")
+    assert len(entries) >= 15
+    for phrases, terms in entries.items():
+        assert all(tokenize(t) for t in terms), terms  # terms of searchable words
+        for phrase in phrases:
+            assert "*" not in phrase.rstrip("*") and tokenize(phrase.rstrip("*")), phrase
+            assert len(phrase.rstrip("*")) >= 4 or not phrase.endswith("*"), phrase  # "quit*" would match "quite"
+
+
+def test_everyday_phrases_expand_to_the_library_s_terms_as_whole_words() -> None:
+    vocabulary = Vocabulary(plain={("quits", "quit", "resign*"): ("departing staff", "deprovisioning"),
+                                   ("lose access",): ("disable accounts",)})
+    assert vocabulary.expansions("When an employee quits, how do we make sure they lose  access to everything?") == [
+        "departing staff", "deprovisioning", "disable accounts"]
+    assert vocabulary.expansions("our bookkeeper RESIGNED friday") == ["departing staff", "deprovisioning"]
+    assert vocabulary.expansions("is that quite enough?") == []  # a phrase is a whole word, "*" only where written
+    assert vocabulary.expansions("a teacher quits: what does deprovisioning involve?") == ["departing staff"]  # not twice
+    # the user's abbreviations come first within the cap
+    both = Vocabulary(acronyms={"MFA": "multi-factor authentication"}, plain={("quits",): ("a b", "c d", "e f", "g h", "i j", "k l")})
+    assert both.expansions("mfa when staff quits")[:2] == ["multi-factor authentication", "a b"]
+    assert len(both.expansions("mfa when staff quits")) == 6
+
+
+def test_a_plain_term_counts_only_where_the_library_writes_every_word_of_it(kb: KnowledgeBase) -> None:
+    _add(kb, "sso", DEPROVISIONING)
+    kb.refresh(force=True)
+    plain = kb.keyword.vocabulary.plain
+    leaving = next(terms for phrases, terms in plain.items() if "quits" in phrases)
+    assert leaving == ("departing staff", "deprovisioning")  # the library never writes "staff separation"
+    assert not any("tabletop exercise" in terms for terms in plain.values())  # nor "tabletop"
+
+
+def test_retrieval_finds_the_deprovisioning_passage_for_an_everyday_question(kb: KnowledgeBase) -> None:
+    _add(kb, "sso", DEPROVISIONING)
+    _add(kb, "devices", "Recover devices from students at the end of the year and check them for damage.")
+    kb.refresh(force=True)
+    on, off = _with_and_without_expansion(kb, "an employee quits: what now?")
+    assert on[0].chunk.doc_id == "sso" and on[0].keyword is not None
+    assert not off or off[0].chunk.doc_id != "sso" or off[0].keyword is None

@@ -23,7 +23,7 @@ import numpy as np
 from kb.core.documents import REV, Chunk
 from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
-from kb.index.vocabulary import Vocabulary, find_terms, load_glossary
+from kb.index.vocabulary import Vocabulary, find_terms, load_glossary, load_plain_words
 
 __all__ = ["KeywordIndex", "tokenize", "analyse", "Analysis", "FILTER_FIELDS"]
 
@@ -142,8 +142,9 @@ class KeywordIndex:
 
     @property
     def vocabulary(self) -> Vocabulary:
-        """The acronyms and numbered terms the indexed documents define, and the standard acronyms
-        (``glossary.txt``) they never write but whose long forms they use (built once per index).
+        """The acronyms and numbered terms the indexed documents define, the standard acronyms
+        (``glossary.txt``) they never write but whose long forms they use, and the everyday phrases
+        (``plain_words.txt``) for terms they write (built once per index).
 
         An acronym the documents write themselves keeps their meaning (a medical corpus's "ED" is
         not the Department of Education) and is searched as written.
@@ -153,7 +154,9 @@ class KeywordIndex:
             standard = {short: entry for short, entry in load_glossary().items()
                         if not any(t in known for t in tokenize(short))
                         and (words := tokenize(entry[0])) and all(w in known for w in words)}
-            self._vocabulary = Vocabulary.from_terms(self.terms, standard=standard)
+            plain = {phrases: written for phrases, terms in load_plain_words().items()
+                     if (written := tuple(t for t in terms if (words := tokenize(t)) and all(w in known for w in words)))}
+            self._vocabulary = Vocabulary.from_terms(self.terms, standard=standard, plain=plain)
         return self._vocabulary
 
     def idf(self, token: str) -> float:

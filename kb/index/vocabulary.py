@@ -11,10 +11,13 @@ incremental build reads only new and changed documents):
 - standard acronyms of K-12 education and school IT the library uses without defining
   ("CSF" where the library writes "Cybersecurity Framework"), from the glossary shipped
   beside this module (``glossary.txt``); an entry counts only when the library never writes
-  the acronym and writes every word of its long form.
+  the acronym and writes every word of its long form;
+- everyday phrases leaders type for what the documents name formally ("quits" for "departing
+  staff", "lose access" for "disable accounts"), from ``plain_words.txt`` beside this module;
+  a term counts only when the library writes every word of it.
 
-At question time :meth:`Vocabulary.expand` appends the long forms of the acronyms and
-informal terms the question uses, so retrieval and the relevance gate see the words the
+At question time :meth:`Vocabulary.expand` appends the long forms of the acronyms,
+informal terms and everyday phrases the question uses, so retrieval and the relevance gate see the words the
 library itself uses.
 """
 
@@ -29,9 +32,10 @@ from pathlib import Path
 
 from kb.core.text import STOPWORDS
 
-__all__ = ["Vocabulary", "find_terms", "load_glossary", "GLOSSARY_PATH"]
+__all__ = ["Vocabulary", "find_terms", "load_glossary", "load_plain_words", "GLOSSARY_PATH", "PLAIN_WORDS_PATH"]
 
 GLOSSARY_PATH = Path(__file__).resolve().parent / "glossary.txt"
+PLAIN_WORDS_PATH = Path(__file__).resolve().parent / "plain_words.txt"
 
 _SHORT = r"[A-Za-z][A-Za-z0-9&/-]{1,9}"
 _LONG_THEN_SHORT = re.compile(r"((?:[A-Za-z0-9][\w'&/-]*[\s,]+){1,12})\((" + _SHORT + r")s?\)")
@@ -153,6 +157,35 @@ def load_glossary(path: Path = GLOSSARY_PATH) -> dict[str, tuple[str, bool]]:
     return entries
 
 
+Phrases = tuple[str, ...]  # everyday phrases, lower case; a trailing "*" also matches longer words
+Terms = tuple[str, ...]  # the library's terms for them
+
+
+@lru_cache(maxsize=2)
+def load_plain_words(path: Path = PLAIN_WORDS_PATH) -> dict[Phrases, Terms]:
+    """The everyday phrases and the library terms they stand for: ``{(phrase, ...): (term, ...)}``."""
+    entries: dict[Phrases, Terms] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        left, sep, right = line.partition("=")
+        phrases = tuple(p.strip().lower() for p in left.split(",") if p.strip())
+        terms = tuple(t.strip() for t in right.split(";") if t.strip())
+        if not sep or not phrases or not terms:
+            raise ValueError(f"{path}: {line!r} is not 'phrase, phrase = term; term'; fix the line")
+        entries[phrases] = terms
+    return entries
+
+
+@lru_cache(maxsize=256)
+def _phrase_pattern(phrases: Phrases) -> re.Pattern[str]:
+    """One pattern for the phrases (longest first), as whole words in any case and spacing."""
+    alternatives = [r"\s+".join(re.escape(w) for w in p.rstrip("*").split()) + (r"\w*" if p.endswith("*") else "")
+                    for p in sorted(phrases, key=lambda p: (-len(p), p))]
+    return re.compile(r"(?<![\w-])(?:" + "|".join(alternatives) + r")(?![\w-])", re.IGNORECASE)
+
+
 @lru_cache(maxsize=8)
 def _standard_pattern(shorts: tuple[str, ...]) -> re.Pattern[str]:
     """One pattern for the standard acronyms (longest first), as a whole word, optionally with a plural "s"."""
@@ -168,14 +201,17 @@ class Vocabulary:
     numbered: dict[tuple[str, int], str] = field(default_factory=dict)  # (lower head word, number) -> term as written
     # standard acronyms the library does not define itself: upper-cased acronym -> (long form, capitals only)
     standard: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    # everyday phrases -> the library's terms for them (plain_words.txt entries whose terms the library writes)
+    plain: dict[Phrases, Terms] = field(default_factory=dict)
 
     @classmethod
     def from_terms(cls, per_doc: Mapping[str, Mapping[str, list[str]]], *,
-                   standard: Mapping[str, tuple[str, bool]] | None = None) -> Vocabulary:
+                   standard: Mapping[str, tuple[str, bool]] | None = None,
+                   plain: Mapping[Phrases, Terms] | None = None) -> Vocabulary:
         """Merge the per-document terms (:func:`find_terms` output): the long form most documents use wins.
 
         ``standard`` (glossary entries the caller found usable) adds the acronyms the documents do
-        not define themselves.
+        not define themselves; ``plain`` (everyday phrases whose terms the documents write) is kept as given.
         """
         long_forms: dict[str, Counter[str]] = {}
         numbered: dict[tuple[str, int], Counter[str]] = {}
@@ -190,10 +226,11 @@ class Vocabulary:
                     numbered.setdefault((head.lower(), value), Counter())[term] += 1
         return cls(acronyms={short: _most_common(c) for short, c in long_forms.items()},
                    numbered={key: _most_common(c) for key, c in numbered.items()},
-                   standard={short: entry for short, entry in (standard or {}).items() if short not in long_forms})
+                   standard={short: entry for short, entry in (standard or {}).items() if short not in long_forms},
+                   plain=dict(plain or {}))
 
     def __len__(self) -> int:
-        return len(self.acronyms) + len(self.numbered) + len(self.standard)
+        return len(self.acronyms) + len(self.numbered) + len(self.standard) + len(self.plain)
 
     def defines(self, word: str) -> bool:
         """Is the word (any case, plural "s" allowed) an acronym this vocabulary expands?
@@ -227,7 +264,7 @@ class Vocabulary:
             yield long
 
     def expansions(self, question: str) -> list[str]:
-        """Long forms of the acronyms and informal numbered terms the question uses (not already in it)."""
+        """Long forms of the acronyms, informal numbered terms and everyday phrases the question uses (not already in it)."""
         found: list[str] = []
         low = question.lower()
         for match in _WORD.finditer(question):
@@ -253,6 +290,9 @@ class Vocabulary:
             term = self._numbered(match.group(1), match.group(2))
             if term and term.lower() not in low and term.lower() not in (f.lower() for f in found):
                 found.append(term)
+        for phrases, terms in self.plain.items():  # last: the user's abbreviations come first within the cap
+            if _phrase_pattern(phrases).search(question):
+                found.extend(t for t in terms if t.lower() not in low and t.lower() not in (f.lower() for f in found))
         return found[:_MAX_EXPANSIONS]
 
     def _numbered(self, head: str, number: str) -> str | None:
