@@ -84,8 +84,8 @@ class SentenceTransformerEmbedder:
 
         Counted with a copy of the model's tokenizer owned by the calling thread. The model's own tokenizer
         keeps its padding and truncation as state that every call sets: counting with it (no padding) while
-        another thread encodes (padding) left that encode a ragged batch, "Unable to create tensor" (CI,
-        ingest's parser thread counting while its encoder thread encoded).
+        another thread encodes (padding) left that encode a ragged batch, "Unable to create tensor" (CI:
+        ingest's preparing thread counted a parsed document while its encoder thread encoded).
         """
         if not texts:
             return []

@@ -291,8 +291,11 @@ class Vocabulary:
             if term and term.lower() not in low and term.lower() not in (f.lower() for f in found):
                 found.append(term)
         for phrases, terms in self.plain.items():  # last: the user's abbreviations come first within the cap
-            if _phrase_pattern(phrases).search(question):
-                found.extend(t for t in terms if t.lower() not in low and t.lower() not in (f.lower() for f in found))
+            if not _phrase_pattern(phrases).search(question):
+                continue
+            for term in terms:
+                if term.lower() not in low and term.lower() not in (f.lower() for f in found):
+                    found.append(term)
         return found[:_MAX_EXPANSIONS]
 
     def _numbered(self, head: str, number: str) -> str | None:
