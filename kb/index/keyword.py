@@ -151,11 +151,14 @@ class KeywordIndex:
         """
         if not hasattr(self, "_vocabulary"):
             known = self.retriever.vocab_dict if self.ids else {}
+
+            def written(text: str) -> bool:  # the indexed documents use every word of it
+                return bool(words := tokenize(text)) and all(w in known for w in words)
+
             standard = {short: entry for short, entry in load_glossary().items()
-                        if not any(t in known for t in tokenize(short))
-                        and (words := tokenize(entry[0])) and all(w in known for w in words)}
-            plain = {phrases: written for phrases, terms in load_plain_words().items()
-                     if (written := tuple(t for t in terms if (words := tokenize(t)) and all(w in known for w in words)))}
+                        if not any(t in known for t in tokenize(short)) and written(entry[0])}
+            plain = {phrases: kept for phrases, terms in load_plain_words().items()
+                     if (kept := tuple(t for t in terms if written(t)))}
             self._vocabulary = Vocabulary.from_terms(self.terms, standard=standard, plain=plain)
         return self._vocabulary
 

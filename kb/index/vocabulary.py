@@ -267,6 +267,12 @@ class Vocabulary:
         """Long forms of the acronyms, informal numbered terms and everyday phrases the question uses (not already in it)."""
         found: list[str] = []
         low = question.lower()
+
+        def add(term: str | None) -> None:
+            """Keep a term once, and only when the question does not already say it (any case)."""
+            if term and term.lower() not in low and term.lower() not in (f.lower() for f in found):
+                found.append(term)
+
         for match in _WORD.finditer(question):
             word = match.group(0).rstrip("s") if match.group(0).endswith("s") and match.group(0)[:-1].isupper() else match.group(0)
             if word.lower() in STOPWORDS:
@@ -275,27 +281,20 @@ class Vocabulary:
             if long and long not in low and long not in found:
                 found.append(long)
         for long in self._standard_expansions(question):
-            if long.lower() not in low and long.lower() not in (f.lower() for f in found):
-                found.append(long)
+            add(long)
         for match in _INFORMAL.finditer(question):
             head, number = match.group(1), match.group(2)
             if head.lower() in STOPWORDS or not (number.isdigit() or number.isupper()):
                 continue  # "for one", "have two": abbreviated heads take a numeral, as people type them
-            term = self._numbered(head, number)
-            if term and term.lower() not in low and term.lower() not in (f.lower() for f in found):
-                found.append(term)
+            add(self._numbered(head, number))
         for match in _LETTER_DIGIT.finditer(question):
             if match.group(0).upper() in self.acronyms or match.group(0).upper() in self.standard:
                 continue
-            term = self._numbered(match.group(1), match.group(2))
-            if term and term.lower() not in low and term.lower() not in (f.lower() for f in found):
-                found.append(term)
+            add(self._numbered(match.group(1), match.group(2)))
         for phrases, terms in self.plain.items():  # last: the user's abbreviations come first within the cap
-            if not _phrase_pattern(phrases).search(question):
-                continue
-            for term in terms:
-                if term.lower() not in low and term.lower() not in (f.lower() for f in found):
-                    found.append(term)
+            if _phrase_pattern(phrases).search(question):
+                for term in terms:
+                    add(term)
         return found[:_MAX_EXPANSIONS]
 
     def _numbered(self, head: str, number: str) -> str | None:
