@@ -239,6 +239,36 @@ def test_steps_of_another_passage_start_their_own_numbering() -> None:
                     "1. Isolate affected systems by disconnecting them from the network.")
 
 
+def test_steps_quoted_from_the_middle_of_a_list_show_the_source_numbers() -> None:
+    from kb.core.answer import Claim
+
+    # "what first" quoting items 7 and 9 of a ten-step list: numbered 1 and 2 they would read as the first steps
+    lead = [Claim("Write a ransomware annex to the incident response plan.", [0], kind="step", group="Ransomware",
+                  number=7)]
+    points = [Claim("Pre-register with federal partners.", [0], kind="step", group="Ransomware", number=9),
+              Claim("Decide in advance the district's position on ransom payment.", [0], kind="step",
+                    group="Ransomware", number=10),
+              Claim("Isolate affected systems by disconnecting them from the network.", [1], kind="step",
+                    group="Ransomware", number=1)]
+    text = render(Draft(lead=lead, points=points), lambda c: c.text)
+    assert text == ("7. Write a ransomware annex to the incident response plan.\n"
+                    "9. Pre-register with federal partners.\n"
+                    "10. Decide in advance the district's position on ransom payment.\n"
+                    "1. Isolate affected systems by disconnecting them from the network.")
+
+
+def test_the_source_number_of_a_list_item_is_kept_on_its_sentence() -> None:
+    from kb.answering.sentences import passage_sentences
+
+    sentences = passage_sentences(
+        "7. Write a ransomware annex to the incident response plan that names who can order systems offline. "
+        "It also names who talks to families and media.\n"
+        "12) Print the emergency contact sheet on paper, because email and VoIP phones may be unavailable.\n\n"
+        "- Ask the insurer which forensic firms and lawyers it has approved before an incident happens.")
+    numbers = {s.text.split()[0]: s.number for s in sentences}
+    assert numbers == {"Write": 7, "It": None, "Print": 12, "Ask": None}  # an item's first sentence only
+
+
 RANSOMWARE_DURING = (
     "During an attack (the first 72 hours)\n\n"
     "1. Isolate affected systems by disconnecting them from the network, but do not power them off unless "

@@ -38,6 +38,16 @@ def test_answer_md_keeps_our_layout_and_bold_but_not_document_markup() -> None:
     assert "](" not in rendered.replace("\\]\\(", "") and "<script>" not in rendered
 
 
+def test_answer_md_puts_each_numbered_step_on_its_own_line_with_the_source_number() -> None:
+    text = "Ransomware · Before an attack:\n1. Keep backups offline. [1]\n7. Write an annex. [1]\n\nOther:\n- A point [2]"
+    lines = answer_md(text).split("\n")
+    # a hard break ends the line before each step (a soft one would run the steps into one paragraph), and the
+    # escaped "7\." is shown as written: Markdown would renumber an ordered list 1, 2
+    assert lines[0].endswith("  ") and lines[1] == "1\\. Keep backups offline\\. **\\[1\\]**  "
+    assert lines[2].startswith("7\\. Write an annex") and not lines[2].endswith(" ")
+    assert lines[3] == "" and lines[5] == "- A point **\\[2\\]**"
+
+
 def test_highlight_marks_the_supporting_sentence_only() -> None:
     passage = ("Backups matter. Keep one copy offline so that attackers cannot encrypt it.\n"
                "- Test restores twice a year.\n\nA later paragraph.")

@@ -97,7 +97,7 @@ def test_the_ransomware_answer_reads_the_start_of_the_list_retrieval_cut_off(lib
     assert len(read.text) <= library_kb.settings.max_answer_chars
 
 
-def test_steps_of_a_list_over_the_boundary_number_on_and_a_new_list_starts_at_one() -> None:
+def test_steps_keep_the_source_numbers_and_a_list_over_the_boundary_reads_in_source_order() -> None:
     from kb.answering.compose_plan import Plan, plan_draft
     from kb.answering.layout import render
     from kb.answering.sentences import Candidate
@@ -107,21 +107,26 @@ def test_steps_of_a_list_over_the_boundary_number_on_and_a_new_list_starts_at_on
     first, second = _by_section(chunks, "Before an attack (preparation)")
     during = _by_section(chunks, "During an attack (the first 72 hours)")[0]
 
-    def seed(passage: int, text: str, structures: list) -> Candidate:  # type: ignore[type-arg]
+    def seed(passage: int, text: str, structures: list, similarity: float) -> Candidate:  # type: ignore[type-arg]
         position = next(s.position for s in structures[passage] if s.text.startswith(text))
-        return Candidate(structures[passage][position].text, passage, position, item=True)
+        return Candidate(structures[passage][position].text, passage, position, item=True, similarity=similarity)
 
-    def answer(passages: list[Chunk], starts: list[str]) -> str:
+    def answer(passages: list[Chunk], starts: list[tuple[str, float]]) -> str:
         structures = [passage_sentences(c.text) for c in passages]
         plan = Plan(passages=[_passage(c, 1.0) for c in passages], structures=structures,
                     shape=question_shape("What should we do first?"), max_chars=1500)
-        seeds = [seed(n, text, structures) for n, text in enumerate(starts)]
+        seeds = [seed(n, text, structures, similarity) for n, (text, similarity) in enumerate(starts)]
         return render(plan_draft(plan, seeds), lambda c: c.text)
 
-    text = answer([first, second], ["Keep at least one copy", "Deploy endpoint detection"])
-    assert "1. Keep at least one copy" in text and "2. Deploy endpoint detection" in text
-    text = answer([second, during], ["Deploy endpoint detection", "Isolate affected systems"])
-    assert "1. Deploy endpoint detection" in text and "1. Isolate affected systems" in text
+    # items 1 and 6 of "Before an attack", cut over two chunks: quoted as 1 and 6 (never 1 and 2), in the source's
+    # order even when item 6 is the better opening (the chunk before it was read as its context)
+    for best in (0.9, 0.1):
+        text = answer([first, second], [("Keep at least one copy", best), ("Deploy endpoint detection", 0.5)])
+        assert text.startswith("1. Keep at least one copy"), text
+        assert "\n6. Deploy endpoint detection" in text and "2. Deploy" not in text
+    # another section's list is another list: its own numbers, under its own label
+    text = answer([second, during], [("Deploy endpoint detection", 0.5), ("Isolate affected systems", 0.4)])
+    assert "6. Deploy endpoint detection" in text and "During an attack" in text and "1. Isolate affected systems" in text
 
 
 def test_neighbours_come_from_the_real_store_by_id_or_by_place(hash_settings) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ __all__ = ["escape_md", "answer_md", "highlight_passage", "normalise"]
 _ALL_PUNCT = frozenset(string.punctuation)
 _KEEP_IN_ANSWERS = frozenset("*`")  # emphasis and code spans cannot fetch or run anything
 _BULLET = re.compile(r"^(\s*)[-*]\s+")
+_STEP = re.compile(r"^\d{1,3}[.)]\s")  # a numbered step, shown with the source's number (escaped: never renumbered)
 _MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
 
 
@@ -49,6 +50,8 @@ def answer_md(text: str) -> str:
         bullet = _BULLET.match(line)
         prefix, rest = ("- ", line[bullet.end():]) if bullet else ("", line)
         escaped = _escape(rest, _KEEP_IN_ANSWERS)
+        if _STEP.match(line) and lines and lines[-1]:
+            lines[-1] += "  "  # a hard line break: each step on its own line, under its label or the step before
         lines.append(prefix + _MARKER.sub(r"**\\[\1\\]**", escaped))
     return "\n".join(lines)
 

@@ -151,7 +151,7 @@ def _claims(plan: Plan, p: int, positions: list[int]) -> list[list[Claim]]:
                                           or (family is not None and family == siblings(sentences, prev)))
         if head or pos != prev + 1 or pos in lead_ins or (blocks and blocks[-1][-1].kind == "lead-in"):
             kind = "lead-in" if pos in lead_ins else ("step" if head and s.numbered else "point")
-            claim = Claim(s.text, [p], kind=kind, group=label)
+            claim = Claim(s.text, [p], kind=kind, group=label, number=s.number if kind == "step" else None)
             leans = pos == prev + 1 and pos - 1 in s.needs  # "These include:" stays after what it refers to
             if (in_list or leans) and blocks:
                 blocks[-1].append(claim)
@@ -312,12 +312,15 @@ def _layout(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], leads: Sequen
     """The lead seeds' blocks first (a checklist's lead entry first, with ``reorder``), the others grouped."""
     blocks = [(p, list(b)) for p, b in blocks]  # copies: a reordered lead block leaves the other layout alone
     lead_blocks: list[list[Claim]] = []
+    used: list[list[Claim]] = []  # the blocks the lead blocks are made of
     for seed in leads:
         found = _block_of(plan, blocks, seed)
-        if found is not None and found not in lead_blocks:
+        if found is not None and not any(found is b for b in used):
             if reorder:
                 _checklist_first(plan, found, seed)
-            lead_blocks.append(found)
+            chain = _run_over(blocks, found)
+            used.extend(chain)
+            lead_blocks.append([c for b in chain for c in b])
     lead: list[Claim] = []
     points: list[Claim] = []
     for block in lead_blocks:
@@ -328,7 +331,7 @@ def _layout(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], leads: Sequen
             points.extend(block[1:])
     groups: dict[str, list[Claim]] = {}
     for _, block in blocks:
-        if any(block is b for b in lead_blocks):
+        if any(block is b for b in used):
             continue
         groups.setdefault(block[0].group, []).extend(block)
     first_group = lead[0].group if lead else ""
@@ -336,6 +339,19 @@ def _layout(plan: Plan, blocks: Sequence[tuple[int, list[Claim]]], leads: Sequen
     for group in ordered:
         points.extend(groups[group])
     return Draft(lead=lead, points=points)
+
+
+def _run_over(blocks: Sequence[tuple[int, list[Claim]]], block: list[Claim]) -> list[list[Claim]]:
+    """The block with the blocks before it that its list runs on from (a list over a chunk boundary), in source order.
+
+    The ransomware brief's "Before an attack" items 6-10 lead a priorities answer; items 1-5, read
+    from the chunk before, come first, as in the source, not after them.
+    """
+    at = next(i for i, (_, b) in enumerate(blocks) if b is block)
+    start = at
+    while start > 0 and blocks[start][1][0].continued:
+        start -= 1
+    return [b for _, b in blocks[start:at + 1]]
 
 
 def keep_readable(claims: Sequence[Claim], source_text: Callable[[int], str]) -> list[Claim]:

@@ -30,7 +30,7 @@ def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: st
             if step and claim.sources != previous and not claim.continued:
                 step = 0  # another passage's steps are another list (unless it runs on from the chunk before)
             previous = claim.sources
-            step += 1
+            step = claim.number or step + 1  # the source's own number: quoting items 7 and 9 never renumbers them 1, 2
             lines.append(f"{step}. {mark(claim)}")
             continue
         step = 0
@@ -45,10 +45,18 @@ def render(draft: Draft, mark: Callable[[Claim], str]) -> str:
     lead_group = lead[0].group if lead else ""
     head = " ".join(mark(c) for c in lead)
     numbered = len(lead) == 1 and lead[0].kind == "step"  # a list leads: its first step opens it, numbered
+    first = (lead[0].number or 1) if numbered else 0
     if numbered:
-        head = f"1. {head}"
+        head = f"{first}. {head}"
     if head and lead_group and any(p.group and p.group != lead_group for p in points):
         head = f"{lead_group}:{chr(10) if numbered else ' '}{head}"  # label the lead too when other groups follow
-    body = "\n".join(_lines(points, mark, lead_group, step=1 if numbered else 0,
+    body = "\n".join(_lines(points, mark, lead_group, step=first,
                              previous=lead[0].sources if numbered else None)).strip("\n")
-    return ("\n" if numbered and body.startswith("2.") else "\n\n").join(part for part in (head, body) if part)
+    runs_on = numbered and bool(points) and _same_list(lead[0], points[0], lead_group)
+    return ("\n" if runs_on else "\n\n").join(part for part in (head, body) if part)
+
+
+def _same_list(step: Claim, after: Claim, group: str) -> bool:
+    """True when ``after`` is the next step of the list ``step`` leads: laid out right under it."""
+    return (after.kind == "step" and (not after.group or after.group == group)
+            and (after.sources == step.sources or after.continued))

@@ -35,7 +35,7 @@ __all__ = ["Sentence", "Candidate", "passage_sentences", "closure", "siblings", 
 MIN_SENTENCE = 25
 MAX_SENTENCE = 700  # measured: 600 left 600-700-character sentences holding k12docs key facts unquotable
 LIST_JOIN = "; "  # how a list of short items is quoted on one line
-_NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
+_NUMBERED = re.compile(r"^\s*(\d{1,2})[.)]\s+")
 _SECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+[A-Z]")  # "2.3.2 Plan Elements"
 _BLANK = re.compile(r"__|(?:^|\s)_+(?=\s|$)")  # blanks of a form to fill in
 _LEADERS = re.compile(r"\.(?: ?\.){4}")  # a table of contents' dot leaders ("Preparation ........ 21")
@@ -55,6 +55,7 @@ class Sentence:
     position: int
     item: int | None = None  # position of the first sentence of the list item this sentence is part of
     numbered: bool = False  # the list item it belongs to is numbered
+    number: int | None = None  # the source's number of the numbered item this sentence starts ("7." -> 7)
     lead_in: int | None = None  # position of the lead-in of the list it belongs to
     needs: list[int] = field(default_factory=list)
     follows: list[int] = field(default_factory=list)
@@ -128,6 +129,13 @@ class _Line(NamedTuple):
     new_text: bool  # ends any list before it
     row: bool = False  # a table row named by its header
     heading: str | None = None  # the heading cut off the line's start
+    number: int | None = None  # the source's number of a numbered item ("7. Write ..." -> 7)
+
+
+def _number(line: str) -> int | None:
+    """The number a numbered list item carries in the source ("7. Write ..." -> 7), else None."""
+    found = _NUMBERED.match(line)
+    return int(found.group(1)) if found else None
 
 
 def _lines(text: str) -> Iterator[_Line]:
@@ -163,7 +171,7 @@ def _lines(text: str) -> Iterator[_Line]:
                     yield _Line(rest, False, False, True, heading=later_heading)
                     continue
                 yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0,
-                            heading=heading if k == 0 else None)
+                            heading=heading if k == 0 else None, number=_number(line) if mark and k == 0 else None)
             first = False
 
 
@@ -171,7 +179,7 @@ def _structure(text: str) -> list[Sentence]:
     out: list[Sentence] = []
     current_item: int | None = None
     lead_in: int | None = None
-    for piece, starts_item, numbered, new_line, row, heading in _lines(text):
+    for piece, starts_item, numbered, new_line, row, heading, number in _lines(text):
         pos = len(out)
         if new_line:
             current_item, lead_in = None, None
@@ -180,7 +188,7 @@ def _structure(text: str) -> list[Sentence]:
             if current_item is None and lead_in is None and out and out[-1].text.rstrip().endswith(":"):
                 lead_in = pos - 1
             current_item = pos
-            sentence.item, sentence.numbered, sentence.lead_in = pos, numbered, lead_in
+            sentence.item, sentence.numbered, sentence.lead_in, sentence.number = pos, numbered, lead_in, number
         elif current_item is not None:
             sentence.item, sentence.numbered, sentence.lead_in = current_item, out[current_item].numbered, lead_in
         out.append(sentence)

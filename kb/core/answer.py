@@ -19,6 +19,7 @@ class Claim:
     kind: str = "point"  # how it is laid out: "point" (a bullet), "step" (numbered), "lead-in" (introduces steps)
     group: str = ""  # short label of the source or part it belongs to, shown once above its group
     continued: bool = False  # a step numbered on from the step before it, of the chunk before (a list over a boundary)
+    number: int | None = None  # a step's number in its source list ("7."): shown as the source numbers it
 
 
 @dataclass
