@@ -45,7 +45,7 @@ def answer_md(text: str) -> str:
     Links, images, HTML, headings, tables, LaTeX and directives from the text are
     neutralised; ``[n]`` citation markers are shown in bold.
     """
-    lines = []
+    lines: list[str] = []
     for line in (text or "").split("\n"):
         bullet = _BULLET.match(line)
         prefix, rest = ("- ", line[bullet.end():]) if bullet else ("", line)
