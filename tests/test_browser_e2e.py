@@ -123,6 +123,8 @@ def test_ask_cite_feedback_upload_and_cite_the_upload(app_url, tmp_path: Path) -
         cards = answer.get_by_test_id("stExpander")
         expect(cards.first).to_contain_text("[1]")
         expect(cards.first).to_contain_text("Ransomware")
+        steps = [line for line in answer.inner_text().split("\n") if re.match(r"\d{1,2}\. \S", line)]
+        assert len(steps) >= 2, answer.inner_text()  # each numbered step on a line of its own, not run together
         _shot(page, "01-chat-with-citations")
         cards.first.locator("summary").click()
         expect(cards.first.get_by_text("Highlighted:")).to_be_visible()
