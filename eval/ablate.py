@@ -32,6 +32,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "composer quotes from the shortlist only": {"compose_fill": False},
     "composer leads steps/priorities with the list": {"compose_list_lead": True},
     "composer reads the chunk a top passage runs into": {"compose_context": 3},
+    "composer never reads the start of a list it opens part-way": {"compose_list_start": False},
     "abstain by one-score threshold": {"abstention": "threshold"},
     "no vocabulary expansion": {"expand_vocabulary": False},
     "expansion words weigh as the user's own": {"expansion_weight": 1.0},

@@ -80,8 +80,10 @@ def test_the_ransomware_answer_reads_the_start_of_the_list_retrieval_cut_off(lib
     """Over the real store: retrieval returns items 6-10 of the "Before an attack" list; items 1-5 come as context."""
     from kb.answering.assistant import Assistant
 
-    with_context = Assistant(library_kb.settings.with_overrides(compose_context=3), kb=library_kb, journal=None)
-    without = Assistant(library_kb.settings.with_overrides(compose_context=0), kb=library_kb, journal=None)
+    with_context = Assistant(library_kb.settings.with_overrides(compose_context=3, compose_list_start=False),
+                             kb=library_kb, journal=None)
+    without = Assistant(library_kb.settings.with_overrides(compose_context=0, compose_list_start=False),
+                        kb=library_kb, journal=None)
     retrieved = with_context.retriever.retrieve(with_context._expand(QUESTION))
     firsts = [c for c in library_kb.store.chunks_of([retrieved[0].chunk.doc_id])
               if c.section == "Before an attack (preparation)" and "offline or immutable" in c.text]
@@ -95,6 +97,25 @@ def test_the_ransomware_answer_reads_the_start_of_the_list_retrieval_cut_off(lib
     assert cited.chunk_id == firsts[0].id and cited.snippet == firsts[0].text  # cited to its own chunk
     assert any(ref.get("context") and ref["chunk_id"] == firsts[0].id for ref in read.retrieved)
     assert len(read.text) <= library_kb.settings.max_answer_chars
+
+
+def test_an_answer_opening_part_way_through_a_list_reads_the_chunk_the_list_starts_in(library_kb) -> None:  # type: ignore[no-untyped-def]
+    """The default (no context depth): the draft opens on step 7 of "Before an attack", so the chunk holding
+    steps 1-5 is read and the answer composed again; it opens on step 1 and numbers as the brief does."""
+    import re
+
+    from kb.answering.assistant import Assistant
+
+    starting = Assistant(library_kb.settings.with_overrides(compose_context=0, compose_list_start=True),
+                         kb=library_kb, journal=None)
+    answer = starting.ask(QUESTION)
+    assert not answer.abstained and "offline or immutable" in answer.text
+    numbers = [int(n) for n in re.findall(r"(?m)^(\d+)\. ", answer.text.split("\n\n")[0])]
+    assert numbers[0] == 1 and numbers == sorted(numbers) and max(numbers) > 5, answer.text  # steps 1.. and 6-10
+    assert sum(1 for ref in answer.retrieved if ref.get("context")) == 1  # the one chunk before, nothing else
+    # a question of another shape is answered from what retrieval returned
+    other = starting.ask("What is double extortion in a ransomware attack?")
+    assert not any(ref.get("context") for ref in other.retrieved)
 
 
 def test_steps_keep_the_source_numbers_and_a_list_over_the_boundary_reads_in_source_order() -> None:

@@ -20,13 +20,13 @@ from kb.answering.abstention import gate_features, load_model
 from kb.answering.audit import build_record
 from kb.answering.compare import side_passages
 from kb.answering.composers import Composer, make_composer
-from kb.answering.context import with_context
+from kb.answering.context import list_start, with_context
 from kb.answering.extractive import ExtractiveComposer
 from kb.answering.layout import render as render_answer
 from kb.answering.links import deep_link
 from kb.answering.multipart import Part, merge_answers, split_question
 from kb.answering.retrieval import Filters, Passage, Retriever
-from kb.answering.shapes import question_shape
+from kb.answering.shapes import Shape, question_shape
 from kb.core.answer import Answer, Citation, Claim, Draft
 from kb.core.areas import area_label, classify
 from kb.core.documents import content_hash
@@ -130,6 +130,8 @@ class Assistant:
         timings["context"] = time.perf_counter() - mark
         mark = time.perf_counter()
         probe = self._probe(searched, reading, vector)
+        if probe is not None and self.settings.compose_list_start:
+            reading, probe = self._list_start(searched, reading, probe, vector)
         timings["compose"] = time.perf_counter() - mark
         features = gate_features(searched, passages, self.kb.keyword, draft=probe)
         evidence, answers = self._decide(features)
@@ -206,6 +208,19 @@ class Assistant:
         if not passages:
             return None
         return self.probe_composer.compose(question, passages, question_vector=vector)
+
+    def _list_start(self, question: str, reading: list[Passage], probe: Draft,
+                    vector: np.ndarray) -> tuple[list[Passage], Draft]:
+        """For a steps or priorities question whose draft opens on a numbered list part-way through, the
+        passages with the chunk the list begins in, and the draft composed again from them; else as they were."""
+        lead = probe.lead[0] if probe.lead else None
+        if (lead is None or lead.kind != "step" or (lead.number or 1) <= 1 or len(lead.sources) != 1
+                or question_shape(question).shape not in (Shape.STEPS, Shape.PRIORITY)):
+            return reading, probe
+        more = list_start(self.kb, reading, lead.sources[0], share=self.settings.compose_context_share,
+                          query_vector=vector)
+        again = None if more is None else self._probe(question, more, vector)
+        return (reading, probe) if more is None or again is None else (more, again)
 
     def _decide(self, features: dict[str, float]) -> tuple[float, bool]:
         """(evidence, answer?): the trained model's probability, or the one-score threshold gate."""

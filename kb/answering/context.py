@@ -24,7 +24,7 @@ from kb.answering.sentences import Sentence, passage_sentences
 from kb.core.documents import Chunk, is_current
 from kb.index.knowledge import KnowledgeBase
 
-__all__ = ["starts_cut", "ends_cut", "continues", "with_context", "neighbours", "arrange"]
+__all__ = ["starts_cut", "ends_cut", "continues", "with_context", "list_start", "neighbours", "arrange"]
 
 _ENDS = (".", "!", "?", ")", '"', "'", "\u201d")
 _FRESH_LIST = re.compile(r"^\s*1[.)]\s")  # a numbered list starting at its first item
@@ -78,6 +78,26 @@ def with_context(kb: KnowledgeBase, passages: Sequence[Passage], *, depth: int, 
     if depth <= 0 or not passages:
         return list(passages)
     return arrange(passages, neighbours(kb, passages, depth), depth=depth, share=share, query_vector=query_vector)
+
+
+def list_start(kb: KnowledgeBase, passages: Sequence[Passage], at: int, *, share: float,
+               query_vector: np.ndarray | None = None) -> list[Passage] | None:
+    """The passages with the unretrieved chunk before passage ``at`` read right before it, when the list
+    ``at`` opens part-way through begins there (:func:`continues`); None when there is no such chunk.
+
+    The ransomware brief's "Before an attack" steps 6-10 answer "what should we protect first?" from
+    their own chunk; steps 1-5 (offline backups, restore tests, MFA, patching) are in the chunk before.
+    """
+    passage = passages[at]
+    place = (passage.chunk.doc_id, passage.chunk.index - 1)
+    if place[1] < 0 or any((p.chunk.doc_id, p.chunk.index) == place for p in passages):
+        return None
+    before = neighbours(kb, [passage], 1).get(place)
+    if before is None or not continues(before[0], passage.chunk):
+        return None
+    out = list(passages)
+    out.insert(at, _context(before, passage, share=share, query_vector=query_vector, added=set()))
+    return out
 
 
 Found = dict[tuple[str, int], tuple[Chunk, "np.ndarray | None"]]

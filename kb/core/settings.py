@@ -163,6 +163,10 @@ class Settings(BaseSettings):
         "over the chunk boundary is read with the unretrieved neighbouring chunk it runs into (same document, cited "
         "to its own page); 0 (the default: measured no gain in key facts) reads the retrieved passages only."
     )
+    compose_list_start: bool = Field(
+        True, description="Offline composer: when a steps or priorities answer would open on a numbered list part-way "
+        "through (its step 6, say) whose earlier steps are in the chunk before, read that chunk too and answer again."
+    )
     compose_context_share: float = Field(
         0.9, ge=0.0, le=1.0, description="Offline composer: a neighbouring chunk read as context (compose_context) "
         "weighs this share of its passage's retrieval score."
