@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["body_start", "heading_words", "split_heading"]
+__all__ = ["SMALL_WORDS", "body_start", "heading_words", "split_heading"]
 
 MAX_HEADING_WORDS = 14  # a longer capitalised run is a sentence in title case, not a heading
 _WORD = re.compile(r"\S+")
@@ -30,7 +30,8 @@ _SECTION_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,4}\.?$")  # "3.2.1", "2.3
 _PAGE_NUMBER = re.compile(r"^\d{1,3}$")
 # a numbered caption or part: "Figure 2 - ", "Table 3-1. ", "Appendix A: " (a page number may come first)
 _LABEL = re.compile(r"^(?:\d{1,3}\s+)?(?:Figure|Table|Exhibit|Appendix|Chapter)\s+[A-Z0-9][\w.\-]{0,5}\s*[-\u2013\u2014:.]\s+")
-_SMALL = frozenset("a an the and or nor but of for to in on at by with from as vs vs. via per into onto & - – —".split())
+# the words a title-case heading keeps in lower case (a sentence quoted for itself has others)
+SMALL_WORDS = frozenset("a an the and or nor but of for to in on at by with from as vs vs. via per into onto & - – —".split())
 # Words that open a sentence far more often than they sit inside a title-case heading.
 _OPENERS = frozenset("""The This These That Those There Here It Its We You They Their Our Your A An When Whenever If
     Unless Once After Before During Since Because Although Though While Where Whether As Each Every All Any Both Many
@@ -67,7 +68,7 @@ def _heading_then_body(words: list[str]) -> int | None:
             return i
         if word.endswith((";", ".", "?", "!")) and i > 0 and not _SECTION_NUMBER.match(word):
             return None  # a sentence ends inside the run: not a heading
-        if bare.lower() in _SMALL or not bare:
+        if bare.lower() in SMALL_WORDS or not bare:
             continue
         if _capitalised(bare):
             last_capital = i
@@ -91,7 +92,7 @@ def _name_start(words: list[str], last_capital: int) -> int | None:
     first = last_capital
     while first > 0 and _capitalised(words[first - 1]):
         first -= 1
-    if last_capital <= 0 or words[last_capital - 1].lower() in _SMALL:
+    if last_capital <= 0 or words[last_capital - 1].lower() in SMALL_WORDS:
         return None
     if first > 0 and words[first - 1] in ("the", "a", "an"):
         return None

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kb.answering.glued_headings import split_heading
+from kb.answering.glued_headings import SMALL_WORDS, split_heading
 from kb.answering.readability import LIST_MARK, announces, leans_back, plain
 from kb.answering.safety import looks_like_injection
 from kb.core.text import paragraphs, split_sentences
@@ -39,7 +39,6 @@ _NUMBERED = re.compile(r"^\s*(\d{1,2})[.)]\s+")
 _SECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+[A-Z]")  # "2.3.2 Plan Elements"
 _BLANK = re.compile(r"__|(?:^|\s)_+(?=\s|$)")  # blanks of a form to fill in
 _LEADERS = re.compile(r"\.(?: ?\.){4}")  # a table of contents' dot leaders ("Preparation ........ 21")
-_TITLE_SMALL = frozenset("a an the and or of for to in on at by with from as vs".split())  # lower case inside a title
 _ENDS = (".", "!", "?", ":", ";", ")", '"', "'", "\u201d")
 _RULE_ROW = re.compile(r"^[\s|:\-]+$")  # a Markdown table's |---|---| line
 _ATTRIBUTES = re.compile(r"^\{:[^}]*\}")  # a kramdown attribute list ("{:.table.table-bordered}") under a table
@@ -75,7 +74,7 @@ def usable(sentence: str, *, item: bool = False, row: bool = False) -> bool:
         return True
     if not item and not sentence.rstrip().endswith(_ENDS):
         return False  # a heading or a label, not a sentence
-    if not item and sentence[:1].isdigit() and not any(w[:1].islower() and w not in _TITLE_SMALL for w in sentence.split()):
+    if not item and sentence[:1].isdigit() and not any(w[:1].islower() and w not in SMALL_WORDS for w in sentence.split()):
         return False  # a number, then only capitalised and small words: a heading line ("25 3.2 Detection and Analysis Figure 3-2.")
     letters = sum(ch.isalpha() for ch in sentence)
     return letters / len(sentence) > 0.55
@@ -160,14 +159,14 @@ def _lines(text: str) -> Iterator[_Line]:
             new_text = not mark and (first or body.endswith(":") or bool(_SECTION.match(body)))
             heading = None
             if not mark:
-                whole = body  # a PDF's page number or section heading run into the sentence is cut off
+                length = len(body)  # a PDF's page number or section heading run into the sentence is cut off
                 heading, body = split_heading(body)
-                new_text = new_text or body is not whole
+                new_text = new_text or len(body) < length  # text after a cut-off heading starts afresh
             for k, piece in enumerate(split_sentences(body)):
                 # a heading after the line's first sentence: "... education. 4.1 Competencies The ...", "Figure 3-2.
                 # Incident Response Life Cycle (Detection and Analysis) 3.2.1 Attack Vectors Incidents can ..."
                 later_heading, rest = split_heading(piece, numbered=True) if k > 0 else (None, piece)
-                if rest is not piece:
+                if len(rest) < len(piece):  # a heading was cut off its start
                     yield _Line(rest, False, False, True, heading=later_heading)
                     continue
                 yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0,
