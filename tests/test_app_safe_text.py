@@ -8,7 +8,7 @@ import pytest
 
 from kb.core.errors import IngestError
 from ui.library_admin import safe_file_name, save_upload
-from ui.safe_text import answer_md, escape_md, highlight_passage
+from ui.safe_text import answer_md, escape_md, export_md, highlight_passage
 
 HOSTILE = "See ![x](http://evil.example/pixel.png) or [click](javascript:alert(1)) <script>alert(1)</script> $x^2$ :red[big] # Heading"
 
@@ -46,6 +46,19 @@ def test_answer_md_puts_each_numbered_step_on_its_own_line_with_the_source_numbe
     assert lines[0].endswith("  ") and lines[1] == "1\\. Keep backups offline\\. **\\[1\\]**  "
     assert lines[2].startswith("7\\. Write an annex") and not lines[2].endswith(" ")
     assert lines[3] == "" and lines[5] == "- A point **\\[2\\]**"
+
+
+def test_export_md_keeps_each_line_and_the_source_numbers_in_a_markdown_viewer() -> None:
+    text = ("Ransomware · Before an attack:\n1. Keep backups offline. [1]\n7) Write an annex. [1]\n\n- A point [2]\n\n"
+            "Sources:\n[1] Ransomware preparedness - file:///library/r.md\n[2] Federal recommendations - https://x.test/a")
+    lines = export_md(text).split("\n")
+    # a hard break ends every line another line follows; the last line of a paragraph is left alone
+    assert lines[0] == "Ransomware · Before an attack:  " and lines[2] == "7\\) Write an annex. [1]" and lines[3] == ""
+    # "1\." and "7\)" are shown as written: a viewer would renumber an ordered list 1, 2
+    assert lines[1] == "1\\. Keep backups offline. [1]  "
+    assert lines[4] == "- A point [2]" and lines[6:] == ["Sources:  ", "[1] Ransomware preparedness - file:///library/r.md  ",
+                                                        "[2] Federal recommendations - https://x.test/a"]
+    assert export_md("").split("\n") == [""]
 
 
 def test_highlight_marks_the_supporting_sentence_only() -> None:

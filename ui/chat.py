@@ -25,7 +25,7 @@ from ui import history, identity, resources
 from ui.citations import area_badges, citation_card
 from ui.guard import guarded
 from ui.history import PENDING, TURNS, Turn
-from ui.safe_text import answer_md, escape_md
+from ui.safe_text import answer_md, escape_md, export_md
 
 __all__ = ["render", "Turn", "conversation_markdown", "starter_questions", "build_filters"]
 
@@ -59,7 +59,7 @@ def conversation_markdown(turns: list[Turn], now: datetime | None = None) -> str
     now = now or datetime.now(UTC)
     lines = ["# CTO Assistant conversation", "", f"Exported {now:%Y-%m-%d %H:%M} UTC", ""]
     for number, turn in enumerate(turns, start=1):
-        lines += [f"## {number}. {turn.question}", "", turn.answer.to_markdown(), ""]
+        lines += [f"## {number}. {turn.question}", "", export_md(turn.answer.to_markdown()), ""]
         lines += [f"> Note: {notice}" for notice in turn.answer.notices]
         if turn.answer.notices:
             lines.append("")

@@ -21,12 +21,13 @@ from collections.abc import Sequence
 
 from kb.core.text import content_words, paragraphs, split_sentences
 
-__all__ = ["escape_md", "answer_md", "highlight_passage", "normalise"]
+__all__ = ["escape_md", "answer_md", "export_md", "highlight_passage", "normalise"]
 
 _ALL_PUNCT = frozenset(string.punctuation)
 _KEEP_IN_ANSWERS = frozenset("*`")  # emphasis and code spans cannot fetch or run anything
 _BULLET = re.compile(r"^(\s*)[-*]\s+")
 _STEP = re.compile(r"^\d{1,3}[.)]\s")  # a numbered step, shown with the source's number (escaped: never renumbered)
+_STEP_NUMBER = re.compile(r"^(\d{1,3})([.)])(?=\s)")
 _MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
 
 
@@ -54,6 +55,21 @@ def answer_md(text: str) -> str:
             lines[-1] += "  "  # a hard line break: each step on its own line, under its label or the step before
         lines.append(prefix + _MARKER.sub(r"**\\[\1\\]**", escaped))
     return "\n".join(lines)
+
+
+def export_md(text: str) -> str:
+    """An answer with its sources as lines of a Markdown file (the conversation export): each line stays a line
+    in a Markdown viewer (a hard break ends it) and a step keeps the source's number ("7\\." is not renumbered).
+
+    The text is otherwise kept as written: the file is read outside the app, where nothing on the page runs.
+    """
+    lines = (text or "").split("\n")
+    out = []
+    for index, line in enumerate(lines):
+        line = _STEP_NUMBER.sub(r"\1\\\2", line)
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        out.append(f"{line}  " if line.strip() and following.strip() else line)
+    return "\n".join(out)
 
 
 def normalise(text: str) -> str:
