@@ -122,6 +122,29 @@ def test_a_duration_question_needs_a_duration_in_the_cited_sentences(index) -> N
     assert _signals(index, question, "Test a restore of the student information system.")["duration_unanswered"] == 1.0
 
 
+def test_a_figure_asked_by_its_unit_or_as_a_count_needs_that_figure_cited() -> None:
+    from kb.answering.gate_signals import figure_unanswered
+
+    premium = "What is the average cyber insurance premium per student for school districts in 2025?"
+    assert figure_unanswered(premium, "Premiums rose sharply for many districts in 2024 as insurers tightened terms.") == 1.0
+    assert figure_unanswered(premium, "The FCC capped support at $13.60 per student over the three years.") == 0.0
+    monthly = "is starlink business worth it and what does it cost per month?"
+    assert figure_unanswered(monthly, "Satellite service for an admin building runs about $120 monthly.") == 0.0
+    assert figure_unanswered(monthly, "Satellite service is an option where no fiber reaches the building.") == 1.0
+    count = "Exactly how many U.S. school districts were running an Ed-Fi ODS as of 2025?"
+    assert figure_unanswered(count, "Ed-Fi is used by state agencies and many districts.") == 1.0
+    assert figure_unanswered(count, "The FCC selected 707 participants: 645 schools and districts, 50 libraries.") == 0.0
+    # the counted word's stem: "how many applicants" is answered by "2,734 applications"
+    assert figure_unanswered("how many applicants got picked?", "The FCC received 2,734 applications.") == 0.0
+    # no figure asked by unit or count ("how long" is duration_unanswered's; "how much" asks_amount's)
+    assert figure_unanswered("How many days do we have to notify parents?", "Notify promptly.") == 0.0
+    assert figure_unanswered("How should we budget for devices?", "Plan a replacement cycle.") == 0.0
+    # the way to a figure, not the figure: a method answers it
+    assert figure_unanswered("How do I figure out what one Chromebook really costs us per year, all in?",
+                             "List every cost category and assign a yearly amount.") == 0.0
+    assert figure_unanswered("how to count how many devices we have", "Use the MDM inventory.") == 0.0
+
+
 def test_a_choice_between_named_products_needs_both_named_in_the_answer(index) -> None:  # type: ignore[no-untyped-def]
     question = "is 1password or lastpass better as a password manager for our tech staff?"
     signals = _signals(index, question, PASSWORDS)

@@ -18,7 +18,9 @@ A small logistic model over cheap signals, trained and cross-validated on the go
   anything;
 - the names the subject uses ("What does PowerSchool cost per student?") that the cited
   sentences, and the titles and headings of their passages, leave out;
-- whether the question asks for a figure (a price, a count, a deadline).
+- whether the question asks for a figure (a price, a count, a deadline), and whether a figure asked
+  for by its unit ("per student", "per month") or as a count ("how many districts") goes unstated in
+  the cited sentences (``gate_signals.figure_unanswered``).
 
 ``gate_features`` reports more signals than the model reads (the candidates of
 ``python -m eval train-gate --ablate``).
@@ -47,7 +49,7 @@ MODEL_PATH = Path(__file__).resolve().parent / "abstention_model.json"
 # the other signals gate_features reports moved held-out abstention by noise, or (the scene's unknown
 # words) learned a sign that does not carry over to questions worded another way.
 FEATURES = ("dense", "coverage", "cited_rare_coverage", "agree_share", "keyword_top", "missing_asked",
-            "asks_amount", "unknown_subject", "names_uncited", "dense_shortfall")
+            "asks_amount", "unknown_subject", "names_uncited", "dense_shortfall", "figure_unanswered")
 # MiniLM cosine below which the best passage shares no topic with the question (recipes, sport, personal
 # finance score 0.07-0.25 against the gold libraries; their covered questions 0.26 and up). The model's
 # weight on `dense` is linear, so without this hinge an off-topic question whose words the library happens

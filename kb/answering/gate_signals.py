@@ -49,7 +49,7 @@ from kb.index.keyword import KeywordIndex, tokenize
 __all__ = ["split_subject", "unknown_subject", "answerability_signals", "cited_headers", "lead_document", "SIGNALS"]
 
 SIGNALS = ("unknown_subject", "unknown_scene", "names_uncited", "focus_cited", "focus_passages", "together", "agree_top3",
-           "duration_unanswered", "choice", "choice_uncited", "subject_uncited", "rare_uncited", "cited_doc_agree")
+           "duration_unanswered", "figure_unanswered", "choice", "choice_uncited", "subject_uncited", "rare_uncited", "cited_doc_agree")
 RARE = 0.6  # a word is rare in the library when its idf is at least this share of an unseen word's
 
 _SENTENCE_END = re.compile(r"(?<!\.\.)(?<=[.?!])\s+")  # casual "..." runs on: it ends no sentence
@@ -68,6 +68,15 @@ _DURATION_ASKED = re.compile(r"\bhow (?:long|soon|quickly|fast)\b|\bhow many (?:
                              re.IGNORECASE)
 _DURATION = re.compile(r"\b\d[\d,.]*\s*(?:-|to)?\s*\d*\s*(?:hours?|days?|weeks?|months?|years?|minutes?)\b|"
                        r"\b(?:annually|quarterly|monthly|weekly|daily|hours?|days?|weeks?|months?|years?)\b", re.IGNORECASE)
+# a figure asked for by its unit ("premium per student", "cost per month") or as a count of things ("how many districts")
+_PER_UNIT = re.compile(r"\bper[- ](student|pupil|month|year|seat|user|device|school|teacher|employee)s?\b", re.IGNORECASE)
+_UNIT_SAID = {"pupil": "student", "employee": "staff"}  # the word a source may use for the unit instead
+_HOW_MANY = re.compile(r"\bhow many\s+(?:[\w.'-]+\s+){0,3}?([a-z][a-z-]*[a-rt-z]s)\b", re.IGNORECASE)
+_NUMBER = r"(?:\$\s?)?\d[\d,.]*\s*(?:%|percent|million|billion|thousand|k\b)?"
+# ... unless the question asks for the way to work it out ("how do I figure out what one Chromebook costs per year")
+_METHOD = re.compile(r"\bhow (?:do|can|should|would|could) (?:i|we|you|a district|districts)\s+(?:\w+\s+)?"
+                     r"(?:figure|work|calculate|estimate|compute|determine|find|measure|track|count|budget|plan)\b|"
+                     r"\bhow to\b", re.IGNORECASE)
 # the question asks to choose between named things, or for a product to buy
 _CHOICE = re.compile(r"\b(?:vs\.?|versus)\s|\bor\b[^?]*\b(?:better|cheaper|best|prefer|like better)\b|"
                      r"\bwhich (?:one|brand|brands|vendor|vendors|product|products|model|models|tool|tools)\b|"
@@ -204,6 +213,29 @@ def _subject_uncited(subject: str, cited: set[str], index: KeywordIndex) -> tupl
     return max(uncited, default=0.0), float(sum(1 for r in uncited if r >= RARE))
 
 
+def figure_unanswered(subject: str, cited_text: str) -> float:
+    """1 when the subject asks for a figure by its unit or as a count and no cited sentence states one: "the
+    average premium per student" answered without a number per student, "how many districts run Ed-Fi" without
+    a number of districts; 0 when it asks for no such figure, asks how to work one out, or one is stated.
+    """
+    wanted: list[str] = []
+    if _METHOD.search(subject):
+        return 0.0  # the way to a figure is asked, not the figure
+    if (unit := _PER_UNIT.search(subject)) is not None:
+        word = unit.group(1).lower()
+        said = _UNIT_SAID.get(word, word)
+        wanted.append(rf"{_NUMBER}[^.;]{{0,60}}\b(?:per|a|each|every)\s+(?:{word}|{said})")
+        if word in ("month", "year"):
+            wanted.append(rf"{_NUMBER}[^.;]{{0,60}}\b{'monthly' if word == 'month' else '(?:annually|yearly)'}\b")
+    if (count := _HOW_MANY.search(subject)) is not None:
+        noun = count.group(1).lower()
+        if noun not in ("days", "weeks", "months", "years", "hours", "minutes"):  # durations: duration_unanswered
+            wanted.append(rf"{_NUMBER}\s+(?:[\w.'-]+\s+){{0,3}}{re.escape(noun[:6] if len(noun) > 7 else noun[:-1])}")
+    if not wanted:
+        return 0.0
+    return float(not any(re.search(pattern, cited_text, re.IGNORECASE) for pattern in wanted))
+
+
 def _name_cited(name: str, cited: set[str], index: KeywordIndex) -> bool:
     """The name's words are cited, or (an acronym) its long form's are: "CSF" by "Cybersecurity Framework"."""
     if set(tokenize(name)) <= cited:
@@ -247,6 +279,7 @@ def answerability_signals(question: str, passages: Sequence[Passage], index: Key
         "together": _together(rare, passages[:5]),
         "agree_top3": _agreement(passages),
         "duration_unanswered": float(bool(_DURATION_ASKED.search(subject)) and not _DURATION.search(cited_text)),
+        "figure_unanswered": figure_unanswered(subject, cited_text),
         "choice": choice,
         "choice_uncited": choice_uncited,
         "subject_uncited": rarest_uncited,
