@@ -71,6 +71,7 @@ _DURATION = re.compile(r"\b\d[\d,.]*\s*(?:-|to)?\s*\d*\s*(?:hours?|days?|weeks?|
 # a figure asked for by its unit ("premium per student", "cost per month") or as a count of things ("how many districts")
 _PER_UNIT = re.compile(r"\bper[- ](student|pupil|month|year|seat|user|device|school|teacher|employee)s?\b", re.IGNORECASE)
 _UNIT_SAID = {"pupil": "student", "employee": "staff"}  # the word a source may use for the unit instead
+# the first plural noun after "how many" (a plural, not "-ss": "how many U.S. school districts" -> "districts")
 _HOW_MANY = re.compile(r"\bhow many\s+(?:[\w.'-]+\s+){0,3}?([a-z][a-z-]*[a-rt-z]s)\b", re.IGNORECASE)
 _NUMBER = r"(?:\$\s?)?\d[\d,.]*\s*(?:%|percent|million|billion|thousand|k\b)?"
 # ... unless the question asks for the way to work it out ("how do I figure out what one Chromebook costs per year")
@@ -218,9 +219,9 @@ def figure_unanswered(subject: str, cited_text: str) -> float:
     average premium per student" answered without a number per student, "how many districts run Ed-Fi" without
     a number of districts; 0 when it asks for no such figure, asks how to work one out, or one is stated.
     """
-    wanted: list[str] = []
     if _METHOD.search(subject):
         return 0.0  # the way to a figure is asked, not the figure
+    wanted: list[str] = []  # patterns of a stated figure, any one of which answers
     if (unit := _PER_UNIT.search(subject)) is not None:
         word = unit.group(1).lower()
         said = _UNIT_SAID.get(word, word)
@@ -229,8 +230,9 @@ def figure_unanswered(subject: str, cited_text: str) -> float:
             wanted.append(rf"{_NUMBER}[^.;]{{0,60}}\b{'monthly' if word == 'month' else '(?:annually|yearly)'}\b")
     if (count := _HOW_MANY.search(subject)) is not None:
         noun = count.group(1).lower()
+        stem = noun[:6] if len(noun) > 7 else noun[:-1]  # "applicants" -> "applic" (2,734 applications), "spares" -> "spare"
         if noun not in ("days", "weeks", "months", "years", "hours", "minutes"):  # durations: duration_unanswered
-            wanted.append(rf"{_NUMBER}\s+(?:[\w.'-]+\s+){{0,3}}{re.escape(noun[:6] if len(noun) > 7 else noun[:-1])}")
+            wanted.append(rf"{_NUMBER}\s+(?:[\w.'-]+\s+){{0,3}}{re.escape(stem)}")
     if not wanted:
         return 0.0
     return float(not any(re.search(pattern, cited_text, re.IGNORECASE) for pattern in wanted))
