@@ -26,8 +26,7 @@ __all__ = ["escape_md", "answer_md", "export_md", "highlight_passage", "normalis
 _ALL_PUNCT = frozenset(string.punctuation)
 _KEEP_IN_ANSWERS = frozenset("*`")  # emphasis and code spans cannot fetch or run anything
 _BULLET = re.compile(r"^(\s*)[-*]\s+")
-_STEP = re.compile(r"^\d{1,3}[.)]\s")  # a numbered step, shown with the source's number (escaped: never renumbered)
-_STEP_NUMBER = re.compile(r"^(\d{1,3})([.)])(?=\s)")
+_STEP_NUMBER = re.compile(r"^(\d{1,3})([.)])(?=\s)")  # a step, shown with the source's number (escaped: never renumbered)
 _MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
 
 
@@ -51,7 +50,7 @@ def answer_md(text: str) -> str:
         bullet = _BULLET.match(line)
         prefix, rest = ("- ", line[bullet.end():]) if bullet else ("", line)
         escaped = _escape(rest, _KEEP_IN_ANSWERS)
-        if _STEP.match(line) and lines and lines[-1]:
+        if _STEP_NUMBER.match(line) and lines and lines[-1]:
             lines[-1] += "  "  # a hard line break: each step on its own line, under its label or the step before
         lines.append(prefix + _MARKER.sub(r"**\\[\1\\]**", escaped))
     return "\n".join(lines)
@@ -64,7 +63,7 @@ def export_md(text: str) -> str:
     The text is otherwise kept as written: the file is read outside the app, where nothing on the page runs.
     """
     lines = (text or "").split("\n")
-    out = []
+    out: list[str] = []
     for index, line in enumerate(lines):
         line = _STEP_NUMBER.sub(r"\1\\\2", line)
         following = lines[index + 1] if index + 1 < len(lines) else ""
