@@ -133,7 +133,15 @@ def test_a_figure_asked_by_its_unit_or_as_a_count_needs_that_figure_cited() -> N
     assert figure_unanswered(monthly, "Satellite service is an option where no fiber reaches the building.") == 1.0
     count = "Exactly how many U.S. school districts were running an Ed-Fi ODS as of 2025?"
     assert figure_unanswered(count, "Ed-Fi is used by state agencies and many districts.") == 1.0
+    assert figure_unanswered(count, "In 2025 more districts joined state Ed-Fi programs.") == 1.0  # a year counts nothing
     assert figure_unanswered(count, "The FCC selected 707 participants: 645 schools and districts, 50 libraries.") == 0.0
+    # a unit the source words its own way, a number in words, the counted thing before its number
+    bandwidth = "How much internet bandwidth per student should a district plan for?"
+    assert figure_unanswered(bandwidth, "Schools should have 100 Mbps per 1,000 students and staff.") == 0.0
+    assert figure_unanswered(bandwidth, "1 Gbps per 1,000 users equals 1 Mbps per user.") == 0.0
+    assert figure_unanswered(bandwidth, "Plan bandwidth for peaks, not averages.") == 1.0
+    assert figure_unanswered("How many wireless access points per classroom?",
+                             "Access points should be placed one per classroom for dense coverage.") == 0.0
     # the counted word's stem: "how many applicants" is answered by "2,734 applications"
     assert figure_unanswered("how many applicants got picked?", "The FCC received 2,734 applications.") == 0.0
     # no figure asked by unit or count ("how long" is duration_unanswered's; "how much" asks_amount's)

@@ -70,10 +70,13 @@ _DURATION = re.compile(r"\b\d[\d,.]*\s*(?:-|to)?\s*\d*\s*(?:hours?|days?|weeks?|
                        r"\b(?:annually|quarterly|monthly|weekly|daily|hours?|days?|weeks?|months?|years?)\b", re.IGNORECASE)
 # a figure asked for by its unit ("premium per student", "cost per month") or as a count of things ("how many districts")
 _PER_UNIT = re.compile(r"\bper[- ](student|pupil|month|year|seat|user|device|school|teacher|employee)s?\b", re.IGNORECASE)
-_UNIT_SAID = {"pupil": "student", "employee": "staff"}  # the word a source may use for the unit instead
+# the words a source may use for the unit instead: "1 Mbps per user", "100 Mbps per 1,000 students and staff"
+_UNIT_SAID = {"student": "students?|pupils?|users?|learners?", "pupil": "students?|pupils?|users?|learners?",
+              "user": "users?|students?", "employee": "employees?|staff", "teacher": "teachers?|staff"}
 # the first plural noun after "how many" (a plural, not "-ss": "how many U.S. school districts" -> "districts")
 _HOW_MANY = re.compile(r"\bhow many\s+(?:[\w.'-]+\s+){0,3}?([a-z][a-z-]*[a-rt-z]s)\b", re.IGNORECASE)
-_NUMBER = r"(?:\$\s?)?\d[\d,.]*\s*(?:%|percent|million|billion|thousand|k\b)?"
+_NUMBER = (r"(?:(?:\$\s?)?(?<![\w.,])(?!(?:19|20)\d\d\b)\d[\d,.]*\s*(?:%|percent|million|billion|thousand|k\b)?|"  # not a year
+           r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand)\b)")
 # ... unless the question asks for the way to work it out ("how do I figure out what one Chromebook costs per year")
 _METHOD = re.compile(r"\bhow (?:do|can|should|would|could) (?:i|we|you|a district|districts)\s+(?:\w+\s+)?"
                      r"(?:figure|work|calculate|estimate|compute|determine|find|measure|track|count|budget|plan)\b|"
@@ -224,15 +227,16 @@ def figure_unanswered(subject: str, cited_text: str) -> float:
     wanted: list[str] = []  # patterns of a stated figure, any one of which answers
     if (unit := _PER_UNIT.search(subject)) is not None:
         word = unit.group(1).lower()
-        said = _UNIT_SAID.get(word, word)
-        wanted.append(rf"{_NUMBER}[^.;]{{0,60}}\b(?:per|a|each|every)\s+(?:{word}|{said})")
+        said = _UNIT_SAID.get(word, f"{word}s?")
+        wanted.append(rf"{_NUMBER}[^.;]{{0,60}}\b(?:per|a|an|each|every)\s+(?:[\d,.]+\s+)?(?:{said})\b")
         if word in ("month", "year"):
             wanted.append(rf"{_NUMBER}[^.;]{{0,60}}\b{'monthly' if word == 'month' else '(?:annually|yearly)'}\b")
     if (count := _HOW_MANY.search(subject)) is not None:
         noun = count.group(1).lower()
         stem = noun[:6] if len(noun) > 7 else noun[:-1]  # "applicants" -> "applic" (2,734 applications), "spares" -> "spare"
         if noun not in ("days", "weeks", "months", "years", "hours", "minutes"):  # durations: duration_unanswered
-            wanted.append(rf"{_NUMBER}\s+(?:[\w.'-]+\s+){{0,3}}{re.escape(stem)}")
+            # a number in the same sentence as the counted thing, either side ("one per classroom" after "access points")
+            wanted.append(rf"{_NUMBER}[^.;]{{0,60}}\b{re.escape(stem)}|\b{re.escape(stem)}\w*[^.;]{{0,60}}{_NUMBER}")
     if not wanted:
         return 0.0
     return float(not any(re.search(pattern, cited_text, re.IGNORECASE) for pattern in wanted))
