@@ -124,11 +124,10 @@ def _table_rows(lines: list[str]) -> list[str | None]:
 class _Line(NamedTuple):
     text: str
     starts_item: bool  # the first sentence of a list item
-    numbered: bool  # of a numbered list item
     new_text: bool  # ends any list before it
     row: bool = False  # a table row named by its header
     heading: str | None = None  # the heading cut off the line's start
-    number: int | None = None  # the source's number of a numbered item ("7. Write ..." -> 7)
+    number: int | None = None  # the source's number of a numbered item's first sentence ("7. Write ..." -> 7)
 
 
 def _number(line: str) -> int | None:
@@ -151,7 +150,7 @@ def _lines(text: str) -> Iterator[_Line]:
         for line, row in zip(lines, _table_rows(lines), strict=True):
             if row is not None:
                 if row:
-                    yield _Line(row, False, False, True, row=True)
+                    yield _Line(row, False, True, row=True)
                 first = False
                 continue
             mark = LIST_MARK.match(line)
@@ -167,9 +166,9 @@ def _lines(text: str) -> Iterator[_Line]:
                 # Incident Response Life Cycle (Detection and Analysis) 3.2.1 Attack Vectors Incidents can ..."
                 later_heading, rest = split_heading(piece, numbered=True) if k > 0 else (None, piece)
                 if len(rest) < len(piece):  # a heading was cut off its start
-                    yield _Line(rest, False, False, True, heading=later_heading)
+                    yield _Line(rest, False, True, heading=later_heading)
                     continue
-                yield _Line(piece, bool(mark) and k == 0, bool(mark) and bool(_NUMBERED.match(line)), new_text and k == 0,
+                yield _Line(piece, bool(mark) and k == 0, new_text and k == 0,
                             heading=heading if k == 0 else None, number=_number(line) if mark and k == 0 else None)
             first = False
 
@@ -178,7 +177,7 @@ def _structure(text: str) -> list[Sentence]:
     out: list[Sentence] = []
     current_item: int | None = None
     lead_in: int | None = None
-    for piece, starts_item, numbered, new_line, row, heading, number in _lines(text):
+    for piece, starts_item, new_line, row, heading, number in _lines(text):
         pos = len(out)
         if new_line:
             current_item, lead_in = None, None
@@ -187,7 +186,8 @@ def _structure(text: str) -> list[Sentence]:
             if current_item is None and lead_in is None and out and out[-1].text.rstrip().endswith(":"):
                 lead_in = pos - 1
             current_item = pos
-            sentence.item, sentence.numbered, sentence.lead_in, sentence.number = pos, numbered, lead_in, number
+            sentence.item, sentence.lead_in, sentence.number = pos, lead_in, number
+            sentence.numbered = number is not None
         elif current_item is not None:
             sentence.item, sentence.numbered, sentence.lead_in = current_item, out[current_item].numbered, lead_in
         out.append(sentence)
