@@ -71,8 +71,9 @@ _DURATION = re.compile(r"\b\d[\d,.]*\s*(?:-|to)?\s*\d*\s*(?:hours?|days?|weeks?|
 # a figure asked for by its unit ("premium per student", "cost per month") or as a count of things ("how many districts")
 _PER_UNIT = re.compile(r"\bper[- ](student|pupil|month|year|seat|user|device|school|teacher|employee)s?\b", re.IGNORECASE)
 # the words a source may use for the unit instead: "1 Mbps per user", "100 Mbps per 1,000 students and staff"
-_UNIT_SAID = {"student": "students?|pupils?|users?|learners?", "pupil": "students?|pupils?|users?|learners?",
-              "user": "users?|students?", "employee": "employees?|staff", "teacher": "teachers?|staff"}
+_LEARNERS = "students?|pupils?|users?|learners?"
+_UNIT_SAID = {"student": _LEARNERS, "pupil": _LEARNERS, "user": "users?|students?", "employee": "employees?|staff",
+              "teacher": "teachers?|staff"}
 # the first plural noun after "how many" (a plural, not "-ss": "how many U.S. school districts" -> "districts")
 _HOW_MANY = re.compile(r"\bhow many\s+(?:[\w.'-]+\s+){0,3}?([a-z][a-z-]*[a-rt-z]s)\b", re.IGNORECASE)
 _NUMBER = (r"(?:(?:\$\s?)?(?<![\w.,])(?!(?:19|20)\d\d\b)\d[\d,.]*\s*(?:%|percent|million|billion|thousand|k\b)?|"  # not a year

@@ -27,7 +27,7 @@ def _lines(points: Sequence[Claim], mark: Callable[[Claim], str], lead_group: st
             step = 0  # each source's steps are numbered from 1
             lines.append(f"\n{claim.group}:")
         if claim.kind == "step":
-            if step and claim.sources != previous and not claim.continued:
+            if step and not _runs_on(claim, previous):
                 step = 0  # another passage's steps are another list (unless it runs on from the chunk before)
             previous = claim.sources
             step = claim.number or step + 1  # the source's own number: quoting items 7 and 9 never renumbers them 1, 2
@@ -56,7 +56,12 @@ def render(draft: Draft, mark: Callable[[Claim], str]) -> str:
     return ("\n" if runs_on else "\n\n").join(part for part in (head, body) if part)
 
 
+def _runs_on(step: Claim, previous: list[int] | None) -> bool:
+    """True when a step goes on with the list of the step before it (from ``previous``): the same passage, or
+    the chunk it continues."""
+    return step.sources == previous or step.continued
+
+
 def _same_list(step: Claim, after: Claim, group: str) -> bool:
     """True when ``after`` is the next step of the list ``step`` leads: laid out right under it."""
-    return (after.kind == "step" and (not after.group or after.group == group)
-            and (after.sources == step.sources or after.continued))
+    return after.kind == "step" and (not after.group or after.group == group) and _runs_on(after, step.sources)
