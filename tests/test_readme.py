@@ -14,7 +14,7 @@ def test_settings_table_matches_the_settings_object() -> None:
     text = README.read_text(encoding="utf-8")
     match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->", text, re.S)
     assert match, "README lost its settings-table markers"
-    assert match.group(1) == settings_table(), "README configuration table is stale: regenerate it with python -m kb.settings"
+    assert match.group(1) == settings_table(), "README configuration table is stale: regenerate it with python -m kb.core.settings"
 
 
 def test_quickstart_is_two_commands_and_make_knows_them() -> None:

@@ -14,6 +14,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -61,10 +62,26 @@ def _counting_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return rows
 
 
+def _brute_force(kb: KnowledgeBase) -> Callable[[Any, int, Filters], list[Any]]:
+    """An exact vector search the slowest way: every stored chunk read back, scored and sorted in Python."""
+    chunks, vectors = kb.store.get_chunks([c.id for c in kb.store.iter_chunks()], with_embeddings=True)
+    assert vectors is not None
+    order = {cid: n for n, cid in enumerate(kb.keyword.ids)}  # ties: the earlier index entry first, as retrieval does
+
+    def search(vector: Any, k: int, filters: Filters) -> list[Any]:
+        scored = [(float(v @ vector), c, v) for c, v in zip(chunks, vectors, strict=True)
+                  if c.id in order and filters.allows(kb.keyword.meta_of(c.id))]
+        scored.sort(key=lambda t: (-t[0], order[t[1].id]))
+        return [SimpleNamespace(chunk=c, vector=v, score=score) for score, c, v in scored[:k]]
+    return search
+
+
 def _reference(retriever: Retriever, question: str, filters: Filters | None = None, *, k: int | None = None,
-               areas: list[str] | None = None) -> list[Passage]:
+               areas: list[str] | None = None, dense: Callable[[Any, int, Filters], list[Any]] | None = None,
+               ) -> list[Passage]:
     """Retrieval the long way round, as it was before issue #20's shortcuts: the vector search returns every hit's
-    chunk and vector, and every candidate of the neighbour-support head is read from the store."""
+    chunk and vector, and every candidate of the neighbour-support head is read from the store. ``dense`` replaces
+    Chroma's graph search (an exact search, :func:`_brute_force`)."""
     kb, s = retriever.kb, retriever.settings
     filters, k = filters or Filters(), k or s.top_k
     done, index = kb.done_docs(), kb.keyword
@@ -72,8 +89,8 @@ def _reference(retriever: Retriever, question: str, filters: Filters | None = No
     keyword = dict(index.search(question, s.fetch_k, mask=filters.keyword_mask(index), extra="; ".join(added),
                                 extra_weight=s.expansion_weight))
     vector = kb.embedder.embed_batch([f"{question} ({'; '.join(added)})" if added else question])[0]
-    known = {h.chunk.id: h for h in kb.store.search(vector, s.fetch_k, filters.chroma_where())
-             if is_current(h.chunk, done.get(h.chunk.doc_id))}
+    hits = dense(vector, s.fetch_k, filters) if dense else kb.store.search(vector, s.fetch_k, filters.chroma_where())
+    known = {h.chunk.id: h for h in hits if is_current(h.chunk, done.get(h.chunk.doc_id))}
     fused = retriever._fuse({cid: hit.score for cid, hit in known.items()}, keyword)
     if areas and s.area_boost:
         top = max(fused.values())
@@ -98,7 +115,8 @@ def test_every_gold_question_ranks_as_the_long_way_round(library_kb: KnowledgeBa
                                                          fusion: str) -> None:
     questions = [(item.question, item.area) for item in load_gold("library")]
     assert len(questions) > 100
-    retriever = Retriever(library_kb, library_kb.settings.with_overrides(neighbour_support=0.1, fusion=fusion, mmr=False))
+    retriever = Retriever(library_kb, library_kb.settings.with_overrides(neighbour_support=0.1, fusion=fusion, mmr=False,
+                                                                         exact_search_max_chunks=0))
     assert all(isinstance(m.get("index"), int) and m.get("rev") for m in library_kb.keyword.meta)
     rows = _counting_rows(monkeypatch)
     fast = _all_ways(retriever.retrieve, questions)
@@ -108,6 +126,21 @@ def test_every_gold_question_ranks_as_the_long_way_round(library_kb: KnowledgeBa
     assert fast == slow
     assert sum(len(found) for found in fast) > 3 * len(questions) * 4  # real result lists, not empty ones
     assert fast_rows < 0.3 * sum(rows)  # about 8 chunks a question come out of the store instead of about 50
+
+
+@pytest.mark.slow
+def test_the_exact_vector_search_ranks_as_a_brute_force_over_every_stored_vector(library_kb: KnowledgeBase) -> None:
+    """Below exact_search_max_chunks the vector search is a product over the snapshot's vectors: the very chunks a
+    sort of every stored vector finds, in its order, with its scores (to float32 rounding), plain, boosted, filtered."""
+    assert library_kb.exact is not None and len(library_kb.exact.ids) == len(library_kb.keyword)
+    questions = [(item.question, item.area) for item in load_gold("library")]
+    retriever = Retriever(library_kb, library_kb.settings.with_overrides(neighbour_support=0.1, mmr=False))
+    exact = _all_ways(retriever.retrieve, questions)
+    slow = _all_ways(functools.partial(_reference, retriever, dense=_brute_force(library_kb)), questions)
+    assert [[row[:4] for row in found] for found in exact] == [[row[:4] for row in found] for found in slow]
+    assert all(row[4] == pytest.approx(other[4], abs=1e-5) and row[5] == pytest.approx(other[5], abs=1e-5)
+               for found, others in zip(exact, slow, strict=True) for row, other in zip(found, others, strict=True))
+    assert sum(len(found) for found in exact) > 3 * len(questions) * 4
 
 
 @pytest.mark.slow

@@ -198,10 +198,15 @@ class Retriever:
                done: dict[str, DocRecord]) -> tuple[dict[str, float], dict[str, Chunk]]:
         """The vector search's current hits (id: cosine, best first) and those of them the keyword index does not hold.
 
-        A hit is current when the keyword index's entry for it (the chunk's stored metadata when
+        Exact over the keyword snapshot's own vectors when the knowledge base keeps them
+        (:mod:`kb.index.exact`); otherwise Chroma's graph search, whose hits are checked: a
+        hit is current when the keyword index's entry for it (the chunk's stored metadata when
         the index was built for this manifest) belongs to the version of its document that is
         done; a hit without an entry (written since) is read from the store and checked the same way.
         """
+        exact = self.kb.exact if self.settings.exact_search_max_chunks else None
+        if exact is not None and exact.ids is index.ids:  # every entry of this snapshot is current, none outside it
+            return dict(exact.nearest(query_vector, self.settings.fetch_k, filters.keyword_mask(index))), {}
         hits = self.kb.store.nearest(query_vector, self.settings.fetch_k, filters.chroma_where())
         unknown = [cid for cid, _ in hits if not index.meta_of(cid)]
         outside = {c.id: c for c in self.kb.store.get_chunks(unknown)[0]} if unknown else {}

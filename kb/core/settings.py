@@ -92,11 +92,16 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50, description="Passages handed to the answer composer.")
     fetch_k: int = Field(40, ge=5, description="Candidates taken from each retriever before fusion.")
     search_ef: int = Field(
-        400, ge=10, le=10_000, description="Breadth of the vector index's search (HNSW ef): higher is closer to the "
-        "exact nearest chunks, the same in every process, and slower. Chroma's 100 missed 4-27 of the exact top 40 "
-        "in 120 questions and differed between processes (so the same question could be answered differently by "
-        "the app and `kb ask`); 400 missed 0-3 for +0.3-0.45 ms a search at 2,000 chunks. A new store takes it; an "
-        "existing one on its next ingest."
+        400, ge=10, le=10_000, description="Breadth of the vector index's search (HNSW ef), used above "
+        "exact_search_max_chunks: higher is closer to the exact nearest chunks and slower. Chroma's 100 missed 4-27 "
+        "of the exact top 40 in 120 questions; 400 missed 0-3 for +0.3-0.45 ms a search at 2,000 chunks. A new "
+        "store takes it; an existing one on its next ingest."
+    )
+    exact_search_max_chunks: int = Field(
+        100_000, ge=0, description="Up to this many chunks the vector search is exact (one product over the vectors "
+        "kept beside the keyword index, 4 bytes x 384 per chunk in memory) and the same in every process; above it, "
+        "Chroma's graph search (search_ef). 0: always the graph. Chroma's graph is not the same in every process even "
+        "at search_ef 400: one query vector gave four different top-10 lists in four processes on a 1,777-chunk index."
     )
     fusion: Literal["rrf", "weighted", "dense", "bm25"] = Field(
         "weighted", description="How dense and keyword results are combined: weighted (min-max normalised scores; "

@@ -18,9 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from kb.core.documents import Chunk, DocRecord, is_current
 from kb.core.settings import Settings
 from kb.embed import Embedder, make_embedder
+from kb.index.exact import ExactVectors
 from kb.index.keyword import Analysis, KeywordIndex, analyse
 from kb.index.store import DONE, INDEXING, Store, manifest_fingerprint, open_store
 
@@ -56,6 +59,8 @@ class KnowledgeBase:
         self._done: dict[str, DocRecord] = {}
         self._checked_at = 0.0
         self._analysed: dict[str, Analysis] = {}
+        self._exact: ExactVectors | None = None  # the keyword snapshot's vectors (exact dense search), when kept
+        self._offered: dict[str, np.ndarray] = {}  # vectors ingest just wrote, by chunk id, for the next snapshot
 
     @property
     def embedder(self) -> Embedder:
@@ -110,17 +115,50 @@ class KnowledgeBase:
             self._done = {d.doc_id: d for d in docs}
             self._keyword = self._load_or_build_keyword(fingerprint)
             self._fingerprint = fingerprint
+            self._exact = self._load_or_build_exact(self._keyword, self._keyword_dir(fingerprint))
             return True
 
-    def offer_analysis(self, chunks: list[Chunk]) -> None:
+    def offer_analysis(self, chunks: list[Chunk], vectors: np.ndarray | None = None) -> None:
         """Tokenize chunks just written, for the next keyword index build (ingest calls it beside the encoder).
 
         Keyed by chunk id: a stored chunk's id names its text, so the build uses these only for
-        the very chunks it reads back; it forgets them once it ran.
+        the very chunks it reads back; it forgets them once it ran. Their ``vectors`` (as written)
+        spare the exact search reading them back from the store.
         """
         analysed = {c.id: analyse(c) for c in chunks}
         with self._lock:
             self._analysed.update(analysed)
+            if vectors is not None and self.settings.exact_search_max_chunks:
+                self._offered.update(zip((c.id for c in chunks), vectors, strict=True))
+
+    @property
+    def exact(self) -> ExactVectors | None:
+        """The current snapshot's vectors for exact dense search; None when the collection is searched by Chroma's graph."""
+        self.refresh()
+        return self._exact
+
+    def _load_or_build_exact(self, index: KeywordIndex, folder: Path) -> ExactVectors | None:
+        """The vectors of ``index``'s entries: saved beside it, or gathered (earlier snapshot, ingest, store) and saved.
+
+        None above ``exact_search_max_chunks`` entries, or when the store cannot give them (then
+        retrieval uses Chroma's graph search, as for a large collection).
+        """
+        offered, self._offered = self._offered, {}
+        if not len(index) or len(index) > self.settings.exact_search_max_chunks:
+            return None
+        if (saved := ExactVectors.load(folder, index.ids)) is not None:
+            return saved
+        known = {**(self._exact.by_id() if self._exact is not None else {}), **offered}
+        try:
+            exact = ExactVectors.build(index.ids, known=known, fetch=self.store.vectors_of)
+        except ValueError as exc:  # a chunk vanished between the snapshot and this read: the graph search answers
+            logger.warning("exact search off for this snapshot error=%s", exc)
+            return None
+        try:
+            exact.save(folder)
+        except OSError as exc:  # a read-only data dir still searches exactly, from memory
+            logger.warning("vectors not saved folder=%s error=%s", folder, exc)
+        return exact
 
     @property
     def keyword(self) -> KeywordIndex:

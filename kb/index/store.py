@@ -366,6 +366,18 @@ class Store:
         return [by_id[i] for i in order], vectors
 
     @_reattaching
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunks (those that exist), read a batch at a time."""
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), self._max_batch):
+            got = self._chunks.get(ids=list(ids[start:start + self._max_batch]), include=["embeddings"])
+            vectors = got.get("embeddings")
+            if vectors is not None and len(got["ids"]):
+                matrix = np.asarray(vectors, dtype=np.float32)
+                out.update({cid: matrix[n] for n, cid in enumerate(got["ids"])})
+        return out
+
+    @_reattaching
     def chunks_at(self, places: Sequence[tuple[str, int]]) -> tuple[list[Chunk], np.ndarray | None]:
         """The chunks (with their vectors) at these (document id, chunk index) places, those that exist.
 
