@@ -65,7 +65,9 @@ class ExactVectors:
         """
         if not len(self.ids) or k <= 0:
             return []
-        scores = self.matrix @ np.asarray(vector, dtype=np.float32)
+        # einsum, not BLAS: one thread, no pool to wake. With the cores busy (another process encoding), the BLAS
+        # product took 8.0 ms at 2,000 chunks and 15.8 ms at 100,000; einsum 0.11 and 6.3 ms.
+        scores = np.einsum("ij,j->i", self.matrix, np.asarray(vector, dtype=np.float32))
         if mask is not None:
             allowed = np.flatnonzero(mask)
             if not len(allowed):
