@@ -176,6 +176,9 @@ def test_neighbours_come_from_the_real_store_by_id_or_by_place(hash_settings) ->
     loose_second = loose[second.index]
     found = neighbours(kb, [Passage(loose_second, 1.0)], 1)
     assert sorted(entry[0].id for entry in found.values()) == [f"loose:{first.index}", f"loose:{second.index + 1}"]
+    assert {entry[0].id for entry in neighbours(kb, [Passage(second, 1.0)], 1, steps=(-1,)).values()} == {first.id}
+    assert [entry[0].id for entry in neighbours(kb, [Passage(loose_second, 1.0)], 1, steps=(-1,)).values()] == [
+        f"loose:{first.index}"]  # only the chunk before is read, whether the index can place it or not
 
     query = kb.embedder.embed_batch([QUESTION])[0]
     reading = with_context(kb, [Passage(second, 1.0), Passage(loose[0], 0.5)], depth=1, share=0.9, query_vector=query)

@@ -92,7 +92,7 @@ def list_start(kb: KnowledgeBase, passages: Sequence[Passage], at: int, *, share
     place = (passage.chunk.doc_id, passage.chunk.index - 1)
     if place[1] < 0 or any((p.chunk.doc_id, p.chunk.index) == place for p in passages):
         return None
-    before = neighbours(kb, [passage], 1).get(place)
+    before = neighbours(kb, [passage], 1, steps=(-1,)).get(place)
     if before is None or not continues(before[0], passage.chunk):
         return None
     out = list(passages)
@@ -103,8 +103,8 @@ def list_start(kb: KnowledgeBase, passages: Sequence[Passage], at: int, *, share
 Found = dict[tuple[str, int], tuple[Chunk, "np.ndarray | None"]]
 
 
-def neighbours(kb: KnowledgeBase, passages: Sequence[Passage], depth: int) -> Found:
-    """The current chunks just before and after each of the best ``depth`` passages that were not retrieved.
+def neighbours(kb: KnowledgeBase, passages: Sequence[Passage], depth: int, *, steps: Sequence[int] = (-1, 1)) -> Found:
+    """The current chunks just before and after (``steps``) each of the best ``depth`` passages that were not retrieved.
 
     The keyword index names them (chunks are indexed in document order), so one store read by id
     fetches them; the neighbours of a chunk it cannot place are asked of the store by document and
@@ -115,7 +115,7 @@ def neighbours(kb: KnowledgeBase, passages: Sequence[Passage], depth: int) -> Fo
     ids: dict[str, tuple[str, int]] = {}
     wanted: set[tuple[str, int]] = set()
     for passage in passages[:depth]:
-        for step in (-1, 1):
+        for step in steps:
             place = (passage.chunk.doc_id, passage.chunk.index + step)
             if place[1] < 0 or place in have:
                 continue
