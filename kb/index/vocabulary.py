@@ -277,9 +277,7 @@ class Vocabulary:
             word = match.group(0).rstrip("s") if match.group(0).endswith("s") and match.group(0)[:-1].isupper() else match.group(0)
             if word.lower() in STOPWORDS:
                 continue
-            long = self.acronyms.get(word.upper())
-            if long and long not in low and long not in found:
-                found.append(long)
+            add(self.acronyms.get(word.upper()))
         for long in self._standard_expansions(question):
             add(long)
         for match in _INFORMAL.finditer(question):
