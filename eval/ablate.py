@@ -37,6 +37,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "no vocabulary expansion": {"expand_vocabulary": False},
     "expansion words weigh as the user's own": {"expansion_weight": 1.0},
     "no neighbour support": {"neighbour_support": 0.0},
+    "vector search by Chroma's graph, not exact": {"exact_search_max_chunks": 0},
     "chunks 600/80": {"chunk_size": 600, "chunk_overlap": 80},
     "chunks 1200/150": {"chunk_size": 1200, "chunk_overlap": 150},
 }
