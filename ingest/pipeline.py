@@ -93,8 +93,8 @@ def _store_group(kb: KnowledgeBase, group: list[Item]) -> None:
     if len(fresh) > 1:
         try:
             write_new_documents(kb.store, [(record, chunks, vectors) for record, chunks, vectors, _ in fresh])
-            for _, chunks, vectors, _ in fresh:
-                kb.offer_analysis(chunks, vectors)
+            for _, chunks, _, _ in fresh:
+                kb.offer_analysis(chunks)
             written = {id(entry) for entry in fresh}
             group = [entry for entry in group if id(entry) not in written]
         except Exception as exc:  # find the document the store refused
@@ -116,7 +116,7 @@ def _store(kb: KnowledgeBase, record: DocRecord, chunks: list[Chunk], vectors: n
         logger.warning("store write failed doc_id=%s error=%s", record.doc_id, exc)
         result.status, result.reason = "failed", f"could not be written to the knowledge base ({exc}); the previous version, if any, was kept"
         return
-    kb.offer_analysis(chunks, vectors)
+    kb.offer_analysis(chunks)
 
 
 def write_new_documents(store: Store, items: list[tuple[DocRecord, list[Chunk], np.ndarray]]) -> None:

@@ -39,7 +39,7 @@ class ExactVectors:
     @classmethod
     def build(cls, ids: Sequence[str], *, known: Mapping[str, np.ndarray],
               fetch: Callable[[list[str]], Mapping[str, np.ndarray]]) -> ExactVectors:
-        """The vectors of ``ids``: those in ``known`` (an earlier snapshot's, ingest's), the rest from ``fetch``.
+        """The vectors of ``ids``: those in ``known`` (the snapshot before's), the rest from ``fetch`` (the store).
 
         Raises:
             ValueError: when ``fetch`` does not return a vector for every id it was asked for.

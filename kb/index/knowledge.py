@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from kb.core.documents import Chunk, DocRecord, is_current
 from kb.core.settings import Settings
 from kb.embed import Embedder, make_embedder
@@ -60,7 +58,6 @@ class KnowledgeBase:
         self._checked_at = 0.0
         self._analysed: dict[str, Analysis] = {}
         self._exact: ExactVectors | None = None  # the keyword snapshot's vectors (exact dense search), when kept
-        self._offered: dict[str, np.ndarray] = {}  # vectors ingest just wrote, by chunk id, for the next snapshot
 
     @property
     def embedder(self) -> Embedder:
@@ -118,18 +115,15 @@ class KnowledgeBase:
             self._exact = self._load_or_build_exact(self._keyword, self._keyword_dir(fingerprint))
             return True
 
-    def offer_analysis(self, chunks: list[Chunk], vectors: np.ndarray | None = None) -> None:
+    def offer_analysis(self, chunks: list[Chunk]) -> None:
         """Tokenize chunks just written, for the next keyword index build (ingest calls it beside the encoder).
 
         Keyed by chunk id: a stored chunk's id names its text, so the build uses these only for
-        the very chunks it reads back; it forgets them once it ran. Their ``vectors`` (as written)
-        spare the exact search reading them back from the store.
+        the very chunks it reads back; it forgets them once it ran.
         """
         analysed = {c.id: analyse(c) for c in chunks}
         with self._lock:
             self._analysed.update(analysed)
-            if vectors is not None and self.settings.exact_search_max_chunks:
-                self._offered.update(zip((c.id for c in chunks), vectors, strict=True))
 
     @property
     def exact(self) -> ExactVectors | None:
@@ -138,17 +132,19 @@ class KnowledgeBase:
         return self._exact
 
     def _load_or_build_exact(self, index: KeywordIndex, folder: Path) -> ExactVectors | None:
-        """The vectors of ``index``'s entries: saved beside it, or gathered (earlier snapshot, ingest, store) and saved.
+        """The vectors of ``index``'s entries: saved beside it, or gathered (the snapshot before, then the store) and saved.
 
-        None above ``exact_search_max_chunks`` entries, or when the store cannot give them (then
-        retrieval uses Chroma's graph search, as for a large collection).
+        Always the vectors as the store holds them, never as ingest encoded them: Chroma's cosine
+        index renormalises what it stores, which moves last bits, and a process that read them back
+        must search the very vectors the ingesting process does. None above ``exact_search_max_chunks``
+        entries, or when the store cannot give them (then retrieval uses Chroma's graph search, as
+        for a large collection).
         """
-        offered, self._offered = self._offered, {}
         if not len(index) or len(index) > self.settings.exact_search_max_chunks:
             return None
         if (saved := ExactVectors.load(folder, index.ids)) is not None:
             return saved
-        known = {**(self._exact.by_id() if self._exact is not None else {}), **offered}
+        known = self._exact.by_id() if self._exact is not None else {}
         try:
             exact = ExactVectors.build(index.ids, known=known, fetch=self.store.vectors_of)
         except ValueError as exc:  # a chunk vanished between the snapshot and this read: the graph search answers
