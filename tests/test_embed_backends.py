@@ -131,3 +131,32 @@ def test_given_token_counts_the_encoder_does_not_tokenize_again(real_embedder: S
 
     monkeypatch.setattr(real_embedder, "token_counts", no_counting)
     assert np.allclose(real_embedder.embed_counted(texts, counts), expected, atol=1e-6)
+
+
+def test_batches_hold_texts_of_one_padded_length_longest_first() -> None:
+    from kb.embed.torch_model import PAD_TO, _by_length
+
+    counts = [17, 40, 32, 18, 31, 33, 256, 2, 20]
+    parts = _by_length(counts, 2)
+    assert parts == [[6], [1, 5], [2, 4], [8, 3], [0], [7]]  # 256 | 40, 33 | 32, 31 | 20, 18 | 17 | 2
+    assert all(len({-(-counts[i] // PAD_TO) for i in part}) == 1 for part in parts)
+    assert sorted(i for part in _by_length(counts, 64) for i in part) == list(range(len(counts)))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_a_text_s_vector_is_the_same_whatever_it_is_encoded_with(real_embedder: SentenceTransformerEmbedder,
+                                                                  precision: str) -> None:
+    """Two builds of the same files batch their chunks differently (the parser's timing decides): a chunk's vector
+    must not depend on its batch. In bf16 it moved by up to 0.001 with the length the batch was padded to."""
+    embedder = SentenceTransformerEmbedder(real_embedder.name, precision=precision)
+    text = "Keep at least one backup copy offline and test a full restore every quarter. " * 2
+    longer = [f"{text} Also review the incident response plan with the superintendent, item {n}. " * 2 for n in range(30)]
+    shorter = [f"Restore test {n}." for n in range(30)]
+    same = [text.replace("quarter", word) for word in ("month", "term", "semester", "season", "week")]
+    alone = embedder.embed_batch([text])[0]
+    for others in (longer, shorter, same, longer + shorter + same):
+        for at in (0, len(others) // 2):
+            batch = [*others[:at], text, *others[at:]]
+            assert np.array_equal(embedder.embed_batch(batch)[at], alone), (precision, len(others), at)
+    counts = embedder.token_counts([text, *longer])
+    assert np.array_equal(embedder.embed_counted([*longer, text], [*counts[1:], counts[0]])[-1], alone)
