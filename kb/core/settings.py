@@ -69,9 +69,10 @@ class Settings(BaseSettings):
     )
     query_threads: int = Field(
         2, ge=1, description="Threads of a query-sized encode (a question, an answer's sentences: at most 64 texts); "
-        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy and onnxruntime query encoders give the same "
-        "vectors on any count and take one thread while other processes keep the cores busy; torch and ONNX keep this count "
-        "whatever the load, so the same question always gets the same vector."
+        "never more than the CPUs or CTO_EMBEDDING_THREADS. The numpy and onnxruntime query encoders take one thread while "
+        "other processes keep the cores busy when a probe shows that one thread gives this count's bytes (on an AVX2-only "
+        "CPU numpy's BLAS does not); otherwise, and with torch and ONNX, they keep this count whatever the load, so the "
+        "same question always gets the same vector."
     )
     ingest_overlap: bool = Field(
         True, description="Ingest parses, encodes and writes at the same time (false: one document after another, "

@@ -91,8 +91,8 @@ def choose_threads(count: int, threads: int, small: int = SMALL_THREADS, *, inva
     sentences 104 against 174 ms.
 
     Only an encoder whose vectors do not depend on its thread count (``invariant``: the numpy
-    encoder, whose BLAS splits the rows and columns of a product between threads, never its
-    sums, checked when it loads) drops to one thread while other processes keep the cores busy:
+    or onnxruntime query encoder where a probe of its products on one thread and on ``small``
+    gave the same bytes) drops to one thread while other processes keep the cores busy:
     at load 5-6 on two cores, two threads made an answer take 654 ms p50 instead of 221 ms. Any
     other encoder keeps its count whatever the load: torch's float32 vectors for one question
     differ in their last bits between one and two threads, and a load-dependent count made the

@@ -30,6 +30,7 @@ __all__ = ["NumpyEmbedder", "Bert", "encode_texts", "attention_bias"]
 logger = logging.getLogger(__name__)
 
 _BATCH = 16  # texts per forward pass, sorted by length so that each pass pads little
+_PROBE_ROWS = (1, 9, 64)  # rows of a probed product: one token up to a short question batch (threaded)
 
 
 class NumpyEmbedder:
@@ -44,7 +45,7 @@ class NumpyEmbedder:
         self._bert: Bert | None = None
         self._tokenizer: Any = None
         self._blas: Any = None
-        self._blas_invariant = False  # vectors do not depend on the BLAS thread count (set on load)
+        self._blas_invariant: bool | None = None  # vectors do not depend on the BLAS thread count (probed once)
         self._lock = threading.Lock()
 
     def _load(self) -> tuple[Bert, Any]:
@@ -60,14 +61,18 @@ class NumpyEmbedder:
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_seq_length(model_dir))
                 tokenizer.enable_padding()
-                self._blas_invariant = self._same_on_any_threads()
                 self._bert, self._tokenizer = bert, tokenizer
         assert self._bert is not None
         return self._bert, self._tokenizer
 
     @property
     def invariant(self) -> bool:
-        """Whether a text's vector is the same on one thread as on more (known once the model is loaded)."""
+        """Whether a text's vector is the same on one thread as on more (probed the first time it is asked)."""
+        if self._blas_invariant is None:
+            bert, _ = self._load()
+            with self._lock:
+                if self._blas_invariant is None:
+                    self._blas_invariant = self._same_on_any_threads(bert)
         return self._blas_invariant
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -79,17 +84,37 @@ class NumpyEmbedder:
         with self._blas.limit(limits=threads, user_api="blas"):
             return encode_texts(bert.forward, tokenizer, texts, dimension=bert.dimension)
 
-    def _same_on_any_threads(self) -> bool:
-        """Whether this numpy's BLAS gives the same bytes on any thread count: OpenBLAS (every numpy wheel on PyPI)
-        hands each thread whole rows or columns of a product and never splits a sum between threads, so the
-        count cannot change a vector (tests/test_embed_threads.py checks every library question); another BLAS
-        (MKL, Accelerate) may split sums, and then small encodes keep their fixed count whatever the load."""
-        blas = [lib for lib in self._blas.lib_controllers if lib.user_api == "blas"]
-        same = bool(blas) and all(lib.internal_api == "openblas" for lib in blas)
-        if not same:
-            logger.info("numpy encoder: BLAS %s may round differently on other thread counts; small encodes keep %d",
-                        [lib.internal_api for lib in blas], self._small_threads)
-        return same
+    def _same_on_any_threads(self, bert: Bert) -> bool:
+        """Whether one BLAS thread gives the same bytes as the usual count (CTO_QUERY_THREADS), on a probe of the
+        model's own products: the first layer's four weight matrices times rows from one token to a batch, and the
+        attention's batched products.
+
+        Measured, not assumed from the BLAS's name: OpenBLAS's SkylakeX kernels split only rows and columns between
+        threads, but its Haswell kernels (an AVX2-only CPU) round every product of the model differently on one
+        thread than on two, so a question encoded while the cores were busy got other vectors than on free cores.
+        The probe takes about 16 ms on an AVX2 CPU, once per process, when the load first matters.
+        """
+        usual = max(1, min(self._small_threads, os.cpu_count() or 1))
+        if usual == 1:
+            return True
+        rng = np.random.default_rng(0)
+        layer = bert.layers[0]
+        size = bert.dimension // bert.heads
+        products = [(rng.standard_normal((rows, layer[name].shape[0]), dtype=np.float32), layer[name])
+                    for rows in _PROBE_ROWS for name in ("qkv", "out", "up", "down")]
+        products += [(rng.standard_normal((4, bert.heads, tokens, size), dtype=np.float32),
+                      rng.standard_normal((4, bert.heads, size, tokens), dtype=np.float32)) for tokens in (9, 64)]
+        for a, b in products:
+            with self._blas.limit(limits=1, user_api="blas"):
+                one = a @ b
+            with self._blas.limit(limits=usual, user_api="blas"):
+                many = a @ b
+            if not np.array_equal(one, many):
+                blas = [f"{lib.internal_api} {getattr(lib, 'architecture', '')}".strip() for lib in self._blas.lib_controllers if lib.user_api == "blas"]
+                logger.info("numpy encoder: BLAS %s rounds differently on 1 and %d threads; small encodes keep %d",
+                            blas, usual, usual)
+                return False
+        return True
 
 
 def encode_texts(forward: Callable[[np.ndarray, np.ndarray], np.ndarray], tokenizer: Any, texts: Sequence[str], *,
