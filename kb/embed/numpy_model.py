@@ -67,7 +67,7 @@ class NumpyEmbedder:
 
     @property
     def invariant(self) -> bool:
-        """Whether a text's vector is the same on one thread as on more (probed the first time it is asked)."""
+        """Whether a text's vector is the same on one thread as on more (probed the first time it is asked: every encode asks)."""
         if self._blas_invariant is None:
             bert, _ = self._load()
             with self._lock:
@@ -92,7 +92,7 @@ class NumpyEmbedder:
         Measured, not assumed from the BLAS's name: OpenBLAS's SkylakeX kernels split only rows and columns between
         threads, but its Haswell kernels (an AVX2-only CPU) round every product of the model differently on one
         thread than on two, so a question encoded while the cores were busy got other vectors than on free cores.
-        The probe takes about 16 ms on an AVX2 CPU, once per process, when the load first matters.
+        The probe takes about 16 ms on an AVX2 CPU, once per process, at its first encode.
         """
         usual = max(1, min(self._small_threads, os.cpu_count() or 1))
         if usual == 1:
