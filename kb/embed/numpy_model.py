@@ -66,6 +66,11 @@ class NumpyEmbedder:
         return self._bert, self._tokenizer
 
     @property
+    def usual_threads(self) -> int:
+        """Threads of a query-sized encode on free cores: CTO_QUERY_THREADS, at most the CPUs (``choose_threads``)."""
+        return max(1, min(self._small_threads, os.cpu_count() or 1))
+
+    @property
     def invariant(self) -> bool:
         """Whether a text's vector is the same on one thread as on more (probed the first time it is asked: every encode asks)."""
         if self._blas_invariant is None:
@@ -94,7 +99,7 @@ class NumpyEmbedder:
         thread than on two, so a question encoded while the cores were busy got other vectors than on free cores.
         The probe takes about 16 ms on an AVX2 CPU, once per process, at its first encode.
         """
-        usual = max(1, min(self._small_threads, os.cpu_count() or 1))
+        usual = self.usual_threads
         if usual == 1:
             return True
         rng = np.random.default_rng(0)

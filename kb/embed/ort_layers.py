@@ -76,8 +76,7 @@ class OrtLayersEmbedder(NumpyEmbedder):
     def _ready(self, bert: Bert, tokenizer: Any) -> _Layers:
         with self._layers_lock:
             if self._layers is None:
-                usual = max(1, min(self._small_threads, os.cpu_count() or 1))
-                self._layers = _Layers(bert, usual=usual, probe=_probe_input(bert, tokenizer))
+                self._layers = _Layers(bert, usual=self.usual_threads, probe=_probe_input(bert, tokenizer))
             return self._layers
 
 
