@@ -68,7 +68,7 @@ class NumpyEmbedder:
     @property
     def usual_threads(self) -> int:
         """Threads of a query-sized encode on free cores: CTO_QUERY_THREADS, at most the CPUs (``choose_threads``)."""
-        return max(1, min(self._small_threads, os.cpu_count() or 1))
+        return choose_threads(1, os.cpu_count() or 1, self._small_threads)  # not invariant: the load does not count
 
     @property
     def invariant(self) -> bool:
