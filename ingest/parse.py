@@ -132,22 +132,41 @@ class ParserPool:
         self._ocr_page_s = ocr_page_s + 5.0  # the page bound plus rendering
         self._pool: cf.ProcessPoolExecutor | None = None
         self._beats: Any = None  # a spawn-context Queue of heartbeats
+        self._warming: cf.Future[bool] | None = None  # the worker's start: loaders imported
 
-    def _start(self) -> cf.ProcessPoolExecutor:
+    def start_soon(self) -> None:
+        """Start the worker without waiting for it: it imports the loaders while the caller opens the store and plans.
+
+        ``map`` waits for it then; :meth:`discard` stops it when there is nothing to parse after all.
+        """
+        if self._pool is None:
+            self._spawn()
+
+    def _spawn(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._beats = context.Queue()
         self._pool = cf.ProcessPoolExecutor(
             max_workers=1, mp_context=context,
             initializer=_start_worker, initargs=(self._memory, self._beats),
         )
+        self._warming = self._pool.submit(_warm_up)
+
+    def _start(self) -> cf.ProcessPoolExecutor:
+        if self._pool is None:
+            self._spawn()
+        assert self._pool is not None and self._warming is not None
         # Wait for the worker to start and import the loaders, so that the time limit measures
         # parsing only: a short CTO_PARSE_TIMEOUT_S must not fail the first file on a busy machine.
         try:
-            self._pool.submit(_warm_up).result(timeout=max(60.0, self._timeout))
+            self._warming.result(timeout=max(60.0, self._timeout))
         except (cf.TimeoutError, cf.process.BrokenProcessPool) as exc:
             self._kill()
             raise IngestError("the parser process did not start; check free memory and run the command again") from exc
         return self._pool
+
+    def discard(self) -> None:
+        """Stop the worker now, whatever it is doing (a pool started by :meth:`start_soon` and not needed)."""
+        self._kill()
 
     def _kill(self) -> None:
         if self._pool is None:
@@ -156,6 +175,7 @@ class ParserPool:
             process.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = None
+        self._warming = None
 
     def map(self, jobs: Iterable[ParseJob]) -> Iterator[ParseResult]:
         """Parse jobs in order, yielding each result as soon as it is ready."""
@@ -164,7 +184,7 @@ class ParserPool:
             return
         queue: deque[tuple[ParseJob, cf.Future]] = deque()
         position = 0
-        pool = self._pool or self._start()
+        pool = self._start()
         try:
             while position < len(pending) or queue:
                 while position < len(pending) and len(queue) < self._window:
@@ -217,3 +237,4 @@ class ParserPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._warming = None

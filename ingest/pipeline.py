@@ -40,6 +40,7 @@ from kb.embed import bulk_encoder
 from kb.embed.base import SMALL_BATCH
 from kb.governance import privacy
 from kb.index import snapshot
+from kb.index.keyword import preload as preload_keyword
 from kb.index.knowledge import DONE, INDEXING, KnowledgeBase
 from kb.index.lock import write_lock
 from kb.index.store import Store
@@ -80,6 +81,10 @@ class _Writer(threading.Thread):
         self.queue: queue.Queue[list[Item] | None] = queue.Queue(maxsize=2)
 
     def run(self) -> None:
+        try:
+            preload_keyword()  # while the encoder runs its first call, not at the index build after the last
+        except Exception as exc:  # the build imports it again and reports what is missing
+            logger.warning("keyword index library not preloaded error=%s", exc)
         while (group := self.queue.get()) is not None:
             _store_group(self.kb, group)
             for entry in group:
@@ -385,6 +390,18 @@ def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, pr
     started = time.perf_counter()
     run = _Run(kb, options, progress)
     sources = expand_inputs(inputs, options.include, options.exclude)
+    s = kb.settings
+    parser = ParserPool(s.parse_timeout_s, window=PARSE_AHEAD if s.ingest_overlap else 1, ocr_page_s=s.ocr_timeout_s)
+    if sources and not options.dry_run:  # its imports (about a second) overlap opening the store and planning
+        parser.start_soon()
+    try:
+        return _plan_and_ingest(run, sources, parser, started=started)
+    finally:
+        parser.discard()  # started for files that needed no parsing, or left by an error
+
+
+def _plan_and_ingest(run: _Run, sources: list[Source], parser: ParserPool, *, started: float) -> IngestReport:
+    kb, options = run.kb, run.options
     if not options.dry_run:
         run.report.repaired = kb.reconcile().partial_docs
         if kb.store.search_breadth not in (None, kb.settings.search_ef):  # a store made with another breadth
@@ -395,6 +412,8 @@ def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, pr
     todo = run.plan(sources, known)
     if options.prune or options.prune_under:
         _prune(run, known, {s.doc_id for s in sources})
+    if not todo:
+        parser.discard()
     if options.dry_run:
         for pending in todo:
             run.report.results.append(FileResult(pending.source.location, "would-update" if pending.previous else "would-add", pending.source.doc_id))
@@ -403,7 +422,7 @@ def _run_ingest(kb: KnowledgeBase, inputs: list[str], options: IngestOptions, pr
                 result.status = "would-remove"
     else:
         if todo:
-            _embed_and_write(run, todo)
+            _embed_and_write(run, todo, parser)
         kb.refresh(force=True)  # removals and repairs change what readers may see, too
         snapshot.save(kb.settings, kb.store)  # the next run over unchanged files needs neither the store nor the model
     run.report.seconds = time.perf_counter() - started
@@ -422,15 +441,14 @@ def _prune(run: _Run, known: dict[str, DocRecord], current: set[str]) -> None:
         run.report.results.append(FileResult(doc.source, "removed", doc.doc_id, doc.title, doc.chunk_count, reason="source no longer exists"))
 
 
-def _parsed(run: _Run, todo: list[_Pending], window: int,
+def _parsed(run: _Run, todo: list[_Pending], parser: ParserPool,
             stalled: Callable[[bool], None] = lambda waiting: None) -> Iterator[tuple[DocRecord, list[Chunk], FileResult]]:
     """Each document parsed (in the worker) and prepared (here), in order; failures are reported and skipped.
 
     ``stalled(True)`` is called before waiting for the parser, ``stalled(False)`` once it answered.
     """
     by_id = {p.source.doc_id: p for p in todo}
-    pool = ParserPool(run.settings.parse_timeout_s, window=window, ocr_page_s=run.settings.ocr_timeout_s)
-    for parsed in _telling(pool.map(p.job for p in todo), stalled):
+    for parsed in _telling(parser.map(p.job for p in todo), stalled):
         pending = by_id[str(parsed.job.key)]
         if parsed.document is None:
             run._finish(FileResult(pending.source.location, "failed", pending.source.doc_id, reason=parsed.error or "unknown error"))
@@ -459,13 +477,13 @@ def _telling(results: Iterator[T], waiting: Callable[[bool], None]) -> Iterator[
             close()
 
 
-def _one_after_another(run: _Run, todo: list[_Pending]) -> None:
+def _one_after_another(run: _Run, todo: list[_Pending], parser: ParserPool) -> None:
     """The serial path (CTO_INGEST_OVERLAP=false): parse, prepare, encode, write each document in turn.
 
     Slower, and the reference the overlapped path must reproduce (tests/test_ingest_overlap.py).
     """
     encoder = bulk_encoder(run.kb.embedder)
-    for record, chunks, result in _parsed(run, todo, window=1):
+    for record, chunks, result in _parsed(run, todo, parser):
         vectors = encoder.embed_batch([c.embed_text for c in chunks])
         run.report.chunks_embedded += len(chunks)
         run.progress("chunks", run.report.chunks_embedded, 0)
@@ -473,9 +491,9 @@ def _one_after_another(run: _Run, todo: list[_Pending]) -> None:
         run._finish(result)
 
 
-def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
+def _embed_and_write(run: _Run, todo: list[_Pending], parser: ParserPool) -> None:
     if not run.settings.ingest_overlap:
-        _one_after_another(run, todo)
+        _one_after_another(run, todo, parser)
         return
     # Three threads: this one prepares parsed documents (the parser worker runs PARSE_AHEAD files ahead) and pools
     # their chunks; the encoder takes calls of similar-length chunks across documents (torch releases the GIL);
@@ -491,7 +509,7 @@ def _embed_and_write(run: _Run, todo: list[_Pending]) -> None:
     encoding = encoder.submit(_encode_all, run, pool, writer)
     encoding.add_done_callback(lambda done: pool.fail(done.exception() or RuntimeError("the encoder stopped")))
     try:
-        for prepared in _parsed(run, todo, window=PARSE_AHEAD, stalled=pool.stalled):
+        for prepared in _parsed(run, todo, parser, stalled=pool.stalled):
             texts = [c.embed_text for c in prepared[1]]
             if not pool.put(prepared, texts, measure(texts)):
                 break  # the encoder failed: its error is raised below

@@ -25,7 +25,7 @@ from kb.core.metadata import date_number
 from kb.core.text import STOPWORDS
 from kb.index.vocabulary import Vocabulary, find_terms, load_glossary, load_plain_words
 
-__all__ = ["KeywordIndex", "tokenize", "analyse", "Analysis", "FILTER_FIELDS"]
+__all__ = ["KeywordIndex", "tokenize", "analyse", "Analysis", "FILTER_FIELDS", "preload"]
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
@@ -41,6 +41,12 @@ def _bm25s():  # type: ignore[no-untyped-def]
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
+
+
+def preload() -> None:
+    """Import the BM25 library now (with scipy, about a quarter of a second): ingest's writer calls it beside the
+    encoder, so that the index build ending the run does not wait for the import."""
+    _bm25s()
 
 
 def _stem(words: list[str]) -> list[str]:
