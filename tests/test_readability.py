@@ -41,6 +41,12 @@ def test_markdown_is_detected() -> None:
     "The first is CISA's January 2023 report, Protecting Our Future.",
     "However, this approach leaves the district without an offline copy.",
     "Both are funded from the same Category Two budget.",
+    "During this phase, the team checks whether other laptops carry the same malware.",
+    "For these reasons, the district keeps one backup copy offline.",
+    "In this case the district must notify the families within 30 days.",
+    "At that point, the superintendent decides whether to call the insurer.",
+    "With this in mind, the board approved a larger Category Two request.",
+    "1. In addition to these, staff need yearly phishing training.",
 ])
 def test_sentences_that_lean_back(sentence: str) -> None:
     assert leans_back(sentence)
@@ -52,6 +58,11 @@ def test_sentences_that_lean_back(sentence: str) -> None:
     "The district should remove access on the employee's last day.",
     "Thin clients reduce the number of devices that need patching.",
     "Thereafter the board reviews the plan every spring.",
+    "In this guide, the department describes five steps for a device refresh.",
+    "In this publication, NIST recommends role-based training for every employee.",
+    "During the preparation phase, the team writes the incident response plan.",
+    "In 2023, CISA published a report on K-12 cybersecurity.",
+    "In thin-client labs, one image serves every seat.",
 ])
 def test_sentences_that_stand_alone(sentence: str) -> None:
     assert not leans_back(sentence)

@@ -3,7 +3,8 @@
 An extractive answer quotes sentences out of their paragraphs, so a quote can lose what it
 leans on. Four rules catch that, each a pure function on text:
 
-- a sentence whose subject is an unresolved "this/these/it/such/they" (or "the first", "both")
+- a sentence whose subject is an unresolved "this/these/it/such/they" (or "the first", "both"),
+  or that opens on a phrase pointing back ("During this phase, ...", "For these reasons, ..."),
   needs the sentence it refers to quoted right before it;
 - a sentence that announces items ("two actions", "the following", a trailing colon) needs
   its items to follow;
@@ -37,6 +38,19 @@ _PRONOUN_START = re.compile(
     r"furthermore|in turn|similarly|likewise|still|yet|and|but|so)\b,?\s+)?"
     r"(?:this|these|that|those|it|its|they|them|their|such|both|he|she|his|her|"
     r"the (?:first|second|third|fourth|fifth|last|former|latter|other|above|same)|another|each of (?:these|them|those))\b",
+    re.I)
+# An opening phrase points back ("During this phase, ...", "For these reasons, ...", "In that case the ..."). Not
+# the document itself ("In this guide, ..."): the citation says which one that is.
+_SELF = (r"(?:document|guide|guidance|publication|report|section|chapter|paper|brief|article|handbook|toolkit|"
+         r"appendix|volume|resource|white paper|series|issue|edition)")
+_PHRASE_BACK = re.compile(
+    r"^(?:(?:however|also|and|but|so|still|yet|then)\b,?\s+)?"
+    r"(?:(?:during|in|at|for|after|before|from|under|with|without|by|through|throughout|within|beyond|despite|given|"
+    r"unlike|like|because of|as a result of|in addition to|on top of|apart from|in light of|in response to)\s+"
+    rf"(?:this|these|that|those|such)\b(?!\s+{_SELF}\b)(?:\s+[\w-]+){{0,3}},"
+    r"|(?:in this way|in that way|for this reason|for that reason|because of this|because of that|"
+    r"in (?:this|that|such|these|those) cases?|at this (?:point|stage|time)|at that (?:point|stage|time)|"
+    r"during (?:this|that|these|those) (?:phase|stage|step|time|period|process|review|meeting)s?)\b)",
     re.I)
 _EXPLETIVE_IT = re.compile(
     r"^it(?:'s| is| was| may be| can be| will be| would be| should be| has been| remains)\s+(?:\w+\s+){0,2}?"
@@ -92,8 +106,11 @@ def has_markdown(text: str) -> bool:
 
 
 def leans_back(sentence: str) -> bool:
-    """True when the sentence's subject refers to an earlier sentence ("This means...", "They must...")."""
+    """True when the sentence's subject, or the phrase it opens on, refers to an earlier sentence ("This means...",
+    "They must...", "During this phase, ...")."""
     sentence = LIST_MARK.sub("", sentence.strip()).lstrip("\"'(")
+    if _PHRASE_BACK.match(sentence):
+        return True
     if _EXPLETIVE_IT.match(sentence) and not _THAT_CLAUSE.match(sentence):
         return False
     return bool(_PRONOUN_START.match(sentence))
