@@ -34,6 +34,7 @@ __all__ = ["unchanged_report", "hash_suffix", "read_local"]
 
 logger = logging.getLogger(__name__)
 SHEET_ROWS_VERSION = 2  # how a row becomes a passage; a change re-reads spreadsheets only, not the whole library
+MARKDOWN_VERSION = 2  # 2: Mermaid diagrams read as their labels (ingest.loaders.markdown); re-reads Markdown only
 
 
 def hash_suffix(settings: Settings, metadata: dict[str, Any], kind: str | None) -> str:
@@ -52,6 +53,8 @@ def _read_key(settings: Settings, kind: str | None) -> str:
         return (f":ocr{int(settings.ocr)}-{settings.ocr_dpi}-{settings.ocr_language}" if settings.ocr else "") + outline
     if kind in {"xlsx", "csv"}:
         return f":rows{settings.sheet_max_rows}-cols{settings.sheet_max_cols}-r{SHEET_ROWS_VERSION}"
+    if kind == "markdown":
+        return f":md{MARKDOWN_VERSION}"
     return ""
 
 

@@ -116,3 +116,52 @@ def test_markdown_runbook_through_the_pipeline(hash_settings: Settings, tmp_path
     assert report.counts() == {"added": 1}, report.to_dict()
     sections = {c.section for c in kb.store.iter_chunks()}
     assert "Checking the result" in sections and not any(s and "stop the service" in s for s in sections)
+
+
+PHASES = """# Data modernization roadmap
+
+The state moves to the new data standard in three phases.
+
+```mermaid
+flowchart TD
+  Plan["Planning<br/>3 months<br/>RFP, <b>budget</b> and data mapping"]
+  Pilot["Pilot<br/>9 months<br/>Run the pilot with core data elements; run a gap analysis"]
+  Owners(["Districts"])
+  Note[Vendors certify before the parallel year] -->|then| Plan
+  Plan --> Pilot
+```
+
+```python
+print("code in other languages is kept as code")
+```
+"""
+
+
+def test_a_mermaid_diagram_is_read_as_its_labels_not_its_syntax() -> None:
+    [section] = load_markdown_text(PHASES, "roadmap.md").sections
+    assert ("- Planning: 3 months; RFP, budget and data mapping.\n"
+            "- Pilot: 9 months; Run the pilot with core data elements; run a gap analysis.\n"
+            "- Vendors certify before the parallel year.") in section.text
+    for syntax in ("flowchart", "<br", "-->", "Districts", '["', "|then|"):
+        assert syntax not in section.text  # a bare node name is dropped with the syntax
+    assert 'print("code in other languages is kept as code")' in section.text
+
+
+def test_a_diagram_without_labels_leaves_nothing() -> None:
+    [section] = load_markdown_text("# T\n\nSome words before it.\n\n```mermaid\ngraph LR\n  A --> B\n```\n", "t.md").sections
+    assert section.text == "Some words before it."
+
+
+def test_markdown_files_are_read_again_once_for_the_diagram_reader(hash_settings: Settings) -> None:
+    from ingest.unchanged import hash_suffix
+
+    markdown, pdf = hash_suffix(hash_settings, {}, "markdown"), hash_suffix(hash_settings, {}, "pdf")
+    assert markdown.endswith(":md2") and not pdf.endswith(":md2")  # only Markdown's content hashes change
+
+
+def test_a_mermaid_mind_map_is_read_as_its_branches() -> None:
+    text = ("# Portal\n\nWhat districts should see.\n\n```mermaid\nmindmap\n  root((State Data Portal))\n    Data Received\n"
+            "      Counts and summaries\n      Attendance\n    Data Usage\n      Funding impacts\n    Last Update\n```\n")
+    [section] = load_markdown_text(text, "portal.md").sections
+    assert section.text == ("What districts should see.\n\nState Data Portal:\n- Data Received: Counts and summaries; Attendance.\n"
+                            "- Data Usage: Funding impacts.\n- Last Update.")

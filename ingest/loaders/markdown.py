@@ -23,6 +23,11 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _ADMONITION = re.compile(r"^:::.*$", re.M)
 _SKIPPED_INLINE = {"html_inline"}
+DIAGRAMS = {"mermaid"}  # fenced code in these languages is a diagram's source: its labels are read, not its syntax
+_LABEL = re.compile(r'"([^"]+)"|\[([^\]"|]+)\]')  # a node's label: quoted, or in square brackets
+_BREAK = re.compile(r"<br\s*/?>", re.I)
+MIN_LABEL_WORDS = 4  # a bare node name ("States", "Ed-Fi") says nothing alone
+_SHAPED = re.compile(r"^[\w-]*\s*(?:\(\(|\)\)|\{\{|[(\[)])\s*(.*?)\s*(?:\)\)|\(\(|\}\}|[)\](])$")  # root((text)), id[text]
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
@@ -123,6 +128,59 @@ def _list_prefix(token: Any) -> str:
     return f"{token.info}{token.markup} " if token.info else "- "
 
 
+def diagram_lines(source: str) -> str:
+    """A Mermaid diagram as text: a mind map as its branches (:func:`_mind_map_lines`), any other diagram as its labels.
+
+    Labels become list items, in the order the source defines them, its syntax left out:
+    ``A["Pilot<br/>9 months<br/>Run pilot with core data elements"] --> B`` reads "- Pilot: 9 months; Run
+    pilot with core data elements." Quoted as code, the syntax (``flowchart TD A["First phase<br/>...``)
+    reached answers. Labels of fewer than ``MIN_LABEL_WORDS`` words with no details are node names only.
+    """
+    body = [line for line in source.splitlines() if line.strip() and not line.strip().startswith(("%%", "::"))]
+    if body and body[0].strip().lower() == "mindmap":
+        return _mind_map_lines(body[1:])
+    lines: list[str] = []
+    for match in _LABEL.finditer(source):
+        label = match.group(1) or match.group(2)
+        parts = [" ".join(_HTML_TAG.sub("", part).split()) for part in _BREAK.split(label)]
+        parts = [part for part in parts if part]
+        if not parts or (len(parts) == 1 and len(parts[0].split()) < MIN_LABEL_WORDS):
+            continue
+        line = parts[0] + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "")
+        line = line if line.endswith((".", "!", "?")) else line + "."
+        if f"- {line}" not in lines:
+            lines.append(f"- {line}")
+    return "\n".join(lines)
+
+
+def _mind_map_lines(body: list[str]) -> str:
+    """A mind map (one node per line, nesting by indentation): its root as a lead-in, each branch as an item
+    that names its sub-nodes ("- Data Received: Counts and summaries; Attendance.")."""
+    nodes: list[tuple[int, str]] = []
+    for line in body:
+        text = line.strip()
+        shaped = _SHAPED.match(text)
+        text = " ".join(_HTML_TAG.sub("", _BREAK.sub(" ", shaped.group(1) if shaped else text)).split())
+        if text:
+            nodes.append((len(line) - len(line.lstrip()), text))
+    if len(nodes) < 2:
+        return ""
+    root_indent, root = nodes[0]
+    branch_indent = min(indent for indent, _ in nodes[1:])
+    lines = [f"{root}:"] if branch_indent > root_indent else []
+    for n, (indent, text) in enumerate(nodes):
+        if indent != branch_indent or (n == 0 and lines):
+            continue
+        below: list[str] = []
+        for deeper, sub in nodes[n + 1:]:
+            if deeper <= indent:
+                break
+            below.append(sub)
+        line = f"{text}: {'; '.join(below)}" if below else text
+        lines.append(f"- {line}" + ("" if line.endswith((".", "!", "?")) else "."))
+    return "\n".join(lines)
+
+
 def sections_from_markdown(body: str) -> tuple[str | None, list[Section]]:
     """Split a Markdown body at its headings (ATX or setext, never inside code); return (first H1, sections)."""
     tokens = _parser().parse(body)
@@ -152,6 +210,9 @@ def sections_from_markdown(body: str) -> tuple[str | None, list[Section]]:
                 items = []
         elif kind == "list_item_open":
             prefix = _list_prefix(token)
+        elif kind == "fence" and token.info.strip().split(" ")[0].lower() in DIAGRAMS:
+            if lines := diagram_lines(token.content):
+                target.append(lines)
         elif kind in {"fence", "code_block"}:
             target.append(token.content.rstrip("\n"))
         elif kind == "html_block":
