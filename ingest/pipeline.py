@@ -413,7 +413,7 @@ def _plan_and_ingest(run: _Run, sources: list[Source], parser: ParserPool, *, st
     if options.prune or options.prune_under:
         _prune(run, known, {s.doc_id for s in sources})
     if not todo:
-        parser.discard()
+        parser.discard()  # now, not after the index refresh below
     if options.dry_run:
         for pending in todo:
             run.report.results.append(FileResult(pending.source.location, "would-update" if pending.previous else "would-add", pending.source.doc_id))

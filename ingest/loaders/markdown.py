@@ -140,7 +140,7 @@ def diagram_lines(source: str) -> str:
     if body and body[0].strip().lower() == "mindmap":
         return _mind_map_lines(body[1:])
     lines: list[str] = []
-    for match in _LABEL.finditer(source):
+    for match in _LABEL.finditer("\n".join(body)):  # not in %% comments
         label = match.group(1) or match.group(2)
         parts = [" ".join(_HTML_TAG.sub("", part).split()) for part in _BREAK.split(label)]
         parts = [part for part in parts if part]
@@ -169,7 +169,7 @@ def _mind_map_lines(body: list[str]) -> str:
     branch_indent = min(indent for indent, _ in nodes[1:])
     lines = [f"{root}:"] if branch_indent > root_indent else []
     for n, (indent, text) in enumerate(nodes):
-        if indent != branch_indent or (n == 0 and lines):
+        if indent != branch_indent:  # the root (a lead-in above), or a sub-node of a branch
             continue
         below: list[str] = []
         for deeper, sub in nodes[n + 1:]:
