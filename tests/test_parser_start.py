@@ -18,13 +18,20 @@ from tests.ingest_support import assert_consistent, hash_kb
 TEXT = "Schools should test restores from backup every term and keep one copy offline."
 
 
-def _children_gone(timeout_s: float = 10.0) -> bool:
+def _children_gone(before: set[multiprocessing.process.BaseProcess], timeout_s: float = 30.0) -> bool:
+    """True once every child process started since ``before`` was taken has ended (other tests' are not ours)."""
     deadline = time.monotonic() + timeout_s
-    while multiprocessing.active_children():  # also reaps the ones that ended
+    while set(multiprocessing.active_children()) - before:  # also reaps the ones that ended
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
     return True
+
+
+@pytest.fixture
+def before() -> set[multiprocessing.process.BaseProcess]:
+    """The child processes alive when the test starts."""
+    return set(multiprocessing.active_children())
 
 
 @pytest.fixture
@@ -45,7 +52,7 @@ def starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_a_pool_started_early_parses_as_one_started_on_demand(tmp_path: Path) -> None:
+def test_a_pool_started_early_parses_as_one_started_on_demand(tmp_path: Path, before: set[multiprocessing.process.BaseProcess]) -> None:
     path = write(tmp_path / "a.md", f"# Backups\n\n{TEXT}")
     early = ParserPool(30)
     early.start_soon()
@@ -54,20 +61,20 @@ def test_a_pool_started_early_parses_as_one_started_on_demand(tmp_path: Path) ->
     assert result.error is None and result.document is not None
     assert again.document is not None and result.document == again.document
     assert result.document.title == "Backups" and "copy offline" in str(result.document.sections)
-    assert _children_gone()
+    assert _children_gone(before)
 
 
-def test_started_early_and_discarded_leaves_no_process() -> None:
+def test_started_early_and_discarded_leaves_no_process(before: set[multiprocessing.process.BaseProcess]) -> None:
     pool = ParserPool(30)
     pool.start_soon()
-    assert multiprocessing.active_children()
+    assert set(multiprocessing.active_children()) - before
     pool.discard()
-    assert _children_gone()
+    assert _children_gone(before)
     pool.discard()  # a second stop is harmless
 
 
 def test_ingest_starts_the_parser_before_planning_and_stops_it_when_nothing_changed(
-        hash_settings: Settings, tmp_path: Path, starts: list[str]) -> None:
+        hash_settings: Settings, tmp_path: Path, starts: list[str], before: set[multiprocessing.process.BaseProcess]) -> None:
     folder = tmp_path / "docs"
     for n in range(3):
         write(folder / f"d{n}.md", f"# Doc {n}\n\n{TEXT} ({n})")
@@ -75,20 +82,21 @@ def test_ingest_starts_the_parser_before_planning_and_stops_it_when_nothing_chan
     first = run_ingest(kb, [str(folder)])
     assert [r.status for r in first.results] == ["added"] * 3
     assert starts == ["start_soon", "map"]
-    assert _children_gone()
+    assert _children_gone(before)
 
     starts.clear()
     second = run_ingest(kb, [str(folder)])  # every file unchanged: started, then stopped unused
     assert [r.status for r in second.results] == ["unchanged"] * 3
     assert starts == ["start_soon"]
-    assert _children_gone()
+    assert _children_gone(before)
     assert_consistent(kb.store)
 
 
-def test_a_dry_run_never_starts_the_parser(hash_settings: Settings, tmp_path: Path, starts: list[str]) -> None:
+def test_a_dry_run_never_starts_the_parser(hash_settings: Settings, tmp_path: Path, starts: list[str],
+                                           before: set[multiprocessing.process.BaseProcess]) -> None:
     write(tmp_path / "d.md", f"# Doc\n\n{TEXT}")
     kb, _ = hash_kb(hash_settings)
     report = run_ingest(kb, [str(tmp_path / "d.md")], options=IngestOptions(dry_run=True))
     assert [r.status for r in report.results] == ["would-add"]
     assert starts == []
-    assert not multiprocessing.active_children()
+    assert not set(multiprocessing.active_children()) - before
