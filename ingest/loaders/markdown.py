@@ -146,10 +146,9 @@ def diagram_lines(source: str) -> str:
         parts = [part for part in parts if part]
         if not parts or (len(parts) == 1 and len(parts[0].split()) < MIN_LABEL_WORDS):
             continue
-        line = parts[0] + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "")
-        line = line if line.endswith((".", "!", "?")) else line + "."
-        if f"- {line}" not in lines:
-            lines.append(f"- {line}")
+        item = _item(parts[0], parts[1:])
+        if item not in lines:
+            lines.append(item)
     return "\n".join(lines)
 
 
@@ -176,9 +175,14 @@ def _mind_map_lines(body: list[str]) -> str:
             if deeper <= indent:
                 break
             below.append(sub)
-        line = f"{text}: {'; '.join(below)}" if below else text
-        lines.append(f"- {line}" + ("" if line.endswith((".", "!", "?")) else "."))
+        lines.append(_item(text, below))
     return "\n".join(lines)
+
+
+def _item(name: str, details: list[str]) -> str:
+    """One diagram node as a list item: "- Name: detail; detail." (a full stop unless it ends a sentence already)."""
+    line = f"{name}: {'; '.join(details)}" if details else name
+    return f"- {line}" + ("" if line.endswith((".", "!", "?")) else ".")
 
 
 def sections_from_markdown(body: str) -> tuple[str | None, list[Section]]:
