@@ -74,6 +74,12 @@ def test_sentences_that_stand_alone(sentence: str) -> None:
     "An incident response policy typically includes the following:",
     "Category Two covers:",
     "There are four phases in the incident response life cycle.",
+    # a pointer to what comes further on, anywhere in the sentence (NIST SP 800-61's attack vectors)
+    "The attack vectors listed below are not intended to provide definitive classification for incidents; rather, "
+    "they simply list common methods of attack, which can be used as a basis for defining more specific handling "
+    "procedures.",
+    "The following steps illustrate how an organization could use the Framework to create a new cybersecurity program.",
+    "The key recommendations presented in this section for handling incidents are summarized below.",
 ])
 def test_sentences_that_announce_items(sentence: str) -> None:
     assert announces(sentence)
@@ -84,6 +90,13 @@ def test_sentences_that_announce_items(sentence: str) -> None:
     "resource constraints, and focus on collaboration.",
     "Backups should be restored in a test at least once a quarter.",
     "Two-factor prompts reduce account takeover.",
+    # the items are given after the colon, or "the following" is a time
+    "The incident response plan should include the following elements: Mission; Strategies and goals; Senior "
+    "management approval.",
+    "Training is defined in NIST Special Publication 800-16 as follows: the level that strives to produce relevant "
+    "skills.",
+    "The district renewed the contract the following year.",
+    "Devices bought in one budget year are refreshed the following school year.",
 ])
 def test_sentences_that_do_not_announce(sentence: str) -> None:
     assert not announces(sentence)

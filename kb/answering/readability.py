@@ -6,8 +6,8 @@ leans on. Four rules catch that, each a pure function on text:
 - a sentence whose subject is an unresolved "this/these/it/such/they" (or "the first", "both"),
   or that opens on a phrase pointing back ("During this phase, ...", "For these reasons, ..."),
   needs the sentence it refers to quoted right before it;
-- a sentence that announces items ("two actions", "the following", a trailing colon) needs
-  its items to follow;
+- a sentence that announces items ("two actions", "the following", "listed below", a trailing
+  colon) needs its items to follow;
 - Markdown link and reference syntax ("[FERPA][16]", "[text](url)", "**bold**") is shown as
   plain text;
 - a list item is quoted after its lead-in (the line ending in ":" that introduces the list).
@@ -67,8 +67,13 @@ _ANNOUNCE_COUNT = re.compile(
     r"requirements|items|points|lessons|tips|measures|controls|activities|roles|criteria|tasks|"
     r"considerations|challenges|benefits|risks|documents|sections|bodies|laws|programs|models|tools)\b",
     re.I)
-_ANNOUNCE_PHRASE = re.compile(r"\b(?:the following|as follows|listed below|below are|include the following)\b"
-                              r"[^.!?]{0,40}[.:]?\s*$", re.I)
+# A pointer to items further on, anywhere in the sentence ("The attack vectors listed below are not intended to
+# ...", "The following steps illustrate how ..."); not a time ("the following year") nor items given after a colon.
+_POINTS_AHEAD = re.compile(
+    r"\b(?:(?:listed|described|shown|outlined|summari[sz]ed|detailed|presented|set out)\s+below|below are|as follows|"
+    r"the following(?!\s+(?:year|years|day|days|week|weeks|month|months|morning|spring|summer|fall|autumn|winter|"
+    r"semester|term|school year|fiscal year|decade)\b))\b", re.I)
+_ITEMS_GIVEN = re.compile(r":\s*\S+(?:\s+\S+){2,}")  # "... the following elements: Mission; Strategies and goals"
 # Openings that do not answer: a numbered section line ("1.4 Document Structure ...", "(Section 3.2.6) ..."),
 # a line about the document's own layout ("Section 3 reviews ..."), a noun phrase with no verb ("Percentage of ...").
 _SECTION_LINE = re.compile(r"^\(?(?:(?:section|chapter|appendix|part)\s+)?\d+(?:\.\d+)+\b|"
@@ -121,7 +126,7 @@ def announces(sentence: str) -> bool:
     text = sentence.strip()
     if text.endswith(":"):
         return True
-    if _ANNOUNCE_PHRASE.search(text):
+    if _POINTS_AHEAD.search(text) and not _ITEMS_GIVEN.search(text):
         return True
     body = LIST_MARK.sub("", text)
     if _ANNOUNCE_COUNT.search(body) and len(body.split()) <= 25:
