@@ -178,3 +178,30 @@ def test_entries_numbered_in_words_keep_their_order() -> None:
     numbered = "\n".join(f"- Step {n} \u2013 {t}" for n, t in enumerate(steps, 1))
     assert _checklist_index(numbered) == 0  # the last step may not open the list
     assert _checklist_index("\n".join(f"- {t}" for t in steps)) == 2  # as a checklist its entry may
+
+
+# k12-001: both sentences speak of the "four major phases" of a "life cycle" in the question's words; only the
+# second's document and section are about incident response
+TRAINING = ("The design phase is the first of the four major phases (i.e., design the program, develop material, "
+            "implement the program, maintain the program) in the life cycle of an awareness and training program.")
+HANDLING = ("The four major phases in the life cycle are the preparation, detection and analysis, containment, "
+            "eradication and recovery, and post-event activity phases.")
+PHASES = "What are the four phases of the incident response life cycle?"
+
+
+def _phases_draft() -> str:
+    passages = [_passage(0, TRAINING, "NIST SP 800-50: Building an Information Technology Security Awareness and "
+                                      "Training Program"),
+                _passage(1, HANDLING, "NIST SP 800-61: Computer Security Incident Handling Guide")]
+    passages[1].chunk.section = "3. Handling an Incident > 3.1 Incident Response Life Cycle"
+    draft = ExtractiveComposer(HashEmbedder()).compose(PHASES, passages)
+    return draft.lead[0].text
+
+
+def test_the_lead_comes_from_the_passage_whose_title_and_section_name_the_question() -> None:
+    assert _phases_draft() == HANDLING
+
+
+def test_without_the_heading_share_the_other_documents_phases_lead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compose_plan, "HEADING_LEAD", 0.0)
+    assert _phases_draft() == TRAINING

@@ -92,7 +92,9 @@ def score_candidates(question: str, items: list[Candidate], passages: Sequence[P
     q_terms = set(tokenize(question))
     relevance = _passage_relevance(passages, question_vector, fused=fused)
     outdated = [OUTDATED_PENALTY if is_outdated(p.chunk.extra) else 0.0 for p in passages]
+    headings = [_term_share(q_terms, f"{p.chunk.title} {p.chunk.section or ''}") for p in passages]
     for item in items:
+        item.heading_overlap = headings[item.passage]
         item.overlap = _term_share(q_terms, item.text)
         item.penalty = outdated[item.passage]
         item.fit = shape_fit(shape.shape, item.text, item=item.item)

@@ -141,6 +141,16 @@ def body_start(line: str) -> int:
     return start if len(line) - start >= 25 else 0
 
 
+def drop_page_number(sentence: str) -> str:
+    """The sentence without a page number run into its start ("13 At a minimum, the entire workforce ..." -> "At a
+    minimum, ..."): a number before "At", "The", "Once" ... counts nothing, so it is the page's, not the text's."""
+    matches = list(_WORD.finditer(sentence))
+    if len(matches) < 3 or not _PAGE_NUMBER.match(matches[0].group()):
+        return sentence
+    second = matches[1].group()
+    return sentence[matches[1].start():] if second in _OPENERS and second not in ("A", "An") else sentence
+
+
 def heading_words(prefix: str) -> str:
     """The heading's own words in a cut-off prefix: after its section or page number ("Attack Vectors"), or after a
     caption's number ("Figure 2 - Building Blocks" -> "Building Blocks"); "" for a bare number or caption label."""

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kb.answering.glued_headings import SMALL_WORDS, split_heading
+from kb.answering.glued_headings import SMALL_WORDS, drop_page_number, split_heading
 from kb.answering.readability import LIST_MARK, announces, leans_back, plain
 from kb.answering.safety import looks_like_injection
 from kb.core.text import paragraphs, split_sentences
@@ -168,6 +168,8 @@ def _lines(text: str) -> Iterator[_Line]:
                 if len(rest) < len(piece):  # a heading was cut off its start
                     yield _Line(rest, False, True, heading=later_heading)
                     continue
+                if k > 0:  # "... annually. 13 At a minimum, ...": the page number, not the sentence's
+                    piece = drop_page_number(piece)
                 yield _Line(piece, bool(mark) and k == 0, new_text and k == 0,
                             heading=heading if k == 0 else None, number=_number(line) if mark and k == 0 else None)
             first = False
@@ -317,3 +319,4 @@ class Candidate:
     vector: np.ndarray | None = None
     lead_similarity: float | None = None  # to the question's subject, when its scene was left out (else similarity)
     lead_overlap: float | None = None  # the share of the subject's terms it uses (else overlap)
+    heading_overlap: float = 0.0  # the share of the question's terms its passage's title and section use
