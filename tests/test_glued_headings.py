@@ -151,13 +151,21 @@ def test_a_heading_that_opens_on_the_is_cut_too_and_a_title_case_line_is_not_a_s
     assert usable("The Superintendent and the Board of Education approved the plan.")
 
 
-def test_a_page_number_run_into_a_later_sentence_of_the_line_is_dropped_but_a_count_stays() -> None:
+def test_a_page_number_run_into_a_sentence_is_dropped_but_a_count_stays() -> None:
     # NIST SP 800-50 as the PDF's text layer gives it: the page's number runs into the next page's first sentence
     text = ("A continuous awareness program is best. 13 At a minimum, the entire workforce should be exposed to "
-            "awareness material annually. 13 States have adopted such a rule. 5 A district may add more.")
+            "awareness material annually. 13 States have adopted such a rule. 5 A district may add more. 128 "
+            "Reviewing the NICE Framework, we identify the Incident Responder role. 5 Training sessions are held. "
+            "3 Ways the district saves are listed.")
     assert [s.text for s in passage_sentences(text)] == [
         "A continuous awareness program is best.",
         "At a minimum, the entire workforce should be exposed to awareness material annually.",
         "13 States have adopted such a rule.",  # "13 States" counts states: the number is the text's
         "5 A district may add more.",  # "A" may start a count's noun phrase ("5 A-rated vendors"): kept
+        "Reviewing the NICE Framework, we identify the Incident Responder role.",  # a verb and its object
+        "5 Training sessions are held.",
+        "3 Ways the district saves are listed.",
     ]
+    # the PDF's page number on its own line before the page's first sentence (NIST SP 800-181, page 128)
+    first = passage_sentences("128\nReviewing the NICE Framework, we identify the Incident Responder role.")[0]
+    assert first.text == "Reviewing the NICE Framework, we identify the Incident Responder role."

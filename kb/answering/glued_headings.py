@@ -141,14 +141,22 @@ def body_start(line: str) -> int:
     return start if len(line) - start >= 25 else 0
 
 
+_DETERMINERS = frozenset("the a an this these that those its their our your each every all".split())
+
+
 def drop_page_number(sentence: str) -> str:
     """The sentence without a page number run into its start ("13 At a minimum, the entire workforce ..." -> "At a
-    minimum, ..."): a number before "At", "The", "Once" ... counts nothing, so it is the page's, not the text's."""
+    minimum, ..."): a number before "At", "The", "Once" ... counts nothing, so it is the page's, not the text's;
+    nor does one before a verb that takes an object ("128 Reviewing the NICE Framework, we ..."). A count is
+    followed by what it counts: "13 States have ...", "5 Training sessions ...", "3 Ways the district ..." keep
+    their numbers."""
     matches = list(_WORD.finditer(sentence))
     if len(matches) < 3 or not _PAGE_NUMBER.match(matches[0].group()):
         return sentence
-    second = matches[1].group()
-    return sentence[matches[1].start():] if second in _OPENERS and second not in ("A", "An") else sentence
+    second, third = matches[1].group(), matches[2].group()
+    plural = second.endswith("s") and not second.endswith("ss")  # "3 Ways the district can save": a count
+    verb = second[:1].isupper() and second.isalpha() and not plural and third in _DETERMINERS
+    return sentence[matches[1].start():] if (second in _OPENERS and second not in ("A", "An")) or verb else sentence
 
 
 def heading_words(prefix: str) -> str:

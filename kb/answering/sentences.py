@@ -168,8 +168,7 @@ def _lines(text: str) -> Iterator[_Line]:
                 if len(rest) < len(piece):  # a heading was cut off its start
                     yield _Line(rest, False, True, heading=later_heading)
                     continue
-                if k > 0:  # "... annually. 13 At a minimum, ...": the page number, not the sentence's
-                    piece = drop_page_number(piece)
+                piece = drop_page_number(piece)  # "... annually. 13 At a minimum, ...": the page's number, not the text's
                 yield _Line(piece, bool(mark) and k == 0, new_text and k == 0,
                             heading=heading if k == 0 else None, number=_number(line) if mark and k == 0 else None)
             first = False
