@@ -80,6 +80,7 @@ def test_sentences_that_stand_alone(sentence: str) -> None:
     "procedures.",
     "The following steps illustrate how an organization could use the Framework to create a new cybersecurity program.",
     "The key recommendations presented in this section for handling incidents are summarized below.",
+    "Note: the following steps illustrate how a district could build its first incident response plan.",
 ])
 def test_sentences_that_announce_items(sentence: str) -> None:
     assert announces(sentence)

@@ -126,7 +126,8 @@ def announces(sentence: str) -> bool:
     text = sentence.strip()
     if text.endswith(":"):
         return True
-    if _POINTS_AHEAD.search(text) and not _ITEMS_GIVEN.search(text):
+    ahead = _POINTS_AHEAD.search(text)
+    if ahead and not _ITEMS_GIVEN.search(text, ahead.end()):  # items after a colon that follows the pointer
         return True
     body = LIST_MARK.sub("", text)
     if _ANNOUNCE_COUNT.search(body) and len(body.split()) <= 25:
