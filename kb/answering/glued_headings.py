@@ -20,6 +20,7 @@ number and the body). Where the body's start is not sure, nothing is cut (see ``
 
 from __future__ import annotations
 
+import itertools
 import re
 
 __all__ = ["SMALL_WORDS", "body_start", "heading_words", "split_heading"]
@@ -131,7 +132,7 @@ def body_start(line: str) -> int:
     if number is None:
         if not words or not _PAGE_NUMBER.match(words[0]) or len(words) < 3:
             return 0
-        if words[1] in _OPENERS and words[1] not in ("A", "An"):
+        if _opens_after_page_number(words):
             return matches[1].start()  # "20 Once training needs are identified": a page number before a sentence
         number = 0
     body = _heading_then_body(words[number + 1:])
@@ -144,19 +145,29 @@ def body_start(line: str) -> int:
 _DETERMINERS = frozenset("the a an this these that those its their our your each every all".split())
 
 
+def _opens_after_page_number(words: list[str]) -> bool:
+    """The words are a page number, then a word that opens a sentence ("20 Once training needs ..."); not "A" or
+    "An", which may start what a count counts ("5 A-rated vendors")."""
+    return (len(words) >= 3 and bool(_PAGE_NUMBER.match(words[0])) and words[1] in _OPENERS
+            and words[1] not in ("A", "An"))
+
+
 def drop_page_number(sentence: str) -> str:
     """The sentence without a page number run into its start ("13 At a minimum, the entire workforce ..." -> "At a
     minimum, ..."): a number before "At", "The", "Once" ... counts nothing, so it is the page's, not the text's;
     nor does one before a verb that takes an object ("128 Reviewing the NICE Framework, we ..."). A count is
     followed by what it counts: "13 States have ...", "5 Training sessions ...", "3 Ways the district ..." keep
     their numbers."""
-    matches = list(_WORD.finditer(sentence))
-    if len(matches) < 3 or not _PAGE_NUMBER.match(matches[0].group()):
+    if not sentence.lstrip()[:1].isdigit():  # every sentence of every passage passes here: most leave at once
         return sentence
-    second, third = matches[1].group(), matches[2].group()
+    matches = list(itertools.islice(_WORD.finditer(sentence), 3))
+    words = [m.group() for m in matches]
+    if len(words) < 3 or not _PAGE_NUMBER.match(words[0]):
+        return sentence
+    second, third = words[1], words[2]
     plural = second.endswith("s") and not second.endswith("ss")  # "3 Ways the district can save": a count
     verb = second[:1].isupper() and second.isalpha() and not plural and third in _DETERMINERS
-    return sentence[matches[1].start():] if (second in _OPENERS and second not in ("A", "An")) or verb else sentence
+    return sentence[matches[1].start():] if _opens_after_page_number(words) or verb else sentence
 
 
 def heading_words(prefix: str) -> str:
