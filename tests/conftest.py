@@ -26,12 +26,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.model)
 
 
+@pytest.fixture(scope="session")
+def _user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's cache folder for this test session (the OpenVINO encoder converts the model into it once)."""
+    return tmp_path_factory.mktemp("user-cache")
+
+
 @pytest.fixture(autouse=True)
-def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No CTO_* variable leaks in; the data dir is per test; no network for models."""
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _user_cache: Path) -> None:
+    """No CTO_* variable leaks in; the data dir is per test, the user's cache per session; no network for models."""
     for name in list(os.environ):
         if name.startswith("CTO_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_user_cache))
     monkeypatch.setenv("CTO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CTO_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

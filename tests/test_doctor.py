@@ -51,8 +51,8 @@ def test_a_good_install_passes_every_check_in_one_line_each(settings: Settings, 
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()[1:]
-    assert [line.split()[1] for line in lines] == ["python", "torch", "model", "store", "data", "write", "versions",
-                                                   "ocr", "chromium"]
+    assert [line.split()[1] for line in lines] == ["python", "torch", "model", "encoder", "store", "data", "write",
+                                                   "versions", "ocr", "chromium"]
     assert all(line.split()[0] in ("OK", "WARN", "SKIP") for line in lines), done.stdout
     assert "no knowledge base yet" in done.stdout and "-> run `make seed` or `ingest FOLDER`" in done.stdout
 
@@ -81,6 +81,25 @@ def test_torch_build_is_named(settings: Settings) -> None:
     check = doctor.check_torch(settings)
     assert check.status == OK and torch.__version__ in check.detail
     assert ("CPU build" if torch.version.cuda is None else "CUDA") in check.detail
+
+
+def test_encoder_check_names_the_backend_and_why(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kb.embed.selection.cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    check = doctor.check_encoder(settings)
+    assert check.status == OK and check.detail == "torch-bf16 (auto: this CPU multiplies bf16 natively)"
+    monkeypatch.setattr("kb.embed.selection.cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr("kb.embed.openvino_model.openvino_available", lambda: False)
+    assert doctor.check_encoder(settings).detail == "torch (auto: this CPU does not multiply bf16 natively)"
+    named = doctor.check_encoder(settings.with_overrides(embedding_backend="openvino"))
+    assert named.status == FAIL and "openvino (set by CTO_EMBEDDING_BACKEND) is not installed" in named.detail
+    assert "make setup" in named.fix and "CTO_EMBEDDING_BACKEND=torch" in named.fix
+    pytest.importorskip("openvino")
+    monkeypatch.setattr("kb.embed.openvino_model.openvino_available", lambda: True)
+    from kb.embed.openvino_model import cache_folder
+
+    check = doctor.check_encoder(settings)
+    assert check.status == OK and check.detail.startswith("openvino ")
+    assert "auto: this CPU does not multiply bf16 natively" in check.detail and str(cache_folder()) in check.detail
 
 
 def test_model_weights_with_a_changed_byte_fail_the_hash_check(settings: Settings, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from kb.core.documents import Chunk
 from kb.core.errors import StoreMismatchError
 from kb.core.settings import Settings
 from kb.embed import bulk_encoder, make_embedder
+from kb.embed.openvino_model import OpenVinoEmbedder
+from kb.embed.routing import SizeRouted
 from kb.embed.selection import cpu_flags, pick_backend
 from kb.embed.torch_model import SentenceTransformerEmbedder
 from kb.index.store import Store, make_client, open_store
@@ -20,10 +22,20 @@ OLD_XEON = frozenset({"avx2", "avx512f"})
 
 
 def test_auto_picks_bf16_only_where_the_cpu_has_it() -> None:
-    assert pick_backend("auto", EPYC) == "torch-bf16"
-    assert pick_backend("auto", frozenset({"amx_bf16"})) == "torch-bf16"
+    for openvino in (True, False):
+        assert pick_backend("auto", EPYC, openvino=openvino) == "torch-bf16"
+        assert pick_backend("auto", frozenset({"amx_bf16"}), openvino=openvino) == "torch-bf16"
+    assert pick_backend("auto", OLD_XEON, openvino=False) == "torch"
+    assert pick_backend("auto", frozenset(), openvino=False) == "torch"  # no /proc/cpuinfo: the safe choice
+
+
+def test_auto_picks_openvino_without_native_bf16_when_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pick_backend("auto", OLD_XEON, openvino=True) == "openvino"
+    assert pick_backend("auto", frozenset(), openvino=True) == "openvino"  # float32 either way: torch's vectors
+    monkeypatch.setattr("kb.embed.openvino_model.openvino_available", lambda: False)
     assert pick_backend("auto", OLD_XEON) == "torch"
-    assert pick_backend("auto", frozenset()) == "torch"  # no /proc/cpuinfo: the safe choice
+    monkeypatch.setattr("kb.embed.openvino_model.openvino_available", lambda: True)
+    assert pick_backend("auto", OLD_XEON) == "openvino"
 
 
 def test_a_named_backend_wins_over_the_cpu(caplog: pytest.LogCaptureFixture) -> None:
@@ -45,8 +57,12 @@ def test_factory_builds_the_picked_backend(monkeypatch: pytest.MonkeyPatch) -> N
     embedder = bulk_encoder(make_embedder(Settings(embedding_backend="auto")))
     assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.precision == "bf16"
     monkeypatch.setattr("kb.embed.selection.cpu_flags", lambda: OLD_XEON)
+    monkeypatch.setattr("kb.embed.openvino_model.openvino_available", lambda: False)
     embedder = bulk_encoder(make_embedder(Settings(embedding_backend="auto")))
     assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.precision == "fp32"
+    monkeypatch.setattr("kb.embed.openvino_model.openvino_available", lambda: True)
+    routed = make_embedder(Settings(embedding_backend="auto"))
+    assert isinstance(routed, SizeRouted) and isinstance(routed.large, OpenVinoEmbedder)  # questions: the query encoder
 
 
 def test_bf16_vectors_match_float32(real_embedder: SentenceTransformerEmbedder) -> None:
@@ -134,13 +150,13 @@ def test_given_token_counts_the_encoder_does_not_tokenize_again(real_embedder: S
 
 
 def test_batches_hold_texts_of_one_padded_length_longest_first() -> None:
-    from kb.embed.torch_model import PAD_TO, _by_length
+    from kb.embed.base import PAD_TO, length_batches
 
     counts = [17, 40, 32, 18, 31, 33, 256, 2, 20]
-    parts = _by_length(counts, 2)
+    parts = length_batches(counts, 2)
     assert parts == [[6], [1, 5], [2, 4], [8, 3], [0], [7]]  # 256 | 40, 33 | 32, 31 | 20, 18 | 17 | 2
     assert all(len({-(-counts[i] // PAD_TO) for i in part}) == 1 for part in parts)
-    assert sorted(i for part in _by_length(counts, 64) for i in part) == list(range(len(counts)))
+    assert sorted(i for part in length_batches(counts, 64) for i in part) == list(range(len(counts)))
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])

@@ -1,6 +1,7 @@
 """``python -m eval encoders``: the encoder backends side by side, speed and answer quality.
 
-For each backend (torch float32, torch-bf16, onnx, onnx-int8) on the same texts, in one process:
+For each backend (torch float32, torch-bf16, openvino, onnx, onnx-int8, numpy; or those named with
+``--backends``) on the same texts, in one process:
 
 - ingest-style throughput: the starter library's chunks encoded in batches with all threads,
   in interleaved passes (A-B-C-D-D-C-B-A) so that load from other work falls on every backend
@@ -53,17 +54,20 @@ def _texts() -> tuple[list[str], list[str], list[list[str]]]:
     return chunks, questions, batches
 
 
-def compare_encoders(settings: Settings, gold: str | None, *, echo: Any = print, limit: int | None = None) -> dict[str, Any]:
-    """Measure every backend; return rows keyed by backend name (``limit``: chunks per throughput pass)."""
+def compare_encoders(settings: Settings, gold: str | None, *, echo: Any = print, limit: int | None = None,
+                     backends: tuple[str, ...] = BACKENDS) -> dict[str, Any]:
+    """Measure the backends (torch first: the others' cosines are to its vectors); return rows keyed by backend
+    name (``limit``: chunks per throughput pass)."""
+    backends = ("torch", *(b for b in backends if b != "torch"))
     chunks, questions, batches = _texts()
     chunks = chunks[:limit] if limit else chunks
-    embedders = {b: make_embedder(settings.with_overrides(embedding_backend=b)) for b in BACKENDS}
+    embedders = {b: make_embedder(settings.with_overrides(embedding_backend=b)) for b in backends}
     for embedder in embedders.values():
         embedder.embed_batch(chunks[:70])  # load, export on first use, warm up
         timed(embedder.embed_batch, batches[:3] + [[q] for q in questions[:3]])
-    seconds: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    seconds: dict[str, list[float]] = {b: [] for b in backends}
     vectors: dict[str, np.ndarray] = {}
-    for backend in list(BACKENDS) + list(reversed(BACKENDS)):  # A-B-C-D-D-C-B-A
+    for backend in list(backends) + list(reversed(backends)):  # A-B-C-D-D-C-B-A
         started = time.perf_counter()
         vectors[backend] = embedders[backend].embed_batch(chunks)
         seconds[backend].append(time.perf_counter() - started)
@@ -128,21 +132,30 @@ def table(result: dict[str, Any]) -> str:
 @click.option("--gold", type=click.Choice(["none", "library", "k12docs"]), default="library", show_default=True,
               help="Also answer this gold set with each backend (none: speed and fidelity only).")
 @click.option("--chunks", "limit", type=click.IntRange(16), help="Chunks per throughput pass (default: all of the library's).")
+@click.option("--backends", default=",".join(BACKENDS), show_default=True,
+              help="Comma-separated backends to compare (torch is always measured: the reference for cosines).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @friendly_errors
-def encoders(gold: str, limit: int | None, as_json: bool) -> None:
-    """Compare the encoder backends (torch fp32 and bf16, ONNX, ONNX int8): speed, fidelity, answer quality.
+def encoders(gold: str, limit: int | None, backends: str, as_json: bool) -> None:
+    """Compare the encoder backends (torch fp32 and bf16, OpenVINO, ONNX, ONNX int8, numpy): speed, fidelity,
+    answer quality.
 
     \b
     Examples:
       python -m eval encoders --gold none
+      python -m eval encoders --backends torch,openvino --gold k12docs
       python -m eval encoders
     """
 
     configure_logging("WARNING")
+    chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
+    unknown = [b for b in chosen if b not in BACKENDS]
+    if unknown or not chosen:
+        raise click.BadParameter(f"{', '.join(unknown) or 'none given'}: choose from {', '.join(BACKENDS)}",
+                                 param_hint="--backends")
     settings = load_settings()
     result = compare_encoders(settings, None if gold == "none" else gold, echo=lambda m: click.echo(m, err=True),
-                              limit=limit)
+                              limit=limit, backends=chosen)
     folder = settings.reports_dir / "encoders"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "encoders.json").write_text(json.dumps(result, indent=2))

@@ -276,7 +276,7 @@ def run_bench(settings: Settings, plan: BenchPlan = FULL, echo: Echo = logger.in
     qs = questions(plan.questions)
     ingest, kb = _ingest_stage(settings, embedder, corpus.folder, folder, echo)
     baseline = None
-    if plan.langchain and isinstance(bulk_encoder(embedder), SentenceTransformerEmbedder):
+    if plan.langchain and settings.embedding_model != "hash":  # LangChain loads the real model itself (torch)
         baseline = _langchain_stage(settings, kb, qs, folder / "langchain", echo)
     whole = _whole_stage(settings, plan, folder, echo) if plan.whole else None
     scales = _scale_stage(settings, kb, ingest, plan, qs, folder, echo)

@@ -199,7 +199,30 @@ def check_chromium(settings: Settings) -> Check:
     return Check("chromium", OK, f"{path} (for the browser tests)")
 
 
-CHECKS: list[Callable[[Settings], Check]] = [check_python, check_torch, check_model, check_store, check_data_dir,
+def check_encoder(settings: Settings) -> Check:
+    """Which encoder backend ingest runs on, why, and (OpenVINO) whether its converted model is cached."""
+    from kb.embed.openvino_model import cache_folder, openvino_available
+    from kb.embed.selection import BF16_FLAGS, cpu_flags, pick_backend
+
+    if settings.embedding_model == "hash":
+        return Check("encoder", SKIP, "the test stand-in `hash` embedder is configured")
+    backend = pick_backend(settings.embedding_backend)
+    why = ("set by CTO_EMBEDDING_BACKEND" if settings.embedding_backend != "auto" else
+           f"auto: this CPU {'multiplies' if cpu_flags() & BF16_FLAGS else 'does not multiply'} bf16 natively")
+    if backend != "openvino":
+        return Check("encoder", OK, f"{backend} ({why})")
+    if not openvino_available():
+        return Check("encoder", FAIL, f"openvino ({why}) is not installed",
+                     "run `make setup` (the `model` extra installs it), or set CTO_EMBEDDING_BACKEND=torch")
+    import openvino
+
+    folder = cache_folder()
+    cached = f"converted model cached in {folder}" if any(folder.glob("*.xml")) else \
+        f"the first ingest converts the model (about 5 s) into {folder}"
+    return Check("encoder", OK, f"openvino {openvino.__version__.split('-')[0]} ({why}); {cached}")
+
+
+CHECKS: list[Callable[[Settings], Check]] = [check_python, check_torch, check_model, check_encoder, check_store, check_data_dir,
                                              check_lock, check_versions, check_ocr, check_chromium]
 
 

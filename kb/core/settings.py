@@ -57,9 +57,10 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_SHA256,
         description="Expected sha256 of the model's model.safetensors; empty skips the check.",
     )
-    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8", "numpy"] = Field(
-        "auto", description="Encoder runtime: auto (torch-bf16 on CPUs with native bf16, else torch), torch (float32), "
-        "torch-bf16, onnx, onnx-int8 (int8 weights: a different index, rebuild after switching), or numpy "
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "openvino", "onnx", "onnx-int8", "numpy"] = Field(
+        "auto", description="Encoder runtime: auto (torch-bf16 on CPUs with native bf16, else openvino when installed, else "
+        "torch), torch (float32), torch-bf16, openvino (float32 on OpenVINO: torch's vectors), onnx, onnx-int8 (int8 "
+        "weights: a different index, rebuild after switching), or numpy "
         "(float32 without torch: quick to start, slow for ingest). See `python -m eval encoders`."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
@@ -79,7 +80,7 @@ class Settings(BaseSettings):
         "slower; the reference the overlapped path is tested against)."
     )
     query_encoder: Literal["auto", "onnxruntime", "numpy", "same"] = Field(
-        "auto", description="Encoder for small batches (questions, answer sentences) with the torch backends: "
+        "auto", description="Encoder for small batches (questions, answer sentences) with the torch and openvino backends: "
         "onnxruntime (the model's layers on ONNX Runtime, built from the same weights at start: the same float32 "
         "vectors in about half numpy's time), numpy (all in numpy), auto (onnxruntime when it is installed, else "
         "numpy; neither imports torch) or same (CTO_EMBEDDING_BACKEND for everything)."

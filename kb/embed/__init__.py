@@ -71,15 +71,26 @@ def _onnx_int8(settings: Settings) -> Embedder:
     return _onnx(settings, quantize=True)
 
 
+def _openvino(settings: Settings) -> Embedder:
+    from kb.embed.openvino_model import OpenVinoEmbedder, cache_folder
+
+    return OpenVinoEmbedder(settings.embedding_model, cache_folder(),
+                            expected_sha256=settings.embedding_sha256, batch_size=settings.embedding_batch_size,
+                            threads=settings.embedding_threads, verified_cache=_verified(settings),
+                            small_threads=settings.query_threads)
+
+
 _MODELS: dict[str, Callable[[Settings], Embedder]] = {"hash": _hash}  # stand-ins named by the model setting
 _BACKENDS: dict[str, Callable[[Settings], Embedder]] = {"torch": _torch, "torch-bf16": _torch_bf16, "onnx": _onnx,
-                                                       "onnx-int8": _onnx_int8, "numpy": _numpy}
-_ROUTED = frozenset({"torch", "torch-bf16"})  # slow to start: small batches go to numpy (the same float vectors)
+                                                       "onnx-int8": _onnx_int8, "numpy": _numpy, "openvino": _openvino}
+# slow to start (torch, or OpenVINO compiling its graph): small batches go to the query encoder (the same float vectors)
+_ROUTED = frozenset({"torch", "torch-bf16", "openvino"})
 
 
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name: ``embedding_model=hash`` (tests), else the ``embedding_backend``
-    (``auto`` picks torch-bf16 on CPUs with native bf16, else torch: ``kb.embed.selection``).
+    (``auto`` picks torch-bf16 on CPUs with native bf16, else openvino when installed, else torch:
+    ``kb.embed.selection``).
 
     Small batches, questions and answer sentences, go to the query encoder, which starts without
     importing torch (``kb.embed.routing``): the numpy model with its layers on ONNX Runtime

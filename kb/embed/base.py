@@ -22,10 +22,11 @@ from kb.core.errors import ModelError
 
 __all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "SMALL_THREADS", "choose_threads", "others_running",
            "verify_weights",
-           "max_seq_length", "mean_pool_normalized"]
+           "max_seq_length", "mean_pool_normalized", "PAD_TO", "length_batches"]
 
 logger = logging.getLogger(__name__)
 SMALL_BATCH = 64  # texts; at or below this an encode is query-sized and runs on at most CTO_QUERY_THREADS threads
+PAD_TO = 16  # tokens: every text is padded to the next multiple (see length_batches)
 SMALL_THREADS = 2  # threads of a query-sized encode by default (CTO_QUERY_THREADS)
 
 
@@ -209,3 +210,31 @@ def mean_pool_normalized(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean of the token vectors under the attention mask, scaled to unit length (MiniLM's pooling)."""
     pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def length_batches(counts: Sequence[int], batch_size: int) -> list[list[int]]:
+    """The indices of texts with these token counts in batches of one padded length each, longest first.
+
+    A batch is padded to a multiple of ``PAD_TO`` tokens, and every text in it has the same
+    multiple: so each text is padded to the same length whatever it is encoded with, and its
+    vector depends on its text alone. In bf16 a vector moved by up to 0.001 with the length its
+    batch was padded to (the padded positions are masked, but the sums run over other shapes),
+    so two builds of the same files, whose batches the parser's timing composes, gave different
+    vectors and a few different answers. ``SentenceTransformer.encode`` would sort a call's texts
+    by characters and pad to the longest; ordered by tokens instead, ingest's calls pad few tokens.
+    Ingest's pool hands in the counts it chose the call by (counting 2,000 chunks again took
+    0.2-0.4 s of CPU beside the encoder).
+    """
+    order = sorted(range(len(counts)), key=lambda i: (-counts[i], i))
+    parts: list[list[int]] = []
+    for i in order:
+        if parts and len(parts[-1]) < batch_size and _padded(counts[parts[-1][0]]) == _padded(counts[i]):
+            parts[-1].append(i)
+        else:
+            parts.append([i])
+    return parts
+
+
+def _padded(count: int) -> int:
+    """The length a text of ``count`` tokens is padded to."""
+    return -(-count // PAD_TO) * PAD_TO

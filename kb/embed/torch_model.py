@@ -16,14 +16,12 @@ from typing import Any
 import numpy as np
 
 from kb.core.errors import ModelError
-from kb.embed.base import SMALL_THREADS, choose_threads, resolve_model_dir, verify_weights
+from kb.embed.base import PAD_TO, SMALL_THREADS, choose_threads, length_batches, resolve_model_dir, verify_weights
 
 __all__ = ["SentenceTransformerEmbedder"]
 
 logger = logging.getLogger(__name__)
 
-
-PAD_TO = 16  # tokens: every text is padded to the next multiple (see _by_length)
 
 
 class SentenceTransformerEmbedder:
@@ -123,7 +121,7 @@ class SentenceTransformerEmbedder:
         if len(texts) == 1:
             parts = [[0]]
         else:  # ingest's pool hands in the counts it chose the call by; others are counted here
-            parts = _by_length(counts if counts is not None else self.token_counts(texts), self._batch_size)
+            parts = length_batches(counts if counts is not None else self.token_counts(texts), self._batch_size)
         encoded = [model.encode(  # type: ignore[attr-defined]
             [texts[i] for i in part],
             batch_size=self._batch_size,
@@ -139,31 +137,3 @@ class SentenceTransformerEmbedder:
         if self.precision != "fp32":  # normalised in bf16: renormalise in float32 so cosines stay <= 1
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
-
-
-def _by_length(counts: Sequence[int], batch_size: int) -> list[list[int]]:
-    """The indices of texts with these token counts in batches of one padded length each, longest first.
-
-    A batch is padded to a multiple of ``PAD_TO`` tokens, and every text in it has the same
-    multiple: so each text is padded to the same length whatever it is encoded with, and its
-    vector depends on its text alone. In bf16 a vector moved by up to 0.001 with the length its
-    batch was padded to (the padded positions are masked, but the sums run over other shapes),
-    so two builds of the same files, whose batches the parser's timing composes, gave different
-    vectors and a few different answers. ``SentenceTransformer.encode`` would sort a call's texts
-    by characters and pad to the longest; ordered by tokens instead, ingest's calls pad few tokens.
-    Ingest's pool hands in the counts it chose the call by (counting 2,000 chunks again took
-    0.2-0.4 s of CPU beside the encoder).
-    """
-    order = sorted(range(len(counts)), key=lambda i: (-counts[i], i))
-    parts: list[list[int]] = []
-    for i in order:
-        if parts and len(parts[-1]) < batch_size and _padded(counts[parts[-1][0]]) == _padded(counts[i]):
-            parts[-1].append(i)
-        else:
-            parts.append([i])
-    return parts
-
-
-def _padded(count: int) -> int:
-    """The length a text of ``count`` tokens is padded to."""
-    return -(-count // PAD_TO) * PAD_TO

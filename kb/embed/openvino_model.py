@@ -1,0 +1,252 @@
+"""The encoder on OpenVINO: torch's float32 vectors, computed faster on CPUs without native bf16.
+
+The model is converted here, offline, from the same checked weights the torch backend
+loads (``openvino.convert_model`` traces the Hugging Face module once, about 5 s with torch's
+import), saved as OpenVINO IR in the user's cache folder (``$XDG_CACHE_HOME/cto-assistant``,
+by default ``~/.cache/cto-assistant``: one conversion serves every data folder, and it is
+always safe to delete) under the weights' hash and OpenVINO's version, and compiled for the
+CPU with float32 inference precision: OpenVINO would otherwise pick bf16 on CPUs that have it,
+which is a different backend's choice (``torch-bf16``). Once converted, the model is ready in
+about half a second, without importing torch. Where the cache cannot be written the model is
+converted in memory at every start.
+
+Texts are tokenized with the model's own ``tokenizer.json`` and batched the way the torch
+backend batches them (``kb.embed.base.length_batches``): every batch holds texts padded to
+one multiple of 16 tokens, so a text's vector depends on the text alone, bit for bit.
+``python -m eval encoders`` measures it against the other backends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.core.documents import file_sha256
+from kb.core.errors import ModelError
+from kb.embed.base import (
+    PAD_TO,
+    SMALL_THREADS,
+    choose_threads,
+    length_batches,
+    max_seq_length,
+    mean_pool_normalized,
+    resolve_model_dir,
+    verify_weights,
+)
+
+__all__ = ["OpenVinoEmbedder", "openvino_available", "cache_folder"]
+
+logger = logging.getLogger(__name__)
+_COMPILED: dict[tuple[str, int], Any] = {}  # (IR path, threads) -> compiled model, shared by this process's embedders
+_CONVERTED: dict[str, Any] = {}  # IR path -> model converted in memory where the cache could not be written
+_SHARED = threading.Lock()
+
+
+def cache_folder() -> Path:
+    """Where converted models are kept: ``$XDG_CACHE_HOME/cto-assistant/openvino`` (``~/.cache`` by default)."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "cto-assistant" / "openvino"
+
+
+def openvino_available() -> bool:
+    """Whether the ``openvino`` package is installed (looked up, not imported)."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+class OpenVinoEmbedder:
+    """A sentence-transformers model (BERT family, mean pooling) run by OpenVINO's CPU plugin in float32."""
+
+    def __init__(self, model: str, cache_dir: Path, *, expected_sha256: str = "", batch_size: int = 64,
+                 threads: int = 0, verified_cache: Path | None = None, small_threads: int = SMALL_THREADS):
+        self.name = model
+        self._cache_dir = cache_dir
+        self._expected = expected_sha256
+        self._verified_cache = verified_cache
+        self._batch_size = batch_size
+        self._threads = threads or (os.cpu_count() or 1)
+        self._small_threads = small_threads
+        self._model: Any = None
+        self._path = Path()
+        self._tokenizer: Any = None
+        self._dimension = 0
+        self._lock = threading.Lock()
+        self._counters = threading.local()  # each thread's own counting tokenizer (see token_counts)
+
+    # ----- loading -------------------------------------------------------------------------
+    def _load(self) -> None:
+        with self._lock:
+            if self._tokenizer is not None:
+                return
+            try:
+                import openvino as ov
+                from tokenizers import Tokenizer
+            except ImportError as missing:
+                raise ModelError(
+                    f"the OpenVINO encoder needs the 'openvino' package ({missing.name} is not installed): "
+                    "`pip install -e .[model]`, or set CTO_EMBEDDING_BACKEND=torch"
+                ) from missing
+            model_dir = resolve_model_dir(self.name)
+            verify_weights(model_dir, self._expected, cache=self._verified_cache)
+            self._path = self._ir_path(model_dir, ov.__version__)
+            self._model = self._read(ov, model_dir)
+            self._dimension = int(self._model.outputs[0].get_partial_shape()[2].get_length())
+            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            tokenizer.enable_truncation(max_seq_length(model_dir))
+            tokenizer.enable_padding(pad_to_multiple_of=PAD_TO)
+            self._tokenizer = tokenizer
+
+    def _ir_path(self, model_dir: Path, version: str) -> Path:
+        """The cached IR for these weights and this OpenVINO (converted on first use)."""
+        digest = (self._expected or file_sha256(model_dir / "model.safetensors"))[:16]
+        path = self._cache_dir / f"{digest}-ov{version.split('-')[0]}-fp32.xml"
+        with _SHARED:
+            if str(path) not in _CONVERTED and not (path.is_file() and path.with_suffix(".bin").is_file()):
+                converted = _convert(model_dir)
+                try:
+                    _save(converted, path)
+                except OSError as exc:
+                    logger.warning("could not keep the converted encoder in %s (%s): converting at every start",
+                                   path.parent, exc)
+                    _CONVERTED[str(path)] = converted
+        return path
+
+    def _read(self, ov: Any, model_dir: Path) -> Any:
+        """The converted model: from memory, or read from the cache (converted again when the file is unreadable)."""
+        with _SHARED:
+            if (converted := _CONVERTED.get(str(self._path))) is not None:
+                return converted
+            try:
+                return ov.Core().read_model(str(self._path))
+            except RuntimeError as exc:  # a damaged file: never kept, since the .xml is written last
+                logger.warning("the cached OpenVINO encoder %s is unreadable (%s): converting it again", self._path, exc)
+                self._path.unlink(missing_ok=True)
+        self._path = self._ir_path(model_dir, ov.__version__)
+        with _SHARED:
+            return _CONVERTED.get(str(self._path)) or ov.Core().read_model(str(self._path))
+
+    def _compiled_for(self, threads: int) -> Any:
+        with _SHARED:
+            key = (str(self._path), threads)
+            if key not in _COMPILED:
+                import openvino as ov
+
+                _COMPILED[key] = ov.Core().compile_model(self._model, "CPU", {
+                    "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                    "INFERENCE_NUM_THREADS": threads})
+            return _COMPILED[key]
+
+    @property
+    def bulk_threads(self) -> int:
+        """Threads a full ingest batch encodes with (every core, or CTO_EMBEDDING_THREADS)."""
+        return self._threads
+
+    def warm_up(self) -> None:
+        """Load (and on first use convert) the model and compile it for ingest's batches now."""
+        self._load()
+        self._compiled_for(self._threads)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length in the model's tokens, truncated as encoding truncates (ingest groups chunks by it).
+
+        Counted with a tokenizer owned by the calling thread: the encoding one pads, and its settings are state.
+        """
+        if not texts:
+            return []
+        counter = getattr(self._counters, "tokenizer", None)
+        if counter is None:
+            self._load()
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_str(self._tokenizer.to_str())
+            counter.no_padding()
+            self._counters.tokenizer = counter
+        return [len(encoding.ids) for encoding in counter.encode_batch(list(texts))]
+
+    @property
+    def dimension(self) -> int:
+        self._load()
+        return self._dimension
+
+    # ----- encoding ------------------------------------------------------------------------
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_counted(texts, None)
+
+    def embed_counted(self, texts: Sequence[str], counts: Sequence[int] | None) -> np.ndarray:
+        """Like ``embed_batch``, given each text's token count when the caller has it (ingest's pool counted them)."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        self._load()
+        compiled = self._compiled_for(choose_threads(len(texts), self._threads, self._small_threads))
+        request = compiled.create_infer_request()
+        parts = [[0]] if len(texts) == 1 else length_batches(
+            counts if counts is not None else self.token_counts(texts), self._batch_size)
+        vectors = np.empty((len(texts), self._dimension), dtype=np.float32)
+        for part in parts:
+            encoded = self._tokenizer.encode_batch([texts[i] for i in part])
+            ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
+            mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = request.infer({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+            vectors[part] = mean_pool_normalized(hidden, mask)
+        return vectors
+
+
+def _convert(model_dir: Path) -> Any:
+    """The checked weights as an OpenVINO model (float32), traced from the Hugging Face module."""
+    try:
+        import openvino as ov
+        import torch
+        from transformers import AutoModel
+    except ImportError as missing:
+        raise ModelError(
+            f"converting the model for OpenVINO needs torch and transformers ({missing.name} is not installed): "
+            "run `make setup`, or set CTO_EMBEDDING_BACKEND=torch"
+        ) from missing
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its notes on config fields it does not use are not the user's business
+    try:
+        base = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+    class _Hidden(torch.nn.Module):
+        def __init__(self, inner: Any):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    example = torch.ones(2, 8, dtype=torch.long)
+    logger.info("converting the encoder for OpenVINO model_dir=%s", model_dir)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's warnings are not the user's business
+        return ov.convert_model(_Hidden(base), example_input=(example, torch.ones_like(example), torch.zeros_like(example)))
+
+
+def _save(converted: Any, path: Path) -> None:
+    """Write the model as IR (float32 weights), so that no half-written file is ever read."""
+    import openvino as ov
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.stem}.{os.getpid()}.{threading.get_ident()}"
+    staging.mkdir()
+    try:
+        ov.save_model(converted, str(staging / "model.xml"), compress_to_fp16=False)
+        os.replace(staging / "model.bin", path.with_suffix(".bin"))  # the weights first: the .xml marks it complete
+        os.replace(staging / "model.xml", path)
+    finally:
+        for leftover in staging.iterdir():
+            leftover.unlink()
+        staging.rmdir()
