@@ -43,6 +43,7 @@ from kb.core.console import configure_logging, friendly_errors, load_settings
 from kb.core.settings import Settings
 from kb.embed import Embedder, bulk_encoder, make_embedder
 from kb.embed.base import resolve_model_dir
+from kb.embed.selection import pick_backend
 from kb.embed.torch_model import SentenceTransformerEmbedder
 from kb.index.knowledge import KnowledgeBase
 
@@ -137,7 +138,10 @@ def _ingest_stage(settings: Settings, embedder: Embedder, docs: Path, folder: Pa
     unchanged = again.counts().get("unchanged", 0)
     echo(f"re-ingest: {again.seconds:.3f} s ({unchanged} unchanged)")
     ingest_s, raw_s = (ingest_1 + ingest_2) / 2, sum(raw) / 2
+    backend = pick_backend(settings.embedding_backend) if settings.embedding_model != "hash" else "hash"
     return {
+        "backend": backend, "raw_encoder": "SentenceTransformer.encode" if isinstance(bulk_encoder(embedder), SentenceTransformerEmbedder)
+        else f"{backend} encoder, one call",
         "files": files, "chunks": chunks, "ingest_runs_s": [round(ingest_1, 3), round(ingest_2, 3)],
         "raw_encode_runs_s": [round(r, 3) for r in raw], "ingest_s": round(ingest_s, 3),
         "ingest_chunks_per_s": round(chunks / ingest_s, 2), "raw_encode_s": round(raw_s, 3),

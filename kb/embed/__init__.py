@@ -76,8 +76,7 @@ def _openvino(settings: Settings) -> Embedder:
 
     return OpenVinoEmbedder(settings.embedding_model, cache_folder(),
                             expected_sha256=settings.embedding_sha256, batch_size=settings.embedding_batch_size,
-                            threads=settings.embedding_threads, verified_cache=_verified(settings),
-                            small_threads=settings.query_threads)
+                            threads=settings.embedding_threads, verified_cache=_verified(settings))
 
 
 _MODELS: dict[str, Callable[[Settings], Embedder]] = {"hash": _hash}  # stand-ins named by the model setting
