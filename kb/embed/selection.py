@@ -4,7 +4,7 @@
 bfloat16 natively (the ``avx512_bf16`` or ``amx_bf16`` flags of /proc/cpuinfo); elsewhere,
 where emulated bf16 is slower than float32, ``openvino`` (float32) when the package is
 installed, else ``torch`` (float32). On an AVX2-only EPYC OpenVINO encoded the starter
-library 1.24x as fast as torch with the same vectors (largest difference 2e-7). All three give
+library 1.24-1.34x as fast as torch with the same vectors (largest difference 2e-7). All three give
 the same index: bf16 vectors are within cosine 0.998 of the float32 ones (``python -m eval
 encoders``), so a store built with one is queried with another. Int8 vectors are not: an index built with
 ``onnx-int8`` records ``<model>+int8`` as its model, and opening it with another backend
