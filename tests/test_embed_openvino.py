@@ -139,3 +139,12 @@ def test_encoders_command_refuses_an_unknown_backend() -> None:
 
     done = CliRunner().invoke(encoders, ["--backends", "torch,openvino,tensorrt", "--gold", "none"])
     assert done.exit_code == 2 and "tensorrt: choose from torch, torch-bf16, openvino" in done.output
+
+
+def test_loading_is_logged_once_per_embedder(shared_cache: Path, real_embedder: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The app's browser test counts this line to prove the model loads once per process, whatever the backend."""
+    embedder = _embedder(shared_cache)
+    with caplog.at_level(logging.INFO, logger="kb.embed.openvino_model"):
+        embedder.embed_batch(TEXTS[:2])
+        embedder.embed_batch(TEXTS[2:])
+    assert caplog.text.count("loading embedding model") == 1

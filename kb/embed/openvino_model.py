@@ -93,6 +93,7 @@ class OpenVinoEmbedder:
                 ) from missing
             model_dir = resolve_model_dir(self.name)
             verify_weights(model_dir, self._expected, cache=self._verified_cache)
+            logger.info("loading embedding model dir=%s backend=openvino", model_dir)
             self._path = self._ir_path(model_dir, ov.__version__)
             self._model = self._read(ov, model_dir)
             self._dimension = int(self._model.outputs[0].get_partial_shape()[2].get_length())
