@@ -159,12 +159,15 @@ def test_batches_hold_texts_of_one_padded_length_longest_first() -> None:
     assert sorted(i for part in length_batches(counts, 64) for i in part) == list(range(len(counts)))
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+@pytest.mark.parametrize("backend", ["torch-bf16", "torch", "openvino"])
 def test_a_text_s_vector_is_the_same_whatever_it_is_encoded_with(real_embedder: SentenceTransformerEmbedder,
-                                                                  precision: str) -> None:
+                                                                  backend: str, tmp_path: Path) -> None:
     """Two builds of the same files batch their chunks differently (the parser's timing decides): a chunk's vector
     must not depend on its batch. In bf16 it moved by up to 0.001 with the length the batch was padded to."""
-    embedder = SentenceTransformerEmbedder(real_embedder.name, precision=precision)
+    if backend == "openvino":
+        pytest.importorskip("openvino")  # the `model` extra installs it
+    embedder = bulk_encoder(make_embedder(Settings(embedding_backend=backend, data_dir=tmp_path)))
+    precision = backend
     text = "Keep at least one backup copy offline and test a full restore every quarter. " * 2
     longer = [f"{text} Also review the incident response plan with the superintendent, item {n}. " * 2 for n in range(30)]
     shorter = [f"Restore test {n}." for n in range(30)]

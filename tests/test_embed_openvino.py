@@ -42,19 +42,10 @@ def test_vectors_are_torch_s_float32_ones(shared_cache: Path, real_embedder: Any
     assert np.abs(got - want).max() < 1e-5  # not bf16: OpenVINO is told to keep float32 on every CPU
 
 
-def test_a_text_s_vector_is_the_same_whatever_it_is_encoded_with(shared_cache: Path, real_embedder: Any) -> None:
-    embedder = _embedder(shared_cache)
-    text = "Keep at least one backup copy offline and test a full restore every quarter. " * 2
-    longer = [f"{text} Also review the incident response plan with the superintendent, item {n}. " * 2 for n in range(30)]
-    shorter = [f"Restore test {n}." for n in range(30)]
-    same = [text.replace("quarter", word) for word in ("month", "term", "semester", "season", "week")]
-    alone = embedder.embed_batch([text])[0]
-    for others in (longer, shorter, same, longer + shorter + same):
-        for at in (0, len(others) // 2):
-            assert np.array_equal(embedder.embed_batch([*others[:at], text, *others[at:]])[at], alone), (len(others), at)
-    counts = embedder.token_counts([text, *longer])
-    assert counts == real_embedder.token_counts([text, *longer])  # the same tokenizer, truncated alike
-    assert np.array_equal(embedder.embed_counted([*longer, text], [*counts[1:], counts[0]])[-1], alone)
+def test_tokens_are_counted_as_torch_counts_them(shared_cache: Path, real_embedder: Any) -> None:
+    """Ingest's pool groups chunks by these counts (the batch-independence test is in test_embed_backends)."""
+    texts = [*TEXTS, "word " * 400]  # the last is truncated at the model's 256 tokens
+    assert _embedder(shared_cache).token_counts(texts) == real_embedder.token_counts(texts)
 
 
 def test_converted_once_then_read_from_the_cache(tmp_path: Path, real_embedder: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -133,7 +133,7 @@ def _export(model_dir: Path, path: Path, quantize: bool) -> None:
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.transformers import optimizer
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoConfig
     except ImportError as exc:
         raise ModelError(
             f"the ONNX encoder needs the 'onnx' package ({exc}): `pip install -e .[onnx]`, "
@@ -141,20 +141,11 @@ def _export(model_dir: Path, path: Path, quantize: bool) -> None:
         ) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     config = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
-    base = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    from kb.embed.tracing import traceable
 
-    class _Hidden(torch.nn.Module):
-        def __init__(self, inner: Any):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
-
+    module, example = traceable(model_dir)
     raw = path.with_suffix(".raw.tmp")
     fused = path.with_suffix(".fused.tmp")
-    example = torch.ones(2, 8, dtype=torch.long)
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
             "token_type_ids": {0: "batch", 1: "tokens"}, "last_hidden_state": {0: "batch", 1: "tokens"}}
     logger.info("exporting the encoder to ONNX path=%s int8=%s", path, quantize)
@@ -162,7 +153,7 @@ def _export(model_dir: Path, path: Path, quantize: bool) -> None:
         # The TorchScript exporter: the newer dynamo one needs onnxscript, one more package to ship.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its deprecation notice and tracer warnings are not the user's business
-            torch.onnx.export(_Hidden(base), (example, torch.ones_like(example), torch.zeros_like(example)), str(raw),
+            torch.onnx.export(module, example, str(raw),
                               input_names=["input_ids", "attention_mask", "token_type_ids"],
                               output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
         optimized = optimizer.optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,

@@ -213,35 +213,19 @@ def _convert(model_dir: Path) -> Any:
     try:
         import openvino as ov
         import torch
-        from transformers import AutoModel
+        import transformers  # noqa: F401  (traceable loads the model with it)
     except ImportError as missing:
         raise ModelError(
             f"converting the model for OpenVINO needs torch and transformers ({missing.name} is not installed): "
             "run `make setup`, or set CTO_EMBEDDING_BACKEND=torch"
         ) from missing
-    from transformers.utils import logging as hf_logging
+    from kb.embed.tracing import traceable
 
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # its notes on config fields it does not use are not the user's business
-    try:
-        base = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-    class _Hidden(torch.nn.Module):
-        def __init__(self, inner: Any):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
-
-    example = torch.ones(2, 8, dtype=torch.long)
+    module, example = traceable(model_dir)
     logger.info("converting the encoder for OpenVINO model_dir=%s", model_dir)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's warnings are not the user's business
-        return ov.convert_model(_Hidden(base), example_input=(example, torch.ones_like(example), torch.zeros_like(example)))
+        return ov.convert_model(module, example_input=example)
 
 
 def _save(converted: Any, path: Path) -> None:
