@@ -7,12 +7,13 @@ by default ``~/.cache/cto-assistant``: one conversion serves every data folder, 
 always safe to delete) under the weights' hash and OpenVINO's version, and compiled for the
 CPU with float32 inference precision: OpenVINO would otherwise pick bf16 on CPUs that have it,
 which is a different backend's choice (``torch-bf16``). Once converted, the model is ready in
-about half a second, without importing torch. Where the cache cannot be written the model is
+about a second (1.2 s in a fresh process), without importing torch. Where the cache cannot be written the model is
 converted in memory at every start.
 
 Texts are tokenized with the model's own ``tokenizer.json`` and batched the way the torch
 backend batches them (``kb.embed.base.length_batches``): every batch holds texts padded to
-one multiple of 16 tokens, so a text's vector depends on the text alone, bit for bit.
+one multiple of 16 tokens, so a text's vector depends on the text alone, bit for bit. Each batch
+runs as its own single-threaded stream, one per core (``embed_counted`` says why).
 ``python -m eval encoders`` measures it against the other backends.
 """
 
