@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from kb.core.errors import ModelError
 
 __all__ = ["Embedder", "SMALL_BATCH", "resolve_model_dir", "SMALL_THREADS", "choose_threads", "others_running",
            "verify_weights",
-           "max_seq_length", "mean_pool_normalized", "PAD_TO", "length_batches"]
+           "max_seq_length", "model_tokenizer", "mean_pool_normalized", "PAD_TO", "length_batches"]
 
 logger = logging.getLogger(__name__)
 SMALL_BATCH = 64  # texts; at or below this an encode is query-sized and runs on at most CTO_QUERY_THREADS threads
@@ -204,6 +204,16 @@ def max_seq_length(model_dir: Path) -> int:
         return int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
     except (OSError, KeyError, ValueError):
         return 256
+
+
+def model_tokenizer(model_dir: Path, *, pad_to_multiple_of: int | None = None) -> Any:
+    """The model's own ``tokenizer.json``, truncating as the model truncates and padding each batch."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_seq_length(model_dir))
+    tokenizer.enable_padding(pad_to_multiple_of=pad_to_multiple_of)
+    return tokenizer
 
 
 def mean_pool_normalized(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

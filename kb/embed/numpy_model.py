@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from kb.core.errors import ModelError
-from kb.embed.base import SMALL_THREADS, choose_threads, max_seq_length, mean_pool_normalized, resolve_model_dir, verify_weights
+from kb.embed.base import SMALL_THREADS, choose_threads, mean_pool_normalized, model_tokenizer, resolve_model_dir, verify_weights
 
 __all__ = ["NumpyEmbedder", "Bert", "encode_texts", "attention_bias"]
 
@@ -52,16 +52,12 @@ class NumpyEmbedder:
         with self._lock:
             if self._bert is None:
                 from threadpoolctl import ThreadpoolController
-                from tokenizers import Tokenizer
 
                 self._blas = ThreadpoolController()
                 model_dir = resolve_model_dir(self.name)
                 verify_weights(model_dir, self._expected, cache=self._verified_cache)
                 bert = Bert.read(model_dir)
-                tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-                tokenizer.enable_truncation(max_seq_length(model_dir))
-                tokenizer.enable_padding()
-                self._bert, self._tokenizer = bert, tokenizer
+                self._bert, self._tokenizer = bert, model_tokenizer(model_dir)
         assert self._bert is not None
         return self._bert, self._tokenizer
 

@@ -31,8 +31,8 @@ from kb.embed.base import (
     SMALL_BATCH,
     SMALL_THREADS,
     choose_threads,
-    max_seq_length,
     mean_pool_normalized,
+    model_tokenizer,
     resolve_model_dir,
     verify_weights,
 )
@@ -72,15 +72,11 @@ class OnnxEmbedder:
         with self._lock:
             if self._tokenizer is not None:
                 return
-            from tokenizers import Tokenizer
 
             model_dir = resolve_model_dir(self.name)
             path = self._onnx_path(model_dir)
-            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            tokenizer.enable_truncation(max_seq_length(model_dir))
-            tokenizer.enable_padding()
             self._path = path
-            self._tokenizer = tokenizer
+            self._tokenizer = model_tokenizer(model_dir)
 
     def _session(self, threads: int) -> Any:
         import onnxruntime as ort

@@ -34,8 +34,8 @@ from kb.core.errors import ModelError
 from kb.embed.base import (
     PAD_TO,
     length_batches,
-    max_seq_length,
     mean_pool_normalized,
+    model_tokenizer,
     resolve_model_dir,
     verify_weights,
 )
@@ -86,7 +86,6 @@ class OpenVinoEmbedder:
                 return
             try:
                 import openvino as ov
-                from tokenizers import Tokenizer
             except ImportError as missing:
                 raise ModelError(
                     f"the OpenVINO encoder needs the 'openvino' package ({missing.name} is not installed): "
@@ -98,10 +97,7 @@ class OpenVinoEmbedder:
             self._path = self._ir_path(model_dir, ov.__version__)
             self._model = self._read(ov, model_dir)
             self._dimension = int(self._model.outputs[0].get_partial_shape()[2].get_length())
-            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            tokenizer.enable_truncation(max_seq_length(model_dir))
-            tokenizer.enable_padding(pad_to_multiple_of=PAD_TO)
-            self._tokenizer = tokenizer
+            self._tokenizer = model_tokenizer(model_dir, pad_to_multiple_of=PAD_TO)
 
     def _ir_path(self, model_dir: Path, version: str) -> Path:
         """The cached IR for these weights and this OpenVINO (converted on first use)."""
