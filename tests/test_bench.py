@@ -71,6 +71,9 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
                 "reingest_s", "reingest_speedup"):
         assert ingest[key] > 0, key
     assert ingest["reingest_unchanged"] == ingest["files"]
+    assert len(ingest["ingest_cpu_runs_s"]) == 2 and len(ingest["raw_encode_cpu_runs_s"]) == 2
+    assert ingest["pipeline_cpu_s"] > 0  # parsing, chunking and writing cost CPU the raw encode does not spend
+    assert 0 < ingest["ratio_bound_when_cores_are_busy"] < 1
     assert [r["target"] for r in summary["scales"]] == [20, 150]
     for row in summary["scales"]:
         assert row["chunks"] >= row["target"] and row["retrieve"]["n"] == TINY.questions and row["ask"]["n"] == TINY.asks
@@ -86,7 +89,24 @@ def test_minimal_bench_writes_every_field(hash_settings: Settings) -> None:
     assert json.loads((folder / "latest.json").read_text())["ingest"]["chunks"] == ingest["chunks"]
     assert (folder / "scaling.png").read_bytes()[:4] == b"\x89PNG"
     assert "first ingest / re-ingest" in (folder / "latest.md").read_text()
+    assert "CPU time: ingest / raw encode" in (folder / "latest.md").read_text()
     assert "API /v1/ask p50 / p95 ms (1 client)" in (folder / "latest.md").read_text()
+
+
+def test_cpu_clock_counts_the_child_processes_it_waits_for() -> None:
+    """The parser runs in a child process: its CPU belongs to ingest's account."""
+    import subprocess
+    import sys
+
+    from eval.bench.pipeline import _CpuClock
+
+    clock = _CpuClock()
+    with clock:
+        subprocess.run([sys.executable, "-c", "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"],
+                       check=True)
+    with clock:
+        pass
+    assert clock.runs[0] >= 0.35 and clock.runs[1] < 0.05
 
 
 def test_scales_none_measures_the_ingest_stage_alone(hash_settings: Settings) -> None:

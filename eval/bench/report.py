@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ def _ingest_lines(summary: dict[str, Any]) -> list[str]:
         f"({i['raw_encode_chunks_per_s']:.1f} chunks/s); "
         f"runs {i.get('raw_encode_runs_s')} | |",
         f"| ingest / raw throughput | {i['ingest_to_raw_ratio']:.2f} | >= 0.95 |",
+        *([f"| CPU time: ingest / raw encode, mean of 2 | {statistics.fmean(i['ingest_cpu_runs_s']):.1f} / "
+           f"{statistics.fmean(i['raw_encode_cpu_runs_s']):.1f} s (the pipeline's own {i['pipeline_cpu_s']:.1f} s: "
+           f"with the encoder on every core, ingest / raw can reach {i['ratio_bound_when_cores_are_busy']:.2f} at most) | |"]
+          if "pipeline_cpu_s" in i else []),
         f"| our bulk encoder alone, same chunks in one call, mean of 2 | {i.get('own_encode_s', 0.0):.1f} s; runs "
         f"{i.get('own_encode_runs_s')} (ingest / this: {i.get('ingest_to_own_encode_ratio', 0.0):.2f}, the pipeline's cost alone) | |",
         f"| re-ingest unchanged | {i['reingest_s'] * 1000:.0f} ms ({i['reingest_unchanged']} unchanged) | |",
