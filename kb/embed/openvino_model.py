@@ -150,6 +150,11 @@ class OpenVinoEmbedder:
         self._load()
         self._compiled()
 
+    def converted_model(self) -> Any:
+        """The float32 ``openvino.Model`` this encoder compiles (``eval.bench.int8`` quantizes a copy of it)."""
+        self._load()
+        return self._model
+
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Each text's length in the model's tokens, truncated as encoding truncates (ingest groups chunks by it).
 
