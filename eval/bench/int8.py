@@ -13,8 +13,8 @@ of the starter library. Then, on the odd-numbered chunks (not seen in calibratio
   the machine).
 
 int8 pays where the CPU multiplies bytes natively (AVX-512 VNNI, AVX-VNNI, AMX); on AVX2 alone
-the int8 products are emulated in more instructions, which the script shows. Needs NNCF
-(``pip install nncf``, not a project dependency) and the OpenVINO backend (``make setup``).
+the int8 products are emulated in more instructions, which the script shows. Needs NNCF (the
+``eval`` extra: ``scripts/setup.sh --eval``) and the OpenVINO backend (``make setup``).
 Not part of CI (minutes on two cores); quote ``/proc/loadavg`` with its figures.
 """
 
@@ -76,7 +76,7 @@ def main() -> None:
         import nncf
         import openvino as ov
     except ImportError as missing:
-        sys.exit(f"this probe needs {missing.name}: `pip install nncf` into the project's .venv (after `make setup`)")
+        sys.exit(f"this probe needs {missing.name}, which the eval extra installs: run `scripts/setup.sh --eval`")
     from eval.bench.encoders import _texts
     from kb.core.settings import Settings
     from kb.embed import bulk_encoder, make_embedder
